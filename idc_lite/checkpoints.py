@@ -1,0 +1,80 @@
+"""Checkpoint files: written atomically, read without executing pickled code.
+
+A kit checkpoint ``NAME.pt`` is a ``torch.save`` of tensors and plain Python values only
+(read back with ``weights_only=True``), and ``NAME.json`` beside it is the human-readable
+record: configuration, seed, data split, library versions and metrics.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: missing, corrupt, or made for another configuration."""
+
+
+def atomic_write_bytes(path: str | Path, write) -> Path:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, fsync, then rename over ``path``.
+
+    A crash or error mid-write leaves any previous ``path`` untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` atomically."""
+    return atomic_write_bytes(path, lambda handle: torch.save(obj, handle))
+
+
+def atomic_write_json(data: Any, path: str | Path) -> Path:
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    return atomic_write_bytes(path, lambda handle: handle.write(text.encode()))
+
+
+def read_torch_file(path: str | Path) -> Any:
+    """``torch.load(weights_only=True)`` with errors that say what is wrong with the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # corrupt zip, truncated file, or a pickle that needs code
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {str(err).splitlines()[0][:300]} "
+                              "(the file may be truncated or corrupt, or contain Python objects other than "
+                              "tensors and plain values, which are refused for safety)") from err
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    try:
+        import torchvision
+        versions["torchvision"] = torchvision.__version__
+    except ImportError:  # pragma: no cover - torchvision is a dependency, but the core does not need it
+        pass
+    try:
+        from importlib.metadata import version
+        versions["idc_lite"] = version("idc_lite")
+    except Exception:
+        pass
+    return versions

@@ -1,0 +1,112 @@
+"""The IDC classifier as an ``nn.Module``: images in [0, 1] -> logits ``-distance / tau``.
+
+A prediction runs the bridge sampler from the input to (near) a label image and picks the
+label image at the smallest mean absolute distance.  The sampler injects noise, so the
+classifier is random.  Where the noise comes from, per call:
+
+1. ``noise=`` a list of tensors (exact draws), else
+2. ``generator=`` a ``torch.Generator``, else
+3. fixed-noise mode (:meth:`fix_noise`): a fresh generator with the same seed every call, so
+   every call sees the same noise (what the authors get with ``torch.manual_seed(0)``), else
+4. the module's own generator ``self.generator`` (random by default, seeded, replaceable).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .bridge import BrownianBridge, SampleResult
+from .config import IDCConfig
+from .label_images import make_label_images
+from .unet import UNet
+from .validation import check_images
+
+
+def to_model_scale(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1], as the authors' ``to_normal``."""
+    return ((x - 0.5) * 2.0).clamp(-1.0, 1.0)
+
+
+def to_image_scale(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1] (clamped), as the authors do before measuring distances."""
+    return (x * 0.5 + 0.5).clamp(0.0, 1.0)
+
+
+class IDCClassifier(nn.Module):
+    """Image-to-image diffusion classifier.
+
+    Example::
+
+        model = IDCClassifier(IDCConfig()).eval()
+        logits = model(x, generator=torch.Generator().manual_seed(0))   # x: (B, 1, 16, 16) in [0, 1]
+        labels = logits.argmax(dim=1)
+    """
+
+    def __init__(self, config: IDCConfig, seed: int = 0):
+        super().__init__()
+        self.config = config
+        self.unet = UNet(config.unet)
+        self.bridge = BrownianBridge(config.num_timesteps, config.mt_type, config.max_var, config.objective,
+                                     config.sample_step, config.eta, config.skip_sample, config.skip_noop_steps)
+        self.register_buffer("label_images", make_label_images(config.num_classes, config.image_shape, config.label_seed),
+                             persistent=False)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.fixed_noise_seed: int | None = None
+
+    # ---- randomness -------------------------------------------------------------------------
+    def fix_noise(self, seed: int | None = 0) -> "IDCClassifier":
+        """Fixed-noise mode: every call draws the same noise (seed); ``None`` returns to random mode."""
+        self.fixed_noise_seed = seed
+        return self
+
+    def set_generator(self, generator: torch.Generator) -> "IDCClassifier":
+        """Use this generator for calls that bring no noise of their own."""
+        self.generator = generator
+        return self
+
+    def _noise_source(self, generator, noise):
+        if noise is not None:
+            return None, noise
+        if generator is not None:
+            return generator, None
+        if self.fixed_noise_seed is not None:
+            return torch.Generator().manual_seed(self.fixed_noise_seed), None
+        return self.generator, None
+
+    # ---- the pieces -------------------------------------------------------------------------
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """One U-Net call: (B, C, H, W) on the [-1, 1] scale, (B,) long -> objective."""
+        return self.unet(x_t, t)
+
+    def sample(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
+               noise: Sequence[torch.Tensor] | None = None, return_trajectory: bool = False,
+               validate: bool = True) -> SampleResult:
+        """Run the sampler on images x (B, C, H, W) in [0, 1]; result tensors are on the [-1, 1] scale."""
+        if validate:
+            check_images(x, self.config.unet.in_channels, self.config.unet.image_size)
+        generator, noise = self._noise_source(generator, noise)
+        return self.bridge.sample(self.denoise, to_model_scale(x), generator=generator, noise=noise,
+                                  clip_denoised=self.config.clip_denoised, return_trajectory=return_trajectory)
+
+    def distances_to_label_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Mean absolute distance (B, K) of images (B, C, H, W) in [0, 1] to every label image."""
+        return (images.unsqueeze(1) - self.label_images.unsqueeze(0)).abs().mean(dim=(2, 3, 4))
+
+    def distances(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
+                  noise: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """(B, K) distances of the sampler's output for x (B, C, H, W) in [0, 1] to the label images."""
+        final = to_image_scale(self.sample(x, generator=generator, noise=noise).x0)
+        return self.distances_to_label_images(final)
+
+    def forward(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
+                noise: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits (B, K) = -distance / tau for images x (B, C, H, W) in [0, 1]."""
+        return -self.distances(x, generator=generator, noise=noise) / self.config.tau
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, *, generator: torch.Generator | None = None, batch_size: int = 256) -> torch.Tensor:
+        """Predicted classes (B,) long, computed in batches without gradients."""
+        return torch.cat([self(x[i:i + batch_size], generator=generator).argmax(dim=1)
+                          for i in range(0, x.shape[0], batch_size)])
