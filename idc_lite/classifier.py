@@ -5,9 +5,10 @@ label image at the smallest mean absolute distance.  The sampler injects noise, 
 classifier is random.  Where the noise comes from, per call:
 
 1. ``noise=`` a list of tensors (exact draws), else
-2. ``generator=`` a ``torch.Generator``, else
-3. fixed-noise mode (:meth:`fix_noise`): a fresh generator with the same seed every call, so
-   every call sees the same noise (what the authors get with ``torch.manual_seed(0)``), else
+2. fixed-noise mode (:meth:`fix_noise`): a fresh generator with the same seed every call, so
+   every call sees the same noise (what the authors get with ``torch.manual_seed(0)``); it
+   overrides a ``generator=`` argument, so attack code written for random models needs no change, else
+3. ``generator=`` a ``torch.Generator``, else
 4. the module's own generator ``self.generator`` (random by default, seeded, replaceable).
 """
 from __future__ import annotations
@@ -69,10 +70,10 @@ class IDCClassifier(nn.Module):
     def _noise_source(self, generator, noise):
         if noise is not None:
             return None, noise
+        if self.fixed_noise_seed is not None:   # fixed means fixed: it overrides a generator argument
+            return torch.Generator().manual_seed(self.fixed_noise_seed), None
         if generator is not None:
             return generator, None
-        if self.fixed_noise_seed is not None:
-            return torch.Generator().manual_seed(self.fixed_noise_seed), None
         return self.generator, None
 
     # ---- the pieces -------------------------------------------------------------------------

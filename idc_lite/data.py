@@ -1,0 +1,135 @@
+"""Datasets as in-memory tensors: images (N, C, H, W) float32 in [0, 1] and labels (N,) long.
+
+Default: scikit-learn's bundled 8x8 digits (no internet needed), resized to 16x16, with a fixed
+stratified train/test split.  MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 come through
+torchvision from a data root: the ``root`` argument, else the ``IDC_LITE_DATA`` environment
+variable, else ``./data``.  Nothing is downloaded unless ``download=True`` is passed.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DATA_ROOT_ENV = "IDC_LITE_DATA"
+TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
+DIGIT_NAMES = [str(i) for i in range(10)]
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A dataset that is not on disk (and was not allowed, or not able, to download)."""
+
+
+@dataclass
+class DataSplit:
+    """Train and test tensors plus a record of where they came from (stored beside checkpoints)."""
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    class_names: list[str]
+    info: dict = field(default_factory=dict)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def resize_images(x: torch.Tensor, image_size: int) -> torch.Tensor:
+    """Bilinear resize (N, C, h, w) -> (N, C, image_size, image_size), kept in [0, 1]."""
+    if x.shape[-1] == image_size and x.shape[-2] == image_size:
+        return x
+    return F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False,
+                         antialias=image_size < x.shape[-1]).clamp(0.0, 1.0)
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test), each class split in the same proportion, reproducible from ``seed``."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_test = int(round(len(idx) * test_fraction))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def load_digits(image_size: int = 16, test_fraction: float = 0.2, seed: int = 0) -> DataSplit:
+    """scikit-learn's 1,797 bundled 8x8 digits, scaled to [0, 1] (raw values are 0..16), resized."""
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
+    labels = bunch.target.astype(np.int64)
+    train_idx, test_idx = stratified_split(labels, test_fraction, seed)
+    images = resize_images(images, image_size)
+    y = torch.from_numpy(labels)
+    info = {"dataset": "digits", "source": "sklearn.datasets.load_digits", "image_size": image_size,
+            "split": "stratified", "test_fraction": test_fraction, "split_seed": seed,
+            "n_train": len(train_idx), "n_test": len(test_idx)}
+    return DataSplit(images[train_idx], y[train_idx], images[test_idx], y[test_idx], DIGIT_NAMES, info)
+
+
+def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root``, else ``$IDC_LITE_DATA``, else ``./data``."""
+    return Path(root or os.environ.get(DATA_ROOT_ENV) or "data").expanduser()
+
+
+def load_torchvision(name: str, root: str | os.PathLike | None = None, image_size: int | None = None,
+                     download: bool = False) -> DataSplit:
+    """Load MNIST / Fashion-MNIST / CIFAR-10 / CIFAR-100 from ``root`` with torchvision.
+
+    Images become float32 (N, C, H, W) in [0, 1] (resized when ``image_size`` is given); the
+    official train/test split is kept.  Raises :class:`DataNotFoundError` with instructions
+    when the files are missing and ``download`` is False (or the download fails offline).
+    """
+    import torchvision
+
+    key = name.lower().replace("-", "_")
+    if key not in TORCHVISION_DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {['digits', *TORCHVISION_DATASETS]}")
+    cls = getattr(torchvision.datasets, TORCHVISION_DATASETS[key])
+    data_root = resolve_data_root(root)
+    splits = []
+    for train in (True, False):
+        try:
+            ds = cls(str(data_root), train=train, download=download)
+        except RuntimeError as err:
+            raise DataNotFoundError(
+                f"{TORCHVISION_DATASETS[key]} ({'train' if train else 'test'} split) is not under {data_root.resolve()} "
+                f"({err}). Either download it once on a machine with internet "
+                f"(idc_lite.data.load_torchvision({name!r}, root=..., download=True), or torchvision.datasets."
+                f"{TORCHVISION_DATASETS[key]}(root, download=True)), or point the kit at a folder that has it: "
+                f"pass root=... or set the {DATA_ROOT_ENV} environment variable.") from err
+        except OSError as err:  # download attempted without a network
+            raise DataNotFoundError(f"could not download {TORCHVISION_DATASETS[key]} to {data_root} ({err}); "
+                                    f"copy the dataset there by hand or set {DATA_ROOT_ENV}.") from err
+        data = torch.as_tensor(np.asarray(ds.data))
+        if data.dim() == 3:            # MNIST-like (N, H, W) uint8
+            x = data.unsqueeze(1).float() / 255.0
+        else:                          # CIFAR (N, H, W, C) uint8
+            x = data.permute(0, 3, 1, 2).float() / 255.0
+        if image_size is not None:
+            x = resize_images(x, image_size)
+        splits.append((x.contiguous(), torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)))
+    (x_train, y_train), (x_test, y_test) = splits
+    info = {"dataset": key, "source": f"torchvision.datasets.{TORCHVISION_DATASETS[key]}", "root": str(data_root),
+            "image_size": int(x_train.shape[-1]), "split": "official", "n_train": len(y_train), "n_test": len(y_test)}
+    return DataSplit(x_train, y_train, x_test, y_test, list(ds.classes), info)
+
+
+def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, image_size: int | None = None,
+                 download: bool = False, **digits_options) -> DataSplit:
+    """Load a dataset by name: ``digits`` (default, offline) or one of the torchvision datasets."""
+    if name == "digits":
+        return load_digits(image_size or 16, **digits_options)
+    return load_torchvision(name, root=root, image_size=image_size, download=download)

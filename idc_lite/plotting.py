@@ -1,0 +1,111 @@
+"""Plot helpers: each returns a ``matplotlib.figure.Figure`` (not registered with pyplot, so a
+notebook shows it exactly once by ending a cell with it)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from matplotlib.figure import Figure
+
+
+def _show(ax, img: torch.Tensor, title: str | None = None, vmin: float = 0.0, vmax: float = 1.0):
+    img = img.detach().cpu()
+    if img.shape[0] == 1:
+        ax.imshow(img[0], cmap="gray", vmin=vmin, vmax=vmax)
+    else:
+        ax.imshow(((img - vmin) / (vmax - vmin)).clamp(0, 1).permute(1, 2, 0))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title is not None:
+        ax.set_title(title, fontsize=8)
+
+
+def image_row(images: torch.Tensor, titles: Sequence[str] | None = None, suptitle: str = "") -> Figure:
+    """One row of images (N, C, H, W) in [0, 1]."""
+    n = images.shape[0]
+    fig = Figure(figsize=(1.3 * n, 1.7), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for i, ax in enumerate(axes):
+        _show(ax, images[i], titles[i] if titles else None)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+
+def matrix_heatmap(matrix: torch.Tensor, labels: Sequence[str], title: str, cmap: str = "viridis") -> Figure:
+    """A labelled K x K heatmap with values written in the cells."""
+    m = matrix.detach().cpu()
+    k = m.shape[0]
+    fig = Figure(figsize=(0.45 * k + 1.5, 0.45 * k + 1.0), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(m, cmap=cmap)
+    ax.set_xticks(range(k), labels, fontsize=7)
+    ax.set_yticks(range(k), labels, fontsize=7)
+    if k <= 12:
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6, color="w")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    return fig
+
+
+def loss_curves(history: list[dict]) -> Figure:
+    """Training loss per epoch: total, reconstruction (L1) and inter-class term."""
+    fig = Figure(figsize=(6, 3), layout="constrained")
+    ax = fig.subplots()
+    epochs = [h["epoch"] for h in history]
+    for key, label in (("loss", "total"), ("recloss", "L1 reconstruction"), ("simloss", "inter-class term (x1)")):
+        ax.plot(epochs, [h[key] for h in history], label=label)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (mean over batches)")
+    ax.legend(fontsize=8)
+    ax.set_title("training loss")
+    return fig
+
+
+def trajectory_grid(trajectory: Sequence[torch.Tensor], x0_predictions: Sequence[torch.Tensor], steps: Sequence[int],
+                    label_images: torch.Tensor, predicted: torch.Tensor, labels: torch.Tensor,
+                    class_names: Sequence[str]) -> Figure:
+    """Denoising rows, one per example: input, the states x_t after each step, the predicted
+    label image at each step, and the label image of the predicted class.
+
+    ``trajectory`` (S+1 tensors) and ``x0_predictions`` (S tensors) of shape (N, C, H, W) on the
+    [-1, 1] scale; ``predicted`` and ``labels`` (N,).
+    """
+    n = trajectory[0].shape[0]
+    s = len(x0_predictions)
+    cols = 1 + 2 * s + 1
+    fig = Figure(figsize=(1.05 * cols, 1.15 * n + 0.6), layout="constrained")
+    axes = fig.subplots(n, cols, squeeze=False)
+    for r in range(n):
+        _show(axes[r, 0], trajectory[0][r], "input t=T" if r == 0 else None, -1, 1)
+        axes[r, 0].set_ylabel(f"true {class_names[int(labels[r])]}", fontsize=8)
+        for i in range(s):
+            nxt = steps[i + 1] if i + 1 < s else "0"
+            _show(axes[r, 1 + 2 * i], x0_predictions[i][r], f"x0 pred @t={steps[i]}" if r == 0 else None, -1, 1)
+            _show(axes[r, 2 + 2 * i], trajectory[i + 1][r], f"x_t -> t={nxt}" if r == 0 else None, -1, 1)
+        ok = int(predicted[r]) == int(labels[r])
+        _show(axes[r, -1], label_images[int(predicted[r])], "nearest label img" if r == 0 else None)
+        axes[r, -1].set_xlabel(f"pred {class_names[int(predicted[r])]} {'ok' if ok else 'WRONG'}", fontsize=8,
+                               color="g" if ok else "r")
+    fig.suptitle("bridge sampling: input image (t = T) to label image (t = 0)", fontsize=10)
+    return fig
+
+
+def adversarial_examples(x: torch.Tensor, x_adv: torch.Tensor, labels: torch.Tensor, clean_pred: torch.Tensor,
+                         adv_pred: torch.Tensor, class_names: Sequence[str], n: int = 8) -> Figure:
+    """Clean images (top), adversarial images (middle) and the perturbation (bottom, rescaled)."""
+    n = min(n, x.shape[0])
+    fig = Figure(figsize=(1.3 * n, 4.4), layout="constrained")
+    axes = fig.subplots(3, n, squeeze=False)
+    eps = float((x_adv - x).abs().max()) or 1.0
+    for i in range(n):
+        _show(axes[0, i], x[i], f"true {class_names[int(labels[i])]} / pred {class_names[int(clean_pred[i])]}")
+        _show(axes[1, i], x_adv[i], f"adv pred {class_names[int(adv_pred[i])]}")
+        _show(axes[2, i], (x_adv[i] - x[i]) / eps, None, -1, 1)
+    axes[0, 0].set_ylabel("clean", fontsize=8)
+    axes[1, 0].set_ylabel("adversarial", fontsize=8)
+    axes[2, 0].set_ylabel(f"delta / {eps:.3f}", fontsize=8)
+    return fig

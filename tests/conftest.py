@@ -1,0 +1,56 @@
+"""Shared test helpers: tiny models and the location of the read-only fixtures."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from idc_lite.config import IDCConfig
+from idc_lite.unet import UNetConfig
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_dir() -> Path | None:
+    """The workplace's shared folder: $IDC_LITE_SHARED, else ../shared or ./shared beside the repository."""
+    candidates = [os.environ.get("IDC_LITE_SHARED"), REPO.parent / "shared", REPO / "shared"]
+    for c in candidates:
+        if c and Path(c).is_dir():
+            return Path(c)
+    return None
+
+
+@pytest.fixture(scope="session")
+def official_fixture() -> Path:
+    base = shared_dir()
+    path = base / "fixtures" / "official-idc" if base else None
+    if path is None or not (path / "small_reference.npz").is_file():
+        pytest.skip("official-idc fixture not found (set IDC_LITE_SHARED to the folder holding fixtures/official-idc)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_root() -> Path:
+    base = shared_dir()
+    path = base / "datasets" if base else None
+    if path is None or not (path / "MNIST" / "raw").is_dir():
+        pytest.skip("offline MNIST copy not found (shared/datasets/MNIST); the kit never needs it")
+    return path
+
+
+def tiny_config(**overrides) -> IDCConfig:
+    """A 0.2 M-parameter model on 8x8 images: fast enough for unit tests."""
+    unet = UNetConfig(image_size=8, in_channels=1, model_channels=32, out_channels=1, num_res_blocks=1,
+                      attention_resolutions=(2,), channel_mult=(1, 2), dropout=0.0, num_heads=2)
+    cfg = IDCConfig(num_classes=4, unet=unet)
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+@pytest.fixture
+def tiny_images() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(6, 1, 8, 8, generator=g), torch.tensor([0, 1, 2, 3, 0, 1])
