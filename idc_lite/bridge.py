@@ -50,8 +50,9 @@ def official_sample_steps(num_timesteps: int, sample_step: int, skip_sample: boo
     """The authors' skip-sampling step list (``sample_type='linear'``).
 
     ``arange(T-1, 1, -(T-1)/(sample_step-2)).long()`` followed by ``[1, 0]``.  For T = 4 and
-    sample_step = 4 this is ``[3, 1, 1, 0]``: the step 1 -> 1 is a no-op that still costs a
-    network call (quirk Q1, see :func:`dedupe_steps`).
+    sample_step = 4 this is ``[3, 1, 1, 0]``: the step 1 -> 1 is a no-op (its posterior variance
+    is zero in exact arithmetic, about 3e-8 after float32 rounding) that still costs a network
+    call and a noise draw (quirk Q1, see :func:`dedupe_steps`).
     """
     if not skip_sample:
         return list(range(num_timesteps - 1, -1, -1))

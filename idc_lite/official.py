@@ -38,8 +38,9 @@ def official_unet_state(checkpoint: dict, weights: str = "ema") -> dict[str, tor
     if weights not in ("ema", "model"):
         raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
+        keys = list(checkpoint)[:5] if isinstance(checkpoint, dict) else "-"
         raise CheckpointError("not an official IDC checkpoint: expected a dict with a 'model' entry "
-                              f"(got {type(checkpoint).__name__} with keys {list(checkpoint)[:5] if isinstance(checkpoint, dict) else '-'})")
+                              f"(got {type(checkpoint).__name__} with keys {keys})")
     source = checkpoint.get(weights)
     if source is None:
         raise CheckpointError(f"the checkpoint has no '{weights}' weights; available: "

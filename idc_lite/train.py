@@ -25,7 +25,6 @@ from .classifier import IDCClassifier, to_model_scale
 from .config import IDCConfig
 from .data import DataSplit
 from .losses import idc_loss
-from .unet import official_init_
 
 CHECKPOINT_FORMAT = "idc_lite-checkpoint-1"
 
@@ -113,8 +112,7 @@ class Trainer:
         if data.num_classes != model.config.num_classes:
             raise ValueError(f"data has {data.num_classes} classes, the model {model.config.num_classes}")
         self.model, self.config, self.data = model, config, data
-        if config.official_init:
-            official_init_(model.unet)
+        model.unet.reset_parameters(config.seed, official_init=config.official_init)  # initial weights from the seed
         self.optimizer = torch.optim.Adam(model.unet.parameters(), lr=config.lr, betas=(config.beta1, 0.999),
                                           weight_decay=config.weight_decay)
         if config.lr_scheduler == "plateau":
@@ -224,6 +222,8 @@ class Trainer:
             "progress": {"epoch": self.epoch, "global_step": self.global_step, "train_seconds": self.train_seconds,
                          "history": json.dumps(self.history)},
             "rng": {"generator": self.generator.get_state(), "dropout": self.dropout_rng_state},
+            # gradients summed since the last optimiser step (accumulation runs across epoch ends)
+            "pending_grads": {n: p.grad.clone() for n, p in self.model.unet.named_parameters() if p.grad is not None},
         }
 
     def save(self, path: str | Path, metrics: dict | None = None) -> Path:
@@ -260,6 +260,9 @@ class Trainer:
         trainer.history = json.loads(progress["history"])
         trainer.generator.set_state(state["rng"]["generator"])
         trainer.dropout_rng_state = state["rng"]["dropout"]
+        params = dict(model.unet.named_parameters())
+        for name, grad in state.get("pending_grads", {}).items():
+            params[name].grad = grad.clone()
         return trainer
 
 

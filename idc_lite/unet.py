@@ -245,6 +245,23 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
+    def reset_parameters(self, seed: int, official_init: bool = True) -> "UNet":
+        """Re-initialise every weight from ``seed`` alone (the global RNG is left as it was):
+        PyTorch defaults, zeros for the output convolutions, then optionally the authors' init."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for module in self.modules():
+                if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear, nn.GroupNorm)):
+                    module.reset_parameters()
+            zeroed = [b.out_layers[-1] for b in self.modules() if isinstance(b, ResBlock)]
+            zeroed += [b.proj_out for b in self.modules() if isinstance(b, AttentionBlock)] + [self.out[-1]]
+            for conv in zeroed:
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
+            if official_init:
+                official_init_(self)
+        return self
+
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         emb = self.time_embed(timestep_embedding(t, self.config.model_channels))
         skips = []

@@ -31,11 +31,12 @@ def check_images(x: object, channels: int, image_size: int, name: str = "x") -> 
         raise InputError(f"{name} must be {image_size}x{image_size} {expected}, got shape {tuple(x.shape)}")
     if x.shape[0] == 0:
         raise InputError(f"{name} is an empty batch")
-    finite = torch.isfinite(x)
+    x_values = x.detach()
+    finite = torch.isfinite(x_values)
     if not bool(finite.all()):
         bad = int((~finite).sum())
         raise InputError(f"{name} contains {bad} NaN or infinite value(s)")
-    low, high = float(x.min()), float(x.max())
+    low, high = float(x_values.min()), float(x_values.max())
     if low < 0.0 or high > 1.0:
         hint = " (looks like [0, 255]: divide by 255)" if high > 1.5 else (
             " (looks like [-1, 1]: use (x + 1) / 2)" if low < -0.5 else "")

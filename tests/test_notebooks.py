@@ -1,0 +1,70 @@
+"""Notebooks: committed stripped, one parameters cell each, and the whole chain runs with papermill."""
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import papermill
+import pytest
+
+from conftest import REPO
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_the_four_notebooks_exist_in_order():
+    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_stripped(path):
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert "widgets" not in nb["metadata"]
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name} has outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_one_parameters_cell_that_papermill_fully_parses(path):
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    declared = [line.split(":")[0] for line in tagged[0].source.splitlines() if line and not line.startswith("#")]
+    assert list(papermill.inspect_notebook(str(path))) == declared     # every line understood by papermill
+    assert {"run_dir", "smoke"} <= set(declared)
+    assert "Exercises" in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.mark.slow
+def test_papermill_chain_in_smoke_mode(tmp_path):
+    """The main job's code path: `python -m idc_lite.reproduce --smoke` writes the report."""
+    env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR",)}
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "idc_lite.reproduce", "--smoke", "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["smoke"] is True and 0.0 <= summary["clean_accuracy"] <= 1.0
+    assert summary["attack"]["settings"]["eps"] == pytest.approx(8 / 255)
+    assert set(summary["wall_seconds_per_notebook"]) == {p.stem for p in NOTEBOOKS}
+    assert summary["n_params"] > 0 and summary["flops_per_prediction"] > 0
+    for rel in summary["executed_notebooks"]:
+        assert (out / rel).is_file()
+    assert (out / "model.pt").is_file() and (out / "model.json").is_file()
+    assert "SMOKE RUN" in (out / "summary.md").read_text()
+
+
+def test_unknown_parameter_is_rejected_before_running(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "idc_lite.reproduce", "--smoke", "--out", str(tmp_path / "r"),
+                           "-p", "epcohs", "3"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 2 and "unknown parameter(s) ['epcohs']" in done.stderr
+
+
+def test_unknown_parameter_injected_by_papermill_fails_in_the_notebook(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown parameter"):
+        papermill.execute_notebook(str(NOTEBOOKS[0]), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                                   parameters={"run_dir": str(tmp_path), "smoke": True, "num_clases": 3},
+                                   cwd=str(REPO / "notebooks"), progress_bar=False)

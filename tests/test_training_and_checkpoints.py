@@ -1,0 +1,158 @@
+import json
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from idc_lite.checkpoints import CheckpointError, atomic_save, read_torch_file
+from idc_lite.classifier import IDCClassifier
+from idc_lite.data import DataSplit
+from idc_lite.train import EMA, TrainConfig, Trainer, evaluate_accuracy, load_checkpoint_data, load_classifier
+
+
+def tiny_data(n=48):
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) % 4
+    x = torch.rand(n, 1, 8, 8, generator=g) * 0.3
+    x[:, :, : 2 * 1, :] += (labels == 0).float().view(-1, 1, 1, 1) * 0.6   # a little class structure
+    x[:, :, :, :2] += (labels == 1).float().view(-1, 1, 1, 1) * 0.6
+    x = x.clamp(0, 1)
+    return DataSplit(x[:40], labels[:40], x[40:], labels[40:], ["a", "b", "c", "d"], {"dataset": "tiny", "n": n})
+
+
+def tiny_trainer(**train_overrides):
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=1e-3, accumulate_grad_batches=2, lr_scheduler="plateau",
+                      plateau_patience=1, plateau_cooldown=0, update_ema_interval=1, start_ema_step=3, seed=0)
+    for k, v in train_overrides.items():
+        setattr(cfg, k, v)
+    return Trainer(IDCClassifier(tiny_config()), cfg, tiny_data())
+
+
+def test_training_reduces_loss_and_records_history():
+    trainer = tiny_trainer(epochs=4)
+    history = trainer.train(progress=False)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert trainer.global_step == 4 * 5
+
+
+def test_ema_follows_the_authors_rule():
+    net = torch.nn.Linear(2, 1)
+    ema = EMA(net, decay=0.9)
+    start = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net, with_decay=True)
+    assert torch.allclose(ema.shadow["weight"], 0.9 * start + 0.1 * net.weight)
+    ema.update(net, with_decay=False)
+    assert torch.equal(ema.shadow["weight"], net.weight)
+
+
+def test_resume_is_exact(tmp_path):
+    straight = tiny_trainer(epochs=2)
+    straight.train(progress=False)
+    first = tiny_trainer(epochs=1)
+    first.train(progress=False, checkpoint_path=tmp_path / "m.pt")
+    resumed = Trainer.resume(tmp_path / "m.pt", tiny_data())
+    assert resumed.epoch == 1
+    resumed.train(epochs=2, progress=False)
+    for (k, a), b in zip(straight.model.unet.state_dict().items(), resumed.model.unet.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert straight.history == resumed.history
+
+
+def test_checkpoint_record_and_safe_loading(tmp_path):
+    trainer = tiny_trainer(epochs=1)
+    trainer.train(progress=False)
+    path = trainer.save(tmp_path / "model.pt", metrics={"test_accuracy": 0.5})
+    record = json.loads((tmp_path / "model.json").read_text())
+    assert record["metrics"]["test_accuracy"] == 0.5 and record["seed"] == 0
+    assert record["data"] == {"dataset": "tiny", "n": 48} and "torch" in record["versions"]
+    model = load_classifier(path)
+    assert not model.training
+    ema_state = trainer.ema_classifier().unet.state_dict()
+    assert all(torch.equal(v, ema_state[k]) for k, v in model.unet.state_dict().items())
+    raw = load_classifier(path, weights="raw")
+    assert all(torch.equal(v, trainer.model.unet.state_dict()[k]) for k, v in raw.unet.state_dict().items())
+    acc = evaluate_accuracy(model, tiny_data().x_test, tiny_data().y_test, torch.Generator().manual_seed(0))
+    assert 0.0 <= acc <= 1.0
+
+
+def test_atomic_save_keeps_the_old_file_on_failure(tmp_path):
+    path = tmp_path / "ck.pt"
+    atomic_save({"a": torch.ones(2)}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        atomic_save({"a": Unpicklable()}, path)
+    assert torch.equal(read_torch_file(path)["a"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]     # no temporary file left behind
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("pickled code ran",))
+
+
+def test_checkpoints_never_execute_pickled_code(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    torch.save({"x": _Payload()}, path)
+    with pytest.raises(CheckpointError, match="refused for safety"):
+        read_torch_file(path)
+    assert "pickled code ran" not in capsys.readouterr().out
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path):
+    trainer = tiny_trainer(epochs=1)
+    trainer.train(progress=False)
+    path = trainer.save(tmp_path / "model.pt")
+    truncated = tmp_path / "trunc.pt"
+    truncated.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_classifier(truncated)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_classifier(tmp_path / "missing.pt")
+    torch.save({"model": {}}, tmp_path / "official.pt")
+    with pytest.raises(CheckpointError, match="authors' code"):
+        load_classifier(tmp_path / "official.pt")
+    torch.save({"weights": torch.ones(1)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an idc_lite checkpoint"):
+        load_classifier(tmp_path / "other.pt")
+
+
+def test_mismatched_checkpoint_is_explained(tmp_path):
+    trainer = tiny_trainer(epochs=1)
+    trainer.train(progress=False)
+    state = trainer.state()
+    cfg = json.loads(state["config"])
+    cfg["unet"]["model_channels"] = 64
+    state["config"] = json.dumps(cfg)
+    torch.save(state, tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match="does not fit this U-Net configuration"):
+        load_classifier(tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match="trained on"):
+        trainer.save(tmp_path / "m.pt")
+        other = tiny_data()
+        other.info = {"dataset": "tiny", "n": 999}
+        Trainer.resume(tmp_path / "m.pt", other)
+
+
+def test_wrong_data_for_model_is_rejected():
+    data = tiny_data()
+    with pytest.raises(ValueError, match="do not fit the model"):
+        Trainer(IDCClassifier(tiny_config()), TrainConfig(), DataSplit(data.x_train[:, :, :4, :4], data.y_train,
+                                                                       data.x_test, data.y_test, data.class_names))
+
+
+def test_load_checkpoint_data_for_digits(tmp_path):
+    from idc_lite.data import load_digits
+    digits = load_digits(image_size=8)
+    cfg = tiny_config(num_classes=10)
+    trainer = Trainer(IDCClassifier(cfg), TrainConfig(epochs=1, batch_size=512), digits)
+    trainer.train(progress=False, max_batches=1)
+    trainer.save(tmp_path / "d.pt")
+    again = load_checkpoint_data(tmp_path / "d.pt")
+    assert torch.equal(again.x_test, digits.x_test) and torch.equal(again.y_train, digits.y_train)
