@@ -56,7 +56,7 @@ class TrainConfig:
     ema_decay: float = 0.995
     update_ema_interval: int = 8       # optimiser steps between EMA updates
     start_ema_step: int = 30000        # batches before the EMA starts averaging
-    augment: str = "none"              # 'none' or 'flip_rotate' (the authors' CIFAR-100 training transform)
+    augment: str = "none"              # 'none', 'shift' (1-pixel translations) or 'flip_rotate' (the authors' CIFAR-100 transform)
     official_init: bool = True         # the authors' weights_init: N(0, 0.02) for every Conv2d / Linear weight
     seed: int = 0
 
@@ -87,6 +87,14 @@ class EMA:
         state = {k: v.clone() for k, v in model.state_dict().items()}
         state.update({k: v.clone() for k, v in self.shadow.items()})
         return state
+
+
+def augment_shift(x: torch.Tensor, generator: torch.Generator, max_shift: int = 1) -> torch.Tensor:
+    """Translate each image (B, C, H, W) by up to ``max_shift`` pixels in each direction, zero-filled."""
+    padded = torch.nn.functional.pad(x, [max_shift] * 4)
+    offsets = torch.randint(0, 2 * max_shift + 1, (x.shape[0], 2), generator=generator).tolist()
+    h, w = x.shape[-2:]
+    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
 
 
 def augment_flip_rotate(x: torch.Tensor, generator: torch.Generator, degrees: float = 15.0) -> torch.Tensor:
@@ -126,6 +134,8 @@ class Trainer:
             self.scheduler = None
         else:
             raise ValueError(f"lr_scheduler must be 'plateau', 'step' or 'none', got {config.lr_scheduler!r}")
+        if config.augment not in ("none", "shift", "flip_rotate"):
+            raise ValueError(f"augment must be 'none', 'shift' or 'flip_rotate', got {config.augment!r}")
         self.ema = EMA(model.unet, config.ema_decay) if config.use_ema else None
         self.generator = torch.Generator().manual_seed(config.seed)   # shuffling, timesteps, bridge noise
         self.dropout_rng_state = torch.Generator().manual_seed(config.seed + 1).get_state()  # dropout (global RNG, forked)
@@ -142,6 +152,8 @@ class Trainer:
         x, labels = x.to(device), labels.to(device)
         if self.config.augment == "flip_rotate":
             x = augment_flip_rotate(x, self.generator)
+        elif self.config.augment == "shift":
+            x = augment_shift(x, self.generator)
         label_images = to_model_scale(model.label_images)
         t = torch.randint(0, model.config.num_timesteps, (x.shape[0],), generator=self.generator).to(device)
         noise = torch.randn(x.shape, generator=self.generator).to(device)
@@ -346,10 +358,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--resume", action="store_true", help="continue from --out if it exists")
     parser.add_argument("--eval-examples", type=int, default=2000, help="test images for the final accuracy")
+    parser.add_argument("--smoke", action="store_true", help="1 epoch of 2 batches, 32 test images: checks the code path")
     args = parser.parse_args(argv)
     preset = get_preset(args.preset)
     if args.epochs is not None:
         preset.train.epochs = args.epochs
+    max_batches = None
+    if args.smoke:
+        preset.train.epochs, max_batches, args.eval_examples = 1, 2, 32
     try:
         data = load_dataset(preset.dataset, root=args.data_root, image_size=preset.model.unet.image_size,
                             download=args.download)
@@ -363,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         trainer = Trainer(IDCClassifier(preset.model), preset.train, data)
     trainer.model.to(args.device)
-    trainer.train(checkpoint_path=out)
+    trainer.train(checkpoint_path=out, max_batches=max_batches)
     model = trainer.ema_classifier()
     n = min(args.eval_examples, data.x_test.shape[0])
     acc = evaluate_accuracy(model, data.x_test[:n], data.y_test[:n], torch.Generator().manual_seed(1), progress=True)

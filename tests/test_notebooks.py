@@ -68,3 +68,10 @@ def test_unknown_parameter_injected_by_papermill_fails_in_the_notebook(tmp_path)
         papermill.execute_notebook(str(NOTEBOOKS[0]), str(tmp_path / "out.ipynb"), kernel_name="python3",
                                    parameters={"run_dir": str(tmp_path), "smoke": True, "num_clases": 3},
                                    cwd=str(REPO / "notebooks"), progress_bar=False)
+
+
+def test_later_notebook_names_the_one_to_run_first(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError, match="run 02_train_classifier.ipynb first"):
+        papermill.execute_notebook(str(NOTEBOOKS[2]), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                                   parameters={"run_dir": str(tmp_path / "empty"), "smoke": True},
+                                   cwd=str(REPO / "notebooks"), progress_bar=False)

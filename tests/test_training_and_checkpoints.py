@@ -156,3 +156,31 @@ def test_load_checkpoint_data_for_digits(tmp_path):
     trainer.save(tmp_path / "d.pt")
     again = load_checkpoint_data(tmp_path / "d.pt")
     assert torch.equal(again.x_test, digits.x_test) and torch.equal(again.y_train, digits.y_train)
+
+
+def test_shift_augmentation_translates_by_at_most_one_pixel():
+    from idc_lite.train import augment_shift
+    x = torch.zeros(16, 1, 6, 6)
+    x[:, :, 2:4, 2:4] = 1.0
+    out = augment_shift(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and torch.equal(out.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))
+    assert any(not torch.equal(o, x[0]) for o in out)
+    rows = out[:, 0].sum(dim=2).argmax(dim=1)
+    assert bool(((rows >= 1) & (rows <= 3)).all())
+    with pytest.raises(ValueError, match="augment must be"):
+        tiny_trainer(augment="mixup")
+
+
+def test_train_command_line_twin(tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / "cli"
+    done = subprocess.run([sys.executable, "-m", "idc_lite.train", "--preset", "digits", "--out", str(out), "--smoke",
+                           "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["epochs"] == 1 and 0.0 <= result["test_accuracy"] <= 1.0
+    assert (tmp_path / "cli.pt").is_file() and json.loads((tmp_path / "cli.json").read_text())["metrics"]["test_examples"] == 32
+    missing = subprocess.run([sys.executable, "-m", "idc_lite.train", "--preset", "cifar10", "--out", str(out),
+                              "--data-root", str(tmp_path / "nodata")], capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "IDC_LITE_DATA" in missing.stderr
