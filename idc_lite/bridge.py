@@ -117,6 +117,15 @@ class BrownianBridge:
         self.official_steps = official_sample_steps(self.num_timesteps, self.sample_step, self.skip_sample)
         self.steps = dedupe_steps(self.official_steps) if skip_noop_steps else list(self.official_steps)
 
+    @classmethod
+    def from_config(cls, config, **overrides) -> "BrownianBridge":
+        """Build from an :class:`~idc_lite.config.IDCConfig` (keyword overrides win)."""
+        kwargs = dict(num_timesteps=config.num_timesteps, mt_type=config.mt_type, max_var=config.max_var,
+                      objective=config.objective, sample_step=config.sample_step, eta=config.eta,
+                      skip_sample=config.skip_sample, skip_noop_steps=config.skip_noop_steps)
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
     @property
     def m_t(self) -> torch.Tensor:
         return self.schedule["m_t"]

@@ -49,8 +49,7 @@ class IDCClassifier(nn.Module):
         super().__init__()
         self.config = config
         self.unet = UNet(config.unet)
-        self.bridge = BrownianBridge(config.num_timesteps, config.mt_type, config.max_var, config.objective,
-                                     config.sample_step, config.eta, config.skip_sample, config.skip_noop_steps)
+        self.bridge = BrownianBridge.from_config(config)
         self.register_buffer("label_images", make_label_images(config.num_classes, config.image_shape, config.label_seed),
                              persistent=False)
         self.generator = torch.Generator().manual_seed(seed)

@@ -55,7 +55,7 @@ def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | 
         t0 = time.perf_counter()
         papermill.execute_notebook(str(nb), str(executed / nb.name), parameters=check_notebook_parameters(nb, base),
                                    kernel_name="python3", cwd=str(nb.parent), progress_bar=True,
-                                   log_output=False, request_save_on_cell_execute=True)
+                                   log_output=True, request_save_on_cell_execute=True)
         timings[nb.stem] = round(time.perf_counter() - t0, 1)
         print(f"[{i}/{len(notebooks)}] {nb.name} done in {timings[nb.stem]:.1f} s", flush=True)
     total = round(time.perf_counter() - started, 1)

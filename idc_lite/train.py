@@ -56,7 +56,7 @@ class TrainConfig:
     ema_decay: float = 0.995
     update_ema_interval: int = 8       # optimiser steps between EMA updates
     start_ema_step: int = 30000        # batches before the EMA starts averaging
-    augment: str = "none"              # 'none', 'shift' (1-pixel translations) or 'flip_rotate' (the authors' CIFAR-100 transform)
+    augment: str = "none"              # 'none', 'shift' (1-pixel moves) or 'flip_rotate' (authors' CIFAR-100 transform)
     official_init: bool = True         # the authors' weights_init: N(0, 0.02) for every Conv2d / Linear weight
     seed: int = 0
 
@@ -161,11 +161,12 @@ class Trainer:
                         label_images, model.config.cls_loss_weight, model.config.loss_type)
 
     def train(self, epochs: int | None = None, progress: bool = True, checkpoint_path: str | Path | None = None,
-              checkpoint_every: int = 1, max_batches: int | None = None) -> list[dict]:
+              checkpoint_every: int = 1, max_batches: int | None = None, log_every: int = 0) -> list[dict]:
         """Train up to ``epochs`` (default ``config.epochs``) in total; returns the loss history.
 
         With ``checkpoint_path`` a checkpoint is written atomically every ``checkpoint_every``
-        epochs and at the end.  ``max_batches`` caps batches per epoch (smoke runs).
+        epochs and at the end.  ``max_batches`` caps batches per epoch (smoke runs).  ``log_every``
+        prints one line every that many epochs (visible in papermill logs, where bars are not).
         """
         cfg = self.config
         target = cfg.epochs if epochs is None else epochs
@@ -205,6 +206,9 @@ class Trainer:
                 record = {"epoch": self.epoch, "step": self.global_step, "lr": self.optimizer.param_groups[0]["lr"]}
                 record.update({k: v / batches for k, v in sums.items()})
                 self.history.append(record)
+                if log_every and (self.epoch % log_every == 0 or self.epoch == target):
+                    print(f"epoch {self.epoch}/{target}: loss {record['loss']:.4f} (L1 {record['recloss']:.4f}, "
+                          f"inter-class {record['simloss']:.4f}), {self.train_seconds:.0f} s", flush=True)
                 self.dropout_rng_state = torch.get_rng_state()
                 if checkpoint_path and (self.epoch % checkpoint_every == 0 or self.epoch == target):
                     self.save(checkpoint_path)
