@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from datetime import datetime, timezone
@@ -78,6 +79,7 @@ def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict,
         "parameters": extra,
         "clean_accuracy": training.get("test_accuracy"),
         "clean_accuracy_protocol": training.get("accuracy_protocol"),
+        "clean_accuracy_over_draws": training.get("accuracy_over_draws"),
         "attack": attack,
         "n_params": training.get("n_params"),
         "flops_per_prediction": training.get("flops_per_prediction"),
@@ -106,6 +108,9 @@ def summary_markdown(s: dict) -> str:
         "## Results", "",
         "| figure | value | protocol |", "|---|---|---|",
         f"| clean accuracy (test split) | {_pct(s['clean_accuracy'])} | {s.get('clean_accuracy_protocol') or ''} |",
+        *([f"| clean accuracy: spread over draws | {_pct(d['min'])} to {_pct(d['max'])} | one draw per image, each draw |",
+           f"| clean accuracy: majority vote | {_pct(d['majority_vote'])} | majority of the {d['draws']} draws per image |"]
+          if (d := s.get("clean_accuracy_over_draws")) else []),
         f"| accuracy under attack | {_pct(a.get('robust_accuracy'))} | {a.get('protocol', '')} |",
         f"| clean accuracy of the attacked subset | {_pct(a.get('clean_accuracy'))} | same examples, fresh noise |",
         f"| parameters | {s['n_params']:,} | U-Net |" if s.get("n_params") else "| parameters | n/a | |",
@@ -137,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra notebook parameter (JSON literal), e.g. -p epochs 10")
     args = parser.parse_args(argv)
+    # papermill streams each notebook's printed output (training progress lines) through its logger
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("    %(message)s"))
+    papermill_log = logging.getLogger("papermill")
+    papermill_log.addHandler(handler)
+    papermill_log.setLevel(logging.INFO)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else REPO / "runs" / (stamp + ("-smoke" if args.smoke else ""))
     if out.exists() and any(out.iterdir()):

@@ -337,6 +337,28 @@ def load_checkpoint_data(path: str | Path, data_root: str | None = None) -> Data
     return load_dataset(info["dataset"], root=data_root or info.get("root"), image_size=info["image_size"])
 
 
+def accuracy_over_draws(model: IDCClassifier, x: torch.Tensor, labels: torch.Tensor, seeds: list[int],
+                        batch_size: int = 256) -> dict:
+    """Accuracy of a random classifier, stated per scoring rule.
+
+    One draw of sampler noise per image for each seed in ``seeds`` (fresh generators): returns the
+    per-draw accuracies with their mean, min and max, and the accuracy of the majority vote over
+    the draws (ties go to the lowest class index).
+    """
+    predictions = []
+    with torch.no_grad():
+        for seed in seeds:
+            g = torch.Generator().manual_seed(seed)
+            predictions.append(torch.cat([model(x[i:i + batch_size].to(model.label_images.device), generator=g).argmax(1).cpu()
+                                          for i in range(0, x.shape[0], batch_size)]))
+    stacked = torch.stack(predictions)                          # (draws, N)
+    per_draw = [(p == labels).float().mean().item() for p in stacked]
+    votes = torch.nn.functional.one_hot(stacked, model.config.num_classes).sum(0)   # (N, K)
+    majority = (votes.argmax(1) == labels).float().mean().item()
+    return {"per_draw": per_draw, "mean": sum(per_draw) / len(per_draw), "min": min(per_draw), "max": max(per_draw),
+            "majority_vote": majority, "draws": len(seeds), "seeds": list(seeds), "examples": int(x.shape[0])}
+
+
 @torch.no_grad()
 def evaluate_accuracy(model: IDCClassifier, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
                       batch_size: int = 256, progress: bool = False) -> float:

@@ -184,3 +184,16 @@ def test_train_command_line_twin(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "idc_lite.train", "--preset", "cifar10", "--out", str(out),
                               "--data-root", str(tmp_path / "nodata")], capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "IDC_LITE_DATA" in missing.stderr
+
+
+def test_accuracy_over_draws_states_each_scoring_rule():
+    from idc_lite.train import accuracy_over_draws
+    trainer = tiny_trainer(epochs=1)
+    trainer.train(progress=False)
+    model = trainer.ema_classifier()
+    data = tiny_data()
+    result = accuracy_over_draws(model, data.x_test, data.y_test, seeds=[0, 1, 2])
+    assert len(result["per_draw"]) == 3 and result["min"] <= result["mean"] <= result["max"]
+    assert 0.0 <= result["majority_vote"] <= 1.0 and result["examples"] == 8
+    again = accuracy_over_draws(model, data.x_test, data.y_test, seeds=[0, 1, 2])
+    assert again == result
