@@ -8,6 +8,22 @@ import torch
 from matplotlib.figure import Figure
 
 
+def _show_figures_in_ipython() -> None:
+    """Figures made without pyplot have no display hook of their own: register a PNG formatter
+    for ``Figure`` in a running IPython kernel, so a cell ending with a figure shows it."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:  # plain Python: nothing to register
+        return
+    shell = get_ipython()
+    if shell is not None:
+        select_figure_formats(shell, {"png"}, bbox_inches="tight")
+
+
+_show_figures_in_ipython()
+
+
 def _show(ax, img: torch.Tensor, title: str | None = None, vmin: float = 0.0, vmax: float = 1.0):
     img = img.detach().cpu()
     if img.shape[0] == 1:

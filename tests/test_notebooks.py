@@ -52,7 +52,9 @@ def test_papermill_chain_in_smoke_mode(tmp_path):
     assert set(summary["wall_seconds_per_notebook"]) == {p.stem for p in NOTEBOOKS}
     assert summary["n_params"] > 0 and summary["flops_per_prediction"] > 0
     for rel in summary["executed_notebooks"]:
-        assert (out / rel).is_file()
+        executed = nbformat.read(out / rel, as_version=4)
+        images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+        assert images, f"{rel} shows no figure"
     assert (out / "model.pt").is_file() and (out / "model.json").is_file()
     assert "SMOKE RUN" in (out / "summary.md").read_text()
 
