@@ -1,8 +1,14 @@
 """Hand-written attacks on any model mapping images in [0, 1] to logits.
 
-Teaching core of notebook 04: L-inf PGD with *full* gradients through the random sampler.  The
-model draws fresh sampler noise at every query from the generator it is given, so each PGD
-step follows the gradient of one random draw (EOT with one sample per step).
+Every attack takes ``model(x, generator=g) -> logits (B, K)`` and draws all its randomness
+(random starts, square positions, and, through the model, the sampler's noise) from an explicit
+``torch.Generator``.  A random classifier therefore sees fresh noise at every query, and
+``eot_samples`` averages the gradient over that many fresh draws (EOT).
+
+Teaching core (notebook 04): :func:`pgd_linf`.  The suite: :func:`fgsm`, :func:`pgd` (L-inf and
+L2, random start, restarts, best-so-far tracking, EOT, cross-entropy or margin loss),
+:func:`mi_fgsm`, :func:`cw_l2`, :func:`square_linf`, and the wrappers :class:`FixedNoise`
+(same noise at every query) and :class:`BPDA` (identity backward through the sampler).
 """
 from __future__ import annotations
 
@@ -11,35 +17,132 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 LogitModel = Callable[..., torch.Tensor]
 
 
+# ---- losses ---------------------------------------------------------------------------------
+def margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-example margin ``max_{j != y} z_j - z_y`` (B,): positive means misclassified."""
+    true = logits.gather(1, labels[:, None]).squeeze(1)
+    others = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf"))
+    return others.max(dim=1).values - true
+
+
+def attack_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
+    """Per-example loss the attacker maximises: 'ce' (cross-entropy on logits) or 'margin'."""
+    if kind == "ce":
+        return F.cross_entropy(logits, labels, reduction="none")
+    if kind == "margin":
+        return margin(logits, labels)
+    raise ValueError(f"loss must be 'ce' or 'margin', got {kind!r}")
+
+
+def _check_norm(norm: str) -> None:
+    if norm not in ("Linf", "L2"):
+        raise ValueError(f"norm must be 'Linf' or 'L2', got {norm!r}")
+
+
+def _l2(v: torch.Tensor) -> torch.Tensor:
+    return v.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (v.dim() - 1)))
+
+
+def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    """Project onto the eps-ball around x (L-inf or L2) and onto [0, 1]."""
+    delta = x_adv - x
+    if norm == "Linf":
+        delta = delta.clamp(-eps, eps)
+    else:
+        delta = delta * torch.clamp(eps / _l2(delta), max=1.0)
+    return (x + delta).clamp(0.0, 1.0)
+
+
+def random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator) -> torch.Tensor:
+    """A uniform point of the L-inf ball, or a point of the L2 ball (uniform direction, radius ~ U(0, eps))."""
+    if norm == "Linf":
+        delta = (torch.rand(x.shape, generator=generator) * 2 - 1).to(x.device) * eps
+    else:
+        direction = torch.randn(x.shape, generator=generator).to(x.device)
+        radius = torch.rand(x.shape[0], generator=generator).to(x.device).view(-1, *([1] * (x.dim() - 1)))
+        delta = direction / _l2(direction) * radius * eps
+    return project(x + delta, x, eps, norm)
+
+
+def loss_and_grad(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, loss: str,
+                  generator: torch.Generator, eot_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-example loss (B,) and input gradient (B, C, H, W), each averaged over ``eot_samples``
+    model calls (fresh sampler noise per call for a random model)."""
+    x = x.detach().requires_grad_(True)
+    total_loss = torch.zeros(x.shape[0], device=x.device)
+    total_grad = torch.zeros_like(x)
+    for _ in range(eot_samples):
+        per_example = attack_loss(model(x, generator=generator), labels, loss)
+        (grad,) = torch.autograd.grad(per_example.sum(), x)
+        total_loss += per_example.detach()
+        total_grad += grad
+    return total_loss / eot_samples, total_grad / eot_samples
+
+
+# ---- gradient attacks -----------------------------------------------------------------------
 @dataclass
 class PGDSettings:
-    """L-inf PGD (Madry et al. 2018): ``steps`` signed-gradient steps of size ``alpha`` projected
-    onto the eps-ball around x and onto [0, 1], from a uniform random start, maximising
-    cross-entropy on logits."""
+    """L-inf / L2 PGD (Madry et al. 2018): ``steps`` steps of size ``alpha`` (signed gradient for
+    L-inf, normalised gradient for L2), projected onto the eps-ball and [0, 1]; ``restarts``
+    random starts; the highest-loss iterate per example is kept; ``eot_samples`` gradients per step."""
     eps: float = 8 / 255
     alpha: float = 2 / 255
     steps: int = 20
     random_start: bool = True
     norm: str = "Linf"
-    loss: str = "cross-entropy on logits -distance/tau"
+    loss: str = "ce"
+    restarts: int = 1
+    eot_samples: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def pgd(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings,
+        generator: torch.Generator) -> torch.Tensor:
+    """Adversarial images (B, C, H, W) in [0, 1] for x in [0, 1] and labels (B,).
+
+    Returns, per example, the iterate (over all steps and restarts) with the highest loss
+    measured on the way (best-so-far tracking), evaluated once more after the last step.
+    """
+    s = settings
+    _check_norm(s.norm)
+    if s.eps < 0 or s.alpha <= 0 or s.steps < 0 or s.restarts < 1 or s.eot_samples < 1:
+        raise ValueError(f"need eps >= 0, alpha > 0, steps >= 0, restarts >= 1, eot_samples >= 1; got {s}")
+    x = x.detach()
+    best = x.clone()
+    best_loss = torch.full((x.shape[0],), float("-inf"), device=x.device)
+    view = (-1, *([1] * (x.dim() - 1)))
+    for _ in range(s.restarts):
+        x_adv = random_start(x, s.eps, s.norm, generator) if s.random_start else x.clone()
+        for step in range(s.steps + 1):
+            loss, grad = loss_and_grad(model, x_adv, labels, s.loss, generator, s.eot_samples)
+            improved = loss > best_loss
+            best = torch.where(improved.view(view), x_adv, best)
+            best_loss = torch.where(improved, loss, best_loss)
+            if step == s.steps:
+                break
+            update = grad.sign() if s.norm == "Linf" else grad / _l2(grad)
+            x_adv = project(x_adv + s.alpha * update, x, s.eps, s.norm)
+    return best.detach()
+
+
 def pgd_linf(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings,
              generator: torch.Generator) -> torch.Tensor:
-    """Adversarial images for x (B, C, H, W) in [0, 1] with true labels (B,); returns (B, C, H, W) in [0, 1].
-
-    ``generator`` supplies the random start and is passed to ``model(x, generator=...)`` so a
-    random classifier draws its sampler noise from it (full gradient, fresh noise per step).
-    """
+    """Plain L-inf PGD, written out for teaching: random start in the eps-ball, ``steps`` signed
+    gradient steps of size alpha on the cross-entropy of the logits, projection after each step.
+    One model call per step, so a random classifier shows a fresh noise draw to every step.
+    Returns the last iterate (B, C, H, W) in [0, 1]."""
     if settings.eps < 0 or settings.alpha <= 0 or settings.steps < 0:
         raise ValueError(f"need eps >= 0, alpha > 0, steps >= 0; got {settings}")
+    if (settings.norm, settings.loss, settings.restarts, settings.eot_samples) != ("Linf", "ce", 1, 1):
+        raise ValueError("pgd_linf is the plain teaching version (L-inf, cross-entropy, one start, one sample per "
+                         "step); use pgd() for L2, the margin loss, restarts or EOT")
     x = x.detach()
     delta = torch.zeros_like(x)
     if settings.random_start:
@@ -54,6 +157,82 @@ def pgd_linf(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, settings:
     return x_adv.detach()
 
 
+def fgsm(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: float, generator: torch.Generator,
+         loss: str = "ce", eot_samples: int = 1) -> torch.Tensor:
+    """FGSM (Goodfellow et al. 2015): one signed-gradient step of size eps from x."""
+    _, grad = loss_and_grad(model, x, labels, loss, generator, eot_samples)
+    return (x.detach() + eps * grad.sign()).clamp(0.0, 1.0)
+
+
+def mi_fgsm(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: float, alpha: float, steps: int,
+            generator: torch.Generator, decay: float = 1.0, loss: str = "ce", eot_samples: int = 1) -> torch.Tensor:
+    """MI-FGSM (Dong et al. 2018): signed steps along a momentum of L1-normalised gradients (L-inf)."""
+    x = x.detach()
+    x_adv, momentum = x.clone(), torch.zeros_like(x)
+    for _ in range(steps):
+        _, grad = loss_and_grad(model, x_adv, labels, loss, generator, eot_samples)
+        momentum = decay * momentum + grad / grad.abs().flatten(1).mean(1).clamp_min(1e-12).view(-1, 1, 1, 1)
+        x_adv = project(x_adv + alpha * momentum.sign(), x, eps, "Linf")
+    return x_adv.detach()
+
+
+def cw_l2(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, c: float = 1.0,
+          kappa: float = 0.0, steps: int = 100, lr: float = 0.01) -> torch.Tensor:
+    """Carlini-Wagner L2 (2017) with a margin loss: minimise ||delta||_2^2 + c * max(z_y - max_{j!=y} z_j, -kappa)
+    over x_adv = (tanh(w) + 1) / 2 with Adam; returns per example the smallest-norm misclassified
+    iterate, or x itself when none was found.  Report it at an L2 budget: count only ||delta|| <= eps."""
+    x = x.detach()
+    w = torch.atanh((x * 2 - 1).clamp(-1 + 1e-6, 1 - 1e-6)).requires_grad_(True)
+    optimizer = torch.optim.Adam([w], lr=lr)
+    best = x.clone()
+    best_norm = torch.full((x.shape[0],), float("inf"), device=x.device)
+    for _ in range(steps):
+        x_adv = (torch.tanh(w) + 1) / 2
+        m = margin(model(x_adv, generator=generator), labels)
+        dist = (x_adv - x).flatten(1).pow(2).sum(1)
+        objective = dist + c * torch.clamp(-m, min=-kappa)
+        optimizer.zero_grad()
+        objective.sum().backward()
+        optimizer.step()
+        with torch.no_grad():
+            better = (m > 0) & (dist.sqrt() < best_norm)
+            best = torch.where(better.view(-1, 1, 1, 1), x_adv.detach(), best)
+            best_norm = torch.where(better, dist.sqrt(), best_norm)
+    return best
+
+
+@torch.no_grad()
+def square_linf(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: float, queries: int,
+                generator: torch.Generator, p_init: float = 0.3) -> torch.Tensor:
+    """Square attack, L-inf (Andriushchenko et al. 2020), gradient-free random search.
+
+    Starts from vertical stripes of +-eps; each query changes one random square window (side
+    shrinking with the query count) to a random +-eps per channel and keeps the change for the
+    examples whose margin loss did not decrease.  Stops early for examples already misclassified."""
+    b, c, h, w = x.shape
+    x = x.detach()
+    stripes = (torch.randint(0, 2, (b, c, 1, w), generator=generator) * 2 - 1).to(x) * eps
+    x_adv = (x + stripes).clamp(0.0, 1.0)
+    best = margin(model(x_adv, generator=generator), labels)
+    for i in range(queries):
+        active = best <= 0
+        if not bool(active.any()):
+            break
+        p = p_init * (0.5 ** int(10 * (i + 1) / max(queries, 1) // 2))   # piecewise-halving schedule
+        side = max(1, min(h - 1, int(round((p * h * w) ** 0.5))))
+        top = int(torch.randint(0, h - side + 1, (1,), generator=generator))
+        left = int(torch.randint(0, w - side + 1, (1,), generator=generator))
+        candidate = x_adv.clone()
+        signs = (torch.randint(0, 2, (b, c, 1, 1), generator=generator) * 2 - 1).to(x) * eps
+        window = (x[:, :, top:top + side, left:left + side] + signs).clamp(0.0, 1.0)
+        candidate[:, :, top:top + side, left:left + side] = window
+        loss = margin(model(candidate, generator=generator), labels)
+        accept = active & (loss >= best)
+        x_adv = torch.where(accept.view(-1, 1, 1, 1), candidate, x_adv)
+        best = torch.where(accept, loss, best)
+    return x_adv
+
+
 def attack_in_batches(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings,
                       generator: torch.Generator, batch_size: int = 100, progress: bool = False) -> torch.Tensor:
     """:func:`pgd_linf` over a large set in batches, with an optional progress bar."""
@@ -63,3 +242,36 @@ def attack_in_batches(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, 
     for i in tqdm(range(0, x.shape[0], batch_size), desc="PGD", disable=not progress):
         out.append(pgd_linf(model, x[i:i + batch_size], labels[i:i + batch_size], settings, generator))
     return torch.cat(out)
+
+
+# ---- model wrappers ---------------------------------------------------------------------------
+class FixedNoise(nn.Module):
+    """The same sampler noise at every query: ``model(x, generator=Generator().manual_seed(seed))``,
+    whatever generator the attack passes.  Attacking it and scoring the original random model
+    with fresh noise shows how much of the robustness is only randomness."""
+
+    def __init__(self, model: LogitModel, seed: int = 0):
+        super().__init__()
+        self.model, self.seed = model, seed
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.model(x, generator=torch.Generator().manual_seed(self.seed))
+
+
+class BPDA(nn.Module):
+    """Backward Pass Differentiable Approximation (Athalye et al. 2018) for an IDC classifier: the
+    forward pass runs the real sampler, the backward pass treats the sampler as the identity
+    (straight-through), so gradients are those of ``-distance(image) / tau`` at the sampler's output.
+    For comparison with the full gradient, which the sampler's few calls make affordable."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        from .classifier import to_image_scale
+
+        with torch.no_grad():
+            purified = to_image_scale(self.model.sample(x, generator=generator).x0)
+        straight_through = x + (purified - x).detach()
+        return -self.model.distances_to_label_images(straight_through) / self.model.config.tau

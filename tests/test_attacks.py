@@ -1,0 +1,150 @@
+import pytest
+import torch
+from torch import nn
+
+from conftest import tiny_config
+from idc_lite.attacks import (
+    BPDA,
+    FixedNoise,
+    PGDSettings,
+    attack_loss,
+    cw_l2,
+    fgsm,
+    loss_and_grad,
+    margin,
+    mi_fgsm,
+    pgd,
+    pgd_linf,
+    project,
+    square_linf,
+)
+from idc_lite.classifier import IDCClassifier
+
+
+class Linear(nn.Module):
+    """A deterministic (or, with noise_std > 0, random) linear classifier on 1x8x8 images."""
+
+    def __init__(self, noise_std: float = 0.0):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.weight = nn.Parameter(torch.randn(4, 64, generator=g))
+        self.noise_std = noise_std
+
+    def forward(self, x, generator=None):
+        logits = x.flatten(1) @ self.weight.T
+        if self.noise_std:
+            logits = logits + self.noise_std * torch.randn(logits.shape, generator=generator)
+        return logits
+
+
+@pytest.fixture
+def setup():
+    model = Linear()
+    x = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        labels = model(x).argmax(1)      # clean accuracy 100 % by construction
+    return model, x, labels
+
+
+def accuracy(model, x, labels):
+    with torch.no_grad():
+        return float((model(x, generator=torch.Generator().manual_seed(9)).argmax(1) == labels).float().mean())
+
+
+def test_margin_and_losses():
+    logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]])
+    labels = torch.tensor([0, 0])
+    assert torch.allclose(margin(logits, labels), torch.tensor([-1.0, 3.0]))
+    assert attack_loss(logits, labels, "ce").shape == (2,)
+    with pytest.raises(ValueError):
+        attack_loss(logits, labels, "hinge")
+
+
+def test_projection_respects_both_norms():
+    x = torch.full((2, 1, 4, 4), 0.5)
+    far = x + torch.randn(2, 1, 4, 4)
+    assert float((project(far, x, 0.1, "Linf") - x).abs().max()) <= 0.1 + 1e-7
+    l2 = (project(far, x, 0.3, "L2") - x).flatten(1).norm(dim=1)
+    assert bool((l2 <= 0.3 + 1e-6).all())
+
+
+@pytest.mark.parametrize("norm, eps, alpha", [("Linf", 0.3, 0.05), ("L2", 3.0, 0.5)])
+def test_pgd_drives_a_linear_model_to_zero(setup, norm, eps, alpha):
+    model, x, labels = setup
+    x_adv = pgd(model, x, labels, PGDSettings(eps=eps, alpha=alpha, steps=20, norm=norm, restarts=2),
+                torch.Generator().manual_seed(0))
+    delta = (x_adv - x).flatten(1)
+    size = delta.abs().max(1).values if norm == "Linf" else delta.norm(dim=1)
+    assert bool((size <= eps + 1e-5).all()) and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert accuracy(model, x_adv, labels) == 0.0
+
+
+def test_iterative_beats_single_step_and_zero_eps_changes_nothing(setup):
+    model, x, labels = setup
+    g = torch.Generator().manual_seed(0)
+    one = accuracy(model, fgsm(model, x, labels, 0.05, g), labels)
+    many = accuracy(model, pgd(model, x, labels, PGDSettings(eps=0.05, alpha=0.01, steps=20), g), labels)
+    assert many <= one < 1.0
+    same = pgd(model, x, labels, PGDSettings(eps=0.0, alpha=0.01, steps=3), g)
+    assert torch.equal(same, x)
+
+
+def test_mi_fgsm_cw_and_square(setup):
+    model, x, labels = setup
+    g = torch.Generator().manual_seed(0)
+    x_mi = mi_fgsm(model, x, labels, 0.3, 0.05, 10, g)
+    assert float((x_mi - x).abs().max()) <= 0.3 + 1e-6 and accuracy(model, x_mi, labels) == 0.0
+    x_cw = cw_l2(model, x, labels, g, c=10.0, steps=200, lr=0.05)
+    found = (model(x_cw).argmax(1) != labels)
+    assert float(found.float().mean()) > 0.9
+    assert bool(((x_cw - x).flatten(1).norm(dim=1)[~found] == 0).all())   # not found: x itself
+    x_sq = square_linf(model, x, labels, 0.3, 300, g)
+    assert float((x_sq - x).abs().max()) <= 0.3 + 1e-6
+    assert accuracy(model, x_sq, labels) < 0.5
+
+
+def test_pgd_linf_teaching_version_matches_budget_and_refuses_options(setup):
+    model, x, labels = setup
+    x_adv = pgd_linf(model, x, labels, PGDSettings(eps=0.1, alpha=0.02, steps=10), torch.Generator().manual_seed(0))
+    assert float((x_adv - x).abs().max()) <= 0.1 + 1e-6 and accuracy(model, x_adv, labels) < 0.5
+    with pytest.raises(ValueError, match="use pgd"):
+        pgd_linf(model, x, labels, PGDSettings(eot_samples=5), torch.Generator())
+
+
+def test_eot_averages_gradients_over_fresh_noise():
+    model = Linear(noise_std=1.0)
+    x = torch.rand(4, 1, 8, 8)
+    labels = torch.tensor([0, 1, 2, 3])
+    _, g1 = loss_and_grad(model, x, labels, "ce", torch.Generator().manual_seed(0), eot_samples=1)
+    _, g2 = loss_and_grad(model, x, labels, "ce", torch.Generator().manual_seed(1), eot_samples=1)
+    _, g12 = loss_and_grad(model, x, labels, "ce", torch.Generator().manual_seed(0), eot_samples=2)
+    assert not torch.allclose(g1, g2)
+    gen = torch.Generator().manual_seed(0)
+    _, a = loss_and_grad(model, x, labels, "ce", gen, 1)
+    _, b = loss_and_grad(model, x, labels, "ce", gen, 1)
+    assert torch.allclose(g12, (a + b) / 2, atol=1e-6)
+
+
+def test_fixed_noise_wrapper_ignores_the_attackers_generator():
+    model = FixedNoise(Linear(noise_std=1.0), seed=3)
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.equal(model(x, generator=torch.Generator().manual_seed(0)), model(x, generator=torch.Generator().manual_seed(1)))
+
+
+def test_bpda_is_straight_through_the_sampler():
+    torch.manual_seed(0)
+    idc = IDCClassifier(tiny_config())
+    idc.unet.reset_parameters(0)
+    idc.eval()
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    bpda = BPDA(idc)
+    logits = bpda(x, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(logits, idc(x, generator=torch.Generator().manual_seed(4)), atol=1e-6)
+    xg = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(bpda(xg, generator=torch.Generator().manual_seed(4))[:, 0].sum(), xg)
+    from idc_lite.classifier import to_image_scale
+    with torch.no_grad():
+        purified = to_image_scale(idc.sample(x, generator=torch.Generator().manual_seed(4)).x0)
+    p = purified.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad((-idc.distances_to_label_images(p) / idc.config.tau)[:, 0].sum(), p)
+    assert torch.allclose(grad, expected)
