@@ -148,3 +148,22 @@ def test_bpda_is_straight_through_the_sampler():
     p = purified.clone().requires_grad_(True)
     (expected,) = torch.autograd.grad((-idc.distances_to_label_images(p) / idc.config.tau)[:, 0].sum(), p)
     assert torch.allclose(grad, expected)
+
+
+def test_hand_written_pgd_matches_torchattacks_on_a_deterministic_model(setup):
+    torchattacks = pytest.importorskip("torchattacks", reason="torchattacks is in requirements.txt; not installed here")
+    model, x, labels = setup
+
+    class Plain(nn.Module):       # torchattacks calls model(x) without a generator
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, images):
+            return self.inner(images)
+
+    settings = PGDSettings(eps=0.05, alpha=0.01, steps=10, random_start=False)
+    ours = pgd_linf(model, x, labels, settings, torch.Generator())
+    theirs = torchattacks.PGD(Plain().eval(), eps=0.05, alpha=0.01, steps=10, random_start=False)(x, labels)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    assert float((ours - x).abs().max()) > 0.04        # the attack did move the images
