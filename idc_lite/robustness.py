@@ -1,0 +1,73 @@
+"""Scoring rules and the two evaluation protocols for a random classifier.
+
+* Scoring rules (a random classifier's prediction must be stated): ``one`` draw, ``majority``
+  of k draws, ``all`` of k draws correct.
+* Paper protocol (the authors' ``runners/BaseRunner.py``): the attacked model returns
+  ``softmax(-distance / 0.1)``, probabilities that the attack library then treats as logits, and
+  every query sees the same sampler noise (they call ``torch.manual_seed(0)`` in each forward);
+  an example counts as robust only when the clean and the adversarial predictions are both right.
+* Adaptive protocol: logits, full gradients, fresh noise (EOT), and per example the minimum over
+  attacks (robust only if no attack succeeds).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SCORING_RULES = ("one", "majority", "all")
+
+
+@torch.no_grad()
+def correct_under_rule(model, x: torch.Tensor, labels: torch.Tensor, rule: str, generator: torch.Generator,
+                       draws: int = 5, batch_size: int = 256) -> torch.Tensor:
+    """Per-example correctness (B,) bool of a random classifier under a scoring rule.
+
+    ``one``: one fresh draw; ``majority``: the most frequent class of ``draws`` draws (ties to the
+    lowest index) is right; ``all``: every one of ``draws`` draws is right.
+    """
+    if rule not in SCORING_RULES:
+        raise ValueError(f"rule must be one of {SCORING_RULES}, got {rule!r}")
+    k = 1 if rule == "one" else draws
+    predictions = []
+    for _ in range(k):
+        predictions.append(torch.cat([model(x[i:i + batch_size], generator=generator).argmax(1)
+                                      for i in range(0, x.shape[0], batch_size)]))
+    stacked = torch.stack(predictions)                       # (k, B)
+    if rule == "all":
+        return (stacked == labels).all(0)
+    if rule == "majority":
+        num_classes = int(max(stacked.max(), labels.max())) + 1
+        return F.one_hot(stacked, num_classes).sum(0).argmax(1) == labels
+    return stacked[0] == labels
+
+
+def worst_case(correct_by_attack: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Per-example robustness over several attacks: robust only where every attack failed."""
+    if not correct_by_attack:
+        raise ValueError("no attack results given")
+    stacked = torch.stack([c.bool() for c in correct_by_attack.values()])
+    return stacked.all(0)
+
+
+class PaperProtocolModel(nn.Module):
+    """The authors' attacked model: ``softmax(-distance / tau)`` with the same noise at every query.
+
+    Their wrapper reseeds the global RNG (``torch.manual_seed(0)``) inside each forward; here the
+    same effect comes from a fresh ``Generator().manual_seed(seed)`` per call, so the global RNG
+    is left alone.  Its output is probabilities, which attack libraries then feed to a
+    cross-entropy as if they were logits: that is part of the protocol being reproduced.
+    """
+
+    def __init__(self, model, seed: int = 0, tau: float = 0.1):
+        super().__init__()
+        self.model, self.seed, self.tau = model, seed, tau
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        distances = self.model.distances(x, generator=torch.Generator().manual_seed(self.seed))
+        return F.softmax(-distances / self.tau, dim=-1)
+
+
+def paper_robust(clean_correct: torch.Tensor, adversarial_correct: torch.Tensor) -> torch.Tensor:
+    """The authors' count: robust = right on the clean image and on the adversarial one."""
+    return clean_correct.bool() & adversarial_correct.bool()

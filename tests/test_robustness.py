@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from conftest import tiny_config
+from idc_lite.classifier import IDCClassifier
+from idc_lite.robustness import PaperProtocolModel, correct_under_rule, paper_robust, worst_case
+
+
+class Scripted(torch.nn.Module):
+    """Predicts class 0 with probability p (from the generator), else class 1."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x, generator=None):
+        u = torch.rand(x.shape[0], generator=generator)
+        pred = (u >= self.p).long()
+        return torch.nn.functional.one_hot(pred, 2).float()
+
+
+def test_scoring_rules_differ_as_they_should():
+    x = torch.zeros(400, 1, 2, 2)
+    labels = torch.zeros(400, dtype=torch.long)
+    model = Scripted(0.7)
+    g = torch.Generator().manual_seed(0)
+    one = correct_under_rule(model, x, labels, "one", g).float().mean()
+    majority = correct_under_rule(model, x, labels, "majority", g, draws=9).float().mean()
+    every = correct_under_rule(model, x, labels, "all", g, draws=9).float().mean()
+    assert every < one < majority
+    assert abs(float(one) - 0.7) < 0.08 and float(every) < 0.1
+    with pytest.raises(ValueError):
+        correct_under_rule(model, x, labels, "best", g)
+
+
+def test_worst_case_and_paper_count():
+    a = torch.tensor([True, True, False, True])
+    b = torch.tensor([True, False, True, True])
+    assert worst_case({"pgd": a, "square": b}).tolist() == [True, False, False, True]
+    assert paper_robust(torch.tensor([True, False]), torch.tensor([True, True])).tolist() == [True, False]
+    with pytest.raises(ValueError):
+        worst_case({})
+
+
+def test_paper_protocol_model_is_fixed_noise_probabilities():
+    idc = IDCClassifier(tiny_config())
+    idc.unet.reset_parameters(0)
+    idc.eval()
+    wrapped = PaperProtocolModel(idc)
+    x = torch.rand(3, 1, 8, 8)
+    p1 = wrapped(x, generator=torch.Generator().manual_seed(1))
+    p2 = wrapped(x, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(p1, p2)
+    assert torch.allclose(p1.sum(1), torch.ones(3)) and bool((p1 >= 0).all())
+    torch.manual_seed(5)
+    before = torch.rand(1)
+    torch.manual_seed(5)
+    wrapped(x)
+    assert torch.equal(torch.rand(1), before)       # the global RNG is left alone
