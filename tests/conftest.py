@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from idc_lite.config import IDCConfig
 from idc_lite.unet import UNetConfig
@@ -54,3 +55,19 @@ def tiny_config(**overrides) -> IDCConfig:
 def tiny_images() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     return torch.rand(6, 1, 8, 8, generator=g), torch.tensor([0, 1, 2, 3, 0, 1])
+
+
+class Linear(nn.Module):
+    """A deterministic (or, with noise_std > 0, random) linear classifier on 1x8x8 images."""
+
+    def __init__(self, noise_std: float = 0.0):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.weight = nn.Parameter(torch.randn(4, 64, generator=g))
+        self.noise_std = noise_std
+
+    def forward(self, x, generator=None):
+        logits = x.flatten(1) @ self.weight.T
+        if self.noise_std:
+            logits = logits + self.noise_std * torch.randn(logits.shape, generator=generator)
+        return logits

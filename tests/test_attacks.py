@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import tiny_config
+from conftest import Linear, tiny_config
 from idc_lite.attacks import (
     BPDA,
     FixedNoise,
@@ -19,22 +19,6 @@ from idc_lite.attacks import (
     square_linf,
 )
 from idc_lite.classifier import IDCClassifier
-
-
-class Linear(nn.Module):
-    """A deterministic (or, with noise_std > 0, random) linear classifier on 1x8x8 images."""
-
-    def __init__(self, noise_std: float = 0.0):
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.weight = nn.Parameter(torch.randn(4, 64, generator=g))
-        self.noise_std = noise_std
-
-    def forward(self, x, generator=None):
-        logits = x.flatten(1) @ self.weight.T
-        if self.noise_std:
-            logits = logits + self.noise_std * torch.randn(logits.shape, generator=generator)
-        return logits
 
 
 @pytest.fixture
