@@ -19,6 +19,19 @@ SCORING_RULES = ("one", "majority", "all")
 
 
 @torch.no_grad()
+def predictions_over_draws(model, x: torch.Tensor, generators: list[torch.Generator], batch_size: int = 256) -> torch.Tensor:
+    """Predicted classes (draws, B): one pass over x per generator, each drawing fresh sampler noise."""
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    return torch.stack([torch.cat([model(x[i:i + batch_size].to(device), generator=g).argmax(1).cpu()
+                                   for i in range(0, x.shape[0], batch_size)]) for g in generators])
+
+
+def majority_vote(predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Most frequent class per column of (draws, B) predictions (ties go to the lowest index)."""
+    return F.one_hot(predictions, num_classes).sum(0).argmax(1)
+
+
+@torch.no_grad()
 def correct_under_rule(model, x: torch.Tensor, labels: torch.Tensor, rule: str, generator: torch.Generator,
                        draws: int = 5, batch_size: int = 256) -> torch.Tensor:
     """Per-example correctness (B,) bool of a random classifier under a scoring rule.
@@ -29,16 +42,12 @@ def correct_under_rule(model, x: torch.Tensor, labels: torch.Tensor, rule: str, 
     if rule not in SCORING_RULES:
         raise ValueError(f"rule must be one of {SCORING_RULES}, got {rule!r}")
     k = 1 if rule == "one" else draws
-    predictions = []
-    for _ in range(k):
-        predictions.append(torch.cat([model(x[i:i + batch_size], generator=generator).argmax(1)
-                                      for i in range(0, x.shape[0], batch_size)]))
-    stacked = torch.stack(predictions)                       # (k, B)
+    stacked = predictions_over_draws(model, x, [generator] * k, batch_size)     # (k, B)
+    labels = labels.cpu()
     if rule == "all":
         return (stacked == labels).all(0)
     if rule == "majority":
-        num_classes = int(max(stacked.max(), labels.max())) + 1
-        return F.one_hot(stacked, num_classes).sum(0).argmax(1) == labels
+        return majority_vote(stacked, int(max(stacked.max(), labels.max())) + 1) == labels
     return stacked[0] == labels
 
 

@@ -345,16 +345,11 @@ def accuracy_over_draws(model: IDCClassifier, x: torch.Tensor, labels: torch.Ten
     per-draw accuracies with their mean, min and max, and the accuracy of the majority vote over
     the draws (ties go to the lowest class index).
     """
-    predictions = []
-    with torch.no_grad():
-        for seed in seeds:
-            g = torch.Generator().manual_seed(seed)
-            predictions.append(torch.cat([model(x[i:i + batch_size].to(model.label_images.device), generator=g).argmax(1).cpu()
-                                          for i in range(0, x.shape[0], batch_size)]))
-    stacked = torch.stack(predictions)                          # (draws, N)
+    from .robustness import majority_vote, predictions_over_draws
+
+    stacked = predictions_over_draws(model, x, [torch.Generator().manual_seed(s) for s in seeds], batch_size)
     per_draw = [(p == labels).float().mean().item() for p in stacked]
-    votes = torch.nn.functional.one_hot(stacked, model.config.num_classes).sum(0)   # (N, K)
-    majority = (votes.argmax(1) == labels).float().mean().item()
+    majority = (majority_vote(stacked, model.config.num_classes) == labels).float().mean().item()
     return {"per_draw": per_draw, "mean": sum(per_draw) / len(per_draw), "min": min(per_draw), "max": max(per_draw),
             "majority_vote": majority, "draws": len(seeds), "seeds": list(seeds), "examples": int(x.shape[0])}
 
