@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def shared_dir() -> Path | None:
-    """The workplace's shared folder: $IDC_LITE_SHARED, else ../shared or ./shared beside the repository."""
+    """The folder holding fixtures/ and datasets/: $IDC_LITE_SHARED, else shared/ beside or inside the repository."""
     candidates = [os.environ.get("IDC_LITE_SHARED"), REPO.parent / "shared", REPO / "shared"]
     for c in candidates:
         if c and Path(c).is_dir():
