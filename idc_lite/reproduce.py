@@ -27,21 +27,19 @@ def notebook_paths(folder: Path = NOTEBOOKS) -> list[Path]:
     return paths
 
 
-def check_notebook_parameters(path: Path, parameters: dict) -> dict:
-    """Keep only the parameters this notebook declares; fail on a name no notebook declares."""
+def declared_parameters(notebooks: list[Path]) -> dict[Path, set[str]]:
+    """The parameter names of each notebook's ``parameters`` cell, as papermill reads them."""
     import papermill
 
-    declared = papermill.inspect_notebook(str(path))
-    return {k: v for k, v in parameters.items() if k in declared}
+    return {nb: set(papermill.inspect_notebook(str(nb))) for nb in notebooks}
 
 
 def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | None = None) -> dict:
     import papermill
 
     notebooks = notebooks or notebook_paths()
-    declared_any = set()
-    for nb in notebooks:
-        declared_any |= set(papermill.inspect_notebook(str(nb)))
+    declared = declared_parameters(notebooks)
+    declared_any = set().union(*declared.values())
     unknown = sorted(set(extra) - declared_any)
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown}; the notebooks take: {sorted(declared_any)}")
@@ -54,7 +52,8 @@ def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | 
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb.name} ...", flush=True)
         t0 = time.perf_counter()
-        papermill.execute_notebook(str(nb), str(executed / nb.name), parameters=check_notebook_parameters(nb, base),
+        parameters = {k: v for k, v in base.items() if k in declared[nb]}
+        papermill.execute_notebook(str(nb), str(executed / nb.name), parameters=parameters,
                                    kernel_name="python3", cwd=str(nb.parent), progress_bar=True,
                                    log_output=True, request_save_on_cell_execute=True)
         timings[nb.stem] = round(time.perf_counter() - t0, 1)

@@ -354,16 +354,12 @@ def accuracy_over_draws(model: IDCClassifier, x: torch.Tensor, labels: torch.Ten
             "majority_vote": majority, "draws": len(seeds), "seeds": list(seeds), "examples": int(x.shape[0])}
 
 
-@torch.no_grad()
 def evaluate_accuracy(model: IDCClassifier, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
-                      batch_size: int = 256, progress: bool = False) -> float:
+                      batch_size: int = 256) -> float:
     """Accuracy of one random draw per image (fresh noise from ``generator``)."""
     model.eval()
-    correct = 0
-    for i in tqdm(range(0, x.shape[0], batch_size), desc="evaluating", disable=not progress):
-        pred = model(x[i:i + batch_size].to(model.label_images.device), generator=generator).argmax(1).cpu()
-        correct += int((pred == labels[i:i + batch_size]).sum())
-    return correct / x.shape[0]
+    predictions = model.predict(x.to(model.label_images.device), generator=generator, batch_size=batch_size).cpu()
+    return (predictions == labels).float().mean().item()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -403,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     trainer.train(checkpoint_path=out, max_batches=max_batches)
     model = trainer.ema_classifier()
     n = min(args.eval_examples, data.x_test.shape[0])
-    acc = evaluate_accuracy(model, data.x_test[:n], data.y_test[:n], torch.Generator().manual_seed(1), progress=True)
+    acc = evaluate_accuracy(model, data.x_test[:n], data.y_test[:n], torch.Generator().manual_seed(1))
     trainer.save(out, metrics={"test_accuracy": acc, "test_examples": n})
     print(json.dumps({"checkpoint": str(out), "test_accuracy": acc, "epochs": trainer.epoch,
                       "train_seconds": round(trainer.train_seconds, 1)}))
