@@ -104,11 +104,13 @@ class PGDSettings:
 
 
 def pgd(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings,
-        generator: torch.Generator) -> torch.Tensor:
+        generator: torch.Generator, start: torch.Tensor | None = None) -> torch.Tensor:
     """Adversarial images (B, C, H, W) in [0, 1] for x in [0, 1] and labels (B,).
 
     Returns, per example, the iterate (over all steps and restarts) with the highest loss
     measured on the way (best-so-far tracking), evaluated once more after the last step.
+    ``start`` (B, C, H, W), e.g. another attack's output, replaces the first restart's starting
+    point (it is projected onto the eps-ball first); later restarts start at random.
     """
     s = settings
     _check_norm(s.norm)
@@ -118,8 +120,11 @@ def pgd(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, settings: PGDS
     best = x.clone()
     best_loss = torch.full((x.shape[0],), float("-inf"), device=x.device)
     view = (-1, *([1] * (x.dim() - 1)))
-    for _ in range(s.restarts):
-        x_adv = random_start(x, s.eps, s.norm, generator) if s.random_start else x.clone()
+    for restart in range(s.restarts):
+        if restart == 0 and start is not None:
+            x_adv = project(start.detach().to(x), x, s.eps, s.norm)
+        else:
+            x_adv = random_start(x, s.eps, s.norm, generator) if s.random_start else x.clone()
         for step in range(s.steps + 1):
             loss, grad = loss_and_grad(model, x_adv, labels, s.loss, generator, s.eot_samples)
             improved = loss > best_loss
@@ -275,3 +280,72 @@ class BPDA(nn.Module):
             purified = to_image_scale(self.model.sample(x, generator=generator).x0)
         straight_through = x + (purified - x).detach()
         return -self.model.distances_to_label_images(straight_through) / self.model.config.tau
+
+
+class FirstStepSurrogate(nn.Module):
+    """A deterministic surrogate of an IDC classifier for transfer attacks: logits
+    ``-distance / tau`` of the sampler's *first* x0 prediction, which the U-Net makes from the
+    input alone before any noise is injected (one U-Net call instead of four).
+
+    Why it is a good adaptive attack: every later step starts from this prediction, so pushing
+    it towards a wrong label image moves the whole trajectory, and its gradient carries no
+    sampler noise.  Its examples are scored on the real, random classifier.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        from .classifier import to_image_scale, to_model_scale
+
+        bridge, m = self.model.bridge, self.model
+        y = to_model_scale(x)
+        t = torch.full((x.shape[0],), bridge.steps[0], dtype=torch.long, device=x.device)
+        x0 = bridge.predict_x0(y, y, t, m.denoise(y, t))
+        if m.config.clip_denoised:
+            x0 = x0.clamp(-1.0, 1.0)
+        return -m.distances_to_label_images(to_image_scale(x0)) / m.config.tau
+
+
+class _WithGenerator(nn.Module):
+    """``model(x)`` for libraries that call it without arguments: the sampler's noise comes from
+    ``generator``, fresh at every call."""
+
+    def __init__(self, model, generator: torch.Generator):
+        super().__init__()
+        self.model, self.generator = model, generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, generator=self.generator)
+
+
+def autoattack_rand(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: float,
+                    generator: torch.Generator, n_iter: int = 100, eot_iter: int = 20,
+                    norm: str = "Linf") -> torch.Tensor:
+    """The official AutoAttack's ``version='rand'`` (APGD-CE and APGD-DLR, EOT over ``eot_iter``
+    fresh draws, ``n_iter`` iterations), from the ``pyautoattack`` package (optional extra).
+
+    Its flag checks (randomness, softmax outputs, dynamic defences) are printed, not hidden.
+    Other ``n_iter`` / ``eot_iter`` than 100 / 20 make it a *reduced* AutoAttack-rand: report it
+    so.  Returns adversarial images (B, C, H, W) in [0, 1]."""
+    import logging
+    import sys
+
+    try:
+        from pyautoattack import AutoAttack
+    except ImportError as err:   # pragma: no cover - pinned in requirements.txt
+        raise ImportError("AutoAttack needs the optional package pyautoattack: pip install pyautoattack==0.2.0") from err
+    logger = logging.getLogger("auto-attack")
+    if not logger.handlers:   # show its warnings and progress where the user is looking
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("[AutoAttack] %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):   # it seeds the global RNG itself; leave the caller's alone
+        attack = AutoAttack(_WithGenerator(model, generator), eps=eps, norm=norm, version="rand", seed=seed,
+                            device=x.device)
+        attack.apgd.n_iter, attack.apgd.eot_iter = n_iter, eot_iter
+        adv, _ = attack.run_standard_evaluation(x.detach(), labels, batch_size=x.shape[0])
+    return adv.detach()

@@ -56,3 +56,54 @@ def train_cnn(data: DataSplit, epochs: int = 20, batch_size: int = 64, lr: float
             loss.backward()
             optimizer.step()
     return model.eval()
+
+
+def prediction_cost(model, image_shape: tuple[int, int, int], batch_size: int = 100, repeats: int = 3) -> dict:
+    """Parameters, FLOPs per prediction (torch's FlopCounterMode, 2 per multiply-add; every
+    sampler step of a diffusion classifier included) and measured seconds per image on this
+    machine (best of ``repeats`` timed batches, no gradients)."""
+    import time
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    params = sum(p.numel() for p in model.parameters())
+    x = torch.rand(1, *image_shape, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(x, generator=generator)
+    batch = x.expand(batch_size, *image_shape).contiguous()
+    best = float("inf")
+    with torch.no_grad():
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(batch, generator=generator)
+            best = min(best, time.perf_counter() - t0)
+    return {"parameters": params, "flops_per_prediction": int(counter.get_total_flops()),
+            "seconds_per_image": best / batch_size, "threads": torch.get_num_threads()}
+
+
+def save_cnn(model: SmallCNN, path, **info):
+    """Write a CNN's weights atomically (plain tensors plus a JSON description; no pickled code)."""
+    import json
+
+    from .checkpoints import atomic_save
+
+    return atomic_save({"format": "idc_lite-cnn-1", "in_channels": model.in_channels, "image_size": model.image_size,
+                        "num_classes": model.head[-1].out_features, "state_dict": model.state_dict(),
+                        "info": json.dumps(info)}, path)
+
+
+def load_cnn(path) -> SmallCNN:
+    """A CNN written by :func:`save_cnn` (read with ``weights_only=True``)."""
+    from .checkpoints import CheckpointError, read_torch_file
+
+    data = read_torch_file(path)
+    if not isinstance(data, dict) or data.get("format") != "idc_lite-cnn-1":
+        raise CheckpointError(f"{path} is not an idc_lite CNN file")
+    model = SmallCNN(data["in_channels"], data["image_size"], data["num_classes"])
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit the CNN: {err}") from err
+    return model.eval()

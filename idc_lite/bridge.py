@@ -246,6 +246,9 @@ class BrownianBridge:
         m_t, m_nt, var_t, var_nt = (torch.tensor(v, dtype=x_t.dtype, device=x_t.device)
                                     for v in (m_t, m_nt, var_t, var_nt))
         sigma2_t = (var_t - var_nt * (1.0 - m_t) ** 2 / (1.0 - m_nt) ** 2) * var_nt / var_t
+        # the no-op step (Q1) makes this 0 up to rounding: +3e-8 in float32, but possibly -1e-17 in
+        # float64, whose square root would be NaN.  Clamping changes nothing in float32.
+        sigma2_t = sigma2_t.clamp(min=0.0)
         sigma_t = sigma2_t.sqrt() * self.eta
         mean = (1.0 - m_nt) * x0_pred + m_nt * y + ((var_nt - sigma2_t) / var_t).sqrt() * (
             x_t - (1.0 - m_t) * x0_pred - m_t * y)

@@ -111,17 +111,92 @@ def trajectory_grid(trajectory: Sequence[torch.Tensor], x0_predictions: Sequence
 
 
 def adversarial_examples(x: torch.Tensor, x_adv: torch.Tensor, labels: torch.Tensor, clean_pred: torch.Tensor,
-                         adv_pred: torch.Tensor, class_names: Sequence[str], n: int = 8) -> Figure:
-    """Clean images (top), adversarial images (middle) and the perturbation (bottom, rescaled)."""
+                         adv_pred: torch.Tensor, class_names: Sequence[str], n: int = 8,
+                         sampler_outputs: torch.Tensor | None = None) -> Figure:
+    """Clean images, adversarial images, the perturbation (rescaled) and, when given, the image the
+    sampler produced for each adversarial input (B, C, H, W) in [0, 1], i.e. the label image it drifted to."""
     n = min(n, x.shape[0])
-    fig = Figure(figsize=(1.3 * n, 4.4), layout="constrained")
-    axes = fig.subplots(3, n, squeeze=False)
+    rows = 3 if sampler_outputs is None else 4
+    fig = Figure(figsize=(1.3 * n, 1.5 * rows), layout="constrained")
+    axes = fig.subplots(rows, n, squeeze=False)
     eps = float((x_adv - x).abs().max()) or 1.0
     for i in range(n):
         _show(axes[0, i], x[i], f"true {class_names[int(labels[i])]} / pred {class_names[int(clean_pred[i])]}")
         _show(axes[1, i], x_adv[i], f"adv pred {class_names[int(adv_pred[i])]}")
         _show(axes[2, i], (x_adv[i] - x[i]) / eps, None, -1, 1)
+        if sampler_outputs is not None:
+            _show(axes[3, i], sampler_outputs[i])
     axes[0, 0].set_ylabel("clean", fontsize=8)
     axes[1, 0].set_ylabel("adversarial", fontsize=8)
     axes[2, 0].set_ylabel(f"delta / {eps:.3f}", fontsize=8)
+    if sampler_outputs is not None:
+        axes[3, 0].set_ylabel("sampler output", fontsize=8)
     return fig
+
+
+def accuracy_against_eps(curves: dict[str, Sequence[tuple[float, float]]], chance: float | None = None,
+                         title: str = "accuracy against the attack budget") -> Figure:
+    """One line per (model, protocol): points (eps in [0, 1], accuracy in [0, 1]); eps shown in 1/255."""
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    ax = fig.subplots()
+    for name, points in curves.items():
+        eps, acc = zip(*points)
+        ax.plot([255 * e for e in eps], [100 * a for a in acc], marker="o", label=name)
+    if chance is not None:
+        ax.axhline(100 * chance, color="grey", linestyle=":", label="chance")
+    ax.set_xlabel("L-inf eps (x 1/255)")
+    ax.set_ylabel("accuracy under attack (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def eot_convergence(curve: Sequence[dict], title: str = "EOT: accuracy against noise draws per step") -> Figure:
+    """Accuracy (%) against the number of EOT samples (log scale), from ``sanity.eot_convergence``."""
+    fig = Figure(figsize=(5.0, 3.4), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([c["eot_samples"] for c in curve], [100 * c["accuracy"] for c in curve], marker="o")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("EOT samples per step")
+    ax.set_ylabel("accuracy under attack (%)")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+_PERCENT_WORDS = ("accuracy", "robust", "clean", "adversarial", "paper", "adaptive")
+
+
+def _cell(key: str, value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if any(w in key for w in _PERCENT_WORDS) and 0.0 <= value <= 1.0:
+            return f"{100 * value:.1f} %"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def table_markdown(rows: Sequence[dict], title: str = "") -> str:
+    """A Markdown table of dict rows (columns: union of keys in order); accuracies shown in %."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ([f"**{title}**", ""] if title else []) + ["| " + " | ".join(columns) + " |",
+                                                     "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(c, r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def show_table(rows: Sequence[dict], title: str = "") -> str:
+    """Display a table in a notebook (Markdown), or print it elsewhere; returns the Markdown."""
+    text = table_markdown(rows, title)
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+
+        if get_ipython() is not None:
+            display(Markdown(text))
+            return text
+    except ImportError:
+        pass
+    print(text)
+    return text

@@ -51,12 +51,36 @@ def correct_under_rule(model, x: torch.Tensor, labels: torch.Tensor, rule: str, 
     return stacked[0] == labels
 
 
+@torch.no_grad()
+def score_under_rule(model, x: torch.Tensor, labels: torch.Tensor, rule: str, generator: torch.Generator,
+                     draws: int = 5, batch_size: int = 256) -> torch.Tensor:
+    """Per-example score (B,) float in [0, 1] of a random classifier under a scoring rule.
+
+    ``one``: the fraction of ``draws`` independent one-draw predictions that are right, an
+    unbiased estimate of the chance that a single draw is right (less noisy than one draw);
+    ``majority`` / ``all``: 1.0 or 0.0 as :func:`correct_under_rule` decides from ``draws`` draws.
+    The mean over examples is the accuracy under that rule.
+    """
+    if rule not in SCORING_RULES:
+        raise ValueError(f"rule must be one of {SCORING_RULES}, got {rule!r}")
+    if rule != "one":
+        return correct_under_rule(model, x, labels, rule, generator, draws, batch_size).float()
+    stacked = predictions_over_draws(model, x, [generator] * draws, batch_size)
+    return (stacked == labels.cpu()).float().mean(0)
+
+
 def worst_case(correct_by_attack: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Per-example robustness over several attacks: robust only where every attack failed."""
+    """Per-example robustness over several attacks: robust only where every attack failed.
+
+    Boolean inputs give a boolean ``all``; float scores (chance of a correct draw, see
+    :func:`score_under_rule`) give the per-example minimum: the attacker keeps, for each example,
+    the attack that does best against it."""
     if not correct_by_attack:
         raise ValueError("no attack results given")
-    stacked = torch.stack([c.bool() for c in correct_by_attack.values()])
-    return stacked.all(0)
+    values = list(correct_by_attack.values())
+    if all(v.dtype == torch.bool for v in values):
+        return torch.stack(values).all(0)
+    return torch.stack([v.float() for v in values]).min(0).values
 
 
 class PaperProtocolModel(nn.Module):

@@ -263,7 +263,7 @@ class UNet(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        emb = self.time_embed(timestep_embedding(t, self.config.model_channels))
+        emb = self.time_embed(timestep_embedding(t, self.config.model_channels).to(x.dtype))   # float64 copies too
         skips = []
         h = x
         for block in self.input_blocks:

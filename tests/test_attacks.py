@@ -151,3 +151,17 @@ def test_hand_written_pgd_matches_torchattacks_on_a_deterministic_model(setup):
     theirs = torchattacks.PGD(Plain().eval(), eps=0.05, alpha=0.01, steps=10, random_start=False)(x, labels)
     assert torch.allclose(ours, theirs, atol=1e-6)
     assert float((ours - x).abs().max()) > 0.04        # the attack did move the images
+
+
+def test_autoattack_rand_runs_from_the_pinned_package_and_shows_its_checks(capsys):
+    from conftest import Linear
+    from idc_lite.attacks import autoattack_rand
+
+    model = Linear(noise_std=0.1)
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    labels = Linear()(x).argmax(1)
+    state = torch.random.get_rng_state()
+    adv = autoattack_rand(model, x, labels, eps=0.05, generator=torch.Generator().manual_seed(0), n_iter=3, eot_iter=2)
+    assert torch.equal(state, torch.random.get_rng_state())          # the caller's global RNG is untouched
+    assert adv.shape == x.shape and float((adv - x).abs().max()) <= 0.05 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    assert "[AutoAttack]" in capsys.readouterr().out                  # its messages reach the user

@@ -32,13 +32,16 @@ def test_suites_build_and_run_on_a_tiny_idc_model():
     x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     labels = torch.tensor([0, 1, 2, 3])
     small = adaptive_suite(8 / 255, steps=2, eot_samples=2, square_queries=3) + paper_suite()
-    assert {s.target for s in small} == {"model", "fixed_noise", "bpda", "paper_wrapper"}
+    assert {s.target for s in small} == {"model", "fixed_noise", "bpda", "first_step", "paper_wrapper"}
     for spec in small:
-        if spec.kind in ("pgd", "mi_fgsm"):
+        if spec.kind in ("pgd", "mi_fgsm", "torchattacks"):
             spec.params["steps"] = min(spec.params["steps"], 2)
     result = evaluate(idc, x, labels, small, rule="majority", draws=3)
     assert len(result["attacks"]) == len(small) and result["draws"] == 3
     assert all(a["max_linf"] <= 8 / 255 + 1e-6 for a in result["attacks"])
+    settings = {a["name"]: a["settings"] for a in result["attacks"]}
+    assert settings["eot2_pgd2_margin"]["eot_samples"] == 2 and settings["paper_pgd20"]["restarts"] == 1
+    assert all(s.get("eps") is not None for s in settings.values())
 
 
 def test_bad_specs_are_rejected():
@@ -46,3 +49,64 @@ def test_bad_specs_are_rejected():
         AttackSpec("x", "deepfool")
     with pytest.raises(ValueError, match="attack target"):
         AttackSpec("x", "pgd", target="surrogate")
+
+
+def test_start_from_and_transfer_specs():
+    model, other = Linear(), Linear()
+    with torch.no_grad():
+        other.weight.mul_(-1)
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    labels = model(x).argmax(1)
+    attacks = [AttackSpec("far", "pgd", {"eps": 0.1, "alpha": 0.05, "steps": 5, "loss": "margin"}),
+               # zero steps: the result is the starting point itself, projected onto the smaller ball
+               AttackSpec("from_far", "pgd", {"eps": 0.02, "alpha": 0.01, "steps": 0, "random_start": False},
+                          start_from="far"),
+               AttackSpec("transfer", "pgd", {"eps": 0.05, "alpha": 0.01, "steps": 5}, "transfer", source="other")]
+    examples = {}
+    result = evaluate(model, x, labels, attacks, sources={"other": other}, examples=examples)
+    expected = (x + (examples["far"] - x).clamp(-0.02, 0.02)).clamp(0, 1)
+    assert torch.allclose(examples["from_far"], expected, atol=1e-6)
+    assert result["attacks"][2]["source"] == "other" and len(result["worst_case_per_example"]) == 6
+    with pytest.raises(ValueError, match="must come earlier"):
+        evaluate(model, x, labels, [attacks[1]])
+    with pytest.raises(ValueError, match="sources="):
+        evaluate(model, x, labels, [attacks[2]])
+    with pytest.raises(ValueError, match="source="):
+        AttackSpec("t", "pgd", target="transfer")
+    with pytest.raises(ValueError, match="unique"):
+        evaluate(model, x, labels, [attacks[0], attacks[0]])
+
+
+def test_examples_file_round_trip_and_bad_files(tmp_path):
+    from idc_lite.checkpoints import CheckpointError
+    from idc_lite.evaluation import load_examples, save_examples
+
+    x, labels = torch.rand(5, 1, 8, 8), torch.arange(5)
+    path = save_examples(tmp_path / "examples.pt", x, labels, split="test", first=5)
+    x2, labels2 = load_examples(path)
+    assert torch.equal(x, x2) and torch.equal(labels, labels2)
+    torch.save({"something": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="examples file"):
+        load_examples(tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        save_examples(tmp_path / "bad.pt", x * 2, labels)
+
+
+def test_baseline_files_and_cost(tmp_path):
+    from idc_lite.baselines import SmallCNN, load_cnn, prediction_cost, save_cnn
+    from idc_lite.checkpoints import CheckpointError
+
+    cnn = SmallCNN(1, 8, 4).eval()
+    path = save_cnn(cnn, tmp_path / "cnn.pt", epochs=1)
+    again = load_cnn(path)
+    x = torch.rand(3, 1, 8, 8)
+    assert torch.equal(cnn(x), again(x))
+    cost = prediction_cost(cnn, (1, 8, 8), batch_size=4, repeats=1)
+    assert cost["parameters"] == sum(p.numel() for p in cnn.parameters()) and cost["flops_per_prediction"] > 0
+    idc = IDCClassifier(tiny_config()).eval()
+    idc_cost = prediction_cost(idc, (1, 8, 8), batch_size=2, repeats=1)
+    from idc_lite.unet import count_flops
+    assert idc_cost["flops_per_prediction"] >= idc.bridge.num_network_calls * count_flops(idc.unet, (1, 8, 8))
+    (tmp_path / "bad.pt").write_bytes(b"not a zip")
+    with pytest.raises(CheckpointError):
+        load_cnn(tmp_path / "bad.pt")

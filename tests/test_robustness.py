@@ -57,3 +57,23 @@ def test_paper_protocol_model_is_fixed_noise_probabilities():
     torch.manual_seed(5)
     wrapped(x)
     assert torch.equal(torch.rand(1), before)       # the global RNG is left alone
+
+
+def test_score_under_rule_estimates_the_chance_of_a_correct_draw():
+    from conftest import Linear
+    from idc_lite.robustness import score_under_rule
+
+    x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    deterministic = Linear()
+    labels = deterministic(x).argmax(1)
+    assert score_under_rule(deterministic, x, labels, "one", torch.Generator().manual_seed(0), draws=4).eq(1).all()
+    noisy = Linear(noise_std=3.0)
+    score = score_under_rule(noisy, x, labels, "one", torch.Generator().manual_seed(0), draws=20)
+    assert ((score > 0) & (score < 1)).any() and score.dtype == torch.float32
+    majority = score_under_rule(noisy, x, labels, "majority", torch.Generator().manual_seed(0), draws=5)
+    assert set(majority.tolist()) <= {0.0, 1.0}
+
+
+def test_worst_case_of_scores_is_the_per_example_minimum():
+    out = worst_case({"a": torch.tensor([1.0, 0.4, 0.8]), "b": torch.tensor([0.6, 0.9, 0.8])})
+    assert torch.allclose(out, torch.tensor([0.6, 0.4, 0.8]))

@@ -1,0 +1,216 @@
+"""Sanity checks that must pass before a robustness number is believed (see the README's
+"Honest evaluation" section and Carlini et al. 2019, Tramer et al. 2020).
+
+Every check returns a record ``{"check", "status", "criterion", "values"}`` whose status is
+``"passed"``, ``"FAILED"`` or ``"measured"`` (a number reported without a pass mark).  A failed
+check is reported as failed; nothing here raises on failure.
+
+``tol`` is the slack allowed between two accuracies measured on the same examples (default 0.03:
+three examples in a hundred), because scoring a random classifier is itself noisy.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+
+from .attacks import FixedNoise, PGDSettings, margin, pgd
+from .evaluation import evaluate
+from .robustness import score_under_rule
+
+TOLERANCE = 0.03
+
+
+def _record(check: str, passed: bool | None, criterion: str, **values) -> dict:
+    status = "measured" if passed is None else ("passed" if passed else "FAILED")
+    return {"check": check, "status": status, "criterion": criterion, "values": values}
+
+
+def _accuracy(result: dict, name: str) -> float:
+    for a in result["attacks"]:
+        if a["name"] == name:
+            return a["robust_accuracy"]
+    raise KeyError(f"no attack named {name!r} in the result")
+
+
+def _per_example(result: dict, names: list[str]) -> torch.Tensor:
+    rows = {a["name"]: a["per_example"] for a in result["attacks"]}
+    return torch.tensor([rows[n] for n in names], dtype=torch.float32).min(0).values
+
+
+# ---- checks read from an evaluation result ------------------------------------------------------
+def iterative_beats_single_step(result: dict, single: str, iterative: list[str], tol: float = TOLERANCE) -> dict:
+    """Sanity check 2a: the best iterative attack is at least as strong as the single-step one."""
+    best = min(_accuracy(result, n) for n in iterative)
+    return _record("iterative beats single-step", best <= _accuracy(result, single) + tol,
+                   f"min accuracy over {iterative} <= accuracy under {single} + {tol}",
+                   single_step=_accuracy(result, single), best_iterative=best)
+
+
+def white_box_beats_black_box(result: dict, white_box: list[str], black_box: list[str], tol: float = TOLERANCE) -> dict:
+    """Sanity check 3: per example, the white-box attacks' worst case against each black-box
+    (gradient-free or transfer) attack.  Counts the examples a black-box attack breaks clearly
+    better (score lower by more than 0.5) than every white-box attack."""
+    white = _per_example(result, white_box)
+    values, passed = {"white_box_worst_case": white.mean().item()}, True
+    for name in black_box:
+        black = _per_example(result, [name])
+        only_black = int(((white - black) > 0.5).sum())
+        values[name] = {"accuracy": black.mean().item(), "examples_only_black_box_breaks": only_black}
+        passed &= white.mean().item() <= black.mean().item() + tol and only_black <= tol * len(white)
+    return _record("white-box beats black-box, example by example", passed,
+                   f"white-box worst case <= each black-box accuracy + {tol}, and black-box alone breaks at most "
+                   f"{tol:.0%} of the examples", **values)
+
+
+def full_gradient_beats_bpda(result: dict, full: list[str], bpda: str, tol: float = TOLERANCE) -> dict:
+    """Sanity check 4a: the full gradient through the sampler is at least as strong as BPDA."""
+    best = min(_accuracy(result, n) for n in full)
+    return _record("full gradient beats BPDA", best <= _accuracy(result, bpda) + tol,
+                   f"min accuracy over {full} <= accuracy under {bpda} + {tol}", full_gradient=best,
+                   bpda=_accuracy(result, bpda))
+
+
+# ---- checks that run attacks ----------------------------------------------------------------------
+def accuracy_against_eps(model, x: torch.Tensor, labels: torch.Tensor, eps_values: list[float], make_attacks,
+                         num_classes: int, seed: int = 0, draws: int = 5, tol: float = TOLERANCE) -> dict:
+    """Sanity check 1: worst-case accuracy over ``make_attacks(eps)`` for each eps falls steadily
+    and ends at or below chance (``1 / num_classes``) at the largest eps."""
+    curve = []
+    for eps in eps_values:
+        if eps == 0:
+            acc = score_under_rule(model, x, labels, "one", torch.Generator().manual_seed(seed + 10_000), draws).mean().item()
+        else:
+            acc = evaluate(model, x, labels, make_attacks(eps), seed=seed, draws=draws)["worst_case_accuracy"]
+        curve.append({"eps": eps, "accuracy": acc})
+    accs = [c["accuracy"] for c in curve]
+    monotone = all(b <= a + tol for a, b in zip(accs, accs[1:]))
+    chance = 1.0 / num_classes
+    return _record("accuracy falls to chance as eps grows", monotone and accs[-1] <= chance + tol,
+                   f"non-increasing (within {tol}) and <= chance {chance:.2f} + {tol} at eps {eps_values[-1]:.3f}",
+                   curve=curve, attacks=[a.name for a in make_attacks(eps_values[-1])])
+
+
+def budget_doubling(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings, seed: int = 0,
+                    draws: int = 5, tol: float = TOLERANCE, start: torch.Tensor | None = None) -> dict:
+    """Sanity check 2b: doubling a PGD attack's steps, or adding a second (random) restart, moves
+    accuracy by at most ``tol``.  ``start``: examples the first restart starts from (e.g. the
+    first-step surrogate's).  The restart is counted per example (the attacker keeps whichever
+    restart does better).  All runs are scored with the same scoring noise."""
+    scoring = seed + 10_001
+
+    def run(s: PGDSettings, attack_seed: int, start_at) -> torch.Tensor:
+        adv = pgd(model, x, labels, s, torch.Generator().manual_seed(attack_seed), start=start_at)
+        return score_under_rule(model, adv, labels, "one", torch.Generator().manual_seed(scoring), draws)
+
+    base = run(settings, seed + 1, start)
+    doubled = run(replace(settings, steps=2 * settings.steps), seed + 1, start).mean().item()
+    second = run(settings, seed + 2, None)     # a random start
+    restarted = torch.minimum(base, second).mean().item()
+    base = base.mean().item()
+    passed = abs(doubled - base) <= tol and abs(restarted - base) <= tol
+    return _record("doubling steps or adding a restart no longer changes the result", passed,
+                   f"|change| <= {tol} on {x.shape[0]} examples", base=base, doubled_steps=doubled,
+                   with_second_restart=restarted, settings=settings.to_dict(), started_from_given_examples=start is not None)
+
+
+def eot_convergence(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings, samples: list[int],
+                    seed: int = 0, draws: int = 5, tol: float = TOLERANCE, start: torch.Tensor | None = None) -> dict:
+    """Sanity check 4c: accuracy under EOT-PGD against the number of fresh noise draws per step;
+    passes when the last doubling of the draws moves accuracy by at most ``tol`` (flattened)."""
+    curve = []
+    for k in samples:
+        adv = pgd(model, x, labels, replace(settings, eot_samples=k), torch.Generator().manual_seed(seed + 1), start=start)
+        acc = score_under_rule(model, adv, labels, "one", torch.Generator().manual_seed(seed + 10_001), draws).mean().item()
+        curve.append({"eot_samples": k, "accuracy": acc})
+    flat = len(curve) >= 2 and abs(curve[-1]["accuracy"] - curve[-2]["accuracy"]) <= tol
+    return _record("accuracy against EOT samples has flattened", flat,
+                   f"last step of the curve moves accuracy by at most {tol}", curve=curve, settings=settings.to_dict(),
+                   started_from_given_examples=start is not None)
+
+
+def fixed_noise_floor(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings, noise_seed: int = 0,
+                      seed: int = 0, draws: int = 5) -> dict:
+    """Sanity check 4d: PGD against a fixed-noise copy, scored with that same noise (the floor)
+    and then with fresh noise: the difference is robustness that comes only from randomness."""
+    fixed = FixedNoise(model, noise_seed)
+    adv = pgd(fixed, x, labels, settings, torch.Generator().manual_seed(seed + 1))
+    with torch.no_grad():
+        floor = (fixed(adv).argmax(1) == labels).float().mean().item()
+    fresh = score_under_rule(model, adv, labels, "one", torch.Generator().manual_seed(seed + 10_001), draws).mean().item()
+    return _record("fixed-noise floor, then fresh noise", None,
+                   "measured: accuracy with the attack's own noise (floor) and with fresh noise",
+                   floor_same_noise=floor, rescored_fresh_noise=fresh, settings=settings.to_dict(), noise_seed=noise_seed)
+
+
+def gradient_checks(model, x: torch.Tensor, labels: torch.Tensor, seed: int = 0, directions: int = 3,
+                    h: float = 1e-4, rtol: float = 1e-3) -> dict:
+    """Sanity check 4b: the input gradient of the margin is finite and non-zero, and with the
+    noise fixed it agrees with central finite differences along random directions (float64
+    copy of the model, so rounding does not blur the comparison), at x moved into [0.05, 0.95]."""
+    model64 = copy.deepcopy(model).double()
+    # at interior points: many pixels sit exactly at 0, on the kink of the input clamp, where a
+    # central difference straddles two slopes
+    x64 = x.detach().double() * 0.9 + 0.05
+    noise = [torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + i), dtype=torch.float64)
+             for i in range(model64.bridge.num_noise_draws)]
+
+    def f(inp):
+        return margin(model64(inp, noise=noise), labels).sum()
+
+    xg = x64.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(f(xg), xg)
+    finite = bool(torch.isfinite(grad).all())
+    nonzero = float((grad.flatten(1).abs().sum(1) > 0).float().mean())
+    generator = torch.Generator().manual_seed(seed + 100)
+    errors = []
+    with torch.no_grad():
+        for _ in range(directions):
+            v = torch.randn(x.shape, generator=generator, dtype=torch.float64)
+            v = v / v.norm()
+            numeric = (f(x64 + h * v) - f(x64 - h * v)) / (2 * h)
+            analytic = (grad * v).sum()
+            errors.append(abs(numeric - analytic).item() / max(abs(analytic).item(), 1e-12))
+    passed = finite and nonzero == 1.0 and max(errors) <= rtol
+    return _record("gradients finite, non-zero, equal to finite differences under fixed noise", passed,
+                   f"all finite, non-zero for every example, relative error <= {rtol} (h = {h}, float64)",
+                   finite=finite, nonzero_fraction=nonzero, relative_errors=errors,
+                   mean_abs_gradient=grad.abs().mean().item())
+
+
+def undefended_model_falls(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings, seed: int = 0,
+                           threshold: float = 0.05) -> dict:
+    """Sanity check 5: the same PGD code drives an undefended model to about 0 % at the same eps."""
+    adv = pgd(model, x, labels, settings, torch.Generator().manual_seed(seed + 1))
+    with torch.no_grad():
+        clean = (model(x).argmax(1) == labels).float().mean().item()
+        acc = (model(adv).argmax(1) == labels).float().mean().item()
+    return _record("the same attack takes an undefended CNN to about 0 %", acc <= threshold,
+                   f"accuracy under attack <= {threshold}", clean=clean, robust=acc, settings=settings.to_dict())
+
+
+def matches_library_pgd(model, x: torch.Tensor, labels: torch.Tensor, eps: float, alpha: float, steps: int,
+                        atol: float = 1e-5) -> dict:
+    """Sanity check 6: the hand-written PGD equals torchattacks' PGD on a deterministic model
+    from the same start (no random start, so both start at x)."""
+    import torchattacks
+
+    ours = pgd(model, x, labels, PGDSettings(eps=eps, alpha=alpha, steps=steps, random_start=False),
+               torch.Generator().manual_seed(0))
+    # torchattacks returns the last iterate; ours the best-so-far one: compare last iterates
+    last = x.clone()
+    for _ in range(steps):
+        last.requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(model(last), labels), last)
+        last = (x + (last.detach() + alpha * g.sign() - x).clamp(-eps, eps)).clamp(0, 1)
+    theirs = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=False)(x, labels)
+    diff = (last - theirs).abs().max().item()
+    return _record("hand-written PGD matches torchattacks' PGD", diff <= atol,
+                   f"max |difference| of the last iterates <= {atol}", max_abs_difference=diff,
+                   best_iterate_within_budget=bool((ours - x).abs().max() <= eps + 1e-6), torchattacks=torchattacks.__version__)
+
+
+def summary_line(record: dict) -> str:
+    return f"[{record['status']}] {record['check']}: {record['criterion']}"
