@@ -1,0 +1,24 @@
+"""idc_lite: a teaching and reproduction kit for the Image-to-Image Diffusion Classifier (IDC).
+
+The stable way in for outside evaluators::
+
+    import idc_lite
+    model = idc_lite.load_classifier("runs/<run>/model.pt")    # nn.Module: (B, C, H, W) in [0, 1] -> logits (B, K)
+    x, labels = idc_lite.load_examples("runs/<run>/eval_examples.pt")
+    logits = model(x, generator=torch.Generator().manual_seed(0))   # the sampler's noise from your generator
+
+Names are imported on first use, so ``import idc_lite`` stays cheap.
+"""
+__all__ = ["load_classifier", "load_examples"]
+
+
+def __getattr__(name: str):
+    if name == "load_classifier":
+        from .train import load_classifier
+
+        return load_classifier
+    if name == "load_examples":
+        from .evaluation import load_examples
+
+        return load_examples
+    raise AttributeError(f"module 'idc_lite' has no attribute {name!r}")

@@ -249,6 +249,19 @@ def attack_in_batches(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, 
     return torch.cat(out)
 
 
+def other_class_start(x: torch.Tensor, labels: torch.Tensor, eps: float, norm: str = "Linf") -> torch.Tensor:
+    """Per example, the closest (L2) image *of another class* in the batch, projected onto the
+    eps-ball around x: it paints another class in.  No model query; useless at small eps, a strong
+    start for PGD at large eps, where an attacker can draw most of a different digit.
+    x (B, C, H, W) in [0, 1] with at least two classes among labels (B,)."""
+    _check_norm(norm)
+    if labels.unique().numel() < 2:
+        raise ValueError("other_class_start needs at least two classes in the batch")
+    d = torch.cdist(x.flatten(1), x.flatten(1))
+    d = d.masked_fill(labels[:, None] == labels[None, :], float("inf"))
+    return project(x[d.argmin(1)], x, eps, norm)
+
+
 # ---- model wrappers ---------------------------------------------------------------------------
 class FixedNoise(nn.Module):
     """The same sampler noise at every query: ``model(x, generator=Generator().manual_seed(seed))``,

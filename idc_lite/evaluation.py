@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .attacks import BPDA, FirstStepSurrogate, FixedNoise, PGDSettings, cw_l2, fgsm, mi_fgsm, pgd, square_linf
+from .attacks import BPDA, FirstStepSurrogate, FixedNoise, PGDSettings, cw_l2, fgsm, mi_fgsm, other_class_start, pgd, square_linf
 from .robustness import PaperProtocolModel, score_under_rule, worst_case
 
-ATTACK_KINDS = ("fgsm", "pgd", "mi_fgsm", "cw_l2", "square", "torchattacks", "autoattack_rand")
+ATTACK_KINDS = ("fgsm", "pgd", "mi_fgsm", "cw_l2", "square", "torchattacks", "autoattack_rand", "other_class")
 TARGETS = ("model", "fixed_noise", "bpda", "first_step", "paper_wrapper", "transfer")
 EXAMPLES_FORMAT = "idc_lite-examples-1"
 
@@ -67,6 +67,7 @@ class AttackSpec:
                       "kappa": 0.0, "steps": 100, "lr": 0.01},
             "square": {"norm": "Linf", "restarts": 1, "eot_samples": 1, "loss": "margin", "p_init": 0.3},
             "autoattack_rand": {"norm": "Linf", "version": "rand", "n_iter": 100, "eot_iter": 20},
+            "other_class": {"norm": "Linf", "steps": 0, "restarts": 1, "eot_samples": 0, "loss": None},
             "torchattacks": {"norm": "L2" if p.get("attack") == "CW" else "Linf", "restarts": 1, "eot_samples": 1,
                              "loss": "ce"},
         }[self.kind]
@@ -118,6 +119,8 @@ def run_attack(model, spec: AttackSpec, x: torch.Tensor, labels: torch.Tensor, g
         return square_linf(target, x, labels, generator=generator, **p)
     if spec.kind == "torchattacks":
         return _torchattacks(target, x, labels, p, generator)
+    if spec.kind == "other_class":
+        return other_class_start(x, labels, **p)
     from .attacks import autoattack_rand
 
     return autoattack_rand(target, x, labels, generator=generator, **p)
@@ -210,27 +213,30 @@ def attack_table(result: dict) -> list[dict]:
 
 
 # ---- the two protocols --------------------------------------------------------------------------
-def adaptive_suite(eps: float, steps: int = 20, eot_samples: int = 8, square_queries: int = 200,
+def adaptive_suite(eps: float, steps: int = 10, eot_samples: int = 4, square_queries: int = 100,
                    surrogate_steps: int = 50, transfer_source: str | None = None) -> list[AttackSpec]:
     """The adaptive protocol's L-inf attacks at one eps, cheapest first.
 
     FGSM; PGD on cross-entropy with one noise draw per step; EOT-PGD on the margin with
-    ``eot_samples`` fresh draws per step; PGD on the first-step surrogate (deterministic, see
-    :class:`attacks.FirstStepSurrogate`) and EOT-PGD started from its examples; fixed-noise PGD;
-    BPDA-PGD (comparison only); Square (gradient-free); and, with ``transfer_source``, PGD on
-    another model whose examples are scored on this one.
+    ``eot_samples`` fresh draws per step from a random start; PGD on the first-step surrogate
+    (deterministic, see :class:`attacks.FirstStepSurrogate`) and EOT-PGD started from its
+    examples; the closest image of another class painted in (:func:`attacks.other_class_start`)
+    and EOT-PGD started from it; fixed-noise PGD; BPDA-PGD (comparison only); Square
+    (gradient-free); and, with ``transfer_source``, PGD on another model, scored on this one.
     """
     alpha = eps / 4
+    eot = {"eps": eps, "alpha": eps / 8, "steps": steps, "loss": "margin", "eot_samples": eot_samples}
+    first_step = f"first_step_pgd{surrogate_steps}_margin"
     suite = [
         AttackSpec("fgsm", "fgsm", {"eps": eps}),
         AttackSpec(f"pgd{steps}_ce", "pgd", {"eps": eps, "alpha": alpha, "steps": steps}),
         AttackSpec(f"eot{eot_samples}_pgd{steps}_margin", "pgd",
                    {"eps": eps, "alpha": alpha, "steps": steps, "loss": "margin", "eot_samples": eot_samples}),
-        AttackSpec(f"first_step_pgd{surrogate_steps}_margin", "pgd",
-                   {"eps": eps, "alpha": eps / 10, "steps": surrogate_steps, "loss": "margin"}, "first_step"),
-        AttackSpec(f"eot{eot_samples}_pgd{steps}_from_first_step", "pgd",
-                   {"eps": eps, "alpha": eps / 8, "steps": steps, "loss": "margin", "eot_samples": eot_samples},
-                   start_from=f"first_step_pgd{surrogate_steps}_margin"),
+        AttackSpec(first_step, "pgd", {"eps": eps, "alpha": eps / 10, "steps": surrogate_steps, "loss": "margin"},
+                   "first_step"),
+        AttackSpec(f"eot{eot_samples}_pgd{steps}_from_first_step", "pgd", eot, start_from=first_step),
+        AttackSpec("other_class", "other_class", {"eps": eps}),
+        AttackSpec(f"eot{eot_samples}_pgd{steps}_from_other_class", "pgd", eot, start_from="other_class"),
         AttackSpec(f"fixed_noise_pgd{steps}_margin", "pgd", {"eps": eps, "alpha": alpha, "steps": steps, "loss": "margin"},
                    "fixed_noise"),
         AttackSpec(f"bpda_pgd{steps}_margin", "pgd", {"eps": eps, "alpha": alpha, "steps": steps, "loss": "margin"}, "bpda"),
@@ -300,3 +306,29 @@ def load_examples(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(data, dict) or data.get("format") != EXAMPLES_FORMAT:
         raise CheckpointError(f"{path} is not an idc_lite examples file ({EXAMPLES_FORMAT})")
     return data["x"], data["labels"]
+
+
+def sweep_suite(eps: float, protocol: str, random_model: bool, steps: int = 10, eot_samples: int = 4) -> list[AttackSpec]:
+    """The cheaper attacks behind the accuracy-against-eps curves, at one eps.
+
+    'paper': the authors' PGD-20 (step 2/255) on their wrapper (random model) or on the logits.
+    'adaptive', random model: PGD on the first-step surrogate (2 * steps), then EOT-PGD with
+    eot_samples / 2 draws from its examples; from eps 32/255 on, also EOT-PGD from the closest
+    image of another class projected onto the eps-ball (:func:`attacks.other_class_start`);
+    deterministic model: PGD on the margin (2 * steps).
+    """
+    if protocol == "paper":   # their fixed step 2/255: 20 steps reach at most 40/255, as in their code
+        return [AttackSpec("paper_pgd20", "pgd", {"eps": eps, "alpha": 2 / 255, "steps": 20},
+                           "paper_wrapper" if random_model else "model")]
+    if protocol != "adaptive":
+        raise ValueError(f"protocol must be 'paper' or 'adaptive', got {protocol!r}")
+    if not random_model:
+        return [AttackSpec("pgd_margin", "pgd", {"eps": eps, "alpha": eps / 4, "steps": 2 * steps, "loss": "margin"})]
+    eot = {"eps": eps, "alpha": eps / 8, "steps": steps, "loss": "margin", "eot_samples": max(1, eot_samples // 2)}
+    suite = [AttackSpec("first_step", "pgd", {"eps": eps, "alpha": eps / 4, "steps": 2 * steps, "loss": "margin"},
+                        "first_step"),
+             AttackSpec("eot_from_first_step", "pgd", eot, start_from="first_step")]
+    if eps >= 32 / 255:   # large budgets: also start from another class's image painted in
+        suite += [AttackSpec("other_class", "other_class", {"eps": eps}),
+                  AttackSpec("eot_from_other_class", "pgd", eot, start_from="other_class")]
+    return suite

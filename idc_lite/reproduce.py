@@ -66,11 +66,54 @@ def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | 
     return summary
 
 
+EXAMPLES_NOTE = ("torch.load(path, weights_only=True) gives {'x': (N, C, H, W) float32 in [0, 1], 'labels': (N,) int64}; "
+                 "or idc_lite.evaluation.load_examples(path)")
+
+
+def protocol_summary(result: dict, eps: float) -> dict:
+    """One model under one protocol, for summary.json: accuracies and every setting that made them."""
+    paper = result.get("protocol") == "paper"
+    return {
+        "protocol": result.get("protocol"), "eps": eps, "norm": "Linf",
+        "clean_accuracy": result["clean_accuracy"],
+        "robust_accuracy": {a["name"]: (a["clean_and_adversarial_correct"] if paper else a["robust_accuracy"])
+                            for a in result["attacks"]},
+        "worst_case_accuracy": result["worst_case_and_clean"] if paper else result["worst_case_accuracy"],
+        "counting": ("robust = clean and adversarial prediction both right (the authors' count)" if paper
+                     else "accuracy on adversarial examples; per-example minimum over attacks for the worst case"),
+        "scoring_rule": result["scoring_rule"], "draws": result["draws"], "examples": result["examples"],
+        "seed": result["seed"],
+        "attacks": {a["name"]: {**{k: a["settings"].get(k) for k in ("eps", "norm", "steps", "alpha", "restarts",
+                                                                     "eot_samples", "loss")},
+                                "kind": a["kind"], "target": a["target"], "source": a.get("source"),
+                                "start_from": a.get("start_from"), "attack_seed": a["attack_seed"],
+                                "scoring_seed": a["scoring_seed"], "seconds": a["seconds"]}
+                    for a in result["attacks"]},
+    }
+
+
+def robustness_summary(metrics: dict) -> dict:
+    """{model: {protocol@eps: protocol_summary}} from notebooks 04 and 05 (empty if they did not run)."""
+    evaluation, baselines = metrics.get("04_attack") or {}, metrics.get("05_baselines") or {}
+    out = {}
+    models = dict(baselines.get("models", {}))
+    if evaluation and "IDC" not in models:
+        models["IDC"] = {"protocols": {**evaluation["paper_protocol"], "adaptive": evaluation["adaptive_protocol"]}}
+    for name, entry in models.items():
+        per = {}
+        for key, result in entry["protocols"].items():
+            eps = evaluation.get("eps") if key == "adaptive" else float(key.split("@")[1]) / 255
+            label = key if key != "adaptive" else f"adaptive@{round(255 * eps)}"
+            per[label] = protocol_summary(result, eps)
+        out[name] = {"protocols": per, "cost": entry.get("cost"), "file": baselines.get("files", {}).get(name)}
+    return out
+
+
 def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict, total: float,
                   executed: list[Path]) -> dict:
     metrics = read_metrics(out)
     training = metrics.get("02_train_classifier", {})
-    attack = metrics.get("04_attack", {})
+    evaluation = metrics.get("04_attack", {})
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "smoke": smoke,
@@ -79,16 +122,22 @@ def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict,
         "clean_accuracy": training.get("test_accuracy"),
         "clean_accuracy_protocol": training.get("accuracy_protocol"),
         "clean_accuracy_over_draws": training.get("accuracy_over_draws"),
-        "attack": attack,
         "n_params": training.get("n_params"),
         "flops_per_prediction": training.get("flops_per_prediction"),
         "flops_per_network_call": training.get("flops_per_network_call"),
         "network_calls_per_prediction": training.get("network_calls_per_prediction"),
+        "paths_are_relative_to": "the folder of this summary",
+        "model": training.get("checkpoint"),
+        "evaluated_model": evaluation.get("model"),
+        "evaluated_examples": ({"path": evaluation["examples_file"], "count": evaluation["num_examples"],
+                                "how_to_read": EXAMPLES_NOTE} if evaluation else None),
+        "robustness": robustness_summary(metrics),
+        "sanity_checks": [{k: c[k] for k in ("check", "status", "criterion")} for c in evaluation.get("sanity_checks", [])],
+        "autoattack_rand": evaluation.get("autoattack_rand"),
         "wall_seconds_per_notebook": timings,
         "wall_seconds_total": total,
         "versions": library_versions(),
         "executed_notebooks": [str(p.relative_to(out)) for p in executed],
-        "model": training.get("checkpoint"),
         "metrics": metrics,
     }
 
@@ -97,9 +146,42 @@ def _pct(v):
     return "n/a" if v is None else f"{100 * v:.1f} %"
 
 
+def robustness_markdown(s: dict) -> list[str]:
+    robustness = s.get("robustness") or {}
+    if not robustness:
+        return []
+    keys = list(dict.fromkeys(k for m in robustness.values() for k in m["protocols"]))
+    lines = ["## Robustness (L-inf)", "",
+             "Paper protocol: the authors' wrapper (softmax(-d/0.1), same noise at every query), their attacks, "
+             "robust = clean and adversarial both right, one draw each. Adaptive protocol: logits, full gradients, "
+             "EOT with fresh noise, first-step surrogate, fixed-noise, BPDA, Square and transfer attacks; the "
+             "per-example minimum over attacks; one-draw accuracy averaged over several scoring draws.", "",
+             "| model | clean | " + " | ".join(f"{k} worst case" for k in keys) + " | MFLOPs / prediction | ms / prediction |",
+             "|---|---|" + "---|" * (len(keys) + 2)]
+    for name, m in robustness.items():
+        clean = next(iter(m["protocols"].values()))["clean_accuracy"] if m["protocols"] else None
+        adaptive = next((p for k, p in m["protocols"].items() if k.startswith("adaptive")), None)
+        clean = adaptive["clean_accuracy"] if adaptive else clean
+        cost = m.get("cost") or {}
+        lines.append(f"| {name} | {_pct(clean)} | " + " | ".join(_pct(m["protocols"].get(k, {}).get("worst_case_accuracy"))
+                                                                  for k in keys)
+                     + f" | {cost.get('flops_per_prediction', 0) / 1e6:.1f} | {1e3 * cost.get('seconds_per_image', 0):.2f} |")
+    lines.append("")
+    for name, m in robustness.items():
+        for key, p in m["protocols"].items():
+            attacks = ", ".join(f"{a} {_pct(v)}" for a, v in p["robust_accuracy"].items())
+            lines.append(f"- {name}, {key} ({p['examples']} examples, scoring {p['scoring_rule']} x{p['draws']}): {attacks}")
+    checks = s.get("sanity_checks") or []
+    if checks:
+        lines += ["", "## Sanity checks", "", "| status | check | criterion |", "|---|---|---|",
+                  *[f"| {c['status']} | {c['check']} | {c['criterion']} |" for c in checks]]
+    if s.get("evaluated_examples"):
+        lines += ["", f"Evaluated examples: `{s['evaluated_examples']['path']}` ({s['evaluated_examples']['count']}); "
+                      f"model: `{s.get('evaluated_model')}`. {s['evaluated_examples']['how_to_read']}."]
+    return lines + [""]
+
+
 def summary_markdown(s: dict) -> str:
-    a = s.get("attack") or {}
-    settings = a.get("settings", {})
     lines = [
         "# idc_lite reproduction report", "",
         f"- created: {s['created']}" + ("  **SMOKE RUN: numbers are not meaningful**" if s["smoke"] else ""),
@@ -110,13 +192,10 @@ def summary_markdown(s: dict) -> str:
         *([f"| clean accuracy: spread over draws | {_pct(d['min'])} to {_pct(d['max'])} | one draw per image, each draw |",
            f"| clean accuracy: majority vote | {_pct(d['majority_vote'])} | majority of the {d['draws']} draws per image |"]
           if (d := s.get("clean_accuracy_over_draws")) else []),
-        f"| accuracy under attack | {_pct(a.get('robust_accuracy'))} | {a.get('protocol', '')} |",
-        f"| clean accuracy of the attacked subset | {_pct(a.get('clean_accuracy'))} | same examples, fresh noise |",
         f"| parameters | {s['n_params']:,} | U-Net |" if s.get("n_params") else "| parameters | n/a | |",
         (f"| FLOPs per prediction | {s['flops_per_prediction'] / 1e6:.1f} M | {s.get('network_calls_per_prediction')} "
          f"U-Net calls x {s['flops_per_network_call'] / 1e6:.1f} M |") if s.get("flops_per_prediction") else "| FLOPs | n/a | |",
-        "", "Attack settings: " + (", ".join(f"{k}={v}" for k, v in settings.items()) or "n/a"),
-        f"on {a.get('num_examples', 'n/a')} test examples.", "",
+        "", *robustness_markdown(s),
         "## Wall time", "", "| notebook | seconds |", "|---|---|",
         *[f"| {k} | {v} |" for k, v in s["wall_seconds_per_notebook"].items()],
         f"| **total** | {s['wall_seconds_total']} |", "",
@@ -124,6 +203,22 @@ def summary_markdown(s: dict) -> str:
         "## Versions", "", ", ".join(f"{k} {v}" for k, v in s["versions"].items()), "",
     ]
     return "\n".join(lines)
+
+
+def resummarize(out: Path) -> dict:
+    """Rebuild summary.json / summary.md of a finished run from its metrics (keeps its timings)."""
+    old = json.loads((out / "summary.json").read_text())
+    summary = build_summary(out, old["smoke"], old["seed"], old["parameters"], old["wall_seconds_per_notebook"],
+                            old["wall_seconds_total"], [out / p for p in old["executed_notebooks"]])
+    summary["created"] = old["created"]
+    write_summary(out, summary)
+    return summary
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    atomic_write_json(summary, out / "summary.json")
+    text = summary_markdown(summary)
+    atomic_write_bytes(out / "summary.md", lambda h: h.write(text.encode()))
 
 
 def _literal(text: str):
@@ -138,9 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny settings: proves the code path, not the numbers")
     parser.add_argument("--out", default=None, help="run folder (default runs/<UTC time>)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--summarize", default=None, metavar="RUN",
+                        help="only rebuild RUN/summary.json and summary.md from RUN/metrics")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra notebook parameter (JSON literal), e.g. -p epochs 10")
     args = parser.parse_args(argv)
+    if args.summarize:
+        resummarize(Path(args.summarize))
+        print((Path(args.summarize) / "summary.md").read_text())
+        return 0
     # papermill streams each notebook's printed output (training progress lines) through its logger
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("    %(message)s"))

@@ -165,3 +165,16 @@ def test_autoattack_rand_runs_from_the_pinned_package_and_shows_its_checks(capsy
     assert torch.equal(state, torch.random.get_rng_state())          # the caller's global RNG is untouched
     assert adv.shape == x.shape and float((adv - x).abs().max()) <= 0.05 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
     assert "[AutoAttack]" in capsys.readouterr().out                  # its messages reach the user
+
+
+def test_other_class_start_paints_the_nearest_other_class_within_the_budget():
+    from idc_lite.attacks import other_class_start
+
+    x = torch.stack([torch.full((1, 4, 4), v) for v in (0.0, 0.1, 0.9, 1.0)])
+    labels = torch.tensor([0, 0, 1, 1])
+    start = other_class_start(x, labels, eps=0.3)
+    assert torch.allclose(start[0], torch.full((1, 4, 4), 0.3))     # towards the closest class-1 image (0.9), clipped at eps
+    assert torch.allclose(start[3], torch.full((1, 4, 4), 0.7))     # towards the closest class-0 image (0.1)
+    assert torch.allclose(other_class_start(x, labels, eps=1.0)[1], x[2])   # unlimited budget: that image itself
+    with pytest.raises(ValueError, match="two classes"):
+        other_class_start(x, torch.zeros(4, dtype=torch.long), eps=0.3)

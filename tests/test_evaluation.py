@@ -110,3 +110,51 @@ def test_baseline_files_and_cost(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a zip")
     with pytest.raises(CheckpointError):
         load_cnn(tmp_path / "bad.pt")
+
+
+def test_tables_render_accuracies_as_percentages():
+    from idc_lite.plotting import table_markdown
+
+    text = table_markdown([{"attack": "pgd", "robust_accuracy": 0.5, "eps": 8 / 255, "steps": 10},
+                           {"attack": "worst", "robust_accuracy": 0.25}], title="t")
+    assert "| pgd | 50.0 % | 0.03137 | 10 |" in text and "| worst | 25.0 % |  |  |" in text
+
+
+def test_outside_evaluators_way_in(tmp_path):
+    """idc_lite.load_classifier gives an nn.Module from [0, 1] images to logits whose noise is controlled
+    by a generator or fixed; idc_lite.load_examples reads the evaluated examples."""
+    import idc_lite
+    from idc_lite.data import DataSplit
+    from idc_lite.evaluation import save_examples
+    from idc_lite.train import TrainConfig, Trainer
+
+    x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(8) % 4
+    data = DataSplit(x, y, x, y, ["a", "b", "c", "d"], {"dataset": "synthetic"})
+    trainer = Trainer(IDCClassifier(tiny_config()), TrainConfig(epochs=1, batch_size=4), data)
+    trainer.train(checkpoint_path=tmp_path / "model.pt")
+    model = idc_lite.load_classifier(tmp_path / "model.pt")
+    assert isinstance(model, torch.nn.Module) and not model.training
+    logits = model(x, generator=torch.Generator().manual_seed(1))
+    assert logits.shape == (8, 4) and torch.equal(logits, model(x, generator=torch.Generator().manual_seed(1)))
+    model.fix_noise(3)
+    assert torch.equal(model(x, generator=torch.Generator().manual_seed(1)), model(x, generator=torch.Generator().manual_seed(2)))
+    save_examples(tmp_path / "eval_examples.pt", x, y)
+    x2, y2 = idc_lite.load_examples(tmp_path / "eval_examples.pt")
+    assert torch.equal(x2, x) and torch.equal(y2, y)
+    with pytest.raises(AttributeError):
+        _ = idc_lite.no_such_name
+
+
+def test_sweep_suites_per_protocol_and_model_kind():
+    from idc_lite.evaluation import sweep_suite
+
+    paper = sweep_suite(0.1, "paper", random_model=True)
+    assert [(a.name, a.target) for a in paper] == [("paper_pgd20", "paper_wrapper")]
+    pair = sweep_suite(0.1, "adaptive", random_model=True, steps=5, eot_samples=8)
+    assert pair[1].start_from == pair[0].name and pair[1].params["eot_samples"] == 4 and pair[0].target == "first_step"
+    assert sweep_suite(0.1, "adaptive", random_model=False)[0].target == "model"
+    large = sweep_suite(64 / 255, "adaptive", random_model=True)
+    assert [a.name for a in large][2:] == ["other_class", "eot_from_other_class"] and large[3].start_from == "other_class"
+    with pytest.raises(ValueError, match="protocol"):
+        sweep_suite(0.1, "adaptve", random_model=True)

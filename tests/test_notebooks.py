@@ -7,14 +7,15 @@ import sys
 import nbformat
 import papermill
 import pytest
+import torch
 
 from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def test_the_four_notebooks_exist_in_order():
-    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_"]
+def test_the_notebooks_exist_in_order():
+    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -48,7 +49,28 @@ def test_papermill_chain_in_smoke_mode(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["smoke"] is True and 0.0 <= summary["clean_accuracy"] <= 1.0
-    assert summary["attack"]["settings"]["eps"] == pytest.approx(8 / 255)
+    robustness = summary["robustness"]
+    assert set(robustness) == {"IDC", "IDC without inter-class loss", "standard CNN", "adversarially trained CNN"}
+    for name, entry in robustness.items():
+        assert set(entry["protocols"]) == {"paper@8", "paper@16", "adaptive@16"}, name
+        for protocol in entry["protocols"].values():
+            assert {"clean_accuracy", "robust_accuracy", "worst_case_accuracy", "eps", "norm", "scoring_rule", "draws",
+                    "examples", "seed", "attacks"} <= set(protocol)
+            assert protocol["worst_case_accuracy"] <= min(protocol["robust_accuracy"].values()) + 1e-9
+            for settings in protocol["attacks"].values():
+                assert {"steps", "alpha", "restarts", "eot_samples", "attack_seed", "scoring_seed"} <= set(settings)
+    assert {c["status"] for c in summary["sanity_checks"]} <= {"passed", "FAILED", "measured"}
+    assert len(summary["sanity_checks"]) == 10
+    examples = torch.load(out / summary["evaluated_examples"]["path"], weights_only=True)
+    assert examples["x"].shape[0] == examples["labels"].shape[0] == summary["evaluated_examples"]["count"]
+    assert (out / summary["evaluated_model"]).is_file()
+    assert "## Sanity checks" in (out / "summary.md").read_text()
+    (out / "summary.md").unlink()
+    again = subprocess.run([sys.executable, "-m", "idc_lite.reproduce", "--summarize", str(out)], capture_output=True,
+                           text=True, cwd=REPO, timeout=120)
+    assert again.returncode == 0 and (out / "summary.md").is_file()
+    rebuilt = json.loads((out / "summary.json").read_text())
+    assert rebuilt["wall_seconds_total"] == summary["wall_seconds_total"] and rebuilt["robustness"] == robustness
     assert set(summary["wall_seconds_per_notebook"]) == {p.stem for p in NOTEBOOKS}
     assert summary["n_params"] > 0 and summary["flops_per_prediction"] > 0
     for rel in summary["executed_notebooks"]:
