@@ -67,6 +67,7 @@ def test_start_from_and_transfer_specs():
     expected = (x + (examples["far"] - x).clamp(-0.02, 0.02)).clamp(0, 1)
     assert torch.allclose(examples["from_far"], expected, atol=1e-6)
     assert result["attacks"][2]["source"] == "other" and len(result["worst_case_per_example"]) == 6
+    assert result["worst_case_rescored"] == pytest.approx(result["worst_case_accuracy"])   # deterministic: no bias
     with pytest.raises(ValueError, match="must come earlier"):
         evaluate(model, x, labels, [attacks[1]])
     with pytest.raises(ValueError, match="sources="):
