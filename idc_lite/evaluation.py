@@ -226,15 +226,18 @@ def attack_table(result: dict) -> list[dict]:
 
 # ---- the two protocols --------------------------------------------------------------------------
 def adaptive_suite(eps: float, steps: int = 10, eot_samples: int = 4, square_queries: int = 100,
-                   surrogate_steps: int = 50, transfer_source: str | None = None) -> list[AttackSpec]:
+                   surrogate_steps: int = 50, transfer_source: str | None = None,
+                   random_start_eot: bool = False) -> list[AttackSpec]:
     """The adaptive protocol's L-inf attacks at one eps, cheapest first.
 
-    FGSM; PGD on cross-entropy with one noise draw per step; EOT-PGD on the margin with
-    ``eot_samples`` fresh draws per step from a random start; PGD on the first-step surrogate
-    (deterministic, see :class:`attacks.FirstStepSurrogate`) and EOT-PGD started from its
-    examples; the closest image of another class painted in (:func:`attacks.other_class_start`)
-    and EOT-PGD started from it; fixed-noise PGD; BPDA-PGD (comparison only); Square
-    (gradient-free); and, with ``transfer_source``, PGD on another model, scored on this one.
+    FGSM; PGD on cross-entropy with one noise draw per step; PGD on the first-step surrogate
+    (deterministic, see :class:`attacks.FirstStepSurrogate`) and EOT-PGD on the margin with
+    ``eot_samples`` fresh draws per step started from its examples; the closest image of another
+    class painted in (:func:`attacks.other_class_start`) and EOT-PGD started from it; fixed-noise
+    PGD; BPDA-PGD (comparison only); Square (gradient-free); and, with ``transfer_source``, PGD on
+    another model, scored on this one.  ``random_start_eot`` adds EOT-PGD from a random start,
+    left out by default to save time: on the digits model it was dominated by the started
+    variants (94.8 % against 87.8 % at 16/255, 100 examples).
     """
     alpha = eps / 4
     eot = {"eps": eps, "alpha": eps / 8, "steps": steps, "loss": "margin", "eot_samples": eot_samples}
@@ -242,8 +245,9 @@ def adaptive_suite(eps: float, steps: int = 10, eot_samples: int = 4, square_que
     suite = [
         AttackSpec("fgsm", "fgsm", {"eps": eps}),
         AttackSpec(f"pgd{steps}_ce", "pgd", {"eps": eps, "alpha": alpha, "steps": steps}),
-        AttackSpec(f"eot{eot_samples}_pgd{steps}_margin", "pgd",
-                   {"eps": eps, "alpha": alpha, "steps": steps, "loss": "margin", "eot_samples": eot_samples}),
+        *([AttackSpec(f"eot{eot_samples}_pgd{steps}_margin", "pgd",
+                      {"eps": eps, "alpha": alpha, "steps": steps, "loss": "margin", "eot_samples": eot_samples})]
+          if random_start_eot else []),
         AttackSpec(first_step, "pgd", {"eps": eps, "alpha": eps / 10, "steps": surrogate_steps, "loss": "margin"},
                    "first_step"),
         AttackSpec(f"eot{eot_samples}_pgd{steps}_from_first_step", "pgd", eot, start_from=first_step),

@@ -79,6 +79,7 @@ def protocol_summary(result: dict, eps: float) -> dict:
         "robust_accuracy": {a["name"]: (a["clean_and_adversarial_correct"] if paper else a["robust_accuracy"])
                             for a in result["attacks"]},
         "worst_case_accuracy": result["worst_case_and_clean"] if paper else result["worst_case_accuracy"],
+        "worst_case_rescored": None if paper else result.get("worst_case_rescored"),
         "counting": ("robust = clean and adversarial prediction both right (the authors' count)" if paper
                      else "accuracy on adversarial examples; per-example minimum over attacks for the worst case"),
         "scoring_rule": result["scoring_rule"], "draws": result["draws"], "examples": result["examples"],
@@ -170,7 +171,10 @@ def robustness_markdown(s: dict) -> list[str]:
     for name, m in robustness.items():
         for key, p in m["protocols"].items():
             attacks = ", ".join(f"{a} {_pct(v)}" for a, v in p["robust_accuracy"].items())
-            lines.append(f"- {name}, {key} ({p['examples']} examples, scoring {p['scoring_rule']} x{p['draws']}): {attacks}")
+            rescored = (f"; worst case rescored on fresh draws {_pct(p['worst_case_rescored'])}"
+                        if p.get("worst_case_rescored") is not None else "")
+            lines.append(f"- {name}, {key} ({p['examples']} examples, scoring {p['scoring_rule']} x{p['draws']}): "
+                         f"{attacks}{rescored}")
     checks = s.get("sanity_checks") or []
     if checks:
         lines += ["", "## Sanity checks", "", "| status | check | criterion |", "|---|---|---|",

@@ -31,7 +31,7 @@ def test_suites_build_and_run_on_a_tiny_idc_model():
     idc.eval()
     x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     labels = torch.tensor([0, 1, 2, 3])
-    small = adaptive_suite(8 / 255, steps=2, eot_samples=2, square_queries=3) + paper_suite()
+    small = adaptive_suite(8 / 255, steps=2, eot_samples=2, square_queries=3, random_start_eot=True) + paper_suite()
     assert {s.target for s in small} == {"model", "fixed_noise", "bpda", "first_step", "paper_wrapper"}
     for spec in small:
         if spec.kind in ("pgd", "mi_fgsm", "torchattacks"):
