@@ -238,17 +238,6 @@ def square_linf(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: f
     return x_adv
 
 
-def attack_in_batches(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings,
-                      generator: torch.Generator, batch_size: int = 100, progress: bool = False) -> torch.Tensor:
-    """:func:`pgd_linf` over a large set in batches, with an optional progress bar."""
-    from tqdm.auto import tqdm
-
-    out = []
-    for i in tqdm(range(0, x.shape[0], batch_size), desc="PGD", disable=not progress):
-        out.append(pgd_linf(model, x[i:i + batch_size], labels[i:i + batch_size], settings, generator))
-    return torch.cat(out)
-
-
 def other_class_start(x: torch.Tensor, labels: torch.Tensor, eps: float, norm: str = "Linf") -> torch.Tensor:
     """Per example, the closest (L2) image *of another class* in the batch, projected onto the
     eps-ball around x: it paints another class in.  No model query; useless at small eps, a strong

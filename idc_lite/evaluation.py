@@ -180,10 +180,8 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
     if scores and rule == "one" and draws > 1:
         # The minimum of noisy scores leans low (it picks each example's luckiest draws for the
         # attacker).  Unbiased check: keep each example's chosen attack, score it on fresh draws.
-        chosen = torch.stack(list(scores.values())).argmin(0)
-        stacked = torch.stack(list(adversarial.values()))
-        picked = stacked[chosen, torch.arange(x.shape[0])]
-        rescored = score_under_rule(model, picked, labels, rule, torch.Generator().manual_seed(seed + 30_000), draws)
+        rescored = score_under_rule(model, pick_worst(scores, adversarial), labels, rule,
+                                    torch.Generator().manual_seed(seed + 30_000), draws)
     result = {"protocol": protocol, "scoring_rule": rule, "draws": draws, "seed": seed,
               "examples": int(x.shape[0]), "clean_accuracy": clean.mean().item(),
               "clean_per_example": [round(v, 4) for v in clean.tolist()], "attacks": table,
@@ -195,6 +193,29 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
     if examples is not None:
         examples.update(adversarial)
     return result
+
+
+def pick_worst(scores: dict[str, torch.Tensor], adversarial: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Per example, the adversarial example (B, C, H, W) of the attack with the lowest score
+    (B,) for it (the first such attack on ties): what the per-example worst case keeps."""
+    chosen = torch.stack([torch.as_tensor(scores[name]) for name in adversarial]).argmin(0)
+    stacked = torch.stack(list(adversarial.values()))
+    return stacked[chosen, torch.arange(stacked.shape[1])]
+
+
+def accuracy_curve(model, x: torch.Tensor, labels: torch.Tensor, eps_values: list[float], make_attacks, *,
+                   seed: int = 0, draws: int = 5, count: str = "adversarial") -> list[dict]:
+    """Worst-case accuracy over ``make_attacks(eps)`` at each eps, as [{"eps", "accuracy"}].
+    eps 0 gives the clean accuracy.  ``count``: 'adversarial' (accuracy on the adversarial
+    examples) or 'clean_and_adversarial' (the authors' count)."""
+    if count not in ("adversarial", "clean_and_adversarial"):
+        raise ValueError(f"count must be 'adversarial' or 'clean_and_adversarial', got {count!r}")
+    key = "worst_case_accuracy" if count == "adversarial" else "worst_case_and_clean"
+    curve = []
+    for eps in eps_values:
+        result = evaluate(model, x, labels, make_attacks(eps) if eps > 0 else [], seed=seed, draws=draws)
+        curve.append({"eps": eps, "accuracy": result[key] if eps > 0 else result["clean_accuracy"]})
+    return curve
 
 
 def rescore(model, x: torch.Tensor, labels: torch.Tensor, examples: dict[str, torch.Tensor], rule: str,

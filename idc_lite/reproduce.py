@@ -103,7 +103,7 @@ def robustness_summary(metrics: dict) -> dict:
     for name, entry in models.items():
         per = {}
         for key, result in entry["protocols"].items():
-            eps = evaluation.get("eps") if key == "adaptive" else float(key.split("@")[1]) / 255
+            eps = result["attacks"][0]["settings"]["eps"] if result["attacks"] else evaluation.get("eps")
             label = key if key != "adaptive" else f"adaptive@{round(255 * eps)}"
             per[label] = protocol_summary(result, eps)
         out[name] = {"protocols": per, "cost": entry.get("cost"), "file": baselines.get("files", {}).get(name)}
@@ -160,9 +160,9 @@ def robustness_markdown(s: dict) -> list[str]:
              "| model | clean | " + " | ".join(f"{k} worst case" for k in keys) + " | MFLOPs / prediction | ms / prediction |",
              "|---|---|" + "---|" * (len(keys) + 2)]
     for name, m in robustness.items():
-        clean = next(iter(m["protocols"].values()))["clean_accuracy"] if m["protocols"] else None
-        adaptive = next((p for k, p in m["protocols"].items() if k.startswith("adaptive")), None)
-        clean = adaptive["clean_accuracy"] if adaptive else clean
+        # the adaptive protocol's clean accuracy (averaged over draws) where there is one
+        protocols = sorted(m["protocols"].items(), key=lambda kv: not kv[0].startswith("adaptive"))
+        clean = protocols[0][1]["clean_accuracy"] if protocols else None
         cost = m.get("cost") or {}
         lines.append(f"| {name} | {_pct(clean)} | " + " | ".join(_pct(m["protocols"].get(k, {}).get("worst_case_accuracy"))
                                                                   for k in keys)

@@ -14,10 +14,9 @@ import copy
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 
-from .attacks import FixedNoise, PGDSettings, margin, pgd
-from .evaluation import evaluate
+from .attacks import FixedNoise, PGDSettings, margin, pgd, pgd_linf
+from .evaluation import accuracy_curve
 from .robustness import score_under_rule
 
 TOLERANCE = 0.03
@@ -78,13 +77,7 @@ def accuracy_against_eps(model, x: torch.Tensor, labels: torch.Tensor, eps_value
                          num_classes: int, seed: int = 0, draws: int = 5, tol: float = TOLERANCE) -> dict:
     """Sanity check 1: worst-case accuracy over ``make_attacks(eps)`` for each eps falls steadily
     and ends at or below chance (``1 / num_classes``) at the largest eps."""
-    curve = []
-    for eps in eps_values:
-        if eps == 0:
-            acc = score_under_rule(model, x, labels, "one", torch.Generator().manual_seed(seed + 10_000), draws).mean().item()
-        else:
-            acc = evaluate(model, x, labels, make_attacks(eps), seed=seed, draws=draws)["worst_case_accuracy"]
-        curve.append({"eps": eps, "accuracy": acc})
+    curve = accuracy_curve(model, x, labels, eps_values, make_attacks, seed=seed, draws=draws)
     accs = [c["accuracy"] for c in curve]
     monotone = all(b <= a + tol for a, b in zip(accs, accs[1:]))
     chance = 1.0 / num_classes
@@ -197,20 +190,13 @@ def matches_library_pgd(model, x: torch.Tensor, labels: torch.Tensor, eps: float
     from the same start (no random start, so both start at x)."""
     import torchattacks
 
-    ours = pgd(model, x, labels, PGDSettings(eps=eps, alpha=alpha, steps=steps, random_start=False),
-               torch.Generator().manual_seed(0))
-    # torchattacks returns the last iterate; ours the best-so-far one: compare last iterates
-    last = x.clone()
-    for _ in range(steps):
-        last.requires_grad_(True)
-        (g,) = torch.autograd.grad(F.cross_entropy(model(last), labels), last)
-        last = (x + (last.detach() + alpha * g.sign() - x).clamp(-eps, eps)).clamp(0, 1)
+    settings = PGDSettings(eps=eps, alpha=alpha, steps=steps, random_start=False)
+    ours = pgd(model, x, labels, settings, torch.Generator().manual_seed(0))
+    # torchattacks returns the last iterate, as the teaching pgd_linf does; pgd keeps the best-so-far one
+    last = pgd_linf(model, x, labels, settings, torch.Generator().manual_seed(0))
     theirs = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=False)(x, labels)
     diff = (last - theirs).abs().max().item()
     return _record("hand-written PGD matches torchattacks' PGD", diff <= atol,
                    f"max |difference| of the last iterates <= {atol}", max_abs_difference=diff,
                    best_iterate_within_budget=bool((ours - x).abs().max() <= eps + 1e-6), torchattacks=torchattacks.__version__)
 
-
-def summary_line(record: dict) -> str:
-    return f"[{record['status']}] {record['check']}: {record['criterion']}"

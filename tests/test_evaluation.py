@@ -159,3 +159,19 @@ def test_sweep_suites_per_protocol_and_model_kind():
     assert [a.name for a in large][2:] == ["other_class", "eot_from_other_class"] and large[3].start_from == "other_class"
     with pytest.raises(ValueError, match="protocol"):
         sweep_suite(0.1, "adaptve", random_model=True)
+
+
+def test_pick_worst_and_accuracy_curve():
+    from idc_lite.evaluation import accuracy_curve, pick_worst
+
+    adversarial = {"a": torch.zeros(3, 1, 2, 2), "b": torch.ones(3, 1, 2, 2)}
+    picked = pick_worst({"a": [0.2, 1.0, 0.5], "b": torch.tensor([0.4, 0.0, 0.5])}, adversarial)
+    assert picked[:, 0, 0, 0].tolist() == [0.0, 1.0, 0.0]          # lowest score wins, ties go to the first attack
+    model = Linear()
+    x = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    labels = model(x).argmax(1)
+    curve = accuracy_curve(model, x, labels, [0.0, 0.5], lambda e: [AttackSpec("pgd", "pgd", {"eps": e, "alpha": e / 4,
+                                                                                            "steps": 10})], draws=1)
+    assert [c["accuracy"] for c in curve] == [1.0, 0.0]
+    with pytest.raises(ValueError, match="count"):
+        accuracy_curve(model, x, labels, [0.1], lambda e: [], count="both")
