@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.idc_lite-installed
 
-.PHONY: setup reproduce smoke test lint benchmark clean-runs
+.PHONY: setup reproduce smoke test lint benchmark clean-runs assignments grade lab
 
 setup: $(STAMP)
 
@@ -29,6 +29,21 @@ test: setup
 	IDC_LITE_SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider tests
 	IDC_LITE_SMOKE=1 MPLBACKEND=Agg IDC_LITE_RUN_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider \
 		--nbval-lax notebooks
+
+## Student copies of the notebooks (nbgrader): assignments/release/<notebook>/<notebook>.ipynb
+assignments: setup
+	$(PY) -m idc_lite.teaching.assignments generate --course assignments
+
+## Autograde the notebooks in SUBMISSIONS (the student copies' file names); writes SUBMISSIONS/grades.csv.
+## MODEL=runs/<run>/model.pt: notebook 02 uses that model instead of training; IDC_LITE_SMOKE=1: smoke settings
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [MODEL=runs/<run>/model.pt]" >&2; exit 2; }
+	$(PY) -m idc_lite.teaching.assignments grade "$(SUBMISSIONS)" $(if $(MODEL),--model "$(MODEL)")
+
+## JupyterLab on notebooks/, its kernel this environment's Python (JUPYTER_PREFER_ENV_PATH: before any
+## personal kernel of the same name); LAB_ARGS passes options, e.g. LAB_ARGS="--no-browser --port 8899"
+lab: setup
+	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 ## Speed and accuracy figures (printed, not asserted)
 benchmark: setup

@@ -94,6 +94,18 @@ def save_cnn(model: SmallCNN, path, **info):
                         "info": json.dumps(info)}, path)
 
 
+def cnn_settings(path) -> dict:
+    """The settings a CNN file was written with (what :func:`save_cnn` got as ``info``)."""
+    import json
+
+    from .checkpoints import CheckpointError, read_torch_file
+
+    data = read_torch_file(path)
+    if not isinstance(data, dict) or data.get("format") != "idc_lite-cnn-1":
+        raise CheckpointError(f"{path} is not an idc_lite CNN file")
+    return json.loads(data["info"])
+
+
 def load_cnn(path) -> SmallCNN:
     """A CNN written by :func:`save_cnn` (read with ``weights_only=True``)."""
     from .checkpoints import CheckpointError, read_torch_file

@@ -19,8 +19,10 @@ DenoiseFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 OBJECTIVES = ("grad", "noise", "ysubx")
 
 
-def make_schedule(num_timesteps: int, mt_type: str = "linear", max_var: float = 1.0) -> dict[str, torch.Tensor]:
-    """Bridge schedule, computed in float64 like the authors' numpy code, returned as float32 (T,).
+def make_schedule(num_timesteps: int, mt_type: str = "linear", max_var: float = 1.0,
+                  dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """Bridge schedule, computed in float64 like the authors' numpy code, returned as ``dtype``
+    (float32, as the official buffers; float64 for exact-arithmetic checks), each of shape (T,).
 
     Keys: ``m_t``, ``m_tminus``, ``variance_t``, ``variance_tminus``, ``variance_t_tminus``,
     ``posterior_variance_t`` (the names of the official checkpoint's buffers).
@@ -43,7 +45,17 @@ def make_schedule(num_timesteps: int, mt_type: str = "linear", max_var: float = 
     posterior_variance_t = variance_t_tminus * variance_tminus / variance_t
     arrays = dict(m_t=m_t, m_tminus=m_tminus, variance_t=variance_t, variance_tminus=variance_tminus,
                   variance_t_tminus=variance_t_tminus, posterior_variance_t=posterior_variance_t)
-    return {k: torch.tensor(v, dtype=torch.float32) for k, v in arrays.items()}
+    return {k: torch.tensor(v, dtype=dtype) for k, v in arrays.items()}
+
+
+def posterior_variance(m_t, m_next, var_t, var_next):
+    """Variance of the sampler's posterior step from t to the next step (the official ``sigma2_t``):
+
+        (var_t - var_next (1 - m_t)^2 / (1 - m_next)^2) var_next / var_t
+
+    Works on floats or tensors alike.  For the no-op step (next = t, quirk Q1) it is zero in
+    exact arithmetic, and only rounding makes it differ from 0."""
+    return (var_t - var_next * (1.0 - m_t) ** 2 / (1.0 - m_next) ** 2) * var_next / var_t
 
 
 def official_sample_steps(num_timesteps: int, sample_step: int, skip_sample: bool = True) -> list[int]:
@@ -245,7 +257,7 @@ class BrownianBridge:
         var_t, var_nt = self.variance_t[step].item(), self.variance_t[next_step].item()
         m_t, m_nt, var_t, var_nt = (torch.tensor(v, dtype=x_t.dtype, device=x_t.device)
                                     for v in (m_t, m_nt, var_t, var_nt))
-        sigma2_t = (var_t - var_nt * (1.0 - m_t) ** 2 / (1.0 - m_nt) ** 2) * var_nt / var_t
+        sigma2_t = posterior_variance(m_t, m_nt, var_t, var_nt)
         # the no-op step (Q1) makes this 0 up to rounding: +3e-8 in float32, but possibly -1e-17 in
         # float64, whose square root would be NaN.  Clamping changes nothing in float32.
         sigma2_t = sigma2_t.clamp(min=0.0)

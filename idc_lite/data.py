@@ -3,7 +3,9 @@
 Default: scikit-learn's bundled 8x8 digits (no internet needed), resized to 16x16, with a fixed
 stratified train/test split.  MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 come through
 torchvision from a data root: the ``root`` argument, else the ``IDC_LITE_DATA`` environment
-variable, else ``./data``.  Nothing is downloaded unless ``download=True`` is passed.
+variable, else ``data/`` in the repository (relative roots are relative to the repository too, so a
+kernel started in ``notebooks/`` finds the same data as the command line).  Nothing is downloaded
+unless ``download=True`` is passed.
 """
 from __future__ import annotations
 
@@ -80,8 +82,10 @@ def load_digits(image_size: int = 16, test_fraction: float = 0.2, seed: int = 0)
 
 
 def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``root``, else ``$IDC_LITE_DATA``, else ``./data``."""
-    return Path(root or os.environ.get(DATA_ROOT_ENV) or "data").expanduser()
+    """The data root: ``root``, else ``$IDC_LITE_DATA``, else ``data/`` in the repository (see :func:`runs.resolve_path`)."""
+    from .runs import resolve_path
+
+    return resolve_path(root or os.environ.get(DATA_ROOT_ENV) or "data")
 
 
 def load_torchvision(name: str, root: str | os.PathLike | None = None, image_size: int | None = None,

@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import torch
 
+SCALINGS = ("per_image", "global")
 
-def make_label_images(num_classes: int, image_shape: tuple[int, int, int], seed: int = 0) -> torch.Tensor:
+
+def make_label_images(num_classes: int, image_shape: tuple[int, int, int], seed: int = 0,
+                      scaling: str = "per_image") -> torch.Tensor:
     """Build the official label images.
 
     Args:
         num_classes: K, at most C*H*W (QR cannot give more orthonormal columns than dimensions).
         image_shape: (C, H, W).
         seed: the authors use 0.
+        scaling: 'per_image' (official: each image min-max scaled to exactly [0, 1]) or 'global'
+            (one min and one max over all images, for comparison in the explorer).
 
     Returns:
-        float32 tensor (K, C, H, W) with every image min-max scaled to exactly [0, 1].
+        float32 tensor (K, C, H, W) in [0, 1].
     """
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
     channels, height, width = (int(v) for v in image_shape)
     dims = channels * height * width
     if num_classes < 2:
@@ -33,8 +40,9 @@ def make_label_images(num_classes: int, image_shape: tuple[int, int, int], seed:
     gaussian = torch.randn(num_classes, dims, generator=generator)
     q, _ = torch.linalg.qr(gaussian.T, mode="reduced")  # (dims, K), orthonormal columns
     columns = q.T.reshape(num_classes, channels, height, width)
-    low = columns.amin(dim=(1, 2, 3), keepdim=True)
-    high = columns.amax(dim=(1, 2, 3), keepdim=True)
+    dims_to_scale = (1, 2, 3) if scaling == "per_image" else (0, 1, 2, 3)
+    low = columns.amin(dim=dims_to_scale, keepdim=True)
+    high = columns.amax(dim=dims_to_scale, keepdim=True)
     return ((columns - low) / (high - low)).contiguous()
 
 

@@ -24,12 +24,13 @@ def _show_figures_in_ipython() -> None:
 _show_figures_in_ipython()
 
 
-def _show(ax, img: torch.Tensor, title: str | None = None, vmin: float = 0.0, vmax: float = 1.0):
-    img = img.detach().cpu()
+def draw_image(ax, img: torch.Tensor, title: str | None = None, vmin: float = 0.0, vmax: float = 1.0):
+    """Draw one image (C, H, W) with values in [vmin, vmax] on ``ax``, without ticks."""
+    img = img.detach().cpu().float()
     if img.shape[0] == 1:
-        ax.imshow(img[0], cmap="gray", vmin=vmin, vmax=vmax)
+        ax.imshow(img[0].numpy(), cmap="gray", vmin=vmin, vmax=vmax)
     else:
-        ax.imshow(((img - vmin) / (vmax - vmin)).clamp(0, 1).permute(1, 2, 0))
+        ax.imshow(((img - vmin) / (vmax - vmin)).clamp(0, 1).permute(1, 2, 0).numpy())
     ax.set_xticks([])
     ax.set_yticks([])
     if title is not None:
@@ -42,7 +43,7 @@ def image_row(images: torch.Tensor, titles: Sequence[str] | None = None, suptitl
     fig = Figure(figsize=(1.3 * n, 1.7), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
     for i, ax in enumerate(axes):
-        _show(ax, images[i], titles[i] if titles else None)
+        draw_image(ax, images[i], titles[i] if titles else None)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     return fig
@@ -50,7 +51,7 @@ def image_row(images: torch.Tensor, titles: Sequence[str] | None = None, suptitl
 
 def matrix_heatmap(matrix: torch.Tensor, labels: Sequence[str], title: str, cmap: str = "viridis") -> Figure:
     """A labelled K x K heatmap with values written in the cells."""
-    m = matrix.detach().cpu()
+    m = matrix.detach().cpu().numpy()
     k = m.shape[0]
     fig = Figure(figsize=(0.45 * k + 1.5, 0.45 * k + 1.0), layout="constrained")
     ax = fig.subplots()
@@ -96,14 +97,14 @@ def trajectory_grid(trajectory: Sequence[torch.Tensor], x0_predictions: Sequence
     fig = Figure(figsize=(1.05 * cols, 1.15 * n + 0.6), layout="constrained")
     axes = fig.subplots(n, cols, squeeze=False)
     for r in range(n):
-        _show(axes[r, 0], trajectory[0][r], "input t=T" if r == 0 else None, -1, 1)
+        draw_image(axes[r, 0], trajectory[0][r], "input t=T" if r == 0 else None, -1, 1)
         axes[r, 0].set_ylabel(f"true {class_names[int(labels[r])]}", fontsize=8)
         for i in range(s):
             nxt = steps[i + 1] if i + 1 < s else "0"
-            _show(axes[r, 1 + 2 * i], x0_predictions[i][r], f"x0 pred @t={steps[i]}" if r == 0 else None, -1, 1)
-            _show(axes[r, 2 + 2 * i], trajectory[i + 1][r], f"x_t -> t={nxt}" if r == 0 else None, -1, 1)
+            draw_image(axes[r, 1 + 2 * i], x0_predictions[i][r], f"x0 pred @t={steps[i]}" if r == 0 else None, -1, 1)
+            draw_image(axes[r, 2 + 2 * i], trajectory[i + 1][r], f"x_t -> t={nxt}" if r == 0 else None, -1, 1)
         ok = int(predicted[r]) == int(labels[r])
-        _show(axes[r, -1], label_images[int(predicted[r])], "nearest label img" if r == 0 else None)
+        draw_image(axes[r, -1], label_images[int(predicted[r])], "nearest label img" if r == 0 else None)
         axes[r, -1].set_xlabel(f"pred {class_names[int(predicted[r])]} {'ok' if ok else 'WRONG'}", fontsize=8,
                                color="g" if ok else "r")
     fig.suptitle("bridge sampling: input image (t = T) to label image (t = 0)", fontsize=10)
@@ -121,11 +122,11 @@ def adversarial_examples(x: torch.Tensor, x_adv: torch.Tensor, labels: torch.Ten
     axes = fig.subplots(rows, n, squeeze=False)
     eps = float((x_adv - x).abs().max()) or 1.0
     for i in range(n):
-        _show(axes[0, i], x[i], f"true {class_names[int(labels[i])]} / pred {class_names[int(clean_pred[i])]}")
-        _show(axes[1, i], x_adv[i], f"adv pred {class_names[int(adv_pred[i])]}")
-        _show(axes[2, i], (x_adv[i] - x[i]) / eps, None, -1, 1)
+        draw_image(axes[0, i], x[i], f"true {class_names[int(labels[i])]} / pred {class_names[int(clean_pred[i])]}")
+        draw_image(axes[1, i], x_adv[i], f"adv pred {class_names[int(adv_pred[i])]}")
+        draw_image(axes[2, i], (x_adv[i] - x[i]) / eps, None, -1, 1)
         if sampler_outputs is not None:
-            _show(axes[3, i], sampler_outputs[i])
+            draw_image(axes[3, i], sampler_outputs[i])
     axes[0, 0].set_ylabel("clean", fontsize=8)
     axes[1, 0].set_ylabel("adversarial", fontsize=8)
     axes[2, 0].set_ylabel(f"delta / {eps:.3f}", fontsize=8)

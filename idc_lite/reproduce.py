@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .checkpoints import atomic_write_bytes, atomic_write_json, library_versions
-from .runs import read_metrics
+from .runs import HEADLESS_ENV, read_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -49,6 +50,8 @@ def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | 
     base = {"run_dir": str(out.resolve()), "smoke": smoke, "seed": seed, **extra}
     timings = {}
     started = time.perf_counter()
+    # kernels inherit the environment: explorers show their default figure instead of waiting for input
+    os.environ[HEADLESS_ENV] = "1"
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb.name} ...", flush=True)
         t0 = time.perf_counter()

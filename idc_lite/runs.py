@@ -1,12 +1,22 @@
-"""Run folders and notebook parameters: where notebooks read and write, and checks on what papermill injects."""
+"""Run folders and notebook parameters: where notebooks read and write, checks on what papermill
+injects, and the rules that keep one notebook from silently reusing another setting's artefact.
+
+Paths resolve against the repository (the checkout holding ``notebooks/``), wherever the kernel
+starts: JupyterLab starts kernels in ``notebooks/``, papermill and the command line elsewhere.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 RUN_DIR_ENV = "IDC_LITE_RUN_DIR"
 SMOKE_ENV = "IDC_LITE_SMOKE"
+HEADLESS_ENV = "IDC_LITE_HEADLESS"
+MODEL_ENV = "IDC_LITE_MODEL"
 MODEL_FILE = "model.pt"
 
 
@@ -14,14 +24,56 @@ class MissingArtifactError(FileNotFoundError):
     """Something an earlier notebook writes is not there yet."""
 
 
+class SettingsMismatchError(RuntimeError):
+    """A file in the run folder was made with other settings than the ones a notebook asks for."""
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false", "False")
+
+
 def is_smoke(smoke: bool) -> bool:
     """Smoke mode: the ``smoke`` parameter (papermill) or ``IDC_LITE_SMOKE=1`` (nbval cannot inject parameters)."""
-    return bool(smoke) or os.environ.get(SMOKE_ENV, "") not in ("", "0", "false", "False")
+    return bool(smoke) or _flag(SMOKE_ENV)
+
+
+def is_headless() -> bool:
+    """No one is looking at widgets: papermill runs, nbval, grading (``IDC_LITE_HEADLESS=1``) and smoke runs.
+    Explorers then show their figure at the default settings instead of waiting for input."""
+    return _flag(HEADLESS_ENV) or _flag(SMOKE_ENV)
+
+
+def repository_root() -> Path | None:
+    """The checkout this package runs from (the folder with ``notebooks/`` and ``pyproject.toml``),
+    or None when the package is installed outside a checkout."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "notebooks").is_dir() and (here / "pyproject.toml").is_file() else None
+
+
+def base_dir() -> Path:
+    """What relative run folders and data roots are relative to: the repository, else the working directory."""
+    return repository_root() or Path.cwd()
+
+
+def resolve_path(path: str | os.PathLike) -> Path:
+    """``path`` with ``~`` expanded; a relative path is taken relative to :func:`base_dir`."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else base_dir() / p
 
 
 def resolve_run_dir(run_dir: str = "") -> Path:
-    """The run folder: ``run_dir``, else ``$IDC_LITE_RUN_DIR``, else ``../runs/interactive`` (from notebooks/)."""
-    path = Path(run_dir or os.environ.get(RUN_DIR_ENV) or Path("..") / "runs" / "interactive")
+    """The run folder: ``run_dir``, else ``$IDC_LITE_RUN_DIR``, else ``runs/interactive`` in the repository."""
+    path = resolve_path(run_dir or os.environ.get(RUN_DIR_ENV) or Path("runs") / "interactive")
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"the run folder {path} is a file; give run_dir a folder")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def exercise_dir(run_dir: Path, name: str) -> Path:
+    """A run folder of its own for an exercise that changes settings (``run_dir/exercises/<name>``),
+    so that it never replaces the model or baselines that later notebooks read."""
+    path = Path(run_dir) / "exercises" / name
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -34,6 +86,69 @@ def require(path: Path, made_by: str) -> Path:
     return Path(path)
 
 
+# ---- no silent reuse ----------------------------------------------------------------------------
+def _plain(value):
+    """JSON's view of a value (tuples become lists), so stored and asked settings compare alike."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def settings_differences(stored: dict, wanted: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Every setting that differs, as ``'name: stored X, asked Y'`` (nested names joined by '.').
+
+    ``ignore`` lists dotted names left out of the comparison."""
+    out: list[str] = []
+
+    def walk(a, b, prefix):
+        if prefix in ignore:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                walk(a.get(key, "<missing>"), b.get(key, "<missing>"), f"{prefix}.{key}" if prefix else key)
+        elif a != b:
+            out.append(f"{prefix or 'settings'}: stored {a!r}, asked {b!r}")
+
+    walk(_plain(stored), _plain(wanted), "")
+    return out
+
+
+def settings_digest(settings: dict) -> str:
+    """A short, stable name for a set of settings (8 hex digits)."""
+    return hashlib.sha256(json.dumps(_plain(settings), sort_keys=True).encode()).hexdigest()[:8]
+
+
+@dataclass
+class Artefact:
+    """Where an artefact made with given settings lives: ``path``; ``exists`` when it is already
+    there with exactly those settings (load it), else train and save to ``path``; ``note`` says why."""
+    path: Path
+    exists: bool
+    note: str
+
+
+def artefact_for_settings(path: str | Path, wanted: dict, stored_settings: Callable[[Path], dict]) -> Artefact:
+    """The file holding an artefact (a CNN, an ablation model) made with ``wanted`` settings.
+
+    ``path`` itself when it is missing or was made with the same settings; otherwise a file of its own
+    beside it named after the settings (``cnn-3f2a9c1e.pt``), so that the file other notebooks read
+    is never replaced by one made with other settings, and a file with other settings is never
+    reused silently.  ``stored_settings(path) -> dict`` reads the settings a file was made with.
+    """
+    path = Path(path)
+    if not path.exists():
+        return Artefact(path, False, f"{path.name}: not there yet, training it")
+    differences = settings_differences(stored_settings(path), wanted)
+    if not differences:
+        return Artefact(path, True, f"{path.name}: made with the same settings, loading it")
+    own = path.with_name(f"{path.stem}-{settings_digest(wanted)}{path.suffix}")
+    why = "; ".join(differences)
+    if own.exists() and not settings_differences(stored_settings(own), wanted):
+        return Artefact(own, True, f"{path.name} was made with other settings ({why}); loading {own.name}, "
+                                   "made with the asked ones")
+    return Artefact(own, False, f"{path.name} was made with other settings ({why}); training into {own.name} "
+                                f"and leaving {path.name} as it is")
+
+
+# ---- papermill parameters and metrics ------------------------------------------------------------
 def check_parameters(namespace: dict, names_before: set[str]) -> dict:
     """Check what papermill injected into a notebook against its ``parameters`` cell.
 

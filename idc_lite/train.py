@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoints import CheckpointError, atomic_save, atomic_write_json, library_versions, read_torch_file
+from .checkpoints import CheckpointError, atomic_save, atomic_write_bytes, atomic_write_json, library_versions, read_torch_file
 from .classifier import IDCClassifier, to_model_scale
 from .config import IDCConfig
 from .data import DataSplit
@@ -282,6 +282,66 @@ class Trainer:
         return trainer
 
 
+def training_settings(model_config: IDCConfig, train_config: TrainConfig, data: DataSplit) -> dict:
+    """What a checkpoint's record must match for a notebook to reuse it: model, recipe and data."""
+    return {"config": model_config.to_dict(), "train_config": asdict(train_config), "data": data.info}
+
+
+def stored_training_settings(path: str | Path) -> dict:
+    """The :func:`training_settings` a checkpoint was made with, from its JSON record."""
+    record = checkpoint_record(path)
+    return {key: record[key] for key in ("config", "train_config", "data")}
+
+
+def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_config: TrainConfig, data: DataSplit,
+                    retrain: bool = False, model_file: str | Path | None = None) -> tuple[Trainer, str]:
+    """The trainer notebook 02 continues, and a sentence saying what it does.  Never reuses silently.
+
+    * ``model_file``: a model trained elsewhere; it is copied to ``checkpoint`` (unless that already
+      holds the same file) and used as it is, whatever its settings: ``train()`` then does nothing.
+    * ``checkpoint`` exists (and not ``retrain``): its stored settings must equal the asked ones
+      (epochs aside), else :class:`~idc_lite.runs.SettingsMismatchError` names every difference.
+      Fewer epochs than asked: training continues from where it stopped.  More: an error too.
+    * otherwise a new trainer (``retrain`` replaces the checkpoint when it is saved).
+    """
+    import shutil
+
+    from .runs import SettingsMismatchError, settings_differences
+
+    checkpoint = Path(checkpoint)
+    if model_file:
+        source = Path(model_file).expanduser().resolve()
+        read_checkpoint(source)                      # a clear error for a missing, corrupt or foreign file
+        if checkpoint.exists() and not retrain and checkpoint.read_bytes() != source.read_bytes():
+            raise SettingsMismatchError(f"{checkpoint} already holds another model than {source}: give a new run_dir, "
+                                        "or set retrain=True to replace it")
+        if checkpoint.resolve() != source:
+            for src, dst in ((source, checkpoint), (source.with_suffix(".json"), checkpoint.with_suffix(".json"))):
+                atomic_write_bytes(dst, lambda handle, src=src: shutil.copyfileobj(src.open("rb"), handle))
+        trainer = Trainer.resume(checkpoint, data)
+        trainer.config.epochs = trainer.epoch        # use it as it is: no further training
+        return trainer, f"using the model trained elsewhere ({source}, {trainer.epoch} epochs); no training here"
+    if checkpoint.exists() and not retrain:
+        differences = settings_differences(stored_training_settings(checkpoint),
+                                           training_settings(model_config, train_config, data),
+                                           ignore=("train_config.epochs",))
+        trainer = Trainer.resume(checkpoint, data) if not differences else None
+        if trainer is not None and trainer.epoch > train_config.epochs:
+            differences.append(f"train_config.epochs: the model has {trainer.epoch}, asked {train_config.epochs}")
+        if differences:
+            raise SettingsMismatchError(
+                f"{checkpoint} was trained with other settings than this notebook asks for:\n  " + "\n  ".join(differences)
+                + "\nGive a new run_dir, or set retrain=True to train a new model over it (notebooks 03 to 05 then "
+                  "read the new one).")
+        note = (f"resuming {checkpoint.name} at epoch {trainer.epoch} of {train_config.epochs}"
+                if trainer.epoch < train_config.epochs
+                else f"loaded {checkpoint.name}: trained for {trainer.epoch} epochs with the same settings")
+        trainer.config.epochs = train_config.epochs
+        return trainer, note
+    action = "training from scratch, replacing" if checkpoint.exists() else "training from scratch into"
+    return Trainer(IDCClassifier(model_config), train_config, data), f"{action} {checkpoint.name}"
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """Read a kit checkpoint safely and check its format."""
     state = read_torch_file(path)
@@ -369,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m idc_lite.train", description="Train an IDC classifier.")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="digits")
     parser.add_argument("--out", required=True, help="checkpoint path (.pt); a .json record is written beside it")
-    parser.add_argument("--data-root", default=None, help="torchvision data root (default $IDC_LITE_DATA or ./data)")
+    parser.add_argument("--data-root", default=None, help="data root (default $IDC_LITE_DATA, else data/ in the repository)")
     parser.add_argument("--download", action="store_true", help="allow torchvision to download the dataset")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -38,3 +38,77 @@ def test_smoke_switch_and_run_dir(monkeypatch, tmp_path):
     assert resolve_run_dir(str(tmp_path / "explicit")) == tmp_path / "explicit"
     with pytest.raises(MissingArtifactError, match="run 02_train_classifier.ipynb first"):
         require(tmp_path / "model.pt", "02_train_classifier.ipynb")
+
+
+def test_paths_resolve_against_the_repository_wherever_the_kernel_starts(monkeypatch, tmp_path):
+    from conftest import REPO
+    from idc_lite.data import resolve_data_root
+    from idc_lite.runs import repository_root
+
+    monkeypatch.delenv("IDC_LITE_RUN_DIR", raising=False)
+    monkeypatch.delenv("IDC_LITE_DATA", raising=False)
+    monkeypatch.chdir(REPO / "notebooks")                      # where JupyterLab starts a notebook's kernel
+    assert repository_root() == REPO
+    assert resolve_data_root() == REPO / "data"
+    assert resolve_data_root("elsewhere") == REPO / "elsewhere"
+    assert resolve_data_root(str(tmp_path)) == tmp_path
+    monkeypatch.setenv("IDC_LITE_RUN_DIR", str(tmp_path / "runs" / "mine"))
+    assert resolve_run_dir() == tmp_path / "runs" / "mine"
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        resolve_run_dir(str(tmp_path / "a_file"))
+
+
+def test_default_run_dir_is_in_the_repository(monkeypatch, tmp_path):
+    from conftest import REPO
+
+    monkeypatch.delenv("IDC_LITE_RUN_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    target = REPO / "runs" / "interactive"
+    existed = target.exists()
+    try:
+        assert resolve_run_dir() == target and target.is_dir()
+    finally:
+        if not existed:
+            target.rmdir()
+
+
+def test_settings_differences_name_every_changed_setting():
+    from idc_lite.runs import settings_differences
+
+    stored = {"epochs": 15, "seed": 0, "adversarial": {"eps": 0.0627, "steps": 5}, "shape": [1, 16, 16]}
+    assert settings_differences(stored, {**stored, "shape": (1, 16, 16)}) == []     # tuples and lists alike
+    diff = settings_differences(stored, {**stored, "seed": 1, "adversarial": {"eps": 0.125, "steps": 5}, "new": 3})
+    assert diff == ["adversarial.eps: stored 0.0627, asked 0.125", "new: stored '<missing>', asked 3",
+                    "seed: stored 0, asked 1"]
+    assert settings_differences(stored, {**stored, "epochs": 30}, ignore=("epochs",)) == []
+
+
+def test_artefact_for_settings_never_reuses_or_replaces_silently(tmp_path):
+    import json
+
+    from idc_lite.runs import artefact_for_settings
+
+    def stored(path):
+        return json.loads(path.read_text())
+
+    main = tmp_path / "cnn.pt"
+    first = artefact_for_settings(main, {"epochs": 15}, stored)
+    assert first.path == main and not first.exists and "not there yet" in first.note
+    main.write_text(json.dumps({"epochs": 15}))
+    same = artefact_for_settings(main, {"epochs": 15}, stored)
+    assert same.path == main and same.exists
+    other = artefact_for_settings(main, {"epochs": 1}, stored)
+    assert other.path != main and other.path.parent == tmp_path and other.path.suffix == ".pt" and not other.exists
+    assert "epochs: stored 15, asked 1" in other.note and "leaving cnn.pt as it is" in other.note
+    other.path.write_text(json.dumps({"epochs": 1}))
+    again = artefact_for_settings(main, {"epochs": 1}, stored)
+    assert again.path == other.path and again.exists
+    assert json.loads(main.read_text()) == {"epochs": 15}
+
+
+def test_exercise_dir_is_inside_the_run(tmp_path):
+    from idc_lite.runs import exercise_dir
+
+    path = exercise_dir(tmp_path, "05_adv_cnn_2eps")
+    assert path == tmp_path / "exercises" / "05_adv_cnn_2eps" and path.is_dir()

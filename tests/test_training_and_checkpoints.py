@@ -197,3 +197,53 @@ def test_accuracy_over_draws_states_each_scoring_rule():
     assert 0.0 <= result["majority_vote"] <= 1.0 and result["examples"] == 8
     again = accuracy_over_draws(model, data.x_test, data.y_test, seeds=[0, 1, 2])
     assert again == result
+
+
+def test_prepare_trainer_reuses_only_with_the_same_settings(tmp_path):
+    from idc_lite.runs import SettingsMismatchError
+    from idc_lite.train import prepare_trainer
+
+    path = tmp_path / "model.pt"
+    config = tiny_config()
+    recipe = tiny_trainer().config
+    trainer, note = prepare_trainer(path, config, recipe, tiny_data())
+    assert "from scratch" in note
+    trainer.train(epochs=1, progress=False, checkpoint_path=path)        # stopped after 1 of the 2 epochs asked
+    saved = path.read_bytes()
+
+    resumed, note = prepare_trainer(path, config, recipe, tiny_data())       # asks 2 epochs, the file has 1
+    assert resumed.epoch == 1 and "resuming model.pt at epoch 1 of 2" in note
+    resumed.train(progress=False)
+    assert resumed.epoch == 2
+    other_seed = TrainConfig(**{**recipe.__dict__, "seed": 1})
+    with pytest.raises(SettingsMismatchError, match=r"train_config.seed: stored 0, asked 1"):
+        prepare_trainer(path, config, other_seed, tiny_data())
+    other_model = tiny_config(cls_loss_weight=0.0)
+    with pytest.raises(SettingsMismatchError, match=r"(?s)config.cls_loss_weight: stored 0.2, asked 0.0.*retrain=True"):
+        prepare_trainer(path, other_model, recipe, tiny_data())
+    with pytest.raises(SettingsMismatchError, match="the model has 1, asked 0"):
+        prepare_trainer(path, config, TrainConfig(**{**recipe.__dict__, "epochs": 0}), tiny_data())
+    assert path.read_bytes() == saved                                      # nothing was replaced
+    fresh, note = prepare_trainer(path, other_model, recipe, tiny_data(), retrain=True)
+    assert fresh.epoch == 0 and "replacing model.pt" in note
+
+
+def test_prepare_trainer_uses_a_model_trained_elsewhere(tmp_path):
+    from idc_lite.runs import SettingsMismatchError
+    from idc_lite.train import prepare_trainer
+
+    elsewhere = tmp_path / "elsewhere" / "model.pt"
+    made = tiny_trainer(epochs=1)
+    made.train(progress=False, checkpoint_path=elsewhere)
+    run = tmp_path / "run" / "model.pt"
+    trainer, note = prepare_trainer(run, tiny_config(), TrainConfig(epochs=99), tiny_data(), model_file=elsewhere)
+    assert "trained elsewhere" in note and trainer.epoch == 1 and trainer.config.epochs == 1
+    assert run.read_bytes() == elsewhere.read_bytes() and run.with_suffix(".json").is_file()
+    trainer.train(progress=False)
+    assert trainer.epoch == 1                                               # used as it is: no training
+    other = tiny_trainer(epochs=2)
+    other.train(progress=False, checkpoint_path=tmp_path / "other.pt")
+    with pytest.raises(SettingsMismatchError, match="already holds another model"):
+        prepare_trainer(run, tiny_config(), TrainConfig(), tiny_data(), model_file=tmp_path / "other.pt")
+    with pytest.raises(CheckpointError):
+        prepare_trainer(tmp_path / "new.pt", tiny_config(), TrainConfig(), tiny_data(), model_file=tmp_path / "missing.pt")

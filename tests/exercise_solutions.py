@@ -1,0 +1,51 @@
+"""The instructor's solutions, read from the notebooks themselves, for the checker tests.
+
+A solution cell is found by its nbgrader ``grade_id``.  ``solution_functions`` runs only the
+function and class definitions of the cell (the demo code around them needs the notebook's state);
+``solution_region`` runs only what lies between ``### BEGIN SOLUTION`` and ``### END SOLUTION``.
+Both run after the notebook's import cell, so the solution sees the notebook's names.
+"""
+from __future__ import annotations
+
+import ast
+
+import nbformat
+
+from conftest import REPO
+
+
+def _cells(notebook: str):
+    return nbformat.read(REPO / "notebooks" / f"{notebook}.ipynb", as_version=4).cells
+
+
+def cell_source(notebook: str, grade_id: str) -> str:
+    for cell in _cells(notebook):
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            return cell.source
+    raise KeyError(f"{notebook} has no cell with grade_id {grade_id!r}")
+
+
+def _imports(notebook: str) -> dict:
+    namespace: dict = {}
+    first_code = next(c for c in _cells(notebook) if c.cell_type == "code")
+    exec(first_code.source, namespace)
+    return namespace
+
+
+def solution_functions(notebook: str, grade_id: str, **names) -> dict:
+    """The functions and classes a solution cell defines, with the notebook's imports and ``names``."""
+    namespace = {**_imports(notebook), **names}
+    tree = ast.parse(cell_source(notebook, grade_id))
+    keep = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom))]
+    exec(compile(ast.Module(body=keep, type_ignores=[]), f"{notebook}:{grade_id}", "exec"), namespace)
+    return namespace
+
+
+def solution_region(notebook: str, grade_id: str, **names) -> dict:
+    """Run the lines between the solution markers with the notebook's imports and ``names``."""
+    lines = cell_source(notebook, grade_id).splitlines()
+    begin = next(i for i, line in enumerate(lines) if line.strip() == "### BEGIN SOLUTION")
+    end = next(i for i, line in enumerate(lines) if line.strip() == "### END SOLUTION")
+    namespace = {**_imports(notebook), **names}
+    exec("\n".join(lines[begin + 1:end]), namespace)
+    return namespace
