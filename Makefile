@@ -41,9 +41,10 @@ grade: setup
 	$(PY) -m idc_lite.teaching.assignments grade "$(SUBMISSIONS)" $(if $(MODEL),--model "$(MODEL)")
 
 ## JupyterLab on notebooks/, its kernel this environment's Python (JUPYTER_PREFER_ENV_PATH: before any
-## personal kernel of the same name); LAB_ARGS passes options, e.g. LAB_ARGS="--no-browser --port 8899"
+## personal kernel of the same name); LAB_ARGS passes options, e.g. LAB_ARGS="--no-browser --port 8899".
+## As root (containers, CI) JupyterLab refuses to start without --allow-root.
 lab: setup
-	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 ## Speed and accuracy figures (printed, not asserted)
 benchmark: setup

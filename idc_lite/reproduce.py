@@ -9,12 +9,14 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .checkpoints import atomic_write_bytes, atomic_write_json, library_versions
+from .html_report import export_html
 from .runs import HEADLESS_ENV, read_metrics
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,11 +64,31 @@ def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | 
         timings[nb.stem] = round(time.perf_counter() - t0, 1)
         print(f"[{i}/{len(notebooks)}] {nb.name} done in {timings[nb.stem]:.1f} s", flush=True)
     total = round(time.perf_counter() - started, 1)
-    summary = build_summary(out, smoke, seed, extra, timings, total, [executed / nb.name for nb in notebooks])
-    atomic_write_json(summary, out / "summary.json")
-    text = summary_markdown(summary)
-    atomic_write_bytes(out / "summary.md", lambda h: h.write(text.encode()))
+    executed_paths = [executed / nb.name for nb in notebooks]
+    export_html(executed_paths, out / "html")
+    summary = build_summary(out, smoke, seed, extra, timings, total, executed_paths)
+    write_summary(out, summary)
     return summary
+
+
+def exercise_seconds(executed: list[Path]) -> dict[str, dict[str, float]]:
+    """Seconds per exercise of each executed notebook: the papermill durations of the cells whose
+    nbgrader ``grade_id`` starts with ``exNN_M`` (answer, grading and question cells together)."""
+    import nbformat
+
+    out: dict[str, dict[str, float]] = {}
+    for path in executed:
+        if not path.is_file():
+            continue
+        per = out.setdefault(path.stem, {})
+        for cell in nbformat.read(path, as_version=4).cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            match = re.match(r"ex(\d\d)_(\d+)_", grade_id)
+            if match:
+                key = f"{match[1]}.{match[2]}"
+                duration = cell.metadata.get("papermill", {}).get("duration") or 0.0
+                per[key] = round(per.get(key, 0.0) + duration, 2)
+    return out
 
 
 EXAMPLES_NOTE = ("torch.load(path, weights_only=True) gives {'x': (N, C, H, W) float32 in [0, 1], 'labels': (N,) int64}; "
@@ -140,6 +162,8 @@ def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict,
         "autoattack_rand": evaluation.get("autoattack_rand"),
         "wall_seconds_per_notebook": timings,
         "wall_seconds_total": total,
+        "exercise_seconds": exercise_seconds(executed),
+        "html_pages": sorted(str(p.relative_to(out)) for p in (out / "html").glob("*.html")),
         "versions": library_versions(),
         "executed_notebooks": [str(p.relative_to(out)) for p in executed],
         "metrics": metrics,
@@ -206,10 +230,27 @@ def summary_markdown(s: dict) -> str:
         "## Wall time", "", "| notebook | seconds |", "|---|---|",
         *[f"| {k} | {v} |" for k, v in s["wall_seconds_per_notebook"].items()],
         f"| **total** | {s['wall_seconds_total']} |", "",
-        "## Executed notebooks", "", *[f"- [{p}]({p})" for p in s["executed_notebooks"]], "",
+        *exercise_markdown(s),
+        "## Executed notebooks", "",
+        *[f"- {Path(p).stem}: [HTML page]({page}), [notebook]({p})" if (page := _page_for(s, p)) else f"- [{p}]({p})"
+          for p in s["executed_notebooks"]], "",
         "## Versions", "", ", ".join(f"{k} {v}" for k, v in s["versions"].items()), "",
     ]
     return "\n".join(lines)
+
+
+def _page_for(s: dict, notebook: str) -> str | None:
+    page = f"html/{Path(notebook).stem}.html"
+    return page if page in s.get("html_pages", []) else None
+
+
+def exercise_markdown(s: dict) -> list[str]:
+    per = {nb: ex for nb, ex in (s.get("exercise_seconds") or {}).items() if ex}
+    if not per:
+        return []
+    return ["## Exercises (time of the instructor's solution and its checks, this run)", "",
+            "| notebook | exercise | seconds |", "|---|---|---|",
+            *[f"| {nb} | {ex} | {sec} |" for nb, exercises in per.items() for ex, sec in exercises.items()], ""]
 
 
 def resummarize(out: Path) -> dict:

@@ -71,3 +71,19 @@ class Linear(nn.Module):
         if self.noise_std:
             logits = logits + self.noise_std * torch.randn(logits.shape, generator=generator)
         return logits
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """(chromium, chromedriver) for the browser checks; skips with the reason when they are not
+    installed, unless ``IDC_LITE_REQUIRE_BROWSER=1`` (set by ``.ci/run``) makes that a failure."""
+    from idc_lite.html_report import find_browser
+
+    found = find_browser()
+    if found is None:
+        reason = ("no Chromium and ChromeDriver on this machine (Debian: apt-get install chromium chromium-driver; "
+                  ".ci/run installs them)")
+        if os.environ.get("IDC_LITE_REQUIRE_BROWSER", "") not in ("", "0"):
+            pytest.fail(reason + ", and IDC_LITE_REQUIRE_BROWSER=1 says the browser test must run")
+        pytest.skip(reason)
+    return found

@@ -39,14 +39,21 @@ def test_one_parameters_cell_that_papermill_fully_parses(path):
     assert "Exercises" in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
 
 
-@pytest.mark.slow
-def test_papermill_chain_in_smoke_mode(tmp_path):
-    """The main job's code path: `python -m idc_lite.reproduce --smoke` writes the report."""
-    env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR",)}
-    out = tmp_path / "run"
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The main job in smoke mode, once per session: `python -m idc_lite.reproduce --smoke`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR", "IDC_LITE_HEADLESS")}
+    out = tmp_path_factory.mktemp("smoke") / "run"
     done = subprocess.run([sys.executable, "-m", "idc_lite.reproduce", "--smoke", "--out", str(out)],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out
+
+
+@pytest.mark.slow
+def test_papermill_chain_in_smoke_mode(smoke_run):
+    """The main job's code path writes the report, the evaluated files and one HTML page per notebook."""
+    out = smoke_run
     summary = json.loads((out / "summary.json").read_text())
     assert summary["smoke"] is True and 0.0 <= summary["clean_accuracy"] <= 1.0
     robustness = summary["robustness"]
@@ -64,21 +71,47 @@ def test_papermill_chain_in_smoke_mode(tmp_path):
     examples = torch.load(out / summary["evaluated_examples"]["path"], weights_only=True)
     assert examples["x"].shape[0] == examples["labels"].shape[0] == summary["evaluated_examples"]["count"]
     assert (out / summary["evaluated_model"]).is_file()
-    assert "## Sanity checks" in (out / "summary.md").read_text()
+    report = (out / "summary.md").read_text()
+    assert "## Sanity checks" in report and "SMOKE RUN" in report
+    assert summary["html_pages"] == [f"html/{p.stem}.html" for p in NOTEBOOKS]
+    for page in summary["html_pages"]:
+        assert (out / page).is_file() and f"]({page})" in report
+    graded = {p.stem: {f"{g[2:4]}.{g.split('_')[1]}" for g in _grade_ids(p)} for p in NOTEBOOKS}
+    assert {nb: set(ex) for nb, ex in summary["exercise_seconds"].items()} == graded
+    assert "## Exercises" in report
     (out / "summary.md").unlink()
     again = subprocess.run([sys.executable, "-m", "idc_lite.reproduce", "--summarize", str(out)], capture_output=True,
                            text=True, cwd=REPO, timeout=120)
     assert again.returncode == 0 and (out / "summary.md").is_file()
     rebuilt = json.loads((out / "summary.json").read_text())
     assert rebuilt["wall_seconds_total"] == summary["wall_seconds_total"] and rebuilt["robustness"] == robustness
+    assert rebuilt["exercise_seconds"] == summary["exercise_seconds"]
     assert set(summary["wall_seconds_per_notebook"]) == {p.stem for p in NOTEBOOKS}
     assert summary["n_params"] > 0 and summary["flops_per_prediction"] > 0
     for rel in summary["executed_notebooks"]:
         executed = nbformat.read(out / rel, as_version=4)
         images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
         assert images, f"{rel} shows no figure"
+        explorers = [c for c in executed.cells if "explore(" in c.source]
+        for cell in explorers:      # headless: one static figure, no widget
+            kinds = [k for o in cell.outputs for k in o.get("data", {})]
+            assert kinds.count("image/png") == 1 and "application/vnd.jupyter.widget-view+json" not in kinds, rel
     assert (out / "model.pt").is_file() and (out / "model.json").is_file()
-    assert "SMOKE RUN" in (out / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_report_pages_in_a_real_browser(smoke_run, browser):
+    """Every exported page loads in headless Chromium with all its figures, no error and no broken widget."""
+    from idc_lite.html_report import check_pages, run_pages
+
+    pages = run_pages(smoke_run)
+    assert len(pages) == len(NOTEBOOKS)
+    assert check_pages(pages, browser) == {page.name: [] for page in pages}
+
+
+def _grade_ids(path):
+    return [c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(path, as_version=4).cells
+            if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("ex")]
 
 
 def test_unknown_parameter_is_rejected_before_running(tmp_path):
@@ -99,3 +132,16 @@ def test_later_notebook_names_the_one_to_run_first(tmp_path):
         papermill.execute_notebook(str(NOTEBOOKS[2]), str(tmp_path / "out.ipynb"), kernel_name="python3",
                                    parameters={"run_dir": str(tmp_path / "empty"), "smoke": True},
                                    cwd=str(REPO / "notebooks"), progress_bar=False)
+
+
+@pytest.mark.slow
+def test_training_notebook_never_reuses_a_model_made_with_other_settings(smoke_run, tmp_path):
+    """02 stops and names the setting when the run folder's model was trained otherwise; nothing is replaced."""
+    for name in ("model.pt", "model.json"):
+        (tmp_path / name).write_bytes((smoke_run / name).read_bytes())
+    before = (tmp_path / "model.pt").read_bytes()
+    with pytest.raises(papermill.PapermillExecutionError, match=r"train_config\.seed: stored 0, asked 1"):
+        papermill.execute_notebook(str(NOTEBOOKS[1]), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                                   parameters={"run_dir": str(tmp_path), "smoke": True, "seed": 1},
+                                   cwd=str(REPO / "notebooks"), progress_bar=False)
+    assert (tmp_path / "model.pt").read_bytes() == before

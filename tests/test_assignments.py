@@ -1,0 +1,162 @@
+"""The notebooks are valid nbgrader sources, the student copies hold no solutions, and the autograder
+gives the untouched student copies 0 and the instructor source full marks (smoke mode)."""
+import csv
+import inspect
+import os
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import REPO
+from idc_lite.teaching import checks
+from idc_lite.teaching.assignments import AssignmentError, find_submissions, generate, graded_cells, totals
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _cells(path):
+    return nbformat.read(path, as_version=4).cells
+
+
+def _meta(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+def _solution_lines(cell) -> list[str]:
+    """The substantial lines between a cell's solution markers: statements that compute something
+    (an assignment or a return), not continuation lines such as a generator argument."""
+    lines, inside = [], False
+    for line in cell.source.splitlines():
+        if line.strip() == "### BEGIN SOLUTION":
+            inside = True
+        elif line.strip() == "### END SOLUTION":
+            inside = False
+        elif inside and len(line.strip()) > 25 and ("=" in line or line.strip().startswith("return")):
+            lines.append(line.strip())
+    return lines
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_an_nbgrader_source(path):
+    cells = _cells(path)
+    ids = [_meta(c)["grade_id"] for c in cells if _meta(c)]
+    assert len(ids) == len(set(ids)), "grade ids must be unique"
+    for cell in cells:
+        meta = _meta(cell)
+        if "BEGIN SOLUTION" in cell.source or "BEGIN HIDDEN TESTS" in cell.source:
+            assert meta, f"markers without nbgrader metadata: {cell.source[:60]!r}"
+        if "BEGIN SOLUTION" in cell.source:
+            assert meta["solution"] and not meta["grade"]
+        if meta.get("grade") and cell.cell_type == "code":
+            assert meta["locked"] and meta["points"] > 0 and not meta["solution"]
+            assert re.search(r"check_\w+\(", cell.source), "a grading cell calls its checker"
+            assert "import" in cell.source, "grading cells import their checker (the autograder restores them alone)"
+        if meta.get("grade") and cell.cell_type == "markdown":
+            assert meta["solution"] and meta["points"] > 0 and "**Answer.**" in cell.source
+    auto = [c for c in graded_cells(path) if not c["manual"]]
+    assert len({c["grade_id"].split("_")[1] for c in auto}) >= 2, "at least two autograded exercises per notebook"
+    markdown = "".join(c.source for c in cells if c.cell_type == "markdown")
+    assert "## Exercises" in markdown
+
+
+def test_every_checker_grades_an_exercise():
+    grading = "".join(c.source for p in NOTEBOOKS for c in _cells(p) if _meta(c).get("grade"))
+    public = [name for name, fn in inspect.getmembers(checks, inspect.isfunction)
+              if name.startswith("check_") and fn.__module__ == checks.__name__]
+    assert len(public) >= 10
+    assert [name for name in public if f"{name}(" not in grading] == []
+
+
+def test_no_solution_is_visible_earlier_or_in_the_readme():
+    readme = (REPO / "README.md").read_text()
+    earlier: list[str] = []
+    for path in NOTEBOOKS:
+        for cell in _cells(path):
+            for line in _solution_lines(cell):
+                assert line not in readme, f"{path.name}: solution line in the README: {line}"
+                assert not any(line in source for source in earlier), f"{path.name}: solution shown earlier: {line}"
+            earlier.append(cell.source)
+
+
+def test_find_submissions_accepts_only_the_student_copies_names(tmp_path):
+    names = [p.stem for p in NOTEBOOKS]
+    (tmp_path / "01_label_images.ipynb").write_text("{}")
+    (tmp_path / "04_attack").mkdir()
+    (tmp_path / "04_attack" / "04_attack.ipynb").write_text("{}")
+    assert set(find_submissions(tmp_path, names)) == {"01_label_images", "04_attack"}
+    (tmp_path / "my_answers.ipynb").write_text("{}")
+    with pytest.raises(AssignmentError, match="keep the student copies' file names"):
+        find_submissions(tmp_path, names)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AssignmentError, match="no notebooks in"):
+        find_submissions(tmp_path / "empty", names)
+    with pytest.raises(AssignmentError, match="must be a folder"):
+        find_submissions(tmp_path / "missing", names)
+
+
+def test_make_grade_without_submissions_says_how():
+    done = subprocess.run(["make", "-s", "grade"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert done.returncode == 2 and "usage: make grade SUBMISSIONS=folder" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def student_copies(tmp_path_factory):
+    course = tmp_path_factory.mktemp("course")
+    return generate(course)
+
+
+def test_student_copies_hold_no_solution_and_no_hidden_test(student_copies):
+    assert [p.name for p in student_copies] == [p.name for p in NOTEBOOKS]
+    for release, source in zip(student_copies, NOTEBOOKS):
+        assert release.parent.name == source.stem
+        text = release.read_text()
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "**Answer.**" not in text
+        for cell in _cells(source):
+            for line in _solution_lines(cell):
+                assert line not in text, f"{release.name} shows a solution line: {line}"
+        for cell in _cells(source):
+            if _meta(cell).get("grade") and cell.cell_type == "code" and "HIDDEN TESTS" in cell.source:
+                hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].strip()
+                assert hidden not in text
+        released = {_meta(c)["grade_id"]: c for c in _cells(release) if _meta(c)}
+        assert all(released[c["grade_id"]].metadata.get("editable") is False for c in graded_cells(source) if not c["manual"])
+
+
+def _grade(folder):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("IDC_LITE_")}, "IDC_LITE_SMOKE": "1"}
+    done = subprocess.run([sys.executable, "-m", "idc_lite.teaching.assignments", "grade", str(folder)],
+                          capture_output=True, text=True, cwd=REPO, timeout=1200, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with open(folder / "grades.csv") as handle:
+        return list(csv.DictReader(handle)), done.stdout
+
+
+@pytest.mark.slow
+def test_untouched_student_copies_score_zero(student_copies, tmp_path):
+    for release in student_copies:
+        (tmp_path / release.name).write_bytes(release.read_bytes())
+    rows, printed = _grade(tmp_path)
+    auto = [r for r in rows if r["graded_by"] == "auto"]
+    assert len(auto) >= 2 * len(NOTEBOOKS)
+    assert all(r["status"] == "graded" and float(r["points"]) == 0.0 and float(r["max_points"]) > 0 for r in auto)
+    assert "total" in printed and "autograded 0 / " in printed
+    assert {p.stem for p in NOTEBOOKS} == {p.stem for p in (tmp_path / "autograded").glob("*.ipynb")}
+
+
+@pytest.mark.slow
+def test_instructor_source_scores_full_marks(tmp_path):
+    for source in NOTEBOOKS:
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    rows, _ = _grade(tmp_path)
+    auto = [r for r in rows if r["graded_by"] == "auto"]
+    assert all(r["status"] == "graded" and float(r["points"]) == float(r["max_points"]) for r in auto), auto
+    manual = [r for r in rows if r["graded_by"] == "manual"]
+    assert manual and all(r["status"] == "needs manual grading" and r["points"] == "" for r in manual)
+    from idc_lite.teaching.assignments import GradeRow
+
+    total = totals([GradeRow(r["notebook"], r["cell_id"], float(r["points"]) if r["points"] else "",
+                             float(r["max_points"]), r["graded_by"], r["status"]) for r in rows])["total"]
+    assert total["auto"] == total["auto_max"] > 0
