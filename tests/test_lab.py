@@ -32,13 +32,22 @@ def _api(port: int, path: str, body: dict | None = None) -> dict:
         return json.loads(response.read())
 
 
-@pytest.mark.slow
-def test_make_lab_runs_the_kits_kernel_on_notebooks(tmp_path):
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """`make lab` on a free port with a known token; the notebooks' run folder is a temporary one."""
+    tmp = tmp_path_factory.mktemp("lab")
     port = _free_port()
+    # JupyterLab autosaves open notebooks: switch that off, so running one never writes outputs into notebooks/
+    settings = tmp / "user-settings" / "@jupyterlab" / "docmanager-extension"
+    settings.mkdir(parents=True)
+    (settings / "plugin.jupyterlab-settings").write_text(json.dumps({"autosave": False}))
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("IDC_LITE_")},
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+           "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+           "JUPYTERLAB_SETTINGS_DIR": str(tmp / "user-settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+           "IDC_LITE_RUN_DIR": str(tmp / "run")}
+    committed = {p: p.read_bytes() for p in (REPO / "notebooks").glob("*.ipynb")}
     args = (f"LAB_ARGS=--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={port} --ServerApp.port_retries=0 "
-            f"--IdentityProvider.token={TOKEN}")
+            f"--IdentityProvider.token={TOKEN} --LabApp.expose_app_in_browser=True")
     server = subprocess.Popen(["make", "-s", "lab", args], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -51,26 +60,73 @@ def test_make_lab_runs_the_kits_kernel_on_notebooks(tmp_path):
                 assert server.poll() is None, "make lab exited"
                 assert time.monotonic() < deadline, "JupyterLab did not start within 120 s"
                 time.sleep(1)
-        names = {item["name"] for item in _api(port, "/api/contents")["content"]}
-        assert {p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")} <= names
-        assert "python3" in _api(port, "/api/kernelspecs")["kernelspecs"]
-        session = _api(port, "/api/sessions", {"path": "01_label_images.ipynb", "type": "notebook",
-                                               "kernel": {"name": "python3"}})
-        connection = Path(env["JUPYTER_RUNTIME_DIR"]) / f"kernel-{session['kernel']['id']}.json"
-        client = BlockingKernelClient(connection_file=str(connection))
-        client.load_connection_file()
-        client.start_channels()
-        client.wait_for_ready(timeout=60)
-        printed = []
-        code = ("import sys, os\nfrom idc_lite.runs import base_dir\nfrom idc_lite.data import resolve_data_root\n"
-                "print(sys.prefix, os.getcwd(), base_dir(), resolve_data_root(), sep='\\n')")
-        client.execute_interactive(code, timeout=60, output_hook=lambda m: printed.append(m["content"].get("text", "")))
-        client.stop_channels()
-        prefix, cwd, base, data_root = "".join(printed).split()
-        assert Path(prefix) == Path(sys.prefix) == REPO / ".venv"          # the kit's environment is the kernel
-        assert Path(cwd) == REPO / "notebooks"                              # where JupyterLab starts the kernel
-        assert Path(base) == REPO and Path(data_root) == REPO / "data"     # paths still resolve to the repository
+        yield {"port": port, "runtime": Path(env["JUPYTER_RUNTIME_DIR"]), "run": Path(env["IDC_LITE_RUN_DIR"])}
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
+        changed = [p.name for p, data in committed.items() if p.read_bytes() != data]
+        for p in committed:
+            p.write_bytes(committed[p])
+        assert changed == [], f"JupyterLab wrote into the committed notebooks: {changed}"
+
+
+@pytest.mark.slow
+def test_make_lab_runs_the_kits_kernel_on_notebooks(lab):
+    port = lab["port"]
+    names = {item["name"] for item in _api(port, "/api/contents")["content"]}
+    assert {p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")} <= names
+    assert "python3" in _api(port, "/api/kernelspecs")["kernelspecs"]
+    session = _api(port, "/api/sessions", {"path": "01_label_images.ipynb", "type": "notebook",
+                                           "kernel": {"name": "python3"}})
+    client = BlockingKernelClient(connection_file=str(lab["runtime"] / f"kernel-{session['kernel']['id']}.json"))
+    client.load_connection_file()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    printed = []
+    code = ("import sys, os\nfrom idc_lite.runs import base_dir\nfrom idc_lite.data import resolve_data_root\n"
+            "print(sys.prefix, os.getcwd(), base_dir(), resolve_data_root(), sep='\\n')")
+    client.execute_interactive(code, timeout=60, output_hook=lambda m: printed.append(m["content"].get("text", "")))
+    client.stop_channels()
+    prefix, cwd, base, data_root = "".join(printed).split()
+    assert Path(prefix) == Path(sys.prefix) == REPO / ".venv"          # the kit's environment is the kernel
+    assert Path(cwd) == REPO / "notebooks"                              # where JupyterLab starts the kernel
+    assert Path(base) == REPO and Path(data_root) == REPO / "data"     # paths still resolve to the repository
+
+
+@pytest.mark.slow
+def test_an_explorer_redraws_in_jupyterlab(lab, browser):
+    """In a real JupyterLab page: run notebook 01, find the label-image explorer's controls, switch its
+    scaling to 'global' and see the figure redrawn by the kernel."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from idc_lite.html_report import _driver
+
+    profile = lab["runtime"].parent / "chromium"
+    driver = _driver(*browser, str(profile))
+    try:
+        driver.get(f"http://127.0.0.1:{lab['port']}/lab/tree/01_label_images.ipynb?token={TOKEN}")
+        wait = WebDriverWait(driver, 180, poll_frequency=0.5)
+        wait.until(lambda d: d.execute_script(
+            "const app = window.jupyterapp; const w = app && app.shell.currentWidget;"
+            "return !!(w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
+            " && w.content && w.content.widgets.length > 10);"))
+        driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
+        select = wait.until(lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")
+                                            if "global" in e.text), None))
+        explorer = select.find_element(By.XPATH, "ancestor::div[contains(@class, 'jp-OutputArea')][1]")
+
+        def figure_source(d):
+            images = explorer.find_elements(By.CSS_SELECTOR, ".widget-output img, .jp-OutputArea-output img")
+            return images[-1].get_attribute("src") if images else None
+
+        before = wait.until(figure_source)
+        Select(select).select_by_visible_text("global")
+        wait.until(lambda d: figure_source(d) not in (None, before))
+        errors = driver.execute_script(
+            "return Array.from(document.querySelectorAll('[data-mime-type=\"application/vnd.jupyter.stderr\"]'))"
+            ".map(e => e.innerText).filter(t => t.includes('Traceback'));")
+        assert errors == []
+    finally:
+        driver.quit()
