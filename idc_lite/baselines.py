@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .attacks import PGDSettings, pgd
 from .data import DataSplit
+from .runs import progress_bar
 from .validation import check_images
 
 
@@ -42,7 +42,7 @@ def train_cnn(data: DataSplit, epochs: int = 20, batch_size: int = 64, lr: float
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     n = data.x_train.shape[0]
-    for _ in tqdm(range(epochs), desc="CNN" + (" (adversarial)" if adversarial else ""), disable=not progress):
+    for _ in progress_bar(range(epochs), desc="CNN" + (" (adversarial)" if adversarial else ""), disable=not progress):
         order = torch.randperm(n, generator=generator)
         for b in range(n // batch_size):
             idx = order[b * batch_size:(b + 1) * batch_size]

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from .attacks import BPDA, FirstStepSurrogate, FixedNoise, PGDSettings, cw_l2, fgsm, mi_fgsm, other_class_start, pgd, square_linf
 from .robustness import PaperProtocolModel, score_under_rule, worst_case
+from .runs import progress_bar
 
 ATTACK_KINDS = ("fgsm", "pgd", "mi_fgsm", "cw_l2", "square", "torchattacks", "autoattack_rand", "other_class")
 TARGETS = ("model", "fixed_noise", "bpda", "first_step", "paper_wrapper", "transfer")
@@ -150,7 +150,7 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
     started = time.perf_counter()
     clean = score_under_rule(model, x, labels, rule, torch.Generator().manual_seed(seed + 10_000), draws)
     scores, table, adversarial = {}, [], {}
-    for i, spec in enumerate(tqdm(attacks, desc="attacks", disable=not progress)):
+    for i, spec in enumerate(progress_bar(attacks, desc="attacks", disable=not progress)):
         if spec.start_from is not None and spec.start_from not in adversarial:
             raise ValueError(f"attack {spec.name!r} starts from {spec.start_from!r}, which must come earlier in the list")
         generator = torch.Generator().manual_seed(seed + 1 + i)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from .checkpoints import atomic_write_bytes, atomic_write_json, library_versions
 from .html_report import export_html
-from .runs import HEADLESS_ENV, read_metrics
+from .runs import HEADLESS_ENV, environment, read_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -52,15 +51,15 @@ def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | 
     base = {"run_dir": str(out.resolve()), "smoke": smoke, "seed": seed, **extra}
     timings = {}
     started = time.perf_counter()
-    # kernels inherit the environment: explorers show their default figure instead of waiting for input
-    os.environ[HEADLESS_ENV] = "1"
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb.name} ...", flush=True)
         t0 = time.perf_counter()
         parameters = {k: v for k, v in base.items() if k in declared[nb]}
-        papermill.execute_notebook(str(nb), str(executed / nb.name), parameters=parameters,
-                                   kernel_name="python3", cwd=str(nb.parent), progress_bar=True,
-                                   log_output=True, request_save_on_cell_execute=True)
+        # the kernel inherits the environment: explorers show their default figure, no widget progress bars
+        with environment(**{HEADLESS_ENV: "1"}):
+            papermill.execute_notebook(str(nb), str(executed / nb.name), parameters=parameters,
+                                       kernel_name="python3", cwd=str(nb.parent), progress_bar=True,
+                                       log_output=True, request_save_on_cell_execute=True)
         timings[nb.stem] = round(time.perf_counter() - t0, 1)
         print(f"[{i}/{len(notebooks)}] {nb.name} done in {timings[nb.stem]:.1f} s", flush=True)
     total = round(time.perf_counter() - started, 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -41,6 +42,35 @@ def is_headless() -> bool:
     """No one is looking at widgets: papermill runs, nbval, grading (``IDC_LITE_HEADLESS=1``) and smoke runs.
     Explorers then show their figure at the default settings instead of waiting for input."""
     return _flag(HEADLESS_ENV) or _flag(SMOKE_ENV)
+
+
+def progress_bar(*args, disable: bool = False, **kwargs):
+    """A ``tqdm.auto`` bar where someone watches (a widget in JupyterLab, text in a terminal), none in
+    headless runs: there a widget bar would be stored in the executed notebook and could not render in
+    its HTML page; the notebooks' log lines stand in for it."""
+    from tqdm.auto import tqdm
+
+    return tqdm(*args, disable=disable or is_headless(), **kwargs)
+
+
+@contextmanager
+def environment(**values: str | None):
+    """Set (``None``: remove) environment variables inside the block, as the kernels that papermill or
+    nbgrader start there will see them; restore them afterwards."""
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def repository_root() -> Path | None:

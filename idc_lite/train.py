@@ -18,13 +18,13 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from .checkpoints import CheckpointError, atomic_save, atomic_write_bytes, atomic_write_json, library_versions, read_torch_file
 from .classifier import IDCClassifier, to_model_scale
 from .config import IDCConfig
 from .data import DataSplit
 from .losses import idc_loss
+from .runs import progress_bar
 
 CHECKPOINT_FORMAT = "idc_lite-checkpoint-1"
 
@@ -176,7 +176,7 @@ class Trainer:
             batches = min(batches, max_batches)
         accumulate = max(1, cfg.accumulate_grad_batches)
         self.model.train()
-        bar = tqdm(total=(target - self.epoch) * batches, desc="training", disable=not progress)
+        bar = progress_bar(total=(target - self.epoch) * batches, desc="training", disable=not progress)
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self.dropout_rng_state)
             while self.epoch < target:
@@ -312,6 +312,7 @@ def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_confi
     if model_file:
         source = Path(model_file).expanduser().resolve()
         read_checkpoint(source)                      # a clear error for a missing, corrupt or foreign file
+        checkpoint_record(source)                    # and for a missing record (03 to 05 read the data split there)
         if checkpoint.exists() and not retrain and checkpoint.read_bytes() != source.read_bytes():
             raise SettingsMismatchError(f"{checkpoint} already holds another model than {source}: give a new run_dir, "
                                         "or set retrain=True to replace it")

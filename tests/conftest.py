@@ -1,7 +1,10 @@
-"""Shared test helpers: tiny models and the location of the read-only fixtures."""
+"""Shared test helpers: tiny models, the location of the read-only fixtures, one smoke run of the
+main job and the browser."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,14 @@ def browser():
             pytest.fail(reason + ", and IDC_LITE_REQUIRE_BROWSER=1 says the browser test must run")
         pytest.skip(reason)
     return found
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The main job in smoke mode, once per session: `python -m idc_lite.reproduce --smoke`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR", "IDC_LITE_HEADLESS")}
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    done = subprocess.run([sys.executable, "-m", "idc_lite.reproduce", "--smoke", "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out

@@ -125,9 +125,9 @@ def test_student_copies_hold_no_solution_and_no_hidden_test(student_copies):
         assert all(released[c["grade_id"]].metadata.get("editable") is False for c in graded_cells(source) if not c["manual"])
 
 
-def _grade(folder):
+def _grade(folder, *options):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("IDC_LITE_")}, "IDC_LITE_SMOKE": "1"}
-    done = subprocess.run([sys.executable, "-m", "idc_lite.teaching.assignments", "grade", str(folder)],
+    done = subprocess.run([sys.executable, "-m", "idc_lite.teaching.assignments", "grade", str(folder), *options],
                           capture_output=True, text=True, cwd=REPO, timeout=1200, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with open(folder / "grades.csv") as handle:
@@ -147,10 +147,13 @@ def test_untouched_student_copies_score_zero(student_copies, tmp_path):
 
 
 @pytest.mark.slow
-def test_instructor_source_scores_full_marks(tmp_path):
+def test_instructor_source_scores_full_marks_with_a_model_made_elsewhere(tmp_path, smoke_run):
     for source in NOTEBOOKS:
         (tmp_path / source.name).write_bytes(source.read_bytes())
-    rows, _ = _grade(tmp_path)
+    rows, _ = _grade(tmp_path, "--model", str(smoke_run / "model.pt"))
+    graded_02 = nbformat.read(tmp_path / "autograded" / NOTEBOOKS[1].name, as_version=4)
+    printed = "".join(o.get("text", "") for c in graded_02.cells if c.cell_type == "code" for o in c.outputs)
+    assert "using the model trained elsewhere" in printed and "no training here" in printed
     auto = [r for r in rows if r["graded_by"] == "auto"]
     assert all(r["status"] == "graded" and float(r["points"]) == float(r["max_points"]) for r in auto), auto
     manual = [r for r in rows if r["graded_by"] == "manual"]

@@ -1,6 +1,5 @@
 """Notebooks: committed stripped, one parameters cell each, and the whole chain runs with papermill."""
 import json
-import os
 import subprocess
 import sys
 
@@ -37,17 +36,6 @@ def test_one_parameters_cell_that_papermill_fully_parses(path):
     assert list(papermill.inspect_notebook(str(path))) == declared     # every line understood by papermill
     assert {"run_dir", "smoke"} <= set(declared)
     assert "Exercises" in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
-
-
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    """The main job in smoke mode, once per session: `python -m idc_lite.reproduce --smoke`."""
-    env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR", "IDC_LITE_HEADLESS")}
-    out = tmp_path_factory.mktemp("smoke") / "run"
-    done = subprocess.run([sys.executable, "-m", "idc_lite.reproduce", "--smoke", "--out", str(out)],
-                          capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return out
 
 
 @pytest.mark.slow

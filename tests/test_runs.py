@@ -112,3 +112,25 @@ def test_exercise_dir_is_inside_the_run(tmp_path):
 
     path = exercise_dir(tmp_path, "05_adv_cnn_2eps")
     assert path == tmp_path / "exercises" / "05_adv_cnn_2eps" and path.is_dir()
+
+
+def test_progress_bars_only_where_someone_watches(monkeypatch):
+    from idc_lite.runs import progress_bar
+
+    monkeypatch.delenv("IDC_LITE_SMOKE", raising=False)
+    monkeypatch.delenv("IDC_LITE_HEADLESS", raising=False)
+    assert not progress_bar(range(3)).disable and progress_bar(range(3), disable=True).disable
+    monkeypatch.setenv("IDC_LITE_HEADLESS", "1")     # papermill, nbval, grading: no widget bar in the notebook
+    assert progress_bar(range(3)).disable
+
+
+def test_environment_sets_and_restores(monkeypatch):
+    import os
+
+    from idc_lite.runs import environment
+
+    monkeypatch.setenv("IDC_LITE_A", "old")
+    monkeypatch.delenv("IDC_LITE_B", raising=False)
+    with environment(IDC_LITE_A=None, IDC_LITE_B="new"):
+        assert "IDC_LITE_A" not in os.environ and os.environ["IDC_LITE_B"] == "new"
+    assert os.environ["IDC_LITE_A"] == "old" and "IDC_LITE_B" not in os.environ

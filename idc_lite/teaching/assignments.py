@@ -24,14 +24,13 @@ import sys
 import tempfile
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nbformat
 
 from ..checkpoints import atomic_write_bytes
-from ..runs import HEADLESS_ENV, MODEL_ENV, RUN_DIR_ENV, SMOKE_ENV, repository_root
+from ..runs import HEADLESS_ENV, MODEL_ENV, RUN_DIR_ENV, SMOKE_ENV, environment, repository_root
 
 STUDENT = "submission"
 GRADES_FILE = "grades.csv"
@@ -64,25 +63,6 @@ def graded_cells(notebook: Path) -> list[dict]:
     return cells
 
 
-@contextmanager
-def _environment(**values: str | None):
-    """Set (or, with None, remove) environment variables for the kernels nbgrader starts."""
-    old = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _api(course: Path, timeout: int | None = None):
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
@@ -107,7 +87,7 @@ def generate(course: Path, notebooks: list[Path] | None = None) -> list[Path]:
     notebooks = notebooks or source_notebooks()
     course = Path(course)
     released = []
-    with _environment(PATH=_tools_path()), warnings.catch_warnings():
+    with environment(PATH=_tools_path()), warnings.catch_warnings():
         warnings.simplefilter("ignore")          # SQLAlchemy warnings from nbgrader's gradebook
         api = _api(course)
         for notebook in notebooks:
@@ -189,7 +169,7 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
                 shutil.copy2(path, run / path.name)
         env = {RUN_DIR_ENV: str(run), HEADLESS_ENV: "1", SMOKE_ENV: "1" if smoke else None,
                MODEL_ENV: str(model) if model else None, "PATH": _tools_path()}
-        with _environment(**env), warnings.catch_warnings():
+        with environment(**env), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             api = _api(course, timeout)
             for name, source in sources.items():
