@@ -76,7 +76,9 @@ def find_browser() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-def _driver(browser: str, driver: str, profile: str):
+def headless_chromium(browser: str, driver: str, profile: str):
+    """A Selenium driver for headless Chromium (``browser``, ``driver``: paths from :func:`find_browser`;
+    ``profile``: an empty folder for its user data), offline-friendly flags included."""
     os.environ.setdefault("SE_OFFLINE", "true")      # Selenium Manager must never fetch a browser or driver
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -117,7 +119,7 @@ def check_pages(pages: dict[Path, Path], browser: tuple[str, str] | None = None,
                                 f"chromium-driver) or set {BROWSER_ENV} and {DRIVER_ENV}")
     problems: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="idc-lite-chromium-") as profile:
-        driver = _driver(*browser, profile)
+        driver = headless_chromium(*browser, profile)
         try:
             for page, notebook in pages.items():
                 problems[Path(page).name] = _check_page(driver, Path(page), Path(notebook), widget_wait)

@@ -57,20 +57,19 @@ def progress_bar(*args, disable: bool = False, **kwargs):
 def environment(**values: str | None):
     """Set (``None``: remove) environment variables inside the block, as the kernels that papermill or
     nbgrader start there will see them; restore them afterwards."""
-    old = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
+    def apply(settings: dict[str, str | None]) -> None:
+        for key, value in settings.items():
+            if value is None:
+                os.environ.pop(key, None)
             else:
-                os.environ[k] = v
+                os.environ[key] = value
+
+    old = {key: os.environ.get(key) for key in values}
+    apply(values)
+    try:
         yield
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        apply(old)
 
 
 def repository_root() -> Path | None:

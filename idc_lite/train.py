@@ -304,8 +304,6 @@ def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_confi
       Fewer epochs than asked: training continues from where it stopped.  More: an error too.
     * otherwise a new trainer (``retrain`` replaces the checkpoint when it is saved).
     """
-    import shutil
-
     from .runs import SettingsMismatchError, settings_differences
 
     checkpoint = Path(checkpoint)
@@ -318,7 +316,7 @@ def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_confi
                                         "or set retrain=True to replace it")
         if checkpoint.resolve() != source:
             for src, dst in ((source, checkpoint), (source.with_suffix(".json"), checkpoint.with_suffix(".json"))):
-                atomic_write_bytes(dst, lambda handle, src=src: shutil.copyfileobj(src.open("rb"), handle))
+                atomic_write_bytes(dst, lambda handle, src=src: handle.write(src.read_bytes()))
         trainer = Trainer.resume(checkpoint, data)
         trainer.config.epochs = trainer.epoch        # use it as it is: no further training
         return trainer, f"using the model trained elsewhere ({source}, {trainer.epoch} epochs); no training here"

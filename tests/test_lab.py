@@ -101,10 +101,10 @@ def test_an_explorer_redraws_in_jupyterlab(lab, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    from idc_lite.html_report import _driver
+    from idc_lite.html_report import headless_chromium
 
     profile = lab["runtime"].parent / "chromium"
-    driver = _driver(*browser, str(profile))
+    driver = headless_chromium(*browser, str(profile))
     try:
         driver.get(f"http://127.0.0.1:{lab['port']}/lab/tree/01_label_images.ipynb?token={TOKEN}")
         wait = WebDriverWait(driver, 180, poll_frequency=0.5)
