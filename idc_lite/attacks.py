@@ -19,12 +19,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .validation import (
+    InputError,
+    check_batch,
+    check_choice,
+    check_eps,
+    check_generator,
+    check_images,
+    check_int,
+    check_labels,
+    check_number,
+)
+
 LogitModel = Callable[..., torch.Tensor]
+
+
+def _attack_inputs(x, labels, generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every attack's inputs: images (B, C, H, W) in [0, 1], labels (B,) >= 0 (checked against the
+    logits' width in :func:`attack_loss`), a ``torch.Generator``."""
+    x, labels = check_batch(x, labels)
+    check_generator(generator)
+    return x, labels
 
 
 # ---- losses ---------------------------------------------------------------------------------
 def margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Per-example margin ``max_{j != y} z_j - z_y`` (B,): positive means misclassified."""
+    labels = check_labels(labels, logits.shape[0], logits.shape[1])
     true = logits.gather(1, labels[:, None]).squeeze(1)
     others = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf"))
     return others.max(dim=1).values - true
@@ -32,16 +53,17 @@ def margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def attack_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
     """Per-example loss the attacker maximises: 'ce' (cross-entropy on logits) or 'margin'."""
+    check_choice(kind, "loss", ("ce", "margin"))
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        raise InputError(f"the model must return logits (B, K), got {getattr(logits, 'shape', type(logits).__name__)}")
+    labels = check_labels(labels, logits.shape[0], logits.shape[1])
     if kind == "ce":
         return F.cross_entropy(logits, labels, reduction="none")
-    if kind == "margin":
-        return margin(logits, labels)
-    raise ValueError(f"loss must be 'ce' or 'margin', got {kind!r}")
+    return margin(logits, labels)
 
 
 def _check_norm(norm: str) -> None:
-    if norm not in ("Linf", "L2"):
-        raise ValueError(f"norm must be 'Linf' or 'L2', got {norm!r}")
+    check_choice(norm, "norm", ("Linf", "L2"))
 
 
 def _l2(v: torch.Tensor) -> torch.Tensor:
@@ -73,6 +95,8 @@ def loss_and_grad(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, loss
                   generator: torch.Generator, eot_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-example loss (B,) and input gradient (B, C, H, W), each averaged over ``eot_samples``
     model calls (fresh sampler noise per call for a random model)."""
+    x, labels = _attack_inputs(x, labels, generator)
+    check_int(eot_samples, "eot_samples", 1)
     x = x.detach().requires_grad_(True)
     total_loss = torch.zeros(x.shape[0], device=x.device)
     total_grad = torch.zeros_like(x)
@@ -82,6 +106,12 @@ def loss_and_grad(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, loss
         total_loss += per_example.detach()
         total_grad += grad
     return total_loss / eot_samples, total_grad / eot_samples
+
+
+def _settings(settings) -> "PGDSettings":
+    if not isinstance(settings, PGDSettings):
+        raise InputError(f"settings must be PGDSettings(eps=..., alpha=..., steps=...), got {type(settings).__name__}")
+    return settings
 
 
 # ---- gradient attacks -----------------------------------------------------------------------
@@ -99,6 +129,17 @@ class PGDSettings:
     restarts: int = 1
     eot_samples: int = 1
 
+    def __post_init__(self):
+        _check_norm(self.norm)
+        check_choice(self.loss, "loss", ("ce", "margin"))
+        check_eps(self.eps, "eps", self.norm)
+        check_number(self.alpha, "alpha", 0.0, strict_minimum=True)
+        check_int(self.steps, "steps", 0)
+        check_int(self.restarts, "restarts", 1)
+        check_int(self.eot_samples, "eot_samples", 1)
+        if not isinstance(self.random_start, bool):
+            raise InputError(f"random_start must be True or False, got {self.random_start!r}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -112,10 +153,12 @@ def pgd(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, settings: PGDS
     ``start`` (B, C, H, W), e.g. another attack's output, replaces the first restart's starting
     point (it is projected onto the eps-ball first); later restarts start at random.
     """
-    s = settings
-    _check_norm(s.norm)
-    if s.eps < 0 or s.alpha <= 0 or s.steps < 0 or s.restarts < 1 or s.eot_samples < 1:
-        raise ValueError(f"need eps >= 0, alpha > 0, steps >= 0, restarts >= 1, eot_samples >= 1; got {s}")
+    s = _settings(settings)
+    x, labels = _attack_inputs(x, labels, generator)
+    if start is not None:
+        start = check_images(start, x.shape[1], None, name="start")
+        if start.shape != x.shape:
+            raise InputError(f"start must have the shape of x {tuple(x.shape)}, got {tuple(start.shape)}")
     x = x.detach()
     best = x.clone()
     best_loss = torch.full((x.shape[0],), float("-inf"), device=x.device)
@@ -143,8 +186,8 @@ def pgd_linf(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, settings:
     gradient steps of size alpha on the cross-entropy of the logits, projection after each step.
     One model call per step, so a random classifier shows a fresh noise draw to every step.
     Returns the last iterate (B, C, H, W) in [0, 1]."""
-    if settings.eps < 0 or settings.alpha <= 0 or settings.steps < 0:
-        raise ValueError(f"need eps >= 0, alpha > 0, steps >= 0; got {settings}")
+    settings = _settings(settings)
+    x, labels = _attack_inputs(x, labels, generator)
     if (settings.norm, settings.loss, settings.restarts, settings.eot_samples) != ("Linf", "ce", 1, 1):
         raise ValueError("pgd_linf is the plain teaching version (L-inf, cross-entropy, one start, one sample per "
                          "step); use pgd() for L2, the margin loss, restarts or EOT")
@@ -165,6 +208,9 @@ def pgd_linf(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, settings:
 def fgsm(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: float, generator: torch.Generator,
          loss: str = "ce", eot_samples: int = 1) -> torch.Tensor:
     """FGSM (Goodfellow et al. 2015): one signed-gradient step of size eps from x."""
+    x, labels = _attack_inputs(x, labels, generator)
+    eps = check_eps(eps)
+    check_int(eot_samples, "eot_samples", 1)
     _, grad = loss_and_grad(model, x, labels, loss, generator, eot_samples)
     return (x.detach() + eps * grad.sign()).clamp(0.0, 1.0)
 
@@ -172,6 +218,12 @@ def fgsm(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: float, g
 def mi_fgsm(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: float, alpha: float, steps: int,
             generator: torch.Generator, decay: float = 1.0, loss: str = "ce", eot_samples: int = 1) -> torch.Tensor:
     """MI-FGSM (Dong et al. 2018): signed steps along a momentum of L1-normalised gradients (L-inf)."""
+    x, labels = _attack_inputs(x, labels, generator)
+    eps = check_eps(eps)
+    check_number(alpha, "alpha", 0.0, strict_minimum=True)
+    check_int(steps, "steps", 0)
+    check_number(decay, "decay", 0.0)
+    check_int(eot_samples, "eot_samples", 1)
     x = x.detach()
     x_adv, momentum = x.clone(), torch.zeros_like(x)
     for _ in range(steps):
@@ -186,6 +238,11 @@ def cw_l2(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, generator: t
     """Carlini-Wagner L2 (2017) with a margin loss: minimise ||delta||_2^2 + c * max(z_y - max_{j!=y} z_j, -kappa)
     over x_adv = (tanh(w) + 1) / 2 with Adam; returns per example the smallest-norm misclassified
     iterate, or x itself when none was found.  Report it at an L2 budget: count only ||delta|| <= eps."""
+    x, labels = _attack_inputs(x, labels, generator)
+    check_number(c, "c", 0.0, strict_minimum=True)
+    check_number(kappa, "kappa", 0.0)
+    check_int(steps, "steps", 0)
+    check_number(lr, "lr", 0.0, strict_minimum=True)
     x = x.detach()
     w = torch.atanh((x * 2 - 1).clamp(-1 + 1e-6, 1 - 1e-6)).requires_grad_(True)
     optimizer = torch.optim.Adam([w], lr=lr)
@@ -214,6 +271,10 @@ def square_linf(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: f
     Starts from vertical stripes of +-eps; each query changes one random square window (side
     shrinking with the query count) to a random +-eps per channel and keeps the change for the
     examples whose margin loss did not decrease.  Stops early for examples already misclassified."""
+    x, labels = _attack_inputs(x, labels, generator)
+    eps = check_eps(eps)
+    check_int(queries, "queries", 0)
+    check_number(p_init, "p_init", 0.0, 1.0, strict_minimum=True)
     b, c, h, w = x.shape
     x = x.detach()
     stripes = (torch.randint(0, 2, (b, c, 1, w), generator=generator) * 2 - 1).to(x) * eps
@@ -244,8 +305,10 @@ def other_class_start(x: torch.Tensor, labels: torch.Tensor, eps: float, norm: s
     start for PGD at large eps, where an attacker can draw most of a different digit.
     x (B, C, H, W) in [0, 1] with at least two classes among labels (B,)."""
     _check_norm(norm)
+    x, labels = check_batch(x, labels)
+    eps = check_eps(eps, norm=norm)
     if labels.unique().numel() < 2:
-        raise ValueError("other_class_start needs at least two classes in the batch")
+        raise InputError("other_class_start needs at least two classes in the batch")
     d = torch.cdist(x.flatten(1), x.flatten(1))
     d = d.masked_fill(labels[:, None] == labels[None, :], float("inf"))
     return project(x[d.argmin(1)], x, eps, norm)
@@ -331,6 +394,10 @@ def autoattack_rand(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, ep
     Its flag checks (randomness, softmax outputs, dynamic defences) are printed, not hidden.
     Other ``n_iter`` / ``eot_iter`` than 100 / 20 make it a *reduced* AutoAttack-rand: report it
     so.  Returns adversarial images (B, C, H, W) in [0, 1]."""
+    x, labels = _attack_inputs(x, labels, generator)
+    eps = check_eps(eps, norm=norm)
+    check_int(n_iter, "n_iter", 1)
+    check_int(eot_iter, "eot_iter", 1)
     import logging
     import sys
 

@@ -10,7 +10,7 @@ from torch import nn
 from .attacks import PGDSettings, pgd
 from .data import DataSplit
 from .runs import progress_bar
-from .validation import check_images
+from .validation import InputError, check_images, check_int, check_number
 
 
 class SmallCNN(nn.Module):
@@ -27,7 +27,7 @@ class SmallCNN(nn.Module):
                                   nn.Linear(256, num_classes))
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        check_images(x, self.in_channels, self.image_size)
+        x = check_images(x, self.in_channels, self.image_size, dtype=self.head[-1].weight.dtype)
         return self.head(self.features(x))
 
 
@@ -35,6 +35,14 @@ def train_cnn(data: DataSplit, epochs: int = 20, batch_size: int = 64, lr: float
               adversarial: PGDSettings | None = None, progress: bool = False) -> SmallCNN:
     """Train a :class:`SmallCNN`; with ``adversarial`` every batch is replaced by PGD examples
     made against the current model (Madry et al.).  Seeded; leaves the global RNG as it was."""
+    if not isinstance(data, DataSplit):
+        raise InputError(f"data must be a DataSplit, got {type(data).__name__}")
+    check_int(epochs, "epochs", 0)
+    check_int(batch_size, "batch_size", 1)
+    check_number(lr, "lr", 0.0, strict_minimum=True)
+    check_int(seed, "seed", 0)
+    if adversarial is not None and not isinstance(adversarial, PGDSettings):
+        raise InputError(f"adversarial must be PGDSettings or None, got {type(adversarial).__name__}")
     c, h, _ = data.image_shape
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

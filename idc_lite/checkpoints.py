@@ -6,6 +6,8 @@ record: configuration, seed, data split, library versions and metrics.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import platform
@@ -15,9 +17,27 @@ from typing import Any
 
 import torch
 
+from .validation import KitError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(KitError, RuntimeError):
     """A checkpoint that cannot be used: missing, corrupt, or made for another configuration."""
+
+
+class StaleRecordError(CheckpointError):
+    """A checkpoint's JSON record that does not describe the ``.pt`` beside it (a crash between the
+    two writes, or a record copied from another run)."""
+
+
+class OverwriteRefusedError(CheckpointError):
+    """Writing would replace a checkpoint that holds more training (or is not a kit checkpoint)."""
+
+
+def _file_mode() -> int:
+    """The mode a new file gets under the current umask (mkstemp alone gives 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_bytes(path: str | Path, write) -> Path:
@@ -27,8 +47,11 @@ def atomic_write_bytes(path: str | Path, write) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a folder")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -42,7 +65,25 @@ def atomic_write_bytes(path: str | Path, write) -> Path:
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` atomically."""
-    return atomic_write_bytes(path, lambda handle: torch.save(obj, handle))
+    atomic_save_hashed(obj, path)
+    return Path(path)
+
+
+def atomic_save_hashed(obj: Any, path: str | Path) -> str:
+    """``torch.save`` atomically; returns the SHA-256 of the bytes written (for the JSON record)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+    atomic_write_bytes(path, lambda handle: handle.write(data))
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write_json(data: Any, path: str | Path) -> Path:
@@ -54,11 +95,14 @@ def read_torch_file(path: str | Path) -> Any:
     """``torch.load(weights_only=True)`` with errors that say what is wrong with the file."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
+        raise CheckpointError(f"no checkpoint at {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): an interrupted copy? Take it again from its source")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt zip, truncated file, or a pickle that needs code
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {str(err).splitlines()[0][:300]} "
+        first_line = (str(err).splitlines() or [""])[0][:300]
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {first_line} "
                               "(the file may be truncated or corrupt, or contain Python objects other than "
                               "tensors and plain values, which are refused for safety)") from err
 

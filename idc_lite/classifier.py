@@ -22,7 +22,7 @@ from .bridge import BrownianBridge, SampleResult
 from .config import IDCConfig
 from .label_images import make_label_images
 from .unet import UNet
-from .validation import check_images
+from .validation import InputError, check_generator, check_images, check_int
 
 
 def to_model_scale(x: torch.Tensor) -> torch.Tensor:
@@ -46,6 +46,9 @@ class IDCClassifier(nn.Module):
     """
 
     def __init__(self, config: IDCConfig, seed: int = 0):
+        if not isinstance(config, IDCConfig):
+            raise InputError(f"config must be an IDCConfig, got {type(config).__name__}")
+        check_int(seed, "seed", 0)
         super().__init__()
         self.config = config
         self.unet = UNet(config.unet)
@@ -63,10 +66,11 @@ class IDCClassifier(nn.Module):
 
     def set_generator(self, generator: torch.Generator) -> "IDCClassifier":
         """Use this generator for calls that bring no noise of their own."""
-        self.generator = generator
+        self.generator = check_generator(generator)
         return self
 
     def _noise_source(self, generator, noise):
+        check_generator(generator, optional=True)
         if noise is not None:
             return None, noise
         if self.fixed_noise_seed is not None:   # fixed means fixed: it overrides a generator argument
@@ -83,9 +87,10 @@ class IDCClassifier(nn.Module):
     def sample(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
                noise: Sequence[torch.Tensor] | None = None, return_trajectory: bool = False,
                validate: bool = True) -> SampleResult:
-        """Run the sampler on images x (B, C, H, W) in [0, 1]; result tensors are on the [-1, 1] scale."""
+        """Run the sampler on images x (B, C, H, W) in [0, 1]; result tensors are on the [-1, 1] scale.
+        Any floating dtype is cast to the model's (see :mod:`idc_lite.validation`)."""
         if validate:
-            check_images(x, self.config.unet.in_channels, self.config.unet.image_size)
+            x = check_images(x, self.config.unet.in_channels, self.config.unet.image_size, dtype=self.label_images.dtype)
         generator, noise = self._noise_source(generator, noise)
         return self.bridge.sample(self.denoise, to_model_scale(x), generator=generator, noise=noise,
                                   clip_denoised=self.config.clip_denoised, return_trajectory=return_trajectory)
@@ -108,5 +113,7 @@ class IDCClassifier(nn.Module):
     @torch.no_grad()
     def predict(self, x: torch.Tensor, *, generator: torch.Generator | None = None, batch_size: int = 256) -> torch.Tensor:
         """Predicted classes (B,) long, computed in batches without gradients."""
+        x = check_images(x, self.config.unet.in_channels, self.config.unet.image_size, dtype=self.label_images.dtype)
+        check_int(batch_size, "batch_size", 1)
         return torch.cat([self(x[i:i + batch_size], generator=generator).argmax(dim=1)
                           for i in range(0, x.shape[0], batch_size)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .unet import UNetConfig
+from .validation import InputError, check_choice, check_int, check_number
 
 
 @dataclass
@@ -31,6 +32,21 @@ class IDCConfig:
     tau: float = 0.1
     label_seed: int = 0
 
+    def __post_init__(self):
+        if not isinstance(self.unet, UNetConfig):
+            raise InputError(f"IDCConfig.unet must be a UNetConfig (or a dict through from_dict), got {type(self.unet).__name__}")
+        check_int(self.num_classes, "IDCConfig.num_classes", 2)
+        check_int(self.num_timesteps, "IDCConfig.num_timesteps", 1)
+        check_int(self.sample_step, "IDCConfig.sample_step", 1)
+        check_int(self.label_seed, "IDCConfig.label_seed", 0)
+        check_choice(self.mt_type, "IDCConfig.mt_type", ("linear", "sin"))
+        check_choice(self.objective, "IDCConfig.objective", ("grad", "noise", "ysubx"))
+        check_choice(self.loss_type, "IDCConfig.loss_type", ("l1", "l2"))
+        check_number(self.max_var, "IDCConfig.max_var", 0.0, strict_minimum=True)
+        check_number(self.eta, "IDCConfig.eta", 0.0)
+        check_number(self.cls_loss_weight, "IDCConfig.cls_loss_weight", 0.0)
+        check_number(self.tau, "IDCConfig.tau", 0.0, strict_minimum=True)
+
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return (self.unet.in_channels, self.unet.image_size, self.unet.image_size)
@@ -42,10 +58,12 @@ class IDCConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "IDCConfig":
+        if not isinstance(d, dict):
+            raise InputError(f"an IDC configuration must be a dict, got {type(d).__name__}")
         d = dict(d)
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown IDC config key(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+            raise InputError(f"unknown IDC config key(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
         unet = d.pop("unet", {})
         return cls(unet=unet if isinstance(unet, UNetConfig) else UNetConfig.from_dict(unet), **d)
 

@@ -17,12 +17,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .validation import DataError, InputError, KitError, check_fraction, check_images, check_int, check_labels
+
 DATA_ROOT_ENV = "IDC_LITE_DATA"
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
 DIGIT_NAMES = [str(i) for i in range(10)]
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(KitError, FileNotFoundError):
     """A dataset that is not on disk (and was not allowed, or not able, to download)."""
 
 
@@ -35,6 +37,23 @@ class DataSplit:
     y_test: torch.Tensor
     class_names: list[str]
     info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        """Refuse data the trainer would otherwise clamp or turn into NaN losses: images must be
+        finite, floating, in [0, 1] (half precision becomes float32), labels in [0, K)."""
+        if not isinstance(self.class_names, (list, tuple)) or len(self.class_names) < 2:
+            raise DataError(f"class_names must list at least two classes, got {self.class_names!r}")
+        for split in ("train", "test"):
+            try:
+                x = check_images(getattr(self, f"x_{split}"), name=f"x_{split}")
+                y = check_labels(getattr(self, f"y_{split}"), x.shape[0], len(self.class_names), name=f"y_{split}")
+            except InputError as err:
+                raise DataError(f"unusable {split} data: {err}") from None
+            setattr(self, f"x_{split}", x)
+            setattr(self, f"y_{split}", y)
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise DataError(f"train images {tuple(self.x_train.shape[1:])} and test images "
+                            f"{tuple(self.x_test.shape[1:])} differ in shape")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -67,6 +86,9 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
 
 def load_digits(image_size: int = 16, test_fraction: float = 0.2, seed: int = 0) -> DataSplit:
     """scikit-learn's 1,797 bundled 8x8 digits, scaled to [0, 1] (raw values are 0..16), resized."""
+    check_int(image_size, "image_size", 4)
+    check_fraction(test_fraction, "test_fraction")
+    check_int(seed, "seed", 0)
     from sklearn.datasets import load_digits as sk_load_digits
 
     bunch = sk_load_digits()
@@ -98,9 +120,11 @@ def load_torchvision(name: str, root: str | os.PathLike | None = None, image_siz
     """
     import torchvision
 
-    key = name.lower().replace("-", "_")
+    key = name.lower().replace("-", "_") if isinstance(name, str) else name
     if key not in TORCHVISION_DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {['digits', *TORCHVISION_DATASETS]}")
+        raise InputError(f"unknown dataset {name!r}; choose one of {['digits', *TORCHVISION_DATASETS]}")
+    if image_size is not None:
+        check_int(image_size, "image_size", 4)
     cls = getattr(torchvision.datasets, TORCHVISION_DATASETS[key])
     data_root = resolve_data_root(root)
     splits = []
@@ -117,7 +141,14 @@ def load_torchvision(name: str, root: str | os.PathLike | None = None, image_siz
         except OSError as err:  # download attempted without a network
             raise DataNotFoundError(f"could not download {TORCHVISION_DATASETS[key]} to {data_root} ({err}); "
                                     f"copy the dataset there by hand or set {DATA_ROOT_ENV}.") from err
+        except Exception as err:  # files present but empty, truncated or of another format
+            raise DataError(f"the {TORCHVISION_DATASETS[key]} files under {data_root} cannot be read "
+                            f"({type(err).__name__}: {err}); they are corrupt or incomplete: delete them and copy or "
+                            "download them again") from err
         data = torch.as_tensor(np.asarray(ds.data))
+        if data.numel() == 0 or len(ds.targets) != data.shape[0]:
+            raise DataError(f"the {TORCHVISION_DATASETS[key]} files under {data_root} hold {data.shape[0]} images and "
+                            f"{len(ds.targets)} labels; they are corrupt or incomplete: delete them and copy them again")
         if data.dim() == 3:            # MNIST-like (N, H, W) uint8
             x = data.unsqueeze(1).float() / 255.0
         else:                          # CIFAR (N, H, W, C) uint8
@@ -135,5 +166,5 @@ def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, im
                  download: bool = False, **digits_options) -> DataSplit:
     """Load a dataset by name: ``digits`` (default, offline) or one of the torchvision datasets."""
     if name == "digits":
-        return load_digits(image_size or 16, **digits_options)
+        return load_digits(16 if image_size is None else image_size, **digits_options)
     return load_torchvision(name, root=root, image_size=image_size, download=download)

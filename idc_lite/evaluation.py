@@ -21,6 +21,7 @@ import torch
 from .attacks import BPDA, FirstStepSurrogate, FixedNoise, PGDSettings, cw_l2, fgsm, mi_fgsm, other_class_start, pgd, square_linf
 from .robustness import PaperProtocolModel, score_under_rule, worst_case
 from .runs import progress_bar
+from .validation import InputError, check_batch, check_choice, check_eps, check_int, check_number
 
 ATTACK_KINDS = ("fgsm", "pgd", "mi_fgsm", "cw_l2", "square", "torchattacks", "autoattack_rand", "other_class")
 TARGETS = ("model", "fixed_noise", "bpda", "first_step", "paper_wrapper", "transfer")
@@ -44,14 +45,23 @@ class AttackSpec:
     source: str | None = None
 
     def __post_init__(self):
-        if self.kind not in ATTACK_KINDS:
-            raise ValueError(f"attack kind must be one of {ATTACK_KINDS}, got {self.kind!r}")
-        if self.target not in TARGETS:
-            raise ValueError(f"attack target must be one of {TARGETS}, got {self.target!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError(f"attack name must be a non-empty string, got {self.name!r}")
+        check_choice(self.kind, "attack kind", ATTACK_KINDS)
+        check_choice(self.target, "attack target", TARGETS)
+        if not isinstance(self.params, dict):
+            raise InputError(f"attack params must be a dict, got {type(self.params).__name__}")
         if (self.target == "transfer") != (self.source is not None):
-            raise ValueError("a 'transfer' attack needs source=<model name>, and only it takes one")
+            raise InputError("a 'transfer' attack needs source=<model name>, and only it takes one")
         if self.start_from is not None and self.kind != "pgd":
-            raise ValueError("start_from is supported for 'pgd' attacks only")
+            raise InputError("start_from is supported for 'pgd' attacks only")
+        if self.kind == "pgd":
+            unknown = set(self.params) - set(PGDSettings.__dataclass_fields__) - {"noise_seed"}
+            if unknown:
+                raise InputError(f"attack {self.name!r}: unknown PGD setting(s) {sorted(unknown)}")
+            PGDSettings(**{k: v for k, v in self.params.items() if k != "noise_seed"})   # checks the values now
+        elif "eps" in self.params:
+            check_eps(self.params["eps"], f"attack {self.name!r} eps", self.params.get("norm", "Linf"))
 
     def settings(self) -> dict:
         """The attack's full settings, defaults filled in: eps, norm, steps, step size (alpha),
@@ -144,9 +154,19 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
     several draws, ``worst_case_rescored`` scores each example's chosen attack again on fresh
     draws (seed + 30_000), because a minimum of noisy scores leans low.
     """
+    if not isinstance(attacks, (list, tuple)) or not all(isinstance(a, AttackSpec) for a in attacks):
+        raise InputError(f"attacks must be a list of AttackSpec, got {attacks!r}"[:300])
+    num_classes = getattr(getattr(model, "config", None), "num_classes", None)
+    x, labels = check_batch(x, labels, num_classes)
+    check_int(seed, "seed", 0)
+    check_choice(rule, "rule", ("one", "majority", "all"))
+    check_int(draws, "draws", 1)
+    check_int(batch_size, "batch_size", 1)
+    if l2_budget is not None:
+        check_number(l2_budget, "l2_budget", 0.0)
     names = [a.name for a in attacks]
     if len(set(names)) != len(names):
-        raise ValueError(f"attack names must be unique, got {names}")
+        raise InputError(f"attack names must be unique, got {names}")
     started = time.perf_counter()
     clean = score_under_rule(model, x, labels, rule, torch.Generator().manual_seed(seed + 10_000), draws)
     scores, table, adversarial = {}, [], {}
@@ -208,8 +228,11 @@ def accuracy_curve(model, x: torch.Tensor, labels: torch.Tensor, eps_values: lis
     """Worst-case accuracy over ``make_attacks(eps)`` at each eps, as [{"eps", "accuracy"}].
     eps 0 gives the clean accuracy.  ``count``: 'adversarial' (accuracy on the adversarial
     examples) or 'clean_and_adversarial' (the authors' count)."""
-    if count not in ("adversarial", "clean_and_adversarial"):
-        raise ValueError(f"count must be 'adversarial' or 'clean_and_adversarial', got {count!r}")
+    check_choice(count, "count", ("adversarial", "clean_and_adversarial"))
+    if not isinstance(eps_values, (list, tuple)) or not eps_values:
+        raise InputError(f"eps_values must be a non-empty list of budgets, got {eps_values!r}")
+    for eps in eps_values:
+        check_eps(eps, "eps_values[i]")
     key = "worst_case_accuracy" if count == "adversarial" else "worst_case_and_clean"
     curve = []
     for eps in eps_values:
@@ -222,6 +245,11 @@ def rescore(model, x: torch.Tensor, labels: torch.Tensor, examples: dict[str, to
             draws: int = 5, seed: int = 0) -> dict:
     """The same adversarial examples scored under another rule (e.g. 'majority' or 'all' of
     ``draws`` draws): accuracy per attack and the per-example worst case.  Forward passes only."""
+    x, labels = check_batch(x, labels, getattr(getattr(model, "config", None), "num_classes", None))
+    for name, adv in examples.items():
+        if not isinstance(adv, torch.Tensor) or adv.shape != x.shape:
+            raise InputError(f"examples[{name!r}] must have the shape of x {tuple(x.shape)}, "
+                             f"got {getattr(adv, 'shape', type(adv).__name__)}")
     scores = {name: score_under_rule(model, adv, labels, rule, torch.Generator().manual_seed(seed + 20_000 + i), draws)
               for i, (name, adv) in enumerate(examples.items())}
     clean = score_under_rule(model, x, labels, rule, torch.Generator().manual_seed(seed + 20_000 - 1), draws)
@@ -329,8 +357,7 @@ def save_examples(path: str | Path, x: torch.Tensor, labels: torch.Tensor, **inf
     as plain tensors that ``torch.load(path, weights_only=True)`` reads (no pickled code)."""
     from .checkpoints import atomic_save
 
-    if x.shape[0] != labels.shape[0] or x.min() < 0 or x.max() > 1:
-        raise ValueError("need x (N, C, H, W) in [0, 1] and labels (N,)")
+    x, labels = check_batch(x, labels)
     return atomic_save({"format": EXAMPLES_FORMAT, "x": x.detach().cpu().float().contiguous(),
                         "labels": labels.detach().cpu().long().contiguous(), "info": json.dumps(info)}, Path(path))
 

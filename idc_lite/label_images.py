@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from .validation import InputError
+
 SCALINGS = ("per_image", "global")
 
 
@@ -27,13 +29,13 @@ def make_label_images(num_classes: int, image_shape: tuple[int, int, int], seed:
         float32 tensor (K, C, H, W) in [0, 1].
     """
     if scaling not in SCALINGS:
-        raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
+        raise InputError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
     channels, height, width = (int(v) for v in image_shape)
     dims = channels * height * width
     if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        raise InputError(f"num_classes must be at least 2, got {num_classes}")
     if num_classes > dims:
-        raise ValueError(f"cannot build {num_classes} orthogonal label images in {dims} dimensions "
+        raise InputError(f"cannot build {num_classes} orthogonal label images in {dims} dimensions "
                          f"(image shape {image_shape}); use a larger image")
     # A local generator reproduces torch.manual_seed(seed); torch.randn without touching global RNG.
     generator = torch.Generator().manual_seed(seed)

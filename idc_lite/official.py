@@ -7,6 +7,9 @@ read with ``torch.load(weights_only=True)``: no pickled code runs.
 Command line::
 
     python -m idc_lite.official verify CHECKPOINT REFERENCE_JSON REFERENCE_NPZ [--weights ema|model]
+
+Exit status: 0 every check within tolerance, 1 some check failed, 2 a file is missing or is not
+a usable checkpoint, 3 a reference file is malformed (the message names the file and key).
 """
 from __future__ import annotations
 
@@ -25,6 +28,17 @@ from .config import IDCConfig
 from .label_images import make_label_images
 from .losses import idc_loss
 from .unet import count_parameters
+from .validation import InputError, KitError, check_choice
+
+EXIT_OK, EXIT_CHECKS_FAILED, EXIT_BAD_FILE, EXIT_MALFORMED_REFERENCE = 0, 1, 2, 3
+REFERENCE_KEYS = ("config", "loss", "recloss", "simloss", "n_params", "n_noise_draws")
+REFERENCE_ARRAYS = ("prototypes", "m_t", "variance_t", "steps", "denoiser_in", "denoiser_t", "denoiser_out", "loss_x0",
+                    "loss_y", "loss_t", "loss_noise", "loss_labels", "sample_noise", "sample_input", "sample_trajectory",
+                    "sample_x0_predictions", "sample_distances", "sample_predictions")
+
+
+class MalformedReferenceError(KitError, ValueError):
+    """A reference file of the fixture that cannot be read, or lacks a key."""
 
 UNET_PREFIX = "denoise_fn."
 SCHEDULE_KEYS = ("m_t", "m_tminus", "variance_t", "variance_tminus", "variance_t_tminus", "posterior_variance_t")
@@ -35,8 +49,7 @@ def official_unet_state(checkpoint: dict, weights: str = "ema") -> dict[str, tor
 
     ``weights='ema'`` takes the EMA shadow (what the authors evaluate), ``'model'`` the raw weights.
     """
-    if weights not in ("ema", "model"):
-        raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
+    check_choice(weights, "weights", ("ema", "model"))
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         keys = list(checkpoint)[:5] if isinstance(checkpoint, dict) else "-"
         raise CheckpointError("not an official IDC checkpoint: expected a dict with a 'model' entry "
@@ -56,7 +69,16 @@ def load_official_classifier(path: str | Path, config: IDCConfig, weights: str =
 
     Raises :class:`CheckpointError` when the file is unreadable, when a tensor is missing or has
     another shape than ``config`` implies, or when the stored bridge schedule disagrees with it.
+
+    What it cannot check: an official checkpoint does not store its configuration, only tensors.
+    A ``config`` that differs from the one the checkpoint was trained with *in ways that leave
+    every tensor shape and the stored schedule unchanged* loads without error and gives wrong
+    predictions: ``eta``, ``sample_step``/``skip_sample``, ``skip_noop_steps``, ``clip_denoised``,
+    ``tau``, ``label_seed``, ``cls_loss_weight``, dropout, or a ``num_classes`` that the U-Net's
+    shapes do not reveal.  Take these from the authors' YAML for that checkpoint.
     """
+    if not isinstance(config, IDCConfig):
+        raise InputError(f"config must be an IDCConfig (e.g. IDCConfig.from_official(...)), got {type(config).__name__}")
     checkpoint = read_torch_file(path)
     model = IDCClassifier(config)
     state = official_unet_state(checkpoint, weights)
@@ -116,6 +138,29 @@ def _diff(ours, reference) -> float:
     return float(np.abs(ours - reference).max()) if ours.size else 0.0
 
 
+def read_reference(reference_json: str | Path, reference_npz: str | Path) -> tuple[dict, dict]:
+    """The fixture's JSON and arrays, with every key :func:`verify` reads present, else
+    :class:`MalformedReferenceError` naming the file and key."""
+    try:
+        ref = json.loads(Path(reference_json).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise MalformedReferenceError(f"{reference_json}: not valid JSON ({err})") from None
+    if not isinstance(ref, dict):
+        raise MalformedReferenceError(f"{reference_json}: expected a JSON object, got {type(ref).__name__}")
+    for key in REFERENCE_KEYS:
+        if key not in ref:
+            raise MalformedReferenceError(f"{reference_json}: missing key {key!r}")
+    try:
+        with np.load(reference_npz) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except Exception as err:   # not a zip, truncated, or pickled objects (refused)
+        raise MalformedReferenceError(f"{reference_npz}: not a readable .npz ({type(err).__name__}: {err})") from None
+    for key in REFERENCE_ARRAYS:
+        if key not in arrays:
+            raise MalformedReferenceError(f"{reference_npz}: missing array {key!r}")
+    return ref, arrays
+
+
 def verify(checkpoint_path: str | Path, reference_json: str | Path, reference_npz: str | Path,
            weights: str = "ema") -> list[Check]:
     """Recompute every array and scalar of a reference fixture; return one :class:`Check` each.
@@ -123,9 +168,12 @@ def verify(checkpoint_path: str | Path, reference_json: str | Path, reference_np
     Tolerances (from the fixture's README): 1e-6 for schedule and label images, 1e-4 for
     network outputs, losses and trajectories, exact for integers.
     """
-    ref = json.loads(Path(reference_json).read_text())
-    arrays = np.load(reference_npz)
-    config = IDCConfig.from_official(ref["config"])
+    ref, arrays = read_reference(reference_json, reference_npz)
+    try:
+        config = IDCConfig.from_official(ref["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise MalformedReferenceError(f"{reference_json}: key 'config' is not a usable configuration "
+                                      f"({type(err).__name__}: {err})") from None
     model = load_official_classifier(checkpoint_path, config, weights)
     t = lambda name: torch.from_numpy(arrays[name])  # noqa: E731
     checks: list[Check] = []
@@ -171,18 +219,21 @@ def main(argv: list[str] | None = None) -> int:
     for path in (args.checkpoint, args.reference_json, args.reference_npz):
         if not Path(path).is_file():
             print(f"error: no such file: {path}", file=sys.stderr)
-            return 2
+            return EXIT_BAD_FILE
     try:
         checks = verify(args.checkpoint, args.reference_json, args.reference_npz, args.weights)
-    except (CheckpointError, ValueError, KeyError) as err:
+    except MalformedReferenceError as err:
+        print(f"error: malformed reference: {err}", file=sys.stderr)
+        return EXIT_MALFORMED_REFERENCE
+    except (CheckpointError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_FILE
     width = max(len(c.name) for c in checks)
     for c in checks:
         print(f"{'ok  ' if c.ok else 'FAIL'} {c.name:<{width}}  max |diff| = {c.max_abs_diff:.3e}  (tolerance {c.tolerance:g})")
     failed = [c.name for c in checks if not c.ok]
     print(f"{len(checks) - len(failed)} of {len(checks)} checks within tolerance" + (f"; failed: {failed}" if failed else ""))
-    return 1 if failed else 0
+    return EXIT_CHECKS_FAILED if failed else EXIT_OK
 
 
 if __name__ == "__main__":

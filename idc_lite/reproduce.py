@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .checkpoints import atomic_write_bytes, atomic_write_json, library_versions
 from .html_report import export_html
-from .runs import HEADLESS_ENV, environment, read_metrics
+from .runs import HEADLESS_ENV, check_value, environment, read_metrics
+from .validation import KitError, ParameterError
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -29,44 +30,76 @@ def notebook_paths(folder: Path = NOTEBOOKS) -> list[Path]:
     return paths
 
 
-def declared_parameters(notebooks: list[Path]) -> dict[Path, set[str]]:
-    """The parameter names of each notebook's ``parameters`` cell, as papermill reads them."""
+def declared_parameters(notebooks: list[Path]) -> dict[Path, dict[str, str]]:
+    """Each notebook's ``parameters`` cell as papermill reads it: {name: annotated type name}."""
     import papermill
 
-    return {nb: set(papermill.inspect_notebook(str(nb))) for nb in notebooks}
+    return {nb: {name: info.get("inferred_type_name") or "None"
+                 for name, info in papermill.inspect_notebook(str(nb)).items()} for nb in notebooks}
+
+
+def check_run_parameters(notebooks: list[Path], parameters: dict) -> None:
+    """Every parameter must be declared by some notebook, with a value of the declared type;
+    checked before the first notebook runs, so a typo costs nothing.  Raises ParameterError."""
+    declared = declared_parameters(notebooks)
+    types: dict[str, str] = {}
+    for names in declared.values():
+        types.update(names)
+    unknown = sorted(set(parameters) - set(types))
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {unknown}; the notebooks take: {sorted(types)}")
+    problems = []
+    for name, value in parameters.items():
+        try:
+            check_value(name, value, types[name])
+        except ParameterError as err:
+            problems.append(str(err))
+    if problems:
+        raise ParameterError("; ".join(problems) + " (-p values are JSON: -p epochs 10, -p run_name '\"text\"')")
 
 
 def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | None = None) -> dict:
+    """Run the notebooks into ``out``.  A notebook that fails (or an interrupt) stops the run; the
+    summary of what finished is still written, marked incomplete, and the error is raised again."""
     import papermill
 
     notebooks = notebooks or notebook_paths()
     declared = declared_parameters(notebooks)
-    declared_any = set().union(*declared.values())
-    unknown = sorted(set(extra) - declared_any)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; the notebooks take: {sorted(declared_any)}")
+    check_run_parameters(notebooks, {"smoke": smoke, "seed": seed, **extra})
     out.mkdir(parents=True, exist_ok=True)
     executed = out / "notebooks"
     executed.mkdir(exist_ok=True)
     base = {"run_dir": str(out.resolve()), "smoke": smoke, "seed": seed, **extra}
     timings = {}
     started = time.perf_counter()
-    for i, nb in enumerate(notebooks, 1):
-        print(f"[{i}/{len(notebooks)}] {nb.name} ...", flush=True)
-        t0 = time.perf_counter()
-        parameters = {k: v for k, v in base.items() if k in declared[nb]}
-        # the kernel inherits the environment: explorers show their default figure, no widget progress bars
-        with environment(**{HEADLESS_ENV: "1"}):
-            papermill.execute_notebook(str(nb), str(executed / nb.name), parameters=parameters,
-                                       kernel_name="python3", cwd=str(nb.parent), progress_bar=True,
-                                       log_output=True, request_save_on_cell_execute=True)
-        timings[nb.stem] = round(time.perf_counter() - t0, 1)
-        print(f"[{i}/{len(notebooks)}] {nb.name} done in {timings[nb.stem]:.1f} s", flush=True)
-    total = round(time.perf_counter() - started, 1)
-    executed_paths = [executed / nb.name for nb in notebooks]
-    export_html(executed_paths, out / "html")
-    summary = build_summary(out, smoke, seed, extra, timings, total, executed_paths)
-    write_summary(out, summary)
+    stopped = None
+    try:
+        for i, nb in enumerate(notebooks, 1):
+            print(f"[{i}/{len(notebooks)}] {nb.name} ...", flush=True)
+            t0 = time.perf_counter()
+            parameters = {k: v for k, v in base.items() if k in declared[nb]}
+            # the kernel inherits the environment: explorers show their default figure, no widget progress bars
+            with environment(**{HEADLESS_ENV: "1"}):
+                try:
+                    papermill.execute_notebook(str(nb), str(executed / nb.name), parameters=parameters,
+                                               kernel_name="python3", cwd=str(nb.parent), progress_bar=True,
+                                               log_output=True, request_save_on_cell_execute=True)
+                except BaseException as err:
+                    # papermill's errors carry the notebook's own exception as ename / evalue
+                    what = (f"{err.ename}: {err.evalue}" if hasattr(err, "ename")
+                            else f"{type(err).__name__}: {str(err).strip()}")
+                    stopped = {"notebook": nb.stem, "error": what[:800],
+                               "executed_notebook": f"notebooks/{nb.name}"}
+                    raise
+            timings[nb.stem] = round(time.perf_counter() - t0, 1)
+            print(f"[{i}/{len(notebooks)}] {nb.name} done in {timings[nb.stem]:.1f} s", flush=True)
+    finally:
+        total = round(time.perf_counter() - started, 1)
+        executed_paths = [executed / nb.name for nb in notebooks if (executed / nb.name).is_file()]
+        export_html(executed_paths, out / "html")
+        summary = build_summary(out, smoke, seed, extra, timings, total, executed_paths,
+                                expected=[nb.stem for nb in notebooks], stopped=stopped)
+        write_summary(out, summary)
     return summary
 
 
@@ -135,12 +168,20 @@ def robustness_summary(metrics: dict) -> dict:
 
 
 def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict, total: float,
-                  executed: list[Path]) -> dict:
+                  executed: list[Path], expected: list[str] | None = None, stopped: dict | None = None) -> dict:
+    """summary.json's content.  ``expected``: the notebooks the run meant to execute (default: those
+    in ``timings``); the run is complete when every one of them finished (has a time)."""
     metrics = read_metrics(out)
     training = metrics.get("02_train_classifier", {})
     evaluation = metrics.get("04_attack", {})
+    expected = list(timings) if expected is None else expected
+    missing = [nb for nb in expected if nb not in timings]
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "complete": not missing and stopped is None,
+        "finished_notebooks": [nb for nb in expected if nb in timings],
+        "unfinished_notebooks": missing,
+        "stopped": stopped,
         "smoke": smoke,
         "seed": seed,
         "parameters": extra,
@@ -212,8 +253,13 @@ def robustness_markdown(s: dict) -> list[str]:
 
 
 def summary_markdown(s: dict) -> str:
+    incomplete = [] if s.get("complete", True) else [
+        f"**INCOMPLETE RUN**: finished {', '.join(s.get('finished_notebooks') or []) or 'none'}; not finished: "
+        f"{', '.join(s.get('unfinished_notebooks') or [])}"
+        + (f" (stopped in {s['stopped']['notebook']}: {s['stopped']['error'].splitlines()[0][:300]})"
+           if s.get("stopped") else "") + ". Figures below come from the finished notebooks only.", ""]
     lines = [
-        "# idc_lite reproduction report", "",
+        "# idc_lite reproduction report", "", *incomplete,
         f"- created: {s['created']}" + ("  **SMOKE RUN: numbers are not meaningful**" if s["smoke"] else ""),
         f"- seed: {s['seed']}; parameters: {json.dumps(s['parameters']) or '{}'}", "",
         "## Results", "",
@@ -252,12 +298,56 @@ def exercise_markdown(s: dict) -> list[str]:
             *[f"| {nb} | {ex} | {sec} |" for nb, exercises in per.items() for ex, sec in exercises.items()], ""]
 
 
+class RunFolderError(KitError, ValueError):
+    """A run folder that cannot be summarised (not a run, or a corrupt summary.json)."""
+
+
+def notebook_record(path: Path) -> dict:
+    """What papermill stored in an executed notebook: its parameters, its duration (None when the
+    run stopped inside it) and whether it raised."""
+    import nbformat
+
+    try:
+        meta = nbformat.read(path, as_version=4).metadata.get("papermill", {})
+    except Exception as err:
+        raise RunFolderError(f"{path} is not a readable notebook ({type(err).__name__}: {err})") from None
+    return {"parameters": dict(meta.get("parameters") or {}), "duration": meta.get("duration"),
+            "failed": bool(meta.get("exception"))}
+
+
 def resummarize(out: Path) -> dict:
-    """Rebuild summary.json / summary.md of a finished run from its metrics (keeps its timings)."""
-    old = json.loads((out / "summary.json").read_text())
-    summary = build_summary(out, old["smoke"], old["seed"], old["parameters"], old["wall_seconds_per_notebook"],
-                            old["wall_seconds_total"], [out / p for p in old["executed_notebooks"]])
-    summary["created"] = old["created"]
+    """Rebuild summary.json / summary.md of a run from its executed notebooks and metrics.
+
+    Works for an interrupted run too (no summary.json, or one marked incomplete): the notebooks that
+    finished are reported, the others listed as not finished.  A corrupt summary.json is not
+    guessed around: the error names it."""
+    out = Path(out)
+    executed_dir = out / "notebooks"
+    if not out.is_dir() or not executed_dir.is_dir():
+        raise RunFolderError(f"{out} is not a run folder of idc_lite.reproduce (no notebooks/ inside)")
+    old = {}
+    summary_path = out / "summary.json"
+    if summary_path.exists():
+        try:
+            old = json.loads(summary_path.read_text())
+            if not isinstance(old, dict):
+                raise ValueError(f"expected a JSON object, got {type(old).__name__}")
+        except (ValueError, UnicodeDecodeError) as err:
+            raise RunFolderError(f"{summary_path} is corrupt ({err}); move it away and run --summarize again to "
+                                 "rebuild it from the executed notebooks") from None
+    expected = [nb.stem for nb in notebook_paths()]
+    executed = [executed_dir / f"{name}.ipynb" for name in expected if (executed_dir / f"{name}.ipynb").is_file()]
+    records = {p.stem: notebook_record(p) for p in executed}
+    timings = {name: round(r["duration"], 1) for name, r in records.items() if r["duration"] is not None and not r["failed"]}
+    first = next(iter(records.values()), {"parameters": {}})["parameters"]
+    extra = old.get("parameters", {k: v for k, v in first.items() if k not in ("run_dir", "smoke", "seed")})
+    stopped = old.get("stopped") or next(({"notebook": n, "error": "stopped before the end (see the executed notebook)"}
+                                          for n, r in records.items() if n not in timings), None)
+    summary = build_summary(out, bool(old.get("smoke", first.get("smoke", False))), int(old.get("seed", first.get("seed", 0))),
+                            extra, timings, old.get("wall_seconds_total", round(sum(timings.values()), 1)), executed,
+                            expected=expected, stopped=stopped if set(timings) != set(expected) else None)
+    if "created" in old:
+        summary["created"] = old["created"]
     write_summary(out, summary)
     return summary
 
@@ -286,9 +376,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra notebook parameter (JSON literal), e.g. -p epochs 10")
     args = parser.parse_args(argv)
     if args.summarize:
-        resummarize(Path(args.summarize))
+        try:
+            summary = resummarize(Path(args.summarize))
+        except KitError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         print((Path(args.summarize) / "summary.md").read_text())
-        return 0
+        return 0 if summary["complete"] else 1
     # papermill streams each notebook's printed output (training progress lines) through its logger
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("    %(message)s"))
@@ -297,15 +391,22 @@ def main(argv: list[str] | None = None) -> int:
     papermill_log.setLevel(logging.INFO)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else REPO / "runs" / (stamp + ("-smoke" if args.smoke else ""))
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {out} is a file; give a new folder", file=sys.stderr)
+        return 2
     if out.exists() and any(out.iterdir()):
         print(f"error: {out} exists and is not empty; choose a new --out", file=sys.stderr)
         return 2
     extra = {k: _literal(v) for k, v in args.parameter}
     try:
         summary = run(out, args.smoke, args.seed, extra)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except ParameterError as err:
+        print(f"error: {err} (nothing was run or written)", file=sys.stderr)
         return 2
+    except Exception as err:   # a notebook failed: summary.md says what finished
+        print(f"error: the run stopped: {type(err).__name__}: {str(err).strip()[-500:]}\n"
+              f"report of what finished (marked incomplete): {out / 'summary.md'}", file=sys.stderr)
+        return 1
     print((out / "summary.md").read_text())
     print(f"report: {out / 'summary.md'}")
     return 0 if summary.get("clean_accuracy") is not None else 1

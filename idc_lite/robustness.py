@@ -15,12 +15,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .validation import InputError, check_batch, check_choice, check_generator, check_images, check_int
+
 SCORING_RULES = ("one", "majority", "all")
 
 
 @torch.no_grad()
 def predictions_over_draws(model, x: torch.Tensor, generators: list[torch.Generator], batch_size: int = 256) -> torch.Tensor:
     """Predicted classes (draws, B): one pass over x per generator, each drawing fresh sampler noise."""
+    x = check_images(x)
+    if not isinstance(generators, (list, tuple)) or not generators:
+        raise InputError(f"generators must be a non-empty list of torch.Generator, got {generators!r}")
+    for g in generators:
+        check_generator(g, "generators[i]")
+    check_int(batch_size, "batch_size", 1)
     device = next(iter(model.parameters()), torch.empty(0)).device
     return torch.stack([torch.cat([model(x[i:i + batch_size].to(device), generator=g).argmax(1).cpu()
                                    for i in range(0, x.shape[0], batch_size)]) for g in generators])
@@ -28,7 +36,20 @@ def predictions_over_draws(model, x: torch.Tensor, generators: list[torch.Genera
 
 def majority_vote(predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Most frequent class per column of (draws, B) predictions (ties go to the lowest index)."""
+    check_int(num_classes, "num_classes", 1)
+    if not isinstance(predictions, torch.Tensor) or predictions.dim() != 2 or predictions.is_floating_point():
+        raise InputError(f"predictions must be integer classes (draws, B), got {getattr(predictions, 'shape', predictions)!r}")
+    low, high = (int(predictions.min()), int(predictions.max())) if predictions.numel() else (0, 0)
+    if low < 0 or high >= num_classes:
+        raise InputError(f"predictions must lie in [0, {num_classes - 1}], got {low} to {high}")
     return F.one_hot(predictions, num_classes).sum(0).argmax(1)
+
+
+def _scoring_inputs(model, x, labels, rule, generator, draws):
+    check_choice(rule, "rule", SCORING_RULES)
+    check_generator(generator)
+    check_int(draws, "draws", 1)
+    return check_batch(x, labels, getattr(getattr(model, "config", None), "num_classes", None))
 
 
 @torch.no_grad()
@@ -39,8 +60,7 @@ def correct_under_rule(model, x: torch.Tensor, labels: torch.Tensor, rule: str, 
     ``one``: one fresh draw; ``majority``: the most frequent class of ``draws`` draws (ties to the
     lowest index) is right; ``all``: every one of ``draws`` draws is right.
     """
-    if rule not in SCORING_RULES:
-        raise ValueError(f"rule must be one of {SCORING_RULES}, got {rule!r}")
+    x, labels = _scoring_inputs(model, x, labels, rule, generator, draws)
     k = 1 if rule == "one" else draws
     stacked = predictions_over_draws(model, x, [generator] * k, batch_size)     # (k, B)
     labels = labels.cpu()
@@ -61,8 +81,7 @@ def score_under_rule(model, x: torch.Tensor, labels: torch.Tensor, rule: str, ge
     ``majority`` / ``all``: 1.0 or 0.0 as :func:`correct_under_rule` decides from ``draws`` draws.
     The mean over examples is the accuracy under that rule.
     """
-    if rule not in SCORING_RULES:
-        raise ValueError(f"rule must be one of {SCORING_RULES}, got {rule!r}")
+    x, labels = _scoring_inputs(model, x, labels, rule, generator, draws)
     if rule != "one":
         return correct_under_rule(model, x, labels, rule, generator, draws, batch_size).float()
     stacked = predictions_over_draws(model, x, [generator] * draws, batch_size)
@@ -76,7 +95,7 @@ def worst_case(correct_by_attack: dict[str, torch.Tensor]) -> torch.Tensor:
     :func:`score_under_rule`) give the per-example minimum: the attacker keeps, for each example,
     the attack that does best against it."""
     if not correct_by_attack:
-        raise ValueError("no attack results given")
+        raise InputError("no attack results given")
     values = list(correct_by_attack.values())
     if all(v.dtype == torch.bool for v in values):
         return torch.stack(values).all(0)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .validation import KitError, ParameterError
+
 RUN_DIR_ENV = "IDC_LITE_RUN_DIR"
 SMOKE_ENV = "IDC_LITE_SMOKE"
 HEADLESS_ENV = "IDC_LITE_HEADLESS"
@@ -21,11 +23,15 @@ MODEL_ENV = "IDC_LITE_MODEL"
 MODEL_FILE = "model.pt"
 
 
-class MissingArtifactError(FileNotFoundError):
+class MissingArtifactError(KitError, FileNotFoundError):
     """Something an earlier notebook writes is not there yet."""
 
 
-class SettingsMismatchError(RuntimeError):
+class RunDirError(KitError, NotADirectoryError):
+    """A run folder path that is not a folder."""
+
+
+class SettingsMismatchError(KitError, RuntimeError):
     """A file in the run folder was made with other settings than the ones a notebook asks for."""
 
 
@@ -94,7 +100,7 @@ def resolve_run_dir(run_dir: str = "") -> Path:
     """The run folder: ``run_dir``, else ``$IDC_LITE_RUN_DIR``, else ``runs/interactive`` in the repository."""
     path = resolve_path(run_dir or os.environ.get(RUN_DIR_ENV) or Path("runs") / "interactive")
     if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"the run folder {path} is a file; give run_dir a folder")
+        raise RunDirError(f"the run folder {path} is a file; give run_dir a folder")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -192,19 +198,27 @@ def check_parameters(namespace: dict, names_before: set[str]) -> dict:
     unknown = sorted(new - known)
     allowed = ", ".join(f"{n}: {getattr(annotations[n], '__name__', annotations[n])}" for n in sorted(known))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; this notebook takes: {allowed}")
-    values = {}
-    for name in sorted(known):
-        expected, value = annotations[name], namespace[name]
-        ok = isinstance(value, expected) if isinstance(expected, type) else True
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if expected is int and isinstance(value, bool):
-            ok = False
-        if not ok:
-            raise ValueError(f"parameter {name} must be {expected.__name__}, got {value!r} ({type(value).__name__})")
-        values[name] = value
-    return values
+        raise ParameterError(f"unknown parameter(s) {unknown}; this notebook takes: {allowed}")
+    return {name: check_value(name, namespace[name], annotations[name]) for name in sorted(known)}
+
+
+PARAMETER_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def check_value(name: str, value, expected):
+    """A parameter value against its annotated type (a type, or its name as papermill reports it):
+    an int passes for a float, a bool never passes for an int.  Returns the value; raises ParameterError."""
+    expected = PARAMETER_TYPES.get(expected, expected) if isinstance(expected, str) else expected
+    if not isinstance(expected, type):
+        return value          # unannotated or a typing construct: not checked
+    ok = isinstance(value, expected)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if expected is int and isinstance(value, bool):
+        ok = False
+    if not ok:
+        raise ParameterError(f"parameter {name} must be {expected.__name__}, got {value!r} ({type(value).__name__})")
+    return value
 
 
 def write_metrics(run_dir: Path, notebook: str, metrics: dict) -> Path:

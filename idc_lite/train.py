@@ -19,12 +19,30 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError, atomic_save, atomic_write_bytes, atomic_write_json, library_versions, read_torch_file
+from .checkpoints import (
+    CheckpointError,
+    OverwriteRefusedError,
+    StaleRecordError,
+    atomic_save_hashed,
+    atomic_write_bytes,
+    atomic_write_json,
+    file_sha256,
+    library_versions,
+    read_torch_file,
+)
 from .classifier import IDCClassifier, to_model_scale
 from .config import IDCConfig
 from .data import DataSplit
 from .losses import idc_loss
 from .runs import progress_bar
+from .validation import (
+    InputError,
+    TrainingDivergedError,
+    check_batch,
+    check_choice,
+    check_int,
+    check_number,
+)
 
 CHECKPOINT_FORMAT = "idc_lite-checkpoint-1"
 
@@ -60,11 +78,36 @@ class TrainConfig:
     official_init: bool = True         # the authors' weights_init: N(0, 0.02) for every Conv2d / Linear weight
     seed: int = 0
 
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "TrainConfig":
+        """Check every option (also after fields were changed by assignment); raises InputError."""
+        for name in ("epochs", "step_size", "update_ema_interval", "start_ema_step", "plateau_patience",
+                     "plateau_cooldown", "seed"):
+            check_int(getattr(self, name), f"TrainConfig.{name}", 0)
+        for name in ("batch_size", "accumulate_grad_batches"):
+            check_int(getattr(self, name), f"TrainConfig.{name}", 1)
+        check_number(self.lr, "TrainConfig.lr", 0.0, strict_minimum=True)
+        check_number(self.min_lr, "TrainConfig.min_lr", 0.0)
+        check_number(self.weight_decay, "TrainConfig.weight_decay", 0.0)
+        for name in ("beta1", "ema_decay", "plateau_factor", "step_gamma"):
+            check_number(getattr(self, name), f"TrainConfig.{name}", 0.0, 1.0)
+        check_number(self.plateau_threshold, "TrainConfig.plateau_threshold", 0.0)
+        check_choice(self.lr_scheduler, "TrainConfig.lr_scheduler", ("plateau", "step", "none"))
+        check_choice(self.augment, "TrainConfig.augment", ("none", "shift", "flip_rotate"))
+        for name in ("use_ema", "official_init"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"TrainConfig.{name} must be True or False, got {getattr(self, name)!r}")
+        return self
+
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise InputError(f"a training configuration must be a dict, got {type(d).__name__}")
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
-            raise ValueError(f"unknown training option(s) {sorted(unknown)}")
+            raise InputError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(f.name for f in fields(cls))}")
         return cls(**d)
 
 
@@ -114,16 +157,24 @@ class Trainer:
     (same batches, timesteps, noise and dropout) from an epoch boundary.
     """
 
-    def __init__(self, model: IDCClassifier, config: TrainConfig, data: DataSplit):
+    def __init__(self, model: IDCClassifier, config: TrainConfig, data: DataSplit, replace_existing: bool = False):
+        """``replace_existing``: :meth:`save` may replace a checkpoint that holds more training
+        than this trainer (by default it refuses, so no finished model is lost by mistake)."""
+        for value, cls, what in ((model, IDCClassifier, "model"), (config, TrainConfig, "config"), (data, DataSplit, "data")):
+            if not isinstance(value, cls):
+                raise InputError(f"Trainer {what} must be a {cls.__name__}, got {type(value).__name__}")
         if tuple(data.image_shape) != tuple(model.config.image_shape):
-            raise ValueError(f"data images {data.image_shape} do not fit the model {model.config.image_shape}")
+            raise InputError(f"data images {data.image_shape} do not fit the model {model.config.image_shape}")
         if data.num_classes != model.config.num_classes:
-            raise ValueError(f"data has {data.num_classes} classes, the model {model.config.num_classes}")
+            raise InputError(f"data has {data.num_classes} classes, the model {model.config.num_classes}")
+        config.validate()
         self.model, self.config, self.data = model, config, data
+        self.replace_existing = replace_existing
+        self._checked_paths: set[Path] = set()     # checkpoints this trainer has checked (or written) once
         model.unet.reset_parameters(config.seed, official_init=config.official_init)  # initial weights from the seed
         self.optimizer = torch.optim.Adam(model.unet.parameters(), lr=config.lr, betas=(config.beta1, 0.999),
                                           weight_decay=config.weight_decay)
-        if config.lr_scheduler == "plateau":
+        if config.lr_scheduler == "plateau":  # options were checked by TrainConfig
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience,
                 threshold=config.plateau_threshold, threshold_mode="rel", cooldown=config.plateau_cooldown,
@@ -133,9 +184,7 @@ class Trainer:
         elif config.lr_scheduler == "none":
             self.scheduler = None
         else:
-            raise ValueError(f"lr_scheduler must be 'plateau', 'step' or 'none', got {config.lr_scheduler!r}")
-        if config.augment not in ("none", "shift", "flip_rotate"):
-            raise ValueError(f"augment must be 'none', 'shift' or 'flip_rotate', got {config.augment!r}")
+            self.scheduler = None
         self.ema = EMA(model.unet, config.ema_decay) if config.use_ema else None
         self.generator = torch.Generator().manual_seed(config.seed)   # shuffling, timesteps, bridge noise
         self.dropout_rng_state = torch.Generator().manual_seed(config.seed + 1).get_state()  # dropout (global RNG, forked)
@@ -143,12 +192,15 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict] = []
         self.train_seconds = 0.0
+        self._saved_epoch: int | None = None
 
     # ---- one batch ------------------------------------------------------------------------
     def loss_on_batch(self, x: torch.Tensor, labels: torch.Tensor):
         """Official training loss for images x (B, C, H, W) in [0, 1] and labels (B,)."""
         model = self.model
         device = model.label_images.device
+        x, labels = check_batch(x, labels, model.config.num_classes, *model.config.image_shape[:2],
+                                dtype=model.label_images.dtype)
         x, labels = x.to(device), labels.to(device)
         if self.config.augment == "flip_rotate":
             x = augment_flip_rotate(x, self.generator)
@@ -168,8 +220,15 @@ class Trainer:
         epochs and at the end.  ``max_batches`` caps batches per epoch (smoke runs).  ``log_every``
         prints one line every that many epochs (visible in papermill logs, where bars are not).
         """
-        cfg = self.config
-        target = cfg.epochs if epochs is None else epochs
+        cfg = self.config.validate()
+        target = check_int(cfg.epochs if epochs is None else epochs, "epochs", 0)
+        check_int(checkpoint_every, "checkpoint_every", 1)
+        check_int(log_every, "log_every", 0)
+        if max_batches is not None:
+            check_int(max_batches, "max_batches", 1)
+        if target < self.epoch:
+            raise InputError(f"this model has already trained {self.epoch} epochs; asked to train up to {target}. "
+                             "Ask for at least as many epochs, or start a new trainer")
         n = self.data.x_train.shape[0]
         batches = n // cfg.batch_size if n >= cfg.batch_size else 1   # drop_last, as the authors
         if max_batches:
@@ -186,6 +245,15 @@ class Trainer:
                 for b in range(batches):
                     idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                     terms = self.loss_on_batch(self.data.x_train[idx], self.data.y_train[idx])
+                    loss_value = terms.loss.item()
+                    if not math.isfinite(loss_value):   # stop before the bad step reaches the weights
+                        bar.close()
+                        self.model.eval()
+                        kept = (f"the last good checkpoint {checkpoint_path} (epoch {self._saved_epoch}) is kept"
+                                if checkpoint_path and self._saved_epoch is not None else "no checkpoint was written")
+                        raise TrainingDivergedError(
+                            f"the training loss became {loss_value} at epoch {self.epoch + 1}, batch {b + 1}; {kept}. "
+                            "Try a smaller learning rate, and check the data for NaN or out-of-range values")
                     terms.loss.backward()   # summed over accumulated batches, as the authors
                     self.global_step += 1
                     if self.global_step % accumulate == 0:
@@ -198,7 +266,7 @@ class Trainer:
                     for k in sums:
                         sums[k] += getattr(terms, k).item()
                     bar.update(1)
-                    bar.set_postfix(epoch=self.epoch + 1, loss=f"{terms.loss.item():.4f}")
+                    bar.set_postfix(epoch=self.epoch + 1, loss=f"{loss_value:.4f}")
                 if isinstance(self.scheduler, torch.optim.lr_scheduler.StepLR):
                     self.scheduler.step()
                 self.epoch += 1
@@ -212,6 +280,7 @@ class Trainer:
                 self.dropout_rng_state = torch.get_rng_state()
                 if checkpoint_path and (self.epoch % checkpoint_every == 0 or self.epoch == target):
                     self.save(checkpoint_path)
+                    self._saved_epoch = self.epoch
         bar.close()
         self.model.eval()
         return self.history
@@ -242,15 +311,40 @@ class Trainer:
             "pending_grads": {n: p.grad.clone() for n, p in self.model.unet.named_parameters() if p.grad is not None},
         }
 
+    def _check_overwrite(self, path: Path) -> None:
+        """Refuse (once per path) to replace a checkpoint with more training, or a file that is not
+        a kit checkpoint, unless ``replace_existing``."""
+        if self.replace_existing or path in self._checked_paths or not path.exists():
+            return
+        try:
+            progress = read_checkpoint(path)["progress"]
+            existing_epoch, existing_step = int(progress["epoch"]), int(progress["global_step"])
+        except (CheckpointError, KeyError, TypeError, ValueError) as err:
+            raise OverwriteRefusedError(f"{path} exists and is not a readable idc_lite checkpoint ({err}); "
+                                        "not replacing it. Move it away, or pass replace_existing=True") from None
+        if existing_step > self.global_step:
+            raise OverwriteRefusedError(
+                f"{path} holds more training (epoch {existing_epoch}, step {existing_step}) than this trainer "
+                f"(epoch {self.epoch}, step {self.global_step}); not replacing it. Resume it with "
+                "Trainer.resume(path, data), write elsewhere, or pass replace_existing=True")
+
     def save(self, path: str | Path, metrics: dict | None = None) -> Path:
-        """Write ``path`` (tensors and plain values) and ``path.with_suffix('.json')`` atomically."""
+        """Write ``path`` (tensors and plain values) and ``path.with_suffix('.json')`` atomically.
+
+        The record stores the SHA-256 of the ``.pt``, so a stale or foreign record is detected
+        (:func:`checkpoint_record`).  Raises :class:`OverwriteRefusedError` rather than replace a
+        checkpoint with more training (see ``replace_existing``)."""
         path = Path(path)
-        atomic_save(self.state(), path)
+        if path.suffix != ".pt":
+            raise InputError(f"checkpoint paths end in .pt (the record goes beside it as .json), got {path}")
+        self._check_overwrite(path)
+        digest = atomic_save_hashed(self.state(), path)
+        self._checked_paths.add(path)
         record = {"format": CHECKPOINT_FORMAT, "config": self.model.config.to_dict(), "train_config": asdict(self.config),
                   "data": self.data.info, "class_names": list(self.data.class_names), "seed": self.config.seed,
                   "epoch": self.epoch, "global_step": self.global_step, "train_seconds": round(self.train_seconds, 2),
                   "final_loss": self.history[-1] if self.history else None, "versions": library_versions(),
-                  "metrics": metrics or {}, "checkpoint": path.name}
+                  "metrics": metrics or {}, "checkpoint": path.name, "checkpoint_sha256": digest}
         atomic_write_json(record, path.with_suffix(".json"))
         return path
 
@@ -258,12 +352,17 @@ class Trainer:
     def resume(cls, path: str | Path, data: DataSplit) -> "Trainer":
         """Rebuild a trainer from a checkpoint written by :meth:`save` and continue where it stopped."""
         state = read_checkpoint(path)
-        model = IDCClassifier(IDCConfig.from_dict(json.loads(state["config"])))
-        config = TrainConfig.from_dict(json.loads(state["train_config"]))
-        saved_info = json.loads(state["data_info"])
+        for key in ("unet", "optimizer", "progress", "rng"):
+            if key not in state:
+                raise CheckpointError(f"{path} has no {key!r} entry: it cannot be resumed (was it edited by hand?)")
+        model = IDCClassifier(_config_from(state, path))
+        config = _stored(path, "train_config", lambda: TrainConfig.from_dict(_json_entry(state, "train_config", path)))
+        saved_info = _json_entry(state, "data_info", path)
         if saved_info != data.info:
             raise CheckpointError(f"{path} was trained on {saved_info}, not on the data given {data.info}")
         trainer = cls(model, config, data)
+        trainer._checked_paths.add(Path(path))       # resuming it: later saves continue it
+        trainer._saved_epoch = int(state["progress"]["epoch"])
         _load_unet(model, state["unet"], path)
         if trainer.ema is not None and state["ema"] is not None:
             trainer.ema.shadow = {k: v.clone() for k, v in state["ema"].items() if k in trainer.ema.shadow}
@@ -318,6 +417,7 @@ def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_confi
             for src, dst in ((source, checkpoint), (source.with_suffix(".json"), checkpoint.with_suffix(".json"))):
                 atomic_write_bytes(dst, lambda handle, src=src: handle.write(src.read_bytes()))
         trainer = Trainer.resume(checkpoint, data)
+        trainer.replace_existing = True              # the copy above is what it saves over
         trainer.config.epochs = trainer.epoch        # use it as it is: no further training
         return trainer, f"using the model trained elsewhere ({source}, {trainer.epoch} epochs); no training here"
     if checkpoint.exists() and not retrain:
@@ -338,7 +438,30 @@ def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_confi
         trainer.config.epochs = train_config.epochs
         return trainer, note
     action = "training from scratch, replacing" if checkpoint.exists() else "training from scratch into"
-    return Trainer(IDCClassifier(model_config), train_config, data), f"{action} {checkpoint.name}"
+    return (Trainer(IDCClassifier(model_config), train_config, data, replace_existing=retrain),
+            f"{action} {checkpoint.name}")
+
+
+def _json_entry(state: dict, key: str, path) -> object:
+    """A JSON-encoded entry of a checkpoint, with an error naming the file and key."""
+    if key not in state:
+        raise CheckpointError(f"{path} has no {key!r} entry (was it edited by hand?)")
+    try:
+        return json.loads(state[key])
+    except (TypeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: the {key!r} entry is not valid JSON ({err})") from None
+
+
+def _stored(path, key: str, build):
+    """``build()`` a configuration read from a checkpoint; bad values name the file and key."""
+    try:
+        return build()
+    except InputError as err:
+        raise CheckpointError(f"{path}: the stored {key!r} is not valid: {err}") from None
+
+
+def _config_from(state: dict, path) -> IDCConfig:
+    return _stored(path, "config", lambda: IDCConfig.from_dict(_json_entry(state, "config", path)))
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -366,11 +489,11 @@ def load_classifier(path: str | Path, weights: str = "ema", seed: int = 0) -> ID
     its noise with ``model.fix_noise(seed)``.  ``weights='ema'`` (default, as the authors
     evaluate) or ``'raw'``.
     """
+    check_choice(weights, "weights", ("ema", "raw"))
     state = read_checkpoint(path)
-    config = IDCConfig.from_dict(json.loads(state["config"]))
-    model = IDCClassifier(config, seed=seed)
-    if weights not in ("ema", "raw"):
-        raise ValueError(f"weights must be 'ema' or 'raw', got {weights!r}")
+    model = IDCClassifier(_config_from(state, path), seed=seed)
+    if "unet" not in state:
+        raise CheckpointError(f"{path} has no 'unet' weights (was it edited by hand?)")
     unet_state = state["ema"] if weights == "ema" and state.get("ema") is not None else state["unet"]
     _load_unet(model, unet_state, path)
     model.class_names = list(state.get("class_names", []))
@@ -378,11 +501,50 @@ def load_classifier(path: str | Path, weights: str = "ema", seed: int = 0) -> ID
 
 
 def checkpoint_record(path: str | Path) -> dict:
-    """The JSON record written beside a checkpoint (configuration, data, metrics, versions)."""
-    record_path = Path(path).with_suffix(".json")
+    """The JSON record written beside a checkpoint (configuration, data, metrics, versions).
+
+    The record holds the SHA-256 of the ``.pt`` it describes; when the ``.pt`` differs (a crash
+    between the two writes, or a record copied from another run) :class:`StaleRecordError` says
+    so and which file to trust.  (Records written before the hash was stored are taken as they are.)
+    """
+    path = Path(path)
+    record_path = path.with_suffix(".json")
     if not record_path.is_file():
         raise CheckpointError(f"no record {record_path} beside the checkpoint")
-    return json.loads(record_path.read_text())
+    try:
+        record = json.loads(record_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"the record {record_path} is not valid JSON ({err}); rebuild it from the checkpoint "
+                              f"with: python -m idc_lite.train --repair-record {path}") from None
+    missing = [k for k in ("config", "train_config", "data") if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise CheckpointError(f"the record {record_path} lacks {missing}; rebuild it with: "
+                              f"python -m idc_lite.train --repair-record {path}")
+    stored = record.get("checkpoint_sha256")
+    if stored is not None and path.is_file() and file_sha256(path) != stored:
+        raise StaleRecordError(
+            f"the record {record_path.name} does not describe {path.name} (content hash differs: the record was written "
+            f"for another file, or a crash came between the two writes). Trust {path.name}: it carries its own "
+            f"settings and data split; rewrite the record from it with: python -m idc_lite.train --repair-record {path}")
+    return record
+
+
+def repair_record(path: str | Path) -> dict:
+    """Rewrite ``path``'s JSON record from the checkpoint itself (metrics are not kept: they may
+    belong to another file).  Returns the new record."""
+    path = Path(path)
+    state = read_checkpoint(path)
+    progress = state.get("progress", {})
+    history = json.loads(progress.get("history", "[]"))
+    record = {"format": CHECKPOINT_FORMAT, "config": _config_from(state, path).to_dict(),
+              "train_config": _json_entry(state, "train_config", path), "data": _json_entry(state, "data_info", path),
+              "class_names": list(state.get("class_names", [])), "seed": _json_entry(state, "train_config", path).get("seed"),
+              "epoch": int(progress.get("epoch", 0)), "global_step": int(progress.get("global_step", 0)),
+              "train_seconds": round(float(progress.get("train_seconds", 0.0)), 2),
+              "final_loss": history[-1] if history else None, "versions": library_versions(), "metrics": {},
+              "checkpoint": path.name, "checkpoint_sha256": file_sha256(path), "repaired": True}
+    atomic_write_json(record, path.with_suffix(".json"))
+    return record
 
 
 def load_checkpoint_data(path: str | Path, data_root: str | None = None) -> DataSplit:
@@ -390,6 +552,8 @@ def load_checkpoint_data(path: str | Path, data_root: str | None = None) -> Data
     from .data import load_dataset
 
     info = checkpoint_record(path)["data"]
+    if not isinstance(info, dict) or "dataset" not in info or "image_size" not in info:
+        raise CheckpointError(f"the record of {path} does not name its dataset (data: {info!r})")
     if info["dataset"] == "digits":
         return load_dataset("digits", image_size=info["image_size"], test_fraction=info["test_fraction"],
                             seed=info["split_seed"])
@@ -406,6 +570,10 @@ def accuracy_over_draws(model: IDCClassifier, x: torch.Tensor, labels: torch.Ten
     """
     from .robustness import majority_vote, predictions_over_draws
 
+    x, labels = check_batch(x, labels, model.config.num_classes)
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise InputError(f"seeds must be a non-empty list of whole numbers, got {seeds!r}")
+    seeds = [check_int(s, "seeds[i]", 0) for s in seeds]
     stacked = predictions_over_draws(model, x, [torch.Generator().manual_seed(s) for s in seeds], batch_size)
     per_draw = [(p == labels).float().mean().item() for p in stacked]
     majority = (majority_vote(stacked, model.config.num_classes) == labels).float().mean().item()
@@ -416,54 +584,104 @@ def accuracy_over_draws(model: IDCClassifier, x: torch.Tensor, labels: torch.Ten
 def evaluate_accuracy(model: IDCClassifier, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
                       batch_size: int = 256) -> float:
     """Accuracy of one random draw per image (fresh noise from ``generator``)."""
+    x, labels = check_batch(x, labels, model.config.num_classes)
     model.eval()
     predictions = model.predict(x.to(model.label_images.device), generator=generator, batch_size=batch_size).cpu()
     return (predictions == labels).float().mean().item()
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def checkpoint_path_for(out: str) -> Path:
+    """``--out`` as a checkpoint path: a folder (existing, or written with a trailing /) gets
+    ``model.pt`` inside it; a name without ``.pt`` gets the suffix."""
+    if out.endswith(("/", "\\")) or Path(out).is_dir():
+        return Path(out) / "model.pt"
+    return Path(out if out.endswith(".pt") else out + ".pt")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 trained, 2 bad arguments or files (nothing written), 3 training diverged
+    (the last good checkpoint kept)."""
     from .data import DataNotFoundError, load_dataset
     from .presets import PRESETS, get_preset
 
     parser = argparse.ArgumentParser(prog="python -m idc_lite.train", description="Train an IDC classifier.")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="digits")
-    parser.add_argument("--out", required=True, help="checkpoint path (.pt); a .json record is written beside it")
+    parser.add_argument("--out", help="checkpoint path (.pt; a folder gets model.pt); a .json record is written beside it")
     parser.add_argument("--data-root", default=None, help="data root (default $IDC_LITE_DATA, else data/ in the repository)")
     parser.add_argument("--download", action="store_true", help="allow torchvision to download the dataset")
-    parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    parser.add_argument("--epochs", type=_positive_int, default=None, help="train up to this many epochs in all")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--resume", action="store_true", help="continue from --out if it exists")
-    parser.add_argument("--eval-examples", type=int, default=2000, help="test images for the final accuracy")
-    parser.add_argument("--smoke", action="store_true", help="1 epoch of 2 batches, 32 test images: checks the code path")
+    parser.add_argument("--resume", action="store_true", help="continue --out up to --epochs (or the preset's)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out with a new model")
+    parser.add_argument("--eval-examples", type=_positive_int, default=2000, help="test images for the final accuracy")
+    parser.add_argument("--smoke", action="store_true",
+                        help="epochs of 2 batches (1 epoch unless --epochs), 32 test images: checks the code path")
+    parser.add_argument("--repair-record", metavar="CHECKPOINT", default=None,
+                        help="only rewrite CHECKPOINT's .json record from the checkpoint itself")
     args = parser.parse_args(argv)
-    preset = get_preset(args.preset)
-    if args.epochs is not None:
-        preset.train.epochs = args.epochs
-    max_batches = None
-    if args.smoke:
-        preset.train.epochs, max_batches, args.eval_examples = 1, 2, 32
     try:
+        if args.repair_record:
+            record = repair_record(args.repair_record)
+            print(f"rewrote {Path(args.repair_record).with_suffix('.json')} (epoch {record['epoch']})")
+            return 0
+        if not args.out:
+            parser.error("--out is required")
+        if args.resume and args.overwrite:
+            parser.error("--resume continues a checkpoint and --overwrite replaces it: give one of them")
+        out = checkpoint_path_for(args.out)
+        if out.exists() and not (args.resume or args.overwrite):
+            print(f"error: {out} exists; --resume continues it, --overwrite replaces it, or choose another --out",
+                  file=sys.stderr)
+            return 2
+        preset = get_preset(args.preset)
+        if args.epochs is not None:
+            preset.train.epochs = args.epochs
+        max_batches = None
+        if args.smoke:       # 2 batches per epoch, 32 test images; 1 epoch unless --epochs says otherwise
+            max_batches, args.eval_examples = 2, 32
+            preset.train.epochs = args.epochs or 1
         data = load_dataset(preset.dataset, root=args.data_root, image_size=preset.model.unet.image_size,
                             download=args.download)
-    except DataNotFoundError as err:
+        if args.resume and out.exists():
+            trainer = Trainer.resume(out, data)
+            target = args.epochs if args.epochs is not None else trainer.config.epochs
+            if target < trainer.epoch:
+                print(f"error: {out} has already trained {trainer.epoch} epochs; --epochs {target} would train none "
+                      "(nothing changed)", file=sys.stderr)
+                return 2
+            trainer.config.epochs = target
+            print(f"resuming {out} at epoch {trainer.epoch} of {target}")
+        else:
+            trainer = Trainer(IDCClassifier(preset.model), preset.train, data, replace_existing=args.overwrite)
+        trainer.model.to(args.device)
+        trainer.train(checkpoint_path=out, max_batches=max_batches)
+    except TrainingDivergedError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    except (DataNotFoundError, InputError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out if args.out.endswith(".pt") else args.out + ".pt")
-    if args.resume and out.exists():
-        trainer = Trainer.resume(out, data)
-        print(f"resuming {out} at epoch {trainer.epoch}")
-    else:
-        trainer = Trainer(IDCClassifier(preset.model), preset.train, data)
-    trainer.model.to(args.device)
-    trainer.train(checkpoint_path=out, max_batches=max_batches)
     model = trainer.ema_classifier()
     n = min(args.eval_examples, data.x_test.shape[0])
     acc = evaluate_accuracy(model, data.x_test[:n], data.y_test[:n], torch.Generator().manual_seed(1))
     trainer.save(out, metrics={"test_accuracy": acc, "test_examples": n})
     print(json.dumps({"checkpoint": str(out), "test_accuracy": acc, "epochs": trainer.epoch,
                       "train_seconds": round(trainer.train_seconds, 1)}))
-    return 0 if math.isfinite(trainer.history[-1]["loss"]) else 1
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the package's module, not this __main__ copy, so that classes match the presets' ones
+    from idc_lite.train import main as package_main
+
+    sys.exit(package_main())

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from idc_lite.runs import MissingArtifactError, check_parameters, is_smoke, require, resolve_run_dir
@@ -134,3 +136,37 @@ def test_environment_sets_and_restores(monkeypatch):
     with environment(IDC_LITE_A=None, IDC_LITE_B="new"):
         assert "IDC_LITE_A" not in os.environ and os.environ["IDC_LITE_B"] == "new"
     assert os.environ["IDC_LITE_A"] == "old" and "IDC_LITE_B" not in os.environ
+
+
+def _notebook(path, source: str):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("smoke: bool = False\nseed: int = 0")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(source)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_run_stopped_by_a_failing_notebook_still_reports_what_finished(tmp_path):
+    """run() writes summary.json / summary.md marked incomplete, naming the notebook that stopped it,
+    and raises the notebook's error again; --summarize rebuilds the same report."""
+    import papermill
+
+    from idc_lite import reproduce
+
+    notebooks = [_notebook(tmp_path / "01_fine.ipynb", "print('fine')"),
+                 _notebook(tmp_path / "02_broken.ipynb", "raise RuntimeError('broken on purpose')")]
+    out = tmp_path / "run"
+    with pytest.raises(papermill.PapermillExecutionError, match="broken on purpose"):
+        reproduce.run(out, smoke=True, seed=0, extra={}, notebooks=notebooks)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and summary["finished_notebooks"] == ["01_fine"]
+    assert summary["unfinished_notebooks"] == ["02_broken"] and summary["stopped"]["notebook"] == "02_broken"
+    text = (out / "summary.md").read_text()
+    assert "INCOMPLETE RUN" in text and "broken on purpose" in text
+    with pytest.raises(reproduce.ParameterError, match="epochs"):
+        reproduce.run(tmp_path / "other", smoke=True, seed=0, extra={"epochs": 3}, notebooks=notebooks)
+    assert not (tmp_path / "other").exists()

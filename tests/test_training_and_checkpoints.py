@@ -144,7 +144,8 @@ def test_wrong_data_for_model_is_rejected():
     data = tiny_data()
     with pytest.raises(ValueError, match="do not fit the model"):
         Trainer(IDCClassifier(tiny_config()), TrainConfig(), DataSplit(data.x_train[:, :, :4, :4], data.y_train,
-                                                                       data.x_test, data.y_test, data.class_names))
+                                                                       data.x_test[:, :, :4, :4], data.y_test,
+                                                                       data.class_names))
 
 
 def test_load_checkpoint_data_for_digits(tmp_path):
@@ -181,7 +182,7 @@ def test_train_command_line_twin(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["epochs"] == 1 and 0.0 <= result["test_accuracy"] <= 1.0
     assert (tmp_path / "cli.pt").is_file() and json.loads((tmp_path / "cli.json").read_text())["metrics"]["test_examples"] == 32
-    missing = subprocess.run([sys.executable, "-m", "idc_lite.train", "--preset", "cifar10", "--out", str(out),
+    missing = subprocess.run([sys.executable, "-m", "idc_lite.train", "--preset", "cifar10", "--out", str(tmp_path / "c10"),
                               "--data-root", str(tmp_path / "nodata")], capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "IDC_LITE_DATA" in missing.stderr
 
