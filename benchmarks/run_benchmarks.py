@@ -2,8 +2,11 @@
 
     python benchmarks/run_benchmarks.py [--skip-cifar]
 
-Reports, per preset: U-Net parameters, FLOPs per network call and per prediction, seconds per
-training batch, seconds per classified image, and the process's peak resident memory.
+First the machine: CPU model, cores, torch threads and a measured float32 matmul rate.  Then, per
+preset: U-Net parameters, FLOPs per network call and per prediction, training images per second,
+predictions per second, seconds for one PGD step per image (a gradient through the whole sampler,
+with the official 4-call sampler and with the 3-call one attacks may use), the fraction of the matmul
+rate that training and prediction reach (FLOPs from torch's own counter), and peak resident memory.
 """
 from __future__ import annotations
 
@@ -13,11 +16,15 @@ import resource
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
+from idc_lite.attacks import loss_and_grad
 from idc_lite.classifier import IDCClassifier
+from idc_lite.data import DataSplit
+from idc_lite.machine import describe, machine_info
 from idc_lite.presets import get_preset
 from idc_lite.train import Trainer
-from idc_lite.unet import count_flops, count_parameters
+from idc_lite.unet import count_parameters
 
 
 def _time(fn, repeats: int) -> float:
@@ -28,16 +35,21 @@ def _time(fn, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def bench_preset(name: str, train_batch: int, classify_batch: int, repeats: int) -> dict:
+def _flops(fn) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def bench_preset(name: str, train_batch: int, classify_batch: int, repeats: int, matmul_rate: float) -> dict:
     preset = get_preset(name)
     cfg = preset.model
     model = IDCClassifier(cfg)
     shape = cfg.image_shape
     g = torch.Generator().manual_seed(0)
     x = torch.rand(train_batch, *shape, generator=g)
-    labels = torch.randint(0, cfg.num_classes, (train_batch,), generator=g)
-
-    from idc_lite.data import DataSplit
+    labels = torch.arange(train_batch) % cfg.num_classes
     data = DataSplit(x, labels, x[:2], labels[:2], [str(i) for i in range(cfg.num_classes)], {"dataset": "random"})
     trainer = Trainer(model, preset.train, data)
     model.train()
@@ -49,33 +61,48 @@ def bench_preset(name: str, train_batch: int, classify_batch: int, repeats: int)
         trainer.optimizer.zero_grad(set_to_none=True)
 
     per_batch = _time(train_step, repeats)
+    train_flops = _flops(train_step)
     model.eval()
-    xc = x[:classify_batch]
+    xc, yc = x[:classify_batch], labels[:classify_batch]
     with torch.no_grad():
         per_image = _time(lambda: model(xc, generator=g), repeats) / classify_batch
-    flops = count_flops(model.unet, shape)
-    return {"preset": name, "params": count_parameters(model.unet), "flops_per_call": flops,
-            "calls_per_prediction": model.bridge.num_network_calls,
-            "flops_per_prediction": flops * model.bridge.num_network_calls,
-            "train_batch": train_batch, "seconds_per_train_batch": round(per_batch, 3),
-            "seconds_per_image": round(per_image, 5)}
+        predict_flops = _flops(lambda: model(xc[:1], generator=g))
+    pgd_step = {}
+    for sampler, target in (("4-call", model), ("3-call", model.gradient_twin())):
+        pgd_step[sampler] = _time(lambda target=target: loss_and_grad(target, xc, yc, "ce", g), max(1, repeats // 2)) / len(xc)
+    return {"preset": name, "params": count_parameters(model.unet),
+            "flops_per_call": predict_flops // model.bridge.num_network_calls,
+            "calls_per_prediction": model.bridge.num_network_calls, "flops_per_prediction": predict_flops,
+            "train_batch": train_batch, "seconds_per_train_batch": round(per_batch, 4),
+            "train_images_per_second": round(train_batch / per_batch, 1),
+            "train_fraction_of_matmul_rate": round(train_flops / per_batch / (matmul_rate * 1e9), 3),
+            "predictions_per_second": round(1 / per_image, 1),
+            "predict_fraction_of_matmul_rate": round(predict_flops / per_image / (matmul_rate * 1e9), 3),
+            "seconds_per_pgd_step_per_image": {k: round(v, 5) for k, v in pgd_step.items()}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-cifar", action="store_true", help="skip the paper-size CIFAR-10 U-Net (slow on CPUs)")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cuda: {torch.cuda.is_available()}")
-    rows = [bench_preset("digits", 64, 128, 5), bench_preset("mnist", 128, 128, 3)]
+    machine = machine_info()
+    rate = machine["matmul_gflops_float32_2048"]
+    print(f"machine: {describe(machine)}; torch {torch.__version__}, cuda: {torch.cuda.is_available()}")
+    rows = [bench_preset("digits", 64, 128, 5, rate), bench_preset("mnist", 128, 128, 3, rate)]
     if not args.skip_cifar:
-        rows.append(bench_preset("cifar10", 64, 16, 1))
+        rows.append(bench_preset("cifar10", 32, 8, 1, rate))
+    print("| preset | params | GFLOP / call x calls | train img/s | share of matmul rate | predictions/s | share | "
+          "PGD step / image, 4-call | 3-call |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"{r['preset']:>8}: {r['params'] / 1e6:.2f} M params, {r['flops_per_call'] / 1e9:.3f} GFLOP/call x "
-              f"{r['calls_per_prediction']} calls, {r['seconds_per_train_batch']:.3f} s per training batch of "
-              f"{r['train_batch']}, {1000 * r['seconds_per_image']:.1f} ms per classified image")
+        pgd = r["seconds_per_pgd_step_per_image"]
+        print(f"| {r['preset']} | {r['params'] / 1e6:.2f} M | {r['flops_per_call'] / 1e9:.3f} x {r['calls_per_prediction']} | "
+              f"{r['train_images_per_second']:.0f} | {100 * r['train_fraction_of_matmul_rate']:.0f} % | "
+              f"{r['predictions_per_second']:.0f} | {100 * r['predict_fraction_of_matmul_rate']:.0f} % | "
+              f"{1e3 * pgd['4-call']:.1f} ms | {1e3 * pgd['3-call']:.1f} ms |")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak_mib:.0f} MiB")
-    print(json.dumps({"rows": rows, "peak_rss_mib": round(peak_mib)}, indent=1))
+    print(json.dumps({"machine": machine, "rows": rows, "peak_rss_mib": round(peak_mib)}, indent=1))
 
 
 if __name__ == "__main__":

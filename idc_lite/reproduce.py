@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .checkpoints import atomic_write_bytes, atomic_write_json, library_versions
 from .html_report import export_html
+from .machine import describe, machine_info
 from .runs import HEADLESS_ENV, check_value, environment, read_metrics
 from .validation import KitError, ParameterError
 
@@ -202,6 +203,7 @@ def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict,
         "autoattack_rand": evaluation.get("autoattack_rand"),
         "wall_seconds_per_notebook": timings,
         "wall_seconds_total": total,
+        "machine": machine_info(),
         "exercise_seconds": exercise_seconds(executed),
         "html_pages": sorted(str(p.relative_to(out)) for p in (out / "html").glob("*.html")),
         "versions": library_versions(),
@@ -272,7 +274,8 @@ def summary_markdown(s: dict) -> str:
         (f"| FLOPs per prediction | {s['flops_per_prediction'] / 1e6:.1f} M | {s.get('network_calls_per_prediction')} "
          f"U-Net calls x {s['flops_per_network_call'] / 1e6:.1f} M |") if s.get("flops_per_prediction") else "| FLOPs | n/a | |",
         "", *robustness_markdown(s),
-        "## Wall time", "", "| notebook | seconds |", "|---|---|",
+        "## Wall time", "", *([f"Measured {describe(s['machine'])}.", ""] if s.get("machine") else []),
+        "| notebook | seconds |", "|---|---|",
         *[f"| {k} | {v} |" for k, v in s["wall_seconds_per_notebook"].items()],
         f"| **total** | {s['wall_seconds_total']} |", "",
         *exercise_markdown(s),
@@ -346,8 +349,9 @@ def resummarize(out: Path) -> dict:
     summary = build_summary(out, bool(old.get("smoke", first.get("smoke", False))), int(old.get("seed", first.get("seed", 0))),
                             extra, timings, old.get("wall_seconds_total", round(sum(timings.values()), 1)), executed,
                             expected=expected, stopped=stopped if set(timings) != set(expected) else None)
-    if "created" in old:
-        summary["created"] = old["created"]
+    for key in ("created", "machine"):      # when and where the run was timed, not where it is summarised
+        if key in old:
+            summary[key] = old[key]
     write_summary(out, summary)
     return summary
 

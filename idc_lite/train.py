@@ -62,7 +62,8 @@ class TrainConfig:
     beta1: float = 0.9
     weight_decay: float = 0.0
     accumulate_grad_batches: int = 1
-    lr_scheduler: str = "plateau"      # 'plateau' (official auto_lr_scheduler), 'step' (per epoch) or 'none'
+    lr_scheduler: str = "plateau"      # 'plateau' (official auto_lr_scheduler), 'step' (per epoch), 'cosine' or 'none'
+    warmup_fraction: float = 0.05      # lr_scheduler='cosine': linear warm-up over this share of the optimiser steps
     plateau_factor: float = 0.5
     plateau_patience: int = 3000
     plateau_threshold: float = 1e-4
@@ -94,7 +95,8 @@ class TrainConfig:
         for name in ("beta1", "ema_decay", "plateau_factor", "step_gamma"):
             check_number(getattr(self, name), f"TrainConfig.{name}", 0.0, 1.0)
         check_number(self.plateau_threshold, "TrainConfig.plateau_threshold", 0.0)
-        check_choice(self.lr_scheduler, "TrainConfig.lr_scheduler", ("plateau", "step", "none"))
+        check_choice(self.lr_scheduler, "TrainConfig.lr_scheduler", ("plateau", "step", "cosine", "none"))
+        check_number(self.warmup_fraction, "TrainConfig.warmup_fraction", 0.0, 1.0)
         check_choice(self.augment, "TrainConfig.augment", ("none", "shift", "flip_rotate"))
         for name in ("use_ema", "official_init"):
             if not isinstance(getattr(self, name), bool):
@@ -181,6 +183,8 @@ class Trainer:
                 min_lr=config.min_lr)
         elif config.lr_scheduler == "step":
             self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, config.step_size, config.step_gamma)
+        elif config.lr_scheduler == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._cosine_factor)
         elif config.lr_scheduler == "none":
             self.scheduler = None
         else:
@@ -193,6 +197,23 @@ class Trainer:
         self.history: list[dict] = []
         self.train_seconds = 0.0
         self._saved_epoch: int | None = None
+
+    def optimizer_steps_per_epoch(self) -> int:
+        n = self.data.x_train.shape[0]
+        batches = n // self.config.batch_size if n >= self.config.batch_size else 1   # drop_last, as the authors
+        return max(1, batches // max(1, self.config.accumulate_grad_batches))
+
+    def _cosine_factor(self, step: int) -> float:
+        """lr_scheduler='cosine': linear warm-up, then a half cosine from lr down to min_lr at the last
+        optimiser step of ``config.epochs`` (read at every step, so training on extends the schedule)."""
+        cfg = self.config
+        total = max(1, cfg.epochs * self.optimizer_steps_per_epoch())
+        warm = int(round(cfg.warmup_fraction * total))
+        if step < warm:
+            return (step + 1) / warm
+        progress = min(1.0, (step - warm) / max(1, total - warm))
+        floor = cfg.min_lr / cfg.lr
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     # ---- one batch ------------------------------------------------------------------------
     def loss_on_batch(self, x: torch.Tensor, labels: torch.Tensor):
@@ -260,7 +281,9 @@ class Trainer:
                         self.optimizer.step()
                         self.optimizer.zero_grad(set_to_none=True)
                         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                            self.scheduler.step(terms.loss.item())
+                            self.scheduler.step(loss_value)
+                        elif isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
+                            self.scheduler.step()
                     if self.ema is not None and self.global_step % (cfg.update_ema_interval * accumulate) == 0:
                         self.ema.update(self.model.unet, with_decay=self.global_step >= cfg.start_ema_step)
                     for k in sums:

@@ -79,3 +79,34 @@ def test_predict_batches_without_grad(model, tiny_images):
     x, _ = tiny_images
     p1 = model.predict(x, generator=torch.Generator().manual_seed(0), batch_size=6)
     assert p1.shape == (6,) and p1.dtype == torch.long and not p1.requires_grad
+
+
+def test_the_gradient_twin_gives_the_same_predictions_for_the_same_noise(model, tiny_images):
+    """The 3-call sampler (no-op step dropped) fed the 4-call sampler's first and third draws
+    predicts exactly what the faithful model predicts, with logits equal to float tolerance, on
+    the same weights; it makes 3 U-Net calls instead of 4 and leaves the model itself unchanged."""
+    x, _ = tiny_images
+    x = x.repeat(8, 1, 1, 1)                       # 32 images, random weights: varied predictions
+    x = (x + 0.2 * torch.rand(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    twin = model.gradient_twin()
+    assert (model.bridge.num_network_calls, twin.bridge.num_network_calls) == (4, 3)
+    assert model.bridge.steps == [3, 1, 1, 0] and not model.config.skip_noop_steps
+    assert twin.unet is model.unet and twin.label_images is model.label_images
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        noise = [torch.randn(x.shape, generator=g) for _ in range(model.bridge.num_noise_draws)]
+        faithful = model(x, noise=noise)
+        fast = twin(x, noise=[noise[0], noise[2]])
+        assert torch.equal(faithful.argmax(1), fast.argmax(1))
+        # the no-op step moves each pixel by sqrt(3e-8) * a draw, about 2e-4: distances move by ~2e-5,
+        # logits (distance / 0.1) by ~2e-4; feeding the wrong draw moves them by orders of magnitude more
+        assert (faithful - fast).abs().max() < 1e-3
+        wrong = twin(x, noise=[noise[0], noise[1]])
+        assert (faithful - wrong).abs().max() > 1e-2
+        with pytest.raises(ValueError):            # the twin really has one draw fewer
+            twin(x, noise=noise)
+    calls = []
+    handle = model.unet.register_forward_hook(lambda *args: calls.append(1))
+    twin(x, generator=torch.Generator().manual_seed(0))
+    handle.remove()
+    assert len(calls) == 3

@@ -248,3 +248,21 @@ def test_prepare_trainer_uses_a_model_trained_elsewhere(tmp_path):
         prepare_trainer(run, tiny_config(), TrainConfig(), tiny_data(), model_file=tmp_path / "other.pt")
     with pytest.raises(CheckpointError):
         prepare_trainer(tmp_path / "new.pt", tiny_config(), TrainConfig(), tiny_data(), model_file=tmp_path / "missing.pt")
+
+
+def test_cosine_schedule_warms_up_ends_at_min_lr_and_resumes_exactly(tmp_path):
+    straight = tiny_trainer(epochs=2, lr_scheduler="cosine", warmup_fraction=0.25, min_lr=1e-5)
+    steps = 2 * straight.optimizer_steps_per_epoch()
+    factors = [straight._cosine_factor(s) for s in range(steps + 1)]
+    warm = round(0.25 * steps)
+    assert factors[0] == pytest.approx(1 / warm) and factors[warm - 1] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[warm - 1:], factors[warm:]))          # decays after the warm-up
+    straight.train(progress=False)
+    assert straight.history[-1]["lr"] == pytest.approx(1e-5)                         # ends at min_lr
+    first = tiny_trainer(epochs=2, lr_scheduler="cosine", warmup_fraction=0.25, min_lr=1e-5)
+    first.train(epochs=1, progress=False, checkpoint_path=tmp_path / "c.pt")
+    resumed = Trainer.resume(tmp_path / "c.pt", tiny_data())
+    resumed.train(progress=False)
+    for (k, a), b in zip(straight.model.unet.state_dict().items(), resumed.model.unet.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert straight.history == resumed.history
