@@ -39,10 +39,12 @@ def declared_parameters(notebooks: list[Path]) -> dict[Path, dict[str, str]]:
                  for name, info in papermill.inspect_notebook(str(nb)).items()} for nb in notebooks}
 
 
-def check_run_parameters(notebooks: list[Path], parameters: dict) -> None:
+def check_run_parameters(notebooks: list[Path], parameters: dict,
+                         declared: dict[Path, dict[str, str]] | None = None) -> None:
     """Every parameter must be declared by some notebook, with a value of the declared type;
-    checked before the first notebook runs, so a typo costs nothing.  Raises ParameterError."""
-    declared = declared_parameters(notebooks)
+    checked before the first notebook runs, so a typo costs nothing.  Raises ParameterError.
+    ``declared``: :func:`declared_parameters` of the notebooks, when already read."""
+    declared = declared or declared_parameters(notebooks)
     types: dict[str, str] = {}
     for names in declared.values():
         types.update(names)
@@ -66,7 +68,7 @@ def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | 
 
     notebooks = notebooks or notebook_paths()
     declared = declared_parameters(notebooks)
-    check_run_parameters(notebooks, {"smoke": smoke, "seed": seed, **extra})
+    check_run_parameters(notebooks, {"smoke": smoke, "seed": seed, **extra}, declared)
     out.mkdir(parents=True, exist_ok=True)
     executed = out / "notebooks"
     executed.mkdir(exist_ok=True)
