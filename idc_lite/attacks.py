@@ -97,6 +97,12 @@ def loss_and_grad(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, loss
     model calls (fresh sampler noise per call for a random model)."""
     x, labels = _attack_inputs(x, labels, generator)
     check_int(eot_samples, "eot_samples", 1)
+    return _loss_and_grad(model, x, labels, loss, generator, eot_samples)
+
+
+def _loss_and_grad(model, x, labels, loss, generator, eot_samples):
+    """:func:`loss_and_grad` without the input checks: the attacks' inner loops call it with the
+    iterates of inputs they checked once."""
     x = x.detach().requires_grad_(True)
     total_loss = torch.zeros(x.shape[0], device=x.device)
     total_grad = torch.zeros_like(x)
@@ -169,7 +175,7 @@ def pgd(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, settings: PGDS
         else:
             x_adv = random_start(x, s.eps, s.norm, generator) if s.random_start else x.clone()
         for step in range(s.steps + 1):
-            loss, grad = loss_and_grad(model, x_adv, labels, s.loss, generator, s.eot_samples)
+            loss, grad = _loss_and_grad(model, x_adv, labels, s.loss, generator, s.eot_samples)
             improved = loss > best_loss
             best = torch.where(improved.view(view), x_adv, best)
             best_loss = torch.where(improved, loss, best_loss)
@@ -211,7 +217,7 @@ def fgsm(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: float, g
     x, labels = _attack_inputs(x, labels, generator)
     eps = check_eps(eps)
     check_int(eot_samples, "eot_samples", 1)
-    _, grad = loss_and_grad(model, x, labels, loss, generator, eot_samples)
+    _, grad = _loss_and_grad(model, x, labels, loss, generator, eot_samples)
     return (x.detach() + eps * grad.sign()).clamp(0.0, 1.0)
 
 
@@ -227,7 +233,7 @@ def mi_fgsm(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: float
     x = x.detach()
     x_adv, momentum = x.clone(), torch.zeros_like(x)
     for _ in range(steps):
-        _, grad = loss_and_grad(model, x_adv, labels, loss, generator, eot_samples)
+        _, grad = _loss_and_grad(model, x_adv, labels, loss, generator, eot_samples)
         momentum = decay * momentum + grad / grad.abs().flatten(1).mean(1).clamp_min(1e-12).view(-1, 1, 1, 1)
         x_adv = project(x_adv + alpha * momentum.sign(), x, eps, "Linf")
     return x_adv.detach()

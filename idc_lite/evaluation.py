@@ -174,7 +174,7 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
     scores, table, adversarial = {}, [], {}
     for i, spec in enumerate(progress_bar(attacks, desc="attacks", disable=not progress)):
         if spec.start_from is not None and spec.start_from not in adversarial:
-            raise ValueError(f"attack {spec.name!r} starts from {spec.start_from!r}, which must come earlier in the list")
+            raise InputError(f"attack {spec.name!r} starts from {spec.start_from!r}, which must come earlier in the list")
         generator = torch.Generator().manual_seed(seed + 1 + i)
         t0 = time.perf_counter()
         chunks = []

@@ -69,6 +69,7 @@ def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | 
     notebooks = notebooks or notebook_paths()
     declared = declared_parameters(notebooks)
     check_run_parameters(notebooks, {"smoke": smoke, "seed": seed, **extra}, declared)
+    machine = machine_info()             # where the timings below are measured (about a second)
     out.mkdir(parents=True, exist_ok=True)
     executed = out / "notebooks"
     executed.mkdir(exist_ok=True)
@@ -101,7 +102,7 @@ def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | 
         executed_paths = [executed / nb.name for nb in notebooks if (executed / nb.name).is_file()]
         export_html(executed_paths, out / "html")
         summary = build_summary(out, smoke, seed, extra, timings, total, executed_paths,
-                                expected=[nb.stem for nb in notebooks], stopped=stopped)
+                                expected=[nb.stem for nb in notebooks], stopped=stopped, machine=machine)
         write_summary(out, summary)
     return summary
 
@@ -171,9 +172,11 @@ def robustness_summary(metrics: dict) -> dict:
 
 
 def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict, total: float,
-                  executed: list[Path], expected: list[str] | None = None, stopped: dict | None = None) -> dict:
+                  executed: list[Path], expected: list[str] | None = None, stopped: dict | None = None,
+                  machine: dict | None = None) -> dict:
     """summary.json's content.  ``expected``: the notebooks the run meant to execute (default: those
-    in ``timings``); the run is complete when every one of them finished (has a time)."""
+    in ``timings``); the run is complete when every one of them finished (has a time).  ``machine``:
+    :func:`~idc_lite.machine.machine_info` of the machine the timings come from (None: unknown)."""
     metrics = read_metrics(out)
     training = metrics.get("02_train_classifier", {})
     evaluation = metrics.get("04_attack", {})
@@ -205,7 +208,7 @@ def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict,
         "autoattack_rand": evaluation.get("autoattack_rand"),
         "wall_seconds_per_notebook": timings,
         "wall_seconds_total": total,
-        "machine": machine_info(),
+        "machine": machine,
         "exercise_seconds": exercise_seconds(executed),
         "html_pages": sorted(str(p.relative_to(out)) for p in (out / "html").glob("*.html")),
         "versions": library_versions(),
@@ -350,10 +353,10 @@ def resummarize(out: Path) -> dict:
                                           for n, r in records.items() if n not in timings), None)
     summary = build_summary(out, bool(old.get("smoke", first.get("smoke", False))), int(old.get("seed", first.get("seed", 0))),
                             extra, timings, old.get("wall_seconds_total", round(sum(timings.values()), 1)), executed,
-                            expected=expected, stopped=stopped if set(timings) != set(expected) else None)
-    for key in ("created", "machine"):      # when and where the run was timed, not where it is summarised
-        if key in old:
-            summary[key] = old[key]
+                            expected=expected, stopped=stopped if set(timings) != set(expected) else None,
+                            machine=old.get("machine"))      # where the run was timed, not where it is summarised
+    if "created" in old:
+        summary["created"] = old["created"]
     write_summary(out, summary)
     return summary
 

@@ -185,9 +185,7 @@ class Trainer:
             self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, config.step_size, config.step_gamma)
         elif config.lr_scheduler == "cosine":
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._cosine_factor)
-        elif config.lr_scheduler == "none":
-            self.scheduler = None
-        else:
+        else:  # 'none'
             self.scheduler = None
         self.ema = EMA(model.unet, config.ema_decay) if config.use_ema else None
         self.generator = torch.Generator().manual_seed(config.seed)   # shuffling, timesteps, bridge noise
@@ -198,10 +196,12 @@ class Trainer:
         self.train_seconds = 0.0
         self._saved_epoch: int | None = None
 
-    def optimizer_steps_per_epoch(self) -> int:
+    def batches_per_epoch(self) -> int:
         n = self.data.x_train.shape[0]
-        batches = n // self.config.batch_size if n >= self.config.batch_size else 1   # drop_last, as the authors
-        return max(1, batches // max(1, self.config.accumulate_grad_batches))
+        return n // self.config.batch_size if n >= self.config.batch_size else 1   # drop_last, as the authors
+
+    def optimizer_steps_per_epoch(self) -> int:
+        return max(1, self.batches_per_epoch() // max(1, self.config.accumulate_grad_batches))
 
     def _cosine_factor(self, step: int) -> float:
         """lr_scheduler='cosine': linear warm-up, then a half cosine from lr down to min_lr at the last
@@ -219,9 +219,14 @@ class Trainer:
     def loss_on_batch(self, x: torch.Tensor, labels: torch.Tensor):
         """Official training loss for images x (B, C, H, W) in [0, 1] and labels (B,)."""
         model = self.model
-        device = model.label_images.device
         x, labels = check_batch(x, labels, model.config.num_classes, *model.config.image_shape[:2],
                                 dtype=model.label_images.dtype)
+        return self._loss(x, labels)
+
+    def _loss(self, x: torch.Tensor, labels: torch.Tensor):
+        """:meth:`loss_on_batch` without the input checks, for batches of the already checked DataSplit."""
+        model = self.model
+        device = model.label_images.device
         x, labels = x.to(device), labels.to(device)
         if self.config.augment == "flip_rotate":
             x = augment_flip_rotate(x, self.generator)
@@ -251,7 +256,7 @@ class Trainer:
             raise InputError(f"this model has already trained {self.epoch} epochs; asked to train up to {target}. "
                              "Ask for at least as many epochs, or start a new trainer")
         n = self.data.x_train.shape[0]
-        batches = n // cfg.batch_size if n >= cfg.batch_size else 1   # drop_last, as the authors
+        batches = self.batches_per_epoch()
         if max_batches:
             batches = min(batches, max_batches)
         accumulate = max(1, cfg.accumulate_grad_batches)
@@ -265,7 +270,7 @@ class Trainer:
                 sums = {"loss": 0.0, "recloss": 0.0, "simloss": 0.0}
                 for b in range(batches):
                     idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                    terms = self.loss_on_batch(self.data.x_train[idx], self.data.y_train[idx])
+                    terms = self._loss(self.data.x_train[idx], self.data.y_train[idx])
                     loss_value = terms.loss.item()
                     if not math.isfinite(loss_value):   # stop before the bad step reaches the weights
                         bar.close()
@@ -303,7 +308,6 @@ class Trainer:
                 self.dropout_rng_state = torch.get_rng_state()
                 if checkpoint_path and (self.epoch % checkpoint_every == 0 or self.epoch == target):
                     self.save(checkpoint_path)
-                    self._saved_epoch = self.epoch
         bar.close()
         self.model.eval()
         return self.history
@@ -363,12 +367,10 @@ class Trainer:
         self._check_overwrite(path)
         digest = atomic_save_hashed(self.state(), path)
         self._checked_paths.add(path)
-        record = {"format": CHECKPOINT_FORMAT, "config": self.model.config.to_dict(), "train_config": asdict(self.config),
-                  "data": self.data.info, "class_names": list(self.data.class_names), "seed": self.config.seed,
-                  "epoch": self.epoch, "global_step": self.global_step, "train_seconds": round(self.train_seconds, 2),
-                  "final_loss": self.history[-1] if self.history else None, "versions": library_versions(),
-                  "metrics": metrics or {}, "checkpoint": path.name, "checkpoint_sha256": digest}
-        atomic_write_json(record, path.with_suffix(".json"))
+        self._saved_epoch = self.epoch
+        atomic_write_json(_record(path, digest, self.model.config.to_dict(), asdict(self.config), self.data.info,
+                                  self.data.class_names, self.epoch, self.global_step, self.train_seconds,
+                                  self.history, metrics or {}), path.with_suffix(".json"))
         return path
 
     @classmethod
@@ -558,16 +560,22 @@ def repair_record(path: str | Path) -> dict:
     path = Path(path)
     state = read_checkpoint(path)
     progress = state.get("progress", {})
-    history = json.loads(progress.get("history", "[]"))
-    record = {"format": CHECKPOINT_FORMAT, "config": _config_from(state, path).to_dict(),
-              "train_config": _json_entry(state, "train_config", path), "data": _json_entry(state, "data_info", path),
-              "class_names": list(state.get("class_names", [])), "seed": _json_entry(state, "train_config", path).get("seed"),
-              "epoch": int(progress.get("epoch", 0)), "global_step": int(progress.get("global_step", 0)),
-              "train_seconds": round(float(progress.get("train_seconds", 0.0)), 2),
-              "final_loss": history[-1] if history else None, "versions": library_versions(), "metrics": {},
-              "checkpoint": path.name, "checkpoint_sha256": file_sha256(path), "repaired": True}
+    record = _record(path, file_sha256(path), _config_from(state, path).to_dict(),
+                     _json_entry(state, "train_config", path), _json_entry(state, "data_info", path),
+                     state.get("class_names", []), int(progress.get("epoch", 0)), int(progress.get("global_step", 0)),
+                     float(progress.get("train_seconds", 0.0)), json.loads(progress.get("history", "[]")), {})
+    record["repaired"] = True
     atomic_write_json(record, path.with_suffix(".json"))
     return record
+
+
+def _record(path: Path, digest: str, config: dict, train_config: dict, data_info: dict, class_names, epoch: int,
+            global_step: int, train_seconds: float, history: list, metrics: dict) -> dict:
+    """The JSON record beside a checkpoint (what :meth:`Trainer.save` and :func:`repair_record` write)."""
+    return {"format": CHECKPOINT_FORMAT, "config": config, "train_config": train_config, "data": data_info,
+            "class_names": list(class_names), "seed": train_config.get("seed"), "epoch": epoch, "global_step": global_step,
+            "train_seconds": round(train_seconds, 2), "final_loss": history[-1] if history else None,
+            "versions": library_versions(), "metrics": metrics, "checkpoint": path.name, "checkpoint_sha256": digest}
 
 
 def load_checkpoint_data(path: str | Path, data_root: str | None = None) -> DataSplit:
