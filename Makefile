@@ -46,9 +46,11 @@ grade: setup
 lab: setup
 	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-## Speed and accuracy figures (printed, not asserted)
+## Speed figures (printed, not asserted): per preset, then what one digits training step costs under
+## other thread, memory-layout and checkpoint settings (BENCH_ARGS="--skip-cifar" skips the slow CIFAR row)
 benchmark: setup
-	$(PY) benchmarks/run_benchmarks.py
+	$(PY) benchmarks/run_benchmarks.py $(BENCH_ARGS)
+	$(PY) benchmarks/step_costs.py
 
 clean-runs:
 	rm -rf runs

@@ -235,10 +235,11 @@ def pick_worst(scores: dict[str, torch.Tensor], adversarial: dict[str, torch.Ten
 
 
 def accuracy_curve(model, x: torch.Tensor, labels: torch.Tensor, eps_values: list[float], make_attacks, *,
-                   seed: int = 0, draws: int = 5, count: str = "adversarial") -> list[dict]:
+                   seed: int = 0, draws: int = 5, count: str = "adversarial", gradient_model=None) -> list[dict]:
     """Worst-case accuracy over ``make_attacks(eps)`` at each eps, as [{"eps", "accuracy"}].
     eps 0 gives the clean accuracy.  ``count``: 'adversarial' (accuracy on the adversarial
-    examples) or 'clean_and_adversarial' (the authors' count)."""
+    examples) or 'clean_and_adversarial' (the authors' count).  ``gradient_model``: see
+    :func:`evaluate`."""
     check_choice(count, "count", ("adversarial", "clean_and_adversarial"))
     if not isinstance(eps_values, (list, tuple)) or not eps_values:
         raise InputError(f"eps_values must be a non-empty list of budgets, got {eps_values!r}")
@@ -247,7 +248,8 @@ def accuracy_curve(model, x: torch.Tensor, labels: torch.Tensor, eps_values: lis
     key = "worst_case_accuracy" if count == "adversarial" else "worst_case_and_clean"
     curve = []
     for eps in eps_values:
-        result = evaluate(model, x, labels, make_attacks(eps) if eps > 0 else [], seed=seed, draws=draws)
+        result = evaluate(model, x, labels, make_attacks(eps) if eps > 0 else [], seed=seed, draws=draws,
+                          gradient_model=gradient_model)
         curve.append({"eps": eps, "accuracy": result[key] if eps > 0 else result["clean_accuracy"]})
     return curve
 

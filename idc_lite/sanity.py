@@ -74,10 +74,13 @@ def full_gradient_beats_bpda(result: dict, full: list[str], bpda: str, tol: floa
 
 # ---- checks that run attacks ----------------------------------------------------------------------
 def accuracy_against_eps(model, x: torch.Tensor, labels: torch.Tensor, eps_values: list[float], make_attacks,
-                         num_classes: int, seed: int = 0, draws: int = 5, tol: float = TOLERANCE) -> dict:
+                         num_classes: int, seed: int = 0, draws: int = 5, tol: float = TOLERANCE,
+                         gradient_model=None) -> dict:
     """Sanity check 1: worst-case accuracy over ``make_attacks(eps)`` for each eps falls steadily
-    and ends at or below chance (``1 / num_classes``) at the largest eps."""
-    curve = accuracy_curve(model, x, labels, eps_values, make_attacks, seed=seed, draws=draws)
+    and ends at or below chance (``1 / num_classes``) at the largest eps.  ``gradient_model``:
+    what the attacks query (see :func:`evaluation.evaluate`); scoring always uses ``model``."""
+    curve = accuracy_curve(model, x, labels, eps_values, make_attacks, seed=seed, draws=draws,
+                           gradient_model=gradient_model)
     accs = [c["accuracy"] for c in curve]
     monotone = all(b <= a + tol for a, b in zip(accs, accs[1:]))
     chance = 1.0 / num_classes
@@ -87,15 +90,18 @@ def accuracy_against_eps(model, x: torch.Tensor, labels: torch.Tensor, eps_value
 
 
 def budget_doubling(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings, seed: int = 0,
-                    draws: int = 5, tol: float = TOLERANCE, start: torch.Tensor | None = None) -> dict:
+                    draws: int = 5, tol: float = TOLERANCE, start: torch.Tensor | None = None,
+                    gradient_model=None) -> dict:
     """Sanity check 2b: doubling a PGD attack's steps, or adding a second (random) restart, moves
     accuracy by at most ``tol``.  ``start``: examples the first restart starts from (e.g. the
     first-step surrogate's).  The restart is counted per example (the attacker keeps whichever
-    restart does better).  All runs are scored with the same scoring noise."""
+    restart does better).  All runs are scored on ``model`` with the same scoring noise; the
+    attacks query ``gradient_model`` when given."""
     scoring = seed + 10_001
+    attacker = model if gradient_model is None else gradient_model
 
     def run(s: PGDSettings, attack_seed: int, start_at) -> torch.Tensor:
-        adv = pgd(model, x, labels, s, torch.Generator().manual_seed(attack_seed), start=start_at)
+        adv = pgd(attacker, x, labels, s, torch.Generator().manual_seed(attack_seed), start=start_at)
         return score_under_rule(model, adv, labels, "one", torch.Generator().manual_seed(scoring), draws)
 
     base = run(settings, seed + 1, start)
@@ -110,12 +116,15 @@ def budget_doubling(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDS
 
 
 def eot_convergence(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings, samples: list[int],
-                    seed: int = 0, draws: int = 5, tol: float = TOLERANCE, start: torch.Tensor | None = None) -> dict:
+                    seed: int = 0, draws: int = 5, tol: float = TOLERANCE, start: torch.Tensor | None = None,
+                    gradient_model=None) -> dict:
     """Sanity check 4c: accuracy under EOT-PGD against the number of fresh noise draws per step;
-    passes when the last doubling of the draws moves accuracy by at most ``tol`` (flattened)."""
+    passes when the last doubling of the draws moves accuracy by at most ``tol`` (flattened).
+    The attacks query ``gradient_model`` when given; scoring uses ``model``."""
+    attacker = model if gradient_model is None else gradient_model
     curve = []
     for k in samples:
-        adv = pgd(model, x, labels, replace(settings, eot_samples=k), torch.Generator().manual_seed(seed + 1), start=start)
+        adv = pgd(attacker, x, labels, replace(settings, eot_samples=k), torch.Generator().manual_seed(seed + 1), start=start)
         acc = score_under_rule(model, adv, labels, "one", torch.Generator().manual_seed(seed + 10_001), draws).mean().item()
         curve.append({"eot_samples": k, "accuracy": acc})
     flat = len(curve) >= 2 and abs(curve[-1]["accuracy"] - curve[-2]["accuracy"]) <= tol
@@ -125,10 +134,12 @@ def eot_convergence(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDS
 
 
 def fixed_noise_floor(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings, noise_seed: int = 0,
-                      seed: int = 0, draws: int = 5) -> dict:
+                      seed: int = 0, draws: int = 5, gradient_model=None) -> dict:
     """Sanity check 4d: PGD against a fixed-noise copy, scored with that same noise (the floor)
-    and then with fresh noise: the difference is robustness that comes only from randomness."""
-    fixed = FixedNoise(model, noise_seed)
+    and then with fresh noise: the difference is robustness that comes only from randomness.
+    With ``gradient_model`` the fixed-noise copy (attacked and floor-scored) wraps it instead;
+    the fresh-noise score always uses ``model``."""
+    fixed = FixedNoise(model if gradient_model is None else gradient_model, noise_seed)
     adv = pgd(fixed, x, labels, settings, torch.Generator().manual_seed(seed + 1))
     with torch.no_grad():
         floor = (fixed(adv).argmax(1) == labels).float().mean().item()

@@ -76,6 +76,7 @@ class TrainConfig:
     update_ema_interval: int = 8       # optimiser steps between EMA updates
     start_ema_step: int = 30000        # batches before the EMA starts averaging
     augment: str = "none"              # 'none', 'shift' (1-pixel moves) or 'flip_rotate' (authors' CIFAR-100 transform)
+    timesteps: str = "uniform"         # 'uniform': t ~ U{0..T-1} (official); 'sampler': only the t the sampler calls (quirk Q8)
     official_init: bool = True         # the authors' weights_init: N(0, 0.02) for every Conv2d / Linear weight
     seed: int = 0
 
@@ -98,6 +99,7 @@ class TrainConfig:
         check_choice(self.lr_scheduler, "TrainConfig.lr_scheduler", ("plateau", "step", "cosine", "none"))
         check_number(self.warmup_fraction, "TrainConfig.warmup_fraction", 0.0, 1.0)
         check_choice(self.augment, "TrainConfig.augment", ("none", "shift", "flip_rotate"))
+        check_choice(self.timesteps, "TrainConfig.timesteps", ("uniform", "sampler"))
         for name in ("use_ema", "official_init"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"TrainConfig.{name} must be True or False, got {getattr(self, name)!r}")
@@ -233,7 +235,11 @@ class Trainer:
         elif self.config.augment == "shift":
             x = augment_shift(x, self.generator)
         label_images = to_model_scale(model.label_images)
-        t = torch.randint(0, model.config.num_timesteps, (x.shape[0],), generator=self.generator).to(device)
+        if self.config.timesteps == "sampler":   # quirk Q8: train only where the sampler calls the network
+            called = torch.tensor(sorted(set(model.bridge.steps)), dtype=torch.long)
+            t = called[torch.randint(0, len(called), (x.shape[0],), generator=self.generator)].to(device)
+        else:
+            t = torch.randint(0, model.config.num_timesteps, (x.shape[0],), generator=self.generator).to(device)
         noise = torch.randn(x.shape, generator=self.generator).to(device)
         return idc_loss(model.bridge, model.denoise, label_images[labels], to_model_scale(x), t, noise, labels,
                         label_images, model.config.cls_loss_weight, model.config.loss_type)

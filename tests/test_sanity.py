@@ -80,3 +80,46 @@ def test_checks_read_from_results_report_failures():
     assert sanity.white_box_beats_black_box(good, ["pgd", "bpda"], ["square"])["status"] == "passed"
     with pytest.raises(KeyError):
         sanity.iterative_beats_single_step(good, "fgsm", ["nope"])
+
+
+class _Recorder(torch.nn.Module):
+    """Delegates to ``inner`` and counts the calls made with and without autograd."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.grad_calls, self.plain_calls = inner, 0, 0
+
+    def forward(self, x, generator=None):
+        if torch.is_grad_enabled() and x.requires_grad:
+            self.grad_calls += 1
+        else:
+            self.plain_calls += 1
+        return self.inner(x, generator=generator)
+
+
+def test_sanity_attacks_query_the_gradient_model_and_score_on_the_model():
+    """With gradient_model (the 3-call twin in the notebooks) every gradient comes from it and the
+    fresh-noise scores from the model; a useless gradient model weakens the attacks, so it is used."""
+    _, x, labels = _data()
+    settings = PGDSettings(eps=0.2, alpha=0.05, steps=4, loss="margin")
+    runs = {
+        "eot": lambda m, g: sanity.eot_convergence(
+            m, x, labels, settings, [1, 2], gradient_model=g)["values"]["curve"][-1]["accuracy"],
+        "doubling": lambda m, g: sanity.budget_doubling(m, x, labels, settings, gradient_model=g)["values"]["base"],
+        "floor": lambda m, g: sanity.fixed_noise_floor(
+            m, x, labels, settings, gradient_model=g)["values"]["rescored_fresh_noise"],
+        "sweep": lambda m, g: sanity.accuracy_against_eps(
+            m, x, labels, [0.0, 0.2], lambda e: [AttackSpec("pgd", "pgd", {"eps": e, "alpha": e / 4, "steps": 4})],
+            num_classes=4, gradient_model=g)["values"]["curve"][-1]["accuracy"],
+    }
+    for name, run in runs.items():
+        scored, attacker = _Recorder(Linear(noise_std=0.1)), _Recorder(Linear(noise_std=0.1))
+        with_gradient_model = run(scored, attacker)
+        assert attacker.grad_calls > 0 and scored.grad_calls == 0, name
+        assert scored.plain_calls > 0, name
+        alone = run(Linear(noise_std=0.1), None)
+        assert with_gradient_model == pytest.approx(alone), name      # the same weights: the same attack
+        blind = Linear(noise_std=0.1)
+        with torch.no_grad():
+            blind.weight.neg_()                                      # gradients that point the wrong way
+        assert run(Linear(noise_std=0.1), blind) > alone + 0.2, name

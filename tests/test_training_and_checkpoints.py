@@ -266,3 +266,31 @@ def test_cosine_schedule_warms_up_ends_at_min_lr_and_resumes_exactly(tmp_path):
     for (k, a), b in zip(straight.model.unet.state_dict().items(), resumed.model.unet.state_dict().values()):
         assert torch.equal(a, b), k
     assert straight.history == resumed.history
+
+
+@pytest.mark.parametrize("timesteps, expected", [("uniform", {0, 1, 2, 3}), ("sampler", {0, 1, 3})])
+def test_training_timesteps_official_uniform_or_only_where_the_sampler_calls(monkeypatch, timesteps, expected):
+    """Quirk Q8: the official loss draws t from 0..T-1, but the 4-step sampler ([3, 1, 1, 0]) never
+    calls the network at t = 2; timesteps='sampler' trains only on the t it calls."""
+    import idc_lite.train as train_module
+
+    seen = []
+    real_loss = train_module.idc_loss
+
+    def recording_loss(bridge, denoise, x0, y, t, *args):
+        seen.extend(t.tolist())
+        return real_loss(bridge, denoise, x0, y, t, *args)
+
+    monkeypatch.setattr(train_module, "idc_loss", recording_loss)
+    trainer = tiny_trainer(timesteps=timesteps)
+    assert trainer.model.bridge.steps == [3, 1, 1, 0]
+    for _ in range(10):
+        trainer._loss(trainer.data.x_train[:16], trainer.data.y_train[:16])
+    assert set(seen) == expected
+
+
+def test_unknown_training_timesteps_option_is_refused():
+    from idc_lite.validation import InputError
+
+    with pytest.raises(InputError, match="timesteps"):
+        TrainConfig(timesteps="every")

@@ -1,0 +1,97 @@
+"""What one digits training step costs under the settings a user might change (printed, never asserted).
+
+    python benchmarks/step_costs.py [--compile]
+
+Measured on the digits preset, batch 64, before choosing the issue-9 recipe: the default step
+(2 torch threads on a 2-core machine), one thread, ``channels_last`` memory layout, the
+checkpoint the training loop writes every epoch (atomic, fsync'd), and, with ``--compile``,
+``torch.compile`` (its compile time and the steps it must save to pay that back).  A CPU training
+step is dominated by convolutions (oneDNN), so most of these levers move it by a few per cent.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from idc_lite.classifier import IDCClassifier
+from idc_lite.data import DataSplit
+from idc_lite.machine import describe, machine_info
+from idc_lite.presets import get_preset
+from idc_lite.train import Trainer
+
+
+def _trainer() -> tuple[Trainer, torch.Tensor, torch.Tensor]:
+    preset = get_preset("digits")
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, *preset.model.image_shape, generator=g)
+    labels = torch.arange(64) % preset.model.num_classes
+    data = DataSplit(x, labels, x[:2], labels[:2], [str(i) for i in range(10)], {"dataset": "random"})
+    trainer = Trainer(IDCClassifier(preset.model), preset.train, data)
+    trainer.model.train()
+    return trainer, x, labels
+
+
+def _seconds_per_step(trainer: Trainer, x: torch.Tensor, labels: torch.Tensor, repeats: int = 10) -> float:
+    def step():
+        trainer._loss(x, labels).loss.backward()
+        trainer.optimizer.step()
+        trainer.optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(2):
+        step()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (needs a C++ compiler)")
+    args = parser.parse_args()
+    print(f"machine: {describe(machine_info())}")
+    rows = []
+    trainer, x, labels = _trainer()
+    base = _seconds_per_step(trainer, x, labels)
+    rows.append(("default step", base, ""))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows.append(("one torch thread", _seconds_per_step(trainer, x, labels), f"default uses {threads}"))
+    torch.set_num_threads(threads)
+    trainer.model.unet.to(memory_format=torch.channels_last)
+    rows.append(("channels_last", _seconds_per_step(trainer, x.contiguous(memory_format=torch.channels_last), labels), ""))
+    trainer.model.unet.to(memory_format=torch.contiguous_format)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.pt"
+        trainer.save(path)
+        start = time.perf_counter()
+        for _ in range(5):
+            trainer.save(path)
+        save = (time.perf_counter() - start) / 5
+    per_epoch = base * trainer.batches_per_epoch()
+    rows.append(("checkpoint write (atomic, fsync)", save,
+                 f"{100 * save / per_epoch:.1f} % of a {trainer.batches_per_epoch()}-batch digits epoch"))
+    if args.compile:
+        trainer, x, labels = _trainer()
+        start = time.perf_counter()
+        trainer.model.unet = torch.compile(trainer.model.unet)
+        _seconds_per_step(trainer, x, labels, repeats=1)      # compiles during its warm-up steps
+        compile_seconds = time.perf_counter() - start
+        compiled = _seconds_per_step(trainer, x, labels)
+        saved = base - compiled
+        note = f"compile and first 3 steps {compile_seconds:.0f} s" + (
+            f"; pays back after {compile_seconds / saved:.0f} steps" if saved > 0 else "; never pays back")
+        rows.append(("torch.compile", compiled, note))
+    print("| setting | seconds | vs default step | note |")
+    print("|---|---|---|---|")
+    for name, seconds, note in rows:
+        versus = "–" if name.startswith("checkpoint") else f"{100 * (seconds / base - 1):+.0f} %"
+        print(f"| {name} | {seconds:.4f} | {versus} | {note} |")
+
+
+if __name__ == "__main__":
+    main()
