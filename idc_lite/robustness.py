@@ -88,6 +88,18 @@ def score_under_rule(model, x: torch.Tensor, labels: torch.Tensor, rule: str, ge
     return (stacked == labels.cpu()).float().mean(0)
 
 
+def score_from_predictions(predictions: torch.Tensor, labels: torch.Tensor, rule: str) -> torch.Tensor:
+    """Per-example score (B,) float from predicted classes (draws, B): 'one' the fraction of right
+    draws, 'majority' / 'all' 1.0 or 0.0 (as :func:`score_under_rule` scores the same draws)."""
+    check_choice(rule, "rule", SCORING_RULES)
+    labels = labels.cpu()
+    if rule == "one":
+        return (predictions == labels).float().mean(0)
+    if rule == "all":
+        return (predictions == labels).all(0).float()
+    return (majority_vote(predictions, int(max(predictions.max(), labels.max())) + 1) == labels).float()
+
+
 def worst_case(correct_by_attack: dict[str, torch.Tensor]) -> torch.Tensor:
     """Per-example robustness over several attacks: robust only where every attack failed.
 

@@ -175,3 +175,35 @@ def test_pick_worst_and_accuracy_curve():
     assert [c["accuracy"] for c in curve] == [1.0, 0.0]
     with pytest.raises(ValueError, match="count"):
         accuracy_curve(model, x, labels, [0.1], lambda e: [], count="both")
+
+
+def test_rescore_under_several_rules_reuses_one_set_of_draws():
+    """rescore with a list of rules gives exactly what one call per rule gives, from one set of
+    sampler calls; a rule outside one / majority / all is refused."""
+    from idc_lite.evaluation import rescore
+    from idc_lite.validation import InputError
+
+    calls = []
+
+    class Counting(Linear):
+        def forward(self, x, generator=None):
+            calls.append(x.shape[0])
+            return super().forward(x, generator)
+
+    model = Counting(noise_std=2.0)
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0, 1, 2, 3, 0, 1])
+    examples = {"a": (x + 0.1).clamp(0, 1), "b": (x - 0.1).clamp(0, 1)}
+    together = rescore(model, x, labels, examples, ["one", "majority", "all"], draws=7, seed=3)
+    calls_together = len(calls)
+    separately = [rescore(model, x, labels, examples, rule, draws=7, seed=3) for rule in ("one", "majority", "all")]
+    assert together == separately
+    assert calls_together == 3 * 7 and len(calls) == 4 * 3 * 7        # 3 image sets x 7 draws, once
+    assert [r["scoring_rule"] for r in together] == ["one", "majority", "all"]
+    one, majority, every = together
+    assert every["worst_case_accuracy"] <= one["worst_case_accuracy"] <= 1.0
+    assert len({one["clean_accuracy"], majority["clean_accuracy"], every["clean_accuracy"]}) > 1   # noisy enough to differ
+    with pytest.raises(InputError, match="rule"):
+        rescore(model, x, labels, examples, ["one", "best"])
+    with pytest.raises(InputError, match="rule"):
+        rescore(model, x, labels, examples, [])

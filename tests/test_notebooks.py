@@ -56,6 +56,13 @@ def test_papermill_chain_in_smoke_mode(smoke_run):
                 assert {"steps", "alpha", "restarts", "eot_samples", "attack_seed", "scoring_seed"} <= set(settings)
     assert {c["status"] for c in summary["sanity_checks"]} <= {"passed", "FAILED", "measured"}
     assert len(summary["sanity_checks"]) == 10
+    attacked = summary["metrics"]["05_baselines"]["models"]
+    assert summary["metrics"]["04_attack"]["settings"]["gradient_twin"] is True
+    for name in ("IDC", "IDC without inter-class loss"):   # adaptive gradients through the 3-call twin, as 04 says
+        assert "3 U-Net calls" in attacked[name]["protocols"]["adaptive"]["attacks_query"], name
+        assert attacked[name]["protocols"]["paper@8"]["attacks_query"] == "the scored model", name
+    for name in ("standard CNN", "adversarially trained CNN"):
+        assert attacked[name]["protocols"]["adaptive"]["attacks_query"] == "the scored model", name
     examples = torch.load(out / summary["evaluated_examples"]["path"], weights_only=True)
     assert examples["x"].shape[0] == examples["labels"].shape[0] == summary["evaluated_examples"]["count"]
     assert (out / summary["evaluated_model"]).is_file()

@@ -1,0 +1,58 @@
+"""Are attacks through the 3-call gradient twin as strong as through the 4-call sampler? (printed, not asserted)
+
+    python benchmarks/twin_crosscheck.py runs/<run> [--sampler 3-call|4-call]
+
+Runs notebook 04's adaptive suite again on the run's model, examples, CNN (transfer source),
+budget, seeds and scoring draws, with the attack gradients taken through the other sampler than
+the run used (default: the one the run did not use), and prints every attack's robust accuracy
+and the worst case beside the run's own.  Scoring is on the faithful 4-call model both times, so
+only the gradient source differs.  About as long as the run's adaptive protocol.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from idc_lite.baselines import load_cnn
+from idc_lite.evaluation import adaptive_suite, evaluate, load_examples
+from idc_lite.machine import describe, machine_info
+from idc_lite.train import load_classifier
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--sampler", choices=("3-call", "4-call"), default=None,
+                        help="what the attacks query this time (default: the one the run did not use)")
+    args = parser.parse_args()
+    metrics = json.loads((args.run / "metrics" / "04_attack.json").read_text())
+    recorded = metrics["adaptive_protocol"]
+    settings = metrics["settings"]
+    used_twin = bool(settings.get("gradient_twin", False))
+    twin_now = (not used_twin) if args.sampler is None else args.sampler == "3-call"
+    model = load_classifier(args.run / "model.pt").eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x, labels = load_examples(args.run / metrics["examples_file"])
+    cnn = load_cnn(args.run / metrics["cnn_file"])
+    suite = adaptive_suite(metrics["eps"], steps=settings["steps"], eot_samples=settings["eot_samples"],
+                           square_queries=settings["square_queries"], transfer_source="cnn")
+    result = evaluate(model, x, labels, suite, seed=metrics["seed"], draws=recorded["draws"], sources={"cnn": cnn},
+                      protocol="adaptive", gradient_model=model.gradient_twin() if twin_now else None)
+    names = ("3-call twin" if used_twin else "4-call model", "3-call twin" if twin_now else "4-call model")
+    print(f"{args.run}: {len(x)} examples, eps {255 * metrics['eps']:.0f}/255, {describe(machine_info())}")
+    print(f"| attack | run (gradients via {names[0]}) | now (gradients via {names[1]}) | seconds then / now |")
+    print("|---|---|---|---|")
+    then = {a["name"]: a for a in recorded["attacks"]}
+    for a in result["attacks"]:
+        old = then.get(a["name"], {})
+        print(f"| {a['name']} | {100 * old.get('robust_accuracy', float('nan')):.1f} % | {100 * a['robust_accuracy']:.1f} % | "
+              f"{old.get('seconds', float('nan')):.0f} / {a['seconds']:.0f} |")
+    print(f"| worst case (min over attacks / rescored) | {100 * recorded['worst_case_accuracy']:.1f} % / "
+          f"{100 * recorded['worst_case_rescored']:.1f} % | {100 * result['worst_case_accuracy']:.1f} % / "
+          f"{100 * result['worst_case_rescored']:.1f} % | {recorded['seconds']:.0f} / {result['seconds']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
