@@ -63,12 +63,9 @@ def correct_under_rule(model, x: torch.Tensor, labels: torch.Tensor, rule: str, 
     x, labels = _scoring_inputs(model, x, labels, rule, generator, draws)
     k = 1 if rule == "one" else draws
     stacked = predictions_over_draws(model, x, [generator] * k, batch_size)     # (k, B)
-    labels = labels.cpu()
-    if rule == "all":
-        return (stacked == labels).all(0)
-    if rule == "majority":
-        return majority_vote(stacked, int(max(stacked.max(), labels.max())) + 1) == labels
-    return stacked[0] == labels
+    if rule == "one":
+        return stacked[0] == labels.cpu()
+    return score_from_predictions(stacked, labels, rule).bool()
 
 
 @torch.no_grad()
@@ -82,10 +79,7 @@ def score_under_rule(model, x: torch.Tensor, labels: torch.Tensor, rule: str, ge
     The mean over examples is the accuracy under that rule.
     """
     x, labels = _scoring_inputs(model, x, labels, rule, generator, draws)
-    if rule != "one":
-        return correct_under_rule(model, x, labels, rule, generator, draws, batch_size).float()
-    stacked = predictions_over_draws(model, x, [generator] * draws, batch_size)
-    return (stacked == labels.cpu()).float().mean(0)
+    return score_from_predictions(predictions_over_draws(model, x, [generator] * draws, batch_size), labels, rule)
 
 
 def score_from_predictions(predictions: torch.Tensor, labels: torch.Tensor, rule: str) -> torch.Tensor:
