@@ -6,7 +6,9 @@ Measured on the digits preset, batch 64, before choosing the issue-9 recipe: the
 (2 torch threads on a 2-core machine), one thread, ``channels_last`` memory layout, the
 checkpoint the training loop writes every epoch (atomic, fsync'd), and, with ``--compile``,
 ``torch.compile`` (its compile time and the steps it must save to pay that back).  A CPU training
-step is dominated by convolutions (oneDNN), so most of these levers move it by a few per cent.
+step is dominated by convolutions (oneDNN).  Measured on a 2-core AMD EPYC at 181 GFLOP/s: one
+thread +79 %, channels_last +19 % (slower), torch.compile -4 % after 63 s of compiling, a checkpoint
+1.3 % of an epoch; so the default is kept.
 """
 from __future__ import annotations
 
