@@ -13,26 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import time
 
 import torch
+from timing import seconds_per_call, synthetic_trainer, training_step
 from torch.utils.flop_counter import FlopCounterMode
 
 from idc_lite.attacks import loss_and_grad
-from idc_lite.classifier import IDCClassifier
-from idc_lite.data import DataSplit
 from idc_lite.machine import describe, machine_info
-from idc_lite.presets import get_preset
-from idc_lite.train import Trainer
 from idc_lite.unet import count_parameters
-
-
-def _time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats
 
 
 def _flops(fn) -> int:
@@ -43,33 +31,21 @@ def _flops(fn) -> int:
 
 
 def bench_preset(name: str, train_batch: int, classify_batch: int, repeats: int, matmul_rate: float) -> dict:
-    preset = get_preset(name)
-    cfg = preset.model
-    model = IDCClassifier(cfg)
-    shape = cfg.image_shape
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(train_batch, *shape, generator=g)
-    labels = torch.arange(train_batch) % cfg.num_classes
-    data = DataSplit(x, labels, x[:2], labels[:2], [str(i) for i in range(cfg.num_classes)], {"dataset": "random"})
-    trainer = Trainer(model, preset.train, data)
-    model.train()
-
-    def train_step():
-        terms = trainer._loss(x, labels)     # the training loop's own call (its data were checked once)
-        terms.loss.backward()
-        trainer.optimizer.step()
-        trainer.optimizer.zero_grad(set_to_none=True)
-
-    per_batch = _time(train_step, repeats)
+    trainer, x, labels = synthetic_trainer(name, train_batch)
+    model = trainer.model
+    g = torch.Generator().manual_seed(0)   # the sampler's noise
+    train_step = training_step(trainer, x, labels)
+    per_batch = seconds_per_call(train_step, repeats)
     train_flops = _flops(train_step)
     model.eval()
     xc, yc = x[:classify_batch], labels[:classify_batch]
     with torch.no_grad():
-        per_image = _time(lambda: model(xc, generator=g), repeats) / classify_batch
+        per_image = seconds_per_call(lambda: model(xc, generator=g), repeats) / classify_batch
         predict_flops = _flops(lambda: model(xc[:1], generator=g))
     pgd_step = {}
     for sampler, target in (("4-call", model), ("3-call", model.gradient_twin())):
-        pgd_step[sampler] = _time(lambda target=target: loss_and_grad(target, xc, yc, "ce", g), max(1, repeats // 2)) / len(xc)
+        gradient = lambda target=target: loss_and_grad(target, xc, yc, "ce", g)  # noqa: E731
+        pgd_step[sampler] = seconds_per_call(gradient, max(1, repeats // 2)) / len(xc)
     return {"preset": name, "params": count_parameters(model.unet),
             "flops_per_call": predict_flops // model.bridge.num_network_calls,
             "calls_per_prediction": model.bridge.num_network_calls, "flops_per_prediction": predict_flops,

@@ -18,37 +18,14 @@ import time
 from pathlib import Path
 
 import torch
+from timing import seconds_per_call, synthetic_trainer, training_step
 
-from idc_lite.classifier import IDCClassifier
-from idc_lite.data import DataSplit, load_dataset
+from idc_lite.data import load_dataset
 from idc_lite.machine import describe, machine_info
-from idc_lite.presets import get_preset
-from idc_lite.train import Trainer
 
 
-def _trainer() -> tuple[Trainer, torch.Tensor, torch.Tensor]:
-    preset = get_preset("digits")
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(64, *preset.model.image_shape, generator=g)
-    labels = torch.arange(64) % preset.model.num_classes
-    data = DataSplit(x, labels, x[:2], labels[:2], [str(i) for i in range(10)], {"dataset": "random"})
-    trainer = Trainer(IDCClassifier(preset.model), preset.train, data)
-    trainer.model.train()
-    return trainer, x, labels
-
-
-def _seconds_per_step(trainer: Trainer, x: torch.Tensor, labels: torch.Tensor, repeats: int = 10) -> float:
-    def step():
-        trainer._loss(x, labels).loss.backward()
-        trainer.optimizer.step()
-        trainer.optimizer.zero_grad(set_to_none=True)
-
-    for _ in range(2):
-        step()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        step()
-    return (time.perf_counter() - start) / repeats
+def _seconds_per_step(trainer, x: torch.Tensor, labels: torch.Tensor, repeats: int = 10) -> float:
+    return seconds_per_call(training_step(trainer, x, labels), repeats, warmup=2)
 
 
 def main() -> None:
@@ -57,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {describe(machine_info())}")
     rows = []
-    trainer, x, labels = _trainer()
+    trainer, x, labels = synthetic_trainer("digits", 64)
     base = _seconds_per_step(trainer, x, labels)
     rows.append(("default step", base, ""))
     threads = torch.get_num_threads()
@@ -78,7 +55,7 @@ def main() -> None:
     rows.append(("checkpoint write (atomic, fsync)", save,
                  f"{100 * save / (base * digits_batches):.1f} % of a {digits_batches}-batch digits epoch"))
     if args.compile:
-        trainer, x, labels = _trainer()
+        trainer, x, labels = synthetic_trainer("digits", 64)
         start = time.perf_counter()
         trainer.model.unet = torch.compile(trainer.model.unet)
         _seconds_per_step(trainer, x, labels, repeats=1)      # compiles during its warm-up steps

@@ -42,6 +42,18 @@ def matmul_gflops(size: int = 2048, repeats: int = 5, dtype: torch.dtype = torch
     return 2 * size ** 3 / best / 1e9
 
 
+def native_bf16(device: str | torch.device = "cpu") -> bool:
+    """Whether ``device`` computes bfloat16 natively (CUDA with bf16 support; a CPU with AVX512-BF16
+    or AMX).  Elsewhere torch emulates bfloat16 on the CPU, slower than float32."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check() for check in checks if check is not None)
+
+
 def machine_info(measure: bool = True) -> dict:
     """CPU model, logical cores (and those this process may use), torch threads, and with ``measure``
     the float32 2048x2048 matmul rate in GFLOP/s; the GPU's name where CUDA is available."""

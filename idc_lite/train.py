@@ -34,6 +34,7 @@ from .classifier import IDCClassifier, to_model_scale
 from .config import IDCConfig
 from .data import DataSplit
 from .losses import idc_loss
+from .machine import native_bf16
 from .runs import progress_bar
 from .validation import (
     InputError,
@@ -78,6 +79,8 @@ class TrainConfig:
     augment: str = "none"              # 'none', 'shift' (1-pixel moves) or 'flip_rotate' (authors' CIFAR-100 transform)
     timesteps: str = "uniform"         # 'uniform': t ~ U{0..T-1} (official); 'sampler': only the t the sampler calls (quirk Q8)
     official_init: bool = True         # the authors' weights_init: N(0, 0.02) for every Conv2d / Linear weight
+    precision: str = "fp32"            # 'fp32' (authors); 'bf16': forward and loss under bfloat16 autocast (weights,
+                                       # optimiser and EMA stay float32); 'auto': bf16 where the device has it natively
     seed: int = 0
 
     def __post_init__(self):
@@ -100,6 +103,7 @@ class TrainConfig:
         check_number(self.warmup_fraction, "TrainConfig.warmup_fraction", 0.0, 1.0)
         check_choice(self.augment, "TrainConfig.augment", ("none", "shift", "flip_rotate"))
         check_choice(self.timesteps, "TrainConfig.timesteps", ("uniform", "sampler"))
+        check_choice(self.precision, "TrainConfig.precision", ("fp32", "bf16", "auto"))
         for name in ("use_ema", "official_init"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"TrainConfig.{name} must be True or False, got {getattr(self, name)!r}")
@@ -192,6 +196,11 @@ class Trainer:
         self.ema = EMA(model.unet, config.ema_decay) if config.use_ema else None
         self.generator = torch.Generator().manual_seed(config.seed)   # shuffling, timesteps, bridge noise
         self.dropout_rng_state = torch.Generator().manual_seed(config.seed + 1).get_state()  # dropout (global RNG, forked)
+        # quirk Q8 option: the timesteps the sampler calls (None: every t, the authors' uniform draw)
+        self._called_timesteps = (torch.tensor(sorted(set(model.bridge.steps)), dtype=torch.long)
+                                  if config.timesteps == "sampler" else None)
+        device = model.label_images.device
+        self.precision = config.precision if config.precision != "auto" else "bf16" if native_bf16(device) else "fp32"
         self.global_step = 0
         self.epoch = 0
         self.history: list[dict] = []
@@ -235,14 +244,15 @@ class Trainer:
         elif self.config.augment == "shift":
             x = augment_shift(x, self.generator)
         label_images = to_model_scale(model.label_images)
-        if self.config.timesteps == "sampler":   # quirk Q8: train only where the sampler calls the network
-            called = torch.tensor(sorted(set(model.bridge.steps)), dtype=torch.long)
+        called = self._called_timesteps
+        if called is not None:   # quirk Q8: train only where the sampler calls the network
             t = called[torch.randint(0, len(called), (x.shape[0],), generator=self.generator)].to(device)
         else:
             t = torch.randint(0, model.config.num_timesteps, (x.shape[0],), generator=self.generator).to(device)
         noise = torch.randn(x.shape, generator=self.generator).to(device)
-        return idc_loss(model.bridge, model.denoise, label_images[labels], to_model_scale(x), t, noise, labels,
-                        label_images, model.config.cls_loss_weight, model.config.loss_type)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            return idc_loss(model.bridge, model.denoise, label_images[labels], to_model_scale(x), t, noise, labels,
+                            label_images, model.config.cls_loss_weight, model.config.loss_type)
 
     def train(self, epochs: int | None = None, progress: bool = True, checkpoint_path: str | Path | None = None,
               checkpoint_every: int = 1, max_batches: int | None = None, log_every: int = 0) -> list[dict]:
@@ -305,7 +315,8 @@ class Trainer:
                     self.scheduler.step()
                 self.epoch += 1
                 self.train_seconds += time.perf_counter() - start
-                record = {"epoch": self.epoch, "step": self.global_step, "lr": self.optimizer.param_groups[0]["lr"]}
+                record = {"epoch": self.epoch, "step": self.global_step, "lr": self.optimizer.param_groups[0]["lr"],
+                          "precision": self.precision}
                 record.update({k: v / batches for k, v in sums.items()})
                 self.history.append(record)
                 if log_every and (self.epoch % log_every == 0 or self.epoch == target):

@@ -110,3 +110,36 @@ def test_the_gradient_twin_gives_the_same_predictions_for_the_same_noise(model, 
     twin(x, generator=torch.Generator().manual_seed(0))
     handle.remove()
     assert len(calls) == 3
+
+
+def test_the_bf16_gradient_twin_runs_the_unet_in_bfloat16_and_keeps_the_gradient(model, tiny_images, monkeypatch):
+    """gradient_twin('bf16'): every U-Net call under bfloat16 autocast, float32 logits and input
+    gradients pointing where the float32 twin's do; the model itself and the float32 twin are
+    untouched; 'auto' picks bf16 only where the device has it natively."""
+    import idc_lite.classifier as classifier_module
+
+    x, labels = tiny_images
+    x = x.repeat(4, 1, 1, 1)
+    labels = labels.repeat(4)
+    fp32, bf16 = model.gradient_twin(), model.gradient_twin("bf16")
+    assert model.unet_autocast is None and fp32.unet_autocast is None and bf16.unet_autocast is torch.bfloat16
+    seen = []
+    conv = next(m for m in model.unet.modules() if isinstance(m, torch.nn.Conv2d))
+    handle = conv.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    grads = {}
+    for name, twin in (("fp32", fp32), ("bf16", bf16), ("model", model)):
+        seen.clear()
+        xg = x.clone().requires_grad_(True)
+        logits = twin(xg, generator=torch.Generator().manual_seed(3))
+        assert logits.dtype == torch.float32
+        logits.gather(1, labels[:, None]).sum().backward()
+        grads[name] = xg.grad.flatten(1)
+        assert set(seen) == {torch.bfloat16 if name == "bf16" else torch.float32}, name
+    handle.remove()
+    cosine = torch.nn.functional.cosine_similarity(grads["fp32"], grads["bf16"]).mean()
+    assert 0.9 < cosine < 1.0 - 1e-7            # close, and not the same arithmetic
+    for native in (True, False):
+        monkeypatch.setattr(classifier_module, "native_bf16", lambda device, native=native: native)
+        assert (model.gradient_twin("auto").unet_autocast is torch.bfloat16) == native
+    with pytest.raises(InputError, match="precision"):
+        model.gradient_twin("fp16")

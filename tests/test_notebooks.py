@@ -58,8 +58,11 @@ def test_papermill_chain_in_smoke_mode(smoke_run):
     assert len(summary["sanity_checks"]) == 10
     attacked = summary["metrics"]["05_baselines"]["models"]
     assert summary["metrics"]["04_attack"]["settings"]["gradient_twin"] is True
+    precision = summary["metrics"]["04_attack"]["settings"]["gradient_precision"]   # 'auto', resolved on this machine
+    assert precision in ("fp32", "bf16")
     for name in ("IDC", "IDC without inter-class loss"):   # adaptive gradients through the 3-call twin, as 04 says
-        assert "3 U-Net calls" in attacked[name]["protocols"]["adaptive"]["attacks_query"], name
+        query = attacked[name]["protocols"]["adaptive"]["attacks_query"]
+        assert "3 U-Net calls" in query and ("bfloat16 autocast" in query) == (precision == "bf16"), name
         assert attacked[name]["protocols"]["paper@8"]["attacks_query"] == "the scored model", name
     for name in ("standard CNN", "adversarially trained CNN"):
         assert attacked[name]["protocols"]["adaptive"]["attacks_query"] == "the scored model", name

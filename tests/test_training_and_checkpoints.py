@@ -294,3 +294,74 @@ def test_unknown_training_timesteps_option_is_refused():
 
     with pytest.raises(InputError, match="timesteps"):
         TrainConfig(timesteps="every")
+
+
+def _first_conv_output_dtypes(trainer):
+    """The dtypes the U-Net's first convolution produced during one training loss."""
+    seen = []
+    conv = next(m for m in trainer.model.unet.modules() if isinstance(m, torch.nn.Conv2d))
+    handle = conv.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    terms = trainer._loss(trainer.data.x_train[:8], trainer.data.y_train[:8])
+    handle.remove()
+    return seen, terms
+
+
+def test_bf16_precision_runs_the_unet_in_bfloat16_keeps_float32_state_and_resumes_exactly(tmp_path):
+    """precision='bf16': forward and loss under bfloat16 autocast; weights, optimiser state and EMA stay
+    float32, the history says which precision trained each epoch, and resuming is still exact."""
+    seen, terms = _first_conv_output_dtypes(tiny_trainer(precision="bf16"))
+    assert seen == [torch.bfloat16] and terms.loss.dtype == torch.float32
+    seen, _ = _first_conv_output_dtypes(tiny_trainer())
+    assert seen == [torch.float32]                                   # the default is the authors' float32
+
+    straight = tiny_trainer(epochs=2, precision="bf16")
+    straight.train(progress=False)
+    assert all(p.dtype == torch.float32 for p in straight.model.unet.parameters())
+    assert all(v.dtype == torch.float32 for v in straight.ema.shadow.values())
+    assert all(s.dtype == torch.float32 for state in straight.optimizer.state.values() for s in state.values()
+               if isinstance(s, torch.Tensor) and s.is_floating_point())
+    assert [h["precision"] for h in straight.history] == ["bf16", "bf16"]
+    full = tiny_trainer(epochs=2)
+    full.train(progress=False)
+    assert [h["precision"] for h in full.history] == ["fp32", "fp32"]
+    differs = any(not torch.equal(a, b) for a, b in zip(full.model.unet.parameters(), straight.model.unet.parameters()))
+    assert differs                                                   # bf16 really changed the arithmetic
+    assert straight.history[-1]["loss"] == pytest.approx(full.history[-1]["loss"], rel=0.1)   # and not the training
+
+    first = tiny_trainer(epochs=1, precision="bf16")
+    first.train(progress=False, checkpoint_path=tmp_path / "b.pt")
+    resumed = Trainer.resume(tmp_path / "b.pt", tiny_data())
+    assert resumed.precision == "bf16"
+    resumed.train(epochs=2, progress=False)
+    for (k, a), b in zip(straight.model.unet.state_dict().items(), resumed.model.unet.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert straight.history == resumed.history
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_uses_bf16_only_where_the_device_has_it_natively(monkeypatch, native):
+    import idc_lite.train as train_module
+
+    asked = []
+    monkeypatch.setattr(train_module, "native_bf16", lambda device: asked.append(torch.device(device).type) or native)
+    trainer = tiny_trainer(precision="auto")
+    assert asked == ["cpu"] and trainer.precision == ("bf16" if native else "fp32")
+    assert tiny_trainer(precision="fp32").precision == "fp32" and tiny_trainer(precision="bf16").precision == "bf16"
+
+
+def test_native_bf16_reads_the_cpu_flags(monkeypatch):
+    from idc_lite.machine import native_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert native_bf16("cpu") is False
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert native_bf16("cpu") is True
+    assert native_bf16("meta") is False
+
+
+def test_unknown_precision_is_refused():
+    from idc_lite.validation import InputError
+
+    with pytest.raises(InputError, match="precision"):
+        TrainConfig(precision="fp16")

@@ -1,0 +1,46 @@
+"""Helpers the benchmark scripts share: a trainer on a synthetic batch, its training step, a timer.
+
+Run as scripts (``python benchmarks/<name>.py``), the benchmarks import this file from their own folder.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+
+from idc_lite.classifier import IDCClassifier
+from idc_lite.data import DataSplit
+from idc_lite.presets import get_preset
+from idc_lite.train import Trainer
+
+
+def synthetic_trainer(preset_name: str, batch: int) -> tuple[Trainer, torch.Tensor, torch.Tensor]:
+    """A preset's model and recipe with one seeded random batch: (trainer, x (B, C, H, W) in [0, 1], labels (B,))."""
+    cfg = get_preset(preset_name)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, *cfg.model.image_shape, generator=g)
+    labels = torch.arange(batch) % cfg.model.num_classes
+    data = DataSplit(x, labels, x[:2], labels[:2], [str(i) for i in range(cfg.model.num_classes)], {"dataset": "random"})
+    trainer = Trainer(IDCClassifier(cfg.model), cfg.train, data)
+    trainer.model.train()
+    return trainer, x, labels
+
+
+def training_step(trainer: Trainer, x: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
+    """One optimiser step as the training loop takes it (its ``_loss``: the data were checked once)."""
+    def step():
+        trainer._loss(x, labels).loss.backward()
+        trainer.optimizer.step()
+        trainer.optimizer.zero_grad(set_to_none=True)
+    return step
+
+
+def seconds_per_call(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Mean wall seconds of ``fn`` over ``repeats`` calls, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
