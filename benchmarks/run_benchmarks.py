@@ -3,10 +3,12 @@
     python benchmarks/run_benchmarks.py [--skip-cifar]
 
 First the machine: CPU model, cores, torch threads and a measured float32 matmul rate.  Then, per
-preset: U-Net parameters, FLOPs per network call and per prediction, training images per second,
-predictions per second, seconds for one PGD step per image (a gradient through the whole sampler,
-with the official 4-call sampler and with the 3-call one attacks may use), the fraction of the matmul
-rate that training and prediction reach (FLOPs from torch's own counter), and peak resident memory.
+preset: U-Net parameters, FLOPs per network call and per prediction, training images per second (in
+the preset's precision: the digits preset's 'auto' trains in bfloat16 where the CPU has it natively),
+float32 predictions per second, seconds for one PGD step per image (a gradient through the whole
+sampler: the official 4-call sampler, the 3-call twin attacks use, and the twin with its U-Net calls
+in bfloat16), the fraction of the float32 matmul rate that training and prediction reach (FLOPs from
+torch's own counter), and peak resident memory.
 """
 from __future__ import annotations
 
@@ -43,14 +45,15 @@ def bench_preset(name: str, train_batch: int, classify_batch: int, repeats: int,
         per_image = seconds_per_call(lambda: model(xc, generator=g), repeats) / classify_batch
         predict_flops = _flops(lambda: model(xc[:1], generator=g))
     pgd_step = {}
-    for sampler, target in (("4-call", model), ("3-call", model.gradient_twin())):
+    for sampler, target in (("4-call", model), ("3-call", model.gradient_twin()),
+                            ("3-call bf16", model.gradient_twin("bf16"))):
         gradient = lambda target=target: loss_and_grad(target, xc, yc, "ce", g)  # noqa: E731
         pgd_step[sampler] = seconds_per_call(gradient, max(1, repeats // 2)) / len(xc)
     return {"preset": name, "params": count_parameters(model.unet),
             "flops_per_call": predict_flops // model.bridge.num_network_calls,
             "calls_per_prediction": model.bridge.num_network_calls, "flops_per_prediction": predict_flops,
             "train_batch": train_batch, "seconds_per_train_batch": round(per_batch, 4),
-            "train_images_per_second": round(train_batch / per_batch, 1),
+            "train_precision": trainer.precision, "train_images_per_second": round(train_batch / per_batch, 1),
             "train_fraction_of_matmul_rate": round(train_flops / per_batch / (matmul_rate * 1e9), 3),
             "predictions_per_second": round(1 / per_image, 1),
             "predict_fraction_of_matmul_rate": round(predict_flops / per_image / (matmul_rate * 1e9), 3),
@@ -67,15 +70,15 @@ def main() -> None:
     rows = [bench_preset("digits", 64, 128, 5, rate), bench_preset("mnist", 128, 128, 3, rate)]
     if not args.skip_cifar:
         rows.append(bench_preset("cifar10", 32, 8, 1, rate))
-    print("| preset | params | GFLOP / call x calls | train img/s | share of matmul rate | predictions/s | share | "
-          "PGD step / image, 4-call | 3-call |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| preset | params | GFLOP / call x calls | train img/s (precision) | share of matmul rate | predictions/s | share | "
+          "PGD step / image, 4-call | 3-call | 3-call bf16 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         pgd = r["seconds_per_pgd_step_per_image"]
         print(f"| {r['preset']} | {r['params'] / 1e6:.2f} M | {r['flops_per_call'] / 1e9:.3f} x {r['calls_per_prediction']} | "
-              f"{r['train_images_per_second']:.0f} | {100 * r['train_fraction_of_matmul_rate']:.0f} % | "
+              f"{r['train_images_per_second']:.0f} ({r['train_precision']}) | {100 * r['train_fraction_of_matmul_rate']:.0f} % | "
               f"{r['predictions_per_second']:.0f} | {100 * r['predict_fraction_of_matmul_rate']:.0f} % | "
-              f"{1e3 * pgd['4-call']:.1f} ms | {1e3 * pgd['3-call']:.1f} ms |")
+              f"{1e3 * pgd['4-call']:.1f} ms | {1e3 * pgd['3-call']:.1f} ms | {1e3 * pgd['3-call bf16']:.1f} ms |")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak_mib:.0f} MiB")
     print(json.dumps({"machine": machine, "rows": rows, "peak_rss_mib": round(peak_mib)}, indent=1))

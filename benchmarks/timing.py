@@ -4,6 +4,7 @@ Run as scripts (``python benchmarks/<name>.py``), the benchmarks import this fil
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable
 
@@ -15,14 +16,15 @@ from idc_lite.presets import get_preset
 from idc_lite.train import Trainer
 
 
-def synthetic_trainer(preset_name: str, batch: int) -> tuple[Trainer, torch.Tensor, torch.Tensor]:
-    """A preset's model and recipe with one seeded random batch: (trainer, x (B, C, H, W) in [0, 1], labels (B,))."""
+def synthetic_trainer(preset_name: str, batch: int, **recipe_changes) -> tuple[Trainer, torch.Tensor, torch.Tensor]:
+    """A preset's model and recipe (with ``recipe_changes``, e.g. ``precision="fp32"``) and one seeded
+    random batch: (trainer, x (B, C, H, W) in [0, 1], labels (B,))."""
     cfg = get_preset(preset_name)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(batch, *cfg.model.image_shape, generator=g)
     labels = torch.arange(batch) % cfg.model.num_classes
     data = DataSplit(x, labels, x[:2], labels[:2], [str(i) for i in range(cfg.model.num_classes)], {"dataset": "random"})
-    trainer = Trainer(IDCClassifier(cfg.model), cfg.train, data)
+    trainer = Trainer(IDCClassifier(cfg.model), dataclasses.replace(cfg.train, **recipe_changes), data)
     trainer.model.train()
     return trainer, x, labels
 

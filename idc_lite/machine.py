@@ -56,10 +56,11 @@ def native_bf16(device: str | torch.device = "cpu") -> bool:
 
 def machine_info(measure: bool = True) -> dict:
     """CPU model, logical cores (and those this process may use), torch threads, and with ``measure``
-    the float32 2048x2048 matmul rate in GFLOP/s; the GPU's name where CUDA is available."""
+    the float32 2048x2048 matmul rate in GFLOP/s; whether the CPU computes bfloat16 natively (the
+    digits recipe and the attack gradients then use it); the GPU's name where CUDA is available."""
     info = {"cpu_model": cpu_model(), "logical_cores": os.cpu_count(),
             "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
+            "torch_threads": torch.get_num_threads(), "native_bf16": native_bf16("cpu"), "platform": platform.platform()}
     if measure:
         info["matmul_gflops_float32_2048"] = round(matmul_gflops(), 1)
     if torch.cuda.is_available():
@@ -68,7 +69,8 @@ def machine_info(measure: bool = True) -> dict:
 
 
 def describe(info: dict) -> str:
-    """One line: 'on a 2-core AMD EPYC 7B13 measuring 150 GFLOP/s (2 threads)'."""
+    """One line: 'on a 2-core AMD EPYC 7B13 measuring 150 GFLOP/s (2 torch threads, native bf16)'."""
     rate = info.get("matmul_gflops_float32_2048")
+    bf16 = {True: ", native bf16", False: ", no native bf16"}.get(info.get("native_bf16"), "")   # absent in older runs
     return (f"on a {info.get('usable_cores')}-core {info.get('cpu_model')}"
-            + (f" measuring {rate:.0f} GFLOP/s" if rate else "") + f" ({info.get('torch_threads')} torch threads)")
+            + (f" measuring {rate:.0f} GFLOP/s" if rate else "") + f" ({info.get('torch_threads')} torch threads{bf16})")

@@ -199,8 +199,6 @@ class Trainer:
         # quirk Q8 option: the timesteps the sampler calls (None: every t, the authors' uniform draw)
         self._called_timesteps = (torch.tensor(sorted(set(model.bridge.steps)), dtype=torch.long)
                                   if config.timesteps == "sampler" else None)
-        device = model.label_images.device
-        self.precision = config.precision if config.precision != "auto" else "bf16" if native_bf16(device) else "fp32"
         self.global_step = 0
         self.epoch = 0
         self.history: list[dict] = []
@@ -233,6 +231,14 @@ class Trainer:
         x, labels = check_batch(x, labels, model.config.num_classes, *model.config.image_shape[:2],
                                 dtype=model.label_images.dtype)
         return self._loss(x, labels)
+
+    @property
+    def precision(self) -> str:
+        """'fp32' or 'bf16': ``config.precision`` with 'auto' resolved for the device the model is on
+        now (notebook 02 moves the model after building the trainer)."""
+        if self.config.precision != "auto":
+            return self.config.precision
+        return "bf16" if native_bf16(self.model.label_images.device) else "fp32"
 
     def _loss(self, x: torch.Tensor, labels: torch.Tensor):
         """:meth:`loss_on_batch` without the input checks, for batches of the already checked DataSplit."""
@@ -669,6 +675,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--download", action="store_true", help="allow torchvision to download the dataset")
     parser.add_argument("--epochs", type=_positive_int, default=None, help="train up to this many epochs in all")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default=None,
+                        help="training arithmetic (default: the preset's; 'auto' = bf16 where the device has it natively)")
     parser.add_argument("--resume", action="store_true", help="continue --out up to --epochs (or the preset's)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out with a new model")
     parser.add_argument("--eval-examples", type=_positive_int, default=2000, help="test images for the final accuracy")
@@ -694,6 +702,8 @@ def main(argv: list[str] | None = None) -> int:
         preset = get_preset(args.preset)
         if args.epochs is not None:
             preset.train.epochs = args.epochs
+        if args.precision is not None:
+            preset.train.precision = args.precision
         max_batches = None
         if args.smoke:       # 2 batches per epoch, 32 test images; 1 epoch unless --epochs says otherwise
             max_batches, args.eval_examples = 2, 32
@@ -708,10 +718,13 @@ def main(argv: list[str] | None = None) -> int:
                       "(nothing changed)", file=sys.stderr)
                 return 2
             trainer.config.epochs = target
+            if args.precision is not None:      # e.g. moved to a GPU: each epoch's record keeps its precision
+                trainer.config.precision = args.precision
             print(f"resuming {out} at epoch {trainer.epoch} of {target}")
         else:
             trainer = Trainer(IDCClassifier(preset.model), preset.train, data, replace_existing=args.overwrite)
         trainer.model.to(args.device)
+        print(f"training on {args.device} in {trainer.precision}")
         trainer.train(checkpoint_path=out, max_batches=max_batches)
     except TrainingDivergedError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -44,6 +44,8 @@ def test_papermill_chain_in_smoke_mode(smoke_run):
     out = smoke_run
     summary = json.loads((out / "summary.json").read_text())
     assert summary["smoke"] is True and 0.0 <= summary["clean_accuracy"] <= 1.0
+    assert summary["machine"]["native_bf16"] in (True, False) and summary["machine"]["matmul_gflops_float32_2048"] > 0
+    assert summary["metrics"]["02_train_classifier"]["train_precision"] in (["bf16"], ["fp32"])   # digits: 'auto'
     robustness = summary["robustness"]
     assert set(robustness) == {"IDC", "IDC without inter-class loss", "standard CNN", "adversarially trained CNN"}
     for name, entry in robustness.items():
@@ -70,6 +72,7 @@ def test_papermill_chain_in_smoke_mode(smoke_run):
     assert examples["x"].shape[0] == examples["labels"].shape[0] == summary["evaluated_examples"]["count"]
     assert (out / summary["evaluated_model"]).is_file()
     report = (out / "summary.md").read_text()
+    assert (", native bf16)" if summary["machine"]["native_bf16"] else ", no native bf16)") in report   # names the machine
     assert "## Sanity checks" in report and "SMOKE RUN" in report
     assert summary["html_pages"] == [f"html/{p.stem}.html" for p in NOTEBOOKS]
     for page in summary["html_pages"]:
