@@ -164,7 +164,14 @@ def load_torchvision(name: str, root: str | os.PathLike | None = None, image_siz
 
 def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, image_size: int | None = None,
                  download: bool = False, **digits_options) -> DataSplit:
-    """Load a dataset by name: ``digits`` (default, offline) or one of the torchvision datasets."""
+    """Load a dataset by name: ``digits`` (default, offline), ``image_folder`` (``root`` is a folder of
+    class folders or a .tar.gz of one: :mod:`idc_lite.image_folders`) or one of the torchvision datasets."""
     if name == "digits":
         return load_digits(16 if image_size is None else image_size, **digits_options)
+    if name == "image_folder":
+        from .image_folders import load_image_folder
+
+        if root is None:
+            raise InputError("dataset 'image_folder' needs root: a folder of class folders or a .tar.gz of one")
+        return load_image_folder(root, image_size=image_size)
     return load_torchvision(name, root=root, image_size=image_size, download=download)

@@ -44,6 +44,15 @@ def mnist_root() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def cifar10_jpeg_archive() -> Path:
+    base = shared_dir()
+    path = base / "datasets" / "cifar10-jpeg" / "cifar10-jpeg.tar.gz" if base else None
+    if path is None or not path.is_file():
+        pytest.skip("offline CIFAR-10 JPEG copy not found (shared/datasets/cifar10-jpeg); the kit never needs it")
+    return path
+
+
 def tiny_config(**overrides) -> IDCConfig:
     """A 0.2 M-parameter model on 8x8 images: fast enough for unit tests."""
     unet = UNetConfig(image_size=8, in_channels=1, model_channels=32, out_channels=1, num_res_blocks=1,
