@@ -15,13 +15,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-## Run all notebooks with papermill on the digits default; the report lands in runs/<time>/summary.md
+## Run all notebooks with papermill on the digits default; the report lands in runs/<time>/summary.md.
+## PRESET=name runs them with a preset's parameters (cifar10_cpu, mnist, cifar10, cifar100; see README "Presets");
+## their data come from $IDC_LITE_DATA (a torchvision root, or a folder or .tar.gz of class folders)
 reproduce: setup
-	$(PY) -m idc_lite.reproduce $(ARGS)
+	$(PY) -m idc_lite.reproduce $(if $(PRESET),--preset $(PRESET)) $(ARGS)
 
 ## The same chain in smoke mode (seconds): proves the code path only
 smoke: setup
-	$(PY) -m idc_lite.reproduce --smoke $(ARGS)
+	$(PY) -m idc_lite.reproduce --smoke $(if $(PRESET),--preset $(PRESET)) $(ARGS)
 
 ## Unit and fidelity tests, nbval on the notebooks (smoke mode), papermill chain, stripped-notebook check, ruff
 test: setup

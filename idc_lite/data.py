@@ -5,7 +5,8 @@ stratified train/test split.  MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 come 
 torchvision from a data root: the ``root`` argument, else the ``IDC_LITE_DATA`` environment
 variable, else ``data/`` in the repository (relative roots are relative to the repository too, so a
 kernel started in ``notebooks/`` finds the same data as the command line).  Nothing is downloaded
-unless ``download=True`` is passed.
+unless ``download=True`` is passed.  A copy of one of them as image files in class folders (a folder
+or a .tar.gz) is read instead when the root points at it (see :mod:`idc_lite.image_folders`).
 """
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ from .validation import DataError, InputError, KitError, check_fraction, check_i
 DATA_ROOT_ENV = "IDC_LITE_DATA"
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
 DIGIT_NAMES = [str(i) for i in range(10)]
+DISPLAY_NAMES = {"digits": "digits", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
+                 "cifar100": "CIFAR-100"}
+CLASS_COUNTS = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 class DataNotFoundError(KitError, FileNotFoundError):
@@ -62,6 +67,16 @@ class DataSplit:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def first_training_examples(self, n: int) -> "DataSplit":
+        """The same data with only the first ``n`` training images (the test split unchanged), e.g. to
+        train a baseline in less time; ``n`` = 0 or at least the training set gives this split itself.
+        The record says so (``train_subset``), so a model trained on it is never taken for one trained on all."""
+        check_int(n, "n", 0)
+        if n == 0 or n >= len(self.y_train):
+            return self
+        return DataSplit(self.x_train[:n], self.y_train[:n], self.x_test, self.y_test, list(self.class_names),
+                         {**self.info, "train_subset": f"first {n} of {len(self.y_train)} training images", "n_train": n})
 
 
 def resize_images(x: torch.Tensor, image_size: int) -> torch.Tensor:
@@ -162,10 +177,62 @@ def load_torchvision(name: str, root: str | os.PathLike | None = None, image_siz
     return DataSplit(x_train, y_train, x_test, y_test, list(ds.classes), info)
 
 
+def is_image_folder_source(root: str | os.PathLike) -> bool:
+    """True when ``root`` is a .tar.gz, or a folder with image files within four levels (class folders,
+    perhaps under train/ and test/), rather than torchvision's files (which carry no image suffix)."""
+    from .image_folders import IMAGE_SUFFIXES
+
+    path = Path(root).expanduser()
+    if path.is_file():
+        return path.name.endswith((".tar.gz", ".tgz"))
+    if not path.is_dir():
+        return False
+    return any(p.suffix.lower() in IMAGE_SUFFIXES
+               for depth in range(1, 5) for p in path.glob("/".join(["*"] * depth)))
+
+
+def load_named_image_folder(name: str, root: str | os.PathLike, image_size: int | None = None) -> DataSplit:
+    """A copy of a named dataset (e.g. CIFAR-10 as JPEG files in class folders) read as an image folder:
+    its class folders must be the dataset's classes (CIFAR-10: by name, in label order)."""
+    from .image_folders import load_image_folder
+
+    data = load_image_folder(root, image_size=image_size, name=name)
+    expected = CLASS_COUNTS[name]
+    if data.num_classes != expected:
+        raise DataError(f"{root} has {data.num_classes} class folders, {DISPLAY_NAMES[name]} has {expected}: "
+                        f"is it a copy of {DISPLAY_NAMES[name]}?")
+    if name == "cifar10" and data.class_names != CIFAR10_CLASSES:
+        raise DataError(f"the class folders of {root} are {data.class_names}, not CIFAR-10's {CIFAR10_CLASSES}")
+    return data
+
+
+def dataset_label(info: dict) -> str:
+    """How reports name the data of a record: 'CIFAR-10 (JPEG copy)', 'CIFAR-10 (torchvision)', 'digits (scikit-learn)'."""
+    name = info.get("dataset", "unknown")
+    display = DISPLAY_NAMES.get(name)
+    if "fingerprint" not in info:        # torchvision or scikit-learn
+        return f"{display or name} ({'scikit-learn' if name == 'digits' else 'torchvision'})"
+    formats = info.get("formats") or []
+    kind = f"{formats[0]} copy" if len(formats) == 1 else "image-folder copy"
+    return f"{display} ({kind})" if display else f"{name} (image folder)"
+
+
+def same_data(a: dict, b: dict) -> bool:
+    """Whether two data records name the same data and split (where it was read from aside)."""
+    return data_identity(a) == data_identity(b)
+
+
+def data_identity(info: dict) -> dict:
+    """A data record without its location ('root'): what must match for a model to be reused."""
+    return {k: v for k, v in info.items() if k != "root"} if isinstance(info, dict) else info
+
+
 def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, image_size: int | None = None,
                  download: bool = False, **digits_options) -> DataSplit:
     """Load a dataset by name: ``digits`` (default, offline), ``image_folder`` (``root`` is a folder of
-    class folders or a .tar.gz of one: :mod:`idc_lite.image_folders`) or one of the torchvision datasets."""
+    class folders or a .tar.gz of one: :mod:`idc_lite.image_folders`) or one of the torchvision datasets.
+    For those, a ``root`` (or ``$IDC_LITE_DATA``) that is a .tar.gz or a folder of images is read as a
+    copy of the named dataset in class folders (e.g. the CIFAR-10 JPEG copy)."""
     if name == "digits":
         return load_digits(16 if image_size is None else image_size, **digits_options)
     if name == "image_folder":
@@ -174,4 +241,7 @@ def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, im
         if root is None:
             raise InputError("dataset 'image_folder' needs root: a folder of class folders or a .tar.gz of one")
         return load_image_folder(root, image_size=image_size)
+    key = name.lower().replace("-", "_") if isinstance(name, str) else name
+    if key in TORCHVISION_DATASETS and is_image_folder_source(resolve_data_root(root)):
+        return load_named_image_folder(key, resolve_data_root(root), image_size)
     return load_torchvision(name, root=root, image_size=image_size, download=download)

@@ -28,7 +28,7 @@ from .data import DataNotFoundError, DataSplit, resize_images, stratified_split
 from .validation import DataError, check_fraction, check_int
 
 CACHE_ENV = "IDC_LITE_CACHE"
-CACHE_FORMAT = "idc_lite-image-folder-v1"
+CACHE_FORMAT = "idc_lite-image-folder-v2"   # v2: records the image formats
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SPLITS = ("train", "test")
 
@@ -94,11 +94,12 @@ def _decode(source: Path, items: list[tuple[str, str, object]]) -> dict:
     """Decode every image to uint8 (C, H, W); one channel if every image is greyscale, else RGB."""
     from PIL import Image, UnidentifiedImageError
 
-    images = []
+    images, formats = [], set()
     for _, _, (where, raw) in items:
         try:
             with Image.open(io.BytesIO(raw) if isinstance(raw, bytes) else raw) as img:
                 img.load()
+                formats.add(img.format or "unknown")
                 images.append(img.copy())
         except (UnidentifiedImageError, OSError, ValueError) as err:
             raise DataError(f"cannot decode the image {where}: {err}") from None
@@ -116,7 +117,7 @@ def _decode(source: Path, items: list[tuple[str, str, object]]) -> dict:
     classes = sorted({cls for _, cls, _ in items})
     index = {cls: i for i, cls in enumerate(classes)}
     return {"x": x.contiguous(), "labels": torch.tensor([index[c] for _, c, _ in items], dtype=torch.long),
-            "splits": [s for s, _, _ in items], "class_names": classes}
+            "splits": [s for s, _, _ in items], "class_names": classes, "formats": sorted(formats)}
 
 
 def _fingerprint(source: Path) -> str:
@@ -171,19 +172,25 @@ def load_image_folder(source: str | os.PathLike, image_size: int | None = None, 
     x, labels, splits = data["x"], data["labels"], np.array(data["splits"])
     if (splits == "").all():
         train_idx, test_idx = stratified_split(labels.numpy(), test_fraction, seed)
-        split_note = f"stratified, test fraction {test_fraction}, seed {seed}"
+        split_note = f"stratified, test fraction {test_fraction}, seed {seed}, shuffled"
     else:
         train_idx, test_idx = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "test")
-        split_note = "the source's train/ and test/ folders"
-    train_idx, test_idx = torch.as_tensor(train_idx), torch.as_tensor(test_idx)
+        split_note = f"the source's train/ and test/ folders, shuffled with seed {seed}"
+    # Sources list images class by class; shuffle each split (seeded) so that "the first N test images",
+    # which the notebooks evaluate, are a sample of every class rather than N airplanes.
+    rng = np.random.default_rng(seed)
+    train_idx, test_idx = torch.as_tensor(rng.permutation(train_idx)), torch.as_tensor(rng.permutation(test_idx))
 
     def as_float(idx: torch.Tensor) -> torch.Tensor:
         images = x[idx].float() / 255.0
         return resize_images(images, image_size) if image_size is not None else images
 
     source = Path(source).expanduser()
+    # "root" says where to read the data again (notebooks 03 to 05); records are compared without it
+    # (data.same_data), so moving the data keeps a model's record valid: the fingerprint names the data.
     info = {"dataset": name or source.name, "source": "image folder archive" if _is_archive(source) else "image folder",
-            "fingerprint": data["fingerprint"], "image_size": int(image_size or x.shape[-1]), "split": split_note,
-            "n_train": len(train_idx), "n_test": len(test_idx)}
+            "root": str(source.resolve()), "fingerprint": data["fingerprint"], "formats": list(data["formats"]),
+            "image_size": int(image_size or x.shape[-1]), "split": split_note, "test_fraction": test_fraction,
+            "split_seed": seed, "n_train": len(train_idx), "n_test": len(test_idx)}
     return DataSplit(as_float(train_idx), labels[train_idx], as_float(test_idx), labels[test_idx],
                      list(data["class_names"]), info)

@@ -74,3 +74,29 @@ def describe(info: dict) -> str:
     bf16 = {True: ", native bf16", False: ", no native bf16"}.get(info.get("native_bf16"), "")   # absent in older runs
     return (f"on a {info.get('usable_cores')}-core {info.get('cpu_model')}"
             + (f" measuring {rate:.0f} GFLOP/s" if rate else "") + f" ({info.get('torch_threads')} torch threads{bf16})")
+
+
+def resolve_device(name: str = "") -> torch.device:
+    """The device to train or evaluate on: ``name`` ('cpu', 'cuda', 'cuda:1', 'mps'), or when empty the
+    first GPU if CUDA sees one, else the CPU.  Raises InputError for a malformed name or a device that
+    is not there (rather than failing later inside the first U-Net call)."""
+    from .validation import InputError
+
+    if not isinstance(name, str):
+        raise InputError(f"device must be a string such as 'cpu' or 'cuda:0', got {name!r}")
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise InputError(f"unknown device {name!r} ({err}); use 'cpu', 'cuda' or 'cuda:N'") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"device {name!r} asked for, but torch sees no CUDA GPU here; use 'cpu' or leave it empty")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"device {name!r} asked for, but torch sees {torch.cuda.device_count()} GPU(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device {name!r} asked for, but the MPS backend is not available here")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"device {name!r} is not supported: use 'cpu', 'cuda' or 'cuda:N'")
+    return device

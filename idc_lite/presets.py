@@ -7,7 +7,7 @@ meant for GPUs.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import IDCConfig
 from .train import TrainConfig
@@ -16,11 +16,21 @@ from .unet import UNetConfig
 
 @dataclass
 class Preset:
+    """A model, a training recipe, a dataset, and the notebook parameters a whole run takes with them.
+
+    ``notebook_parameters``: values for notebooks 01 to 05 (label-image size, attack budgets, evaluation
+    sizes, baseline epochs) that ``python -m idc_lite.reproduce --preset NAME`` (``make reproduce
+    PRESET=NAME``) passes, under anything given with ``-p``."""
     name: str
     dataset: str
     model: IDCConfig
     train: TrainConfig
     note: str = ""
+    notebook_parameters: dict = field(default_factory=dict)
+
+    def run_parameters(self) -> dict:
+        """The papermill parameters of a whole run with this preset (``preset`` included)."""
+        return {"preset": self.name, **self.notebook_parameters}
 
 
 _DIGITS = Preset(
@@ -52,6 +62,20 @@ _MNIST = Preset(
     train=TrainConfig(epochs=20, batch_size=128, lr=5e-4, lr_scheduler="none", ema_decay=0.995,
                       update_ema_interval=1, start_ema_step=2000),
     note="MNIST at 28x28; about an hour on 2 CPU cores, minutes on a GPU",
+    # main budget 8/255 as the CIFAR presets (the issue-10 report); the sweep goes up to where MNIST CNNs fall
+    notebook_parameters={"image_size": 28, "channels": 1, "eps_255": 8.0, "eps_sweep_255": "8,16,32,64,128"},
+)
+
+_CIFAR10_CPU = Preset(
+    name="cifar10_cpu", dataset="cifar10",
+    model=IDCConfig(num_classes=10, unet=UNetConfig(
+        image_size=32, in_channels=3, model_channels=32, out_channels=3, num_res_blocks=1,
+        attention_resolutions=(4,), channel_mult=(1, 2, 2), dropout=0.0, num_heads=4, num_head_channels=-1,
+        use_scale_shift_norm=True, resblock_updown=False)),
+    train=TrainConfig(epochs=4, batch_size=64, lr=5e-4, lr_scheduler="none", ema_decay=0.995, update_ema_interval=1,
+                      start_ema_step=300, augment="none", timesteps="sampler", precision="auto", seed=0),
+    note="CPU CIFAR-10 preset: a 1.2 M-parameter U-Net at 32x32 (PROVISIONAL)",
+    notebook_parameters={"image_size": 32, "channels": 3, "eps_255": 8.0, "eps_sweep_255": "2,4,8,16,32"},
 )
 
 _CIFAR10 = Preset(
@@ -64,6 +88,7 @@ _CIFAR10 = Preset(
                       plateau_factor=0.5, plateau_patience=3000, plateau_threshold=1e-4, plateau_cooldown=3000,
                       min_lr=5e-7, ema_decay=0.995, update_ema_interval=8, start_ema_step=30000, augment="none"),
     note="the authors' Template-IDC-cifar10.yaml (GPU)",
+    notebook_parameters={"image_size": 32, "channels": 3, "eps_255": 8.0, "eps_sweep_255": "2,4,8,16,32"},
 )
 
 _CIFAR100 = Preset(
@@ -72,13 +97,16 @@ _CIFAR100 = Preset(
         image_size=32, in_channels=3, model_channels=64, out_channels=3, num_res_blocks=1,
         attention_resolutions=(32, 16, 8), channel_mult=(1, 4, 8), dropout=0.3, num_heads=8, num_head_channels=64,
         use_scale_shift_norm=True, resblock_updown=True)),
-    train=TrainConfig(epochs=600, batch_size=64, lr=1e-4, beta1=0.9, accumulate_grad_batches=2, lr_scheduler="plateau",
-                      plateau_factor=0.5, plateau_patience=3000, plateau_threshold=1e-4, plateau_cooldown=3000,
-                      min_lr=5e-7, ema_decay=0.995, update_ema_interval=8, start_ema_step=30000, augment="flip_rotate"),
-    note="the authors' Template-IDC-cifar100.yaml (GPU; flip + 15 degree rotation augmentation)",
+    # auto_lr_scheduler is False in this YAML: the authors' runner then steps StepLR(500 epochs, 0.5) per epoch
+    train=TrainConfig(epochs=600, batch_size=64, lr=1e-4, beta1=0.9, accumulate_grad_batches=2, lr_scheduler="step",
+                      step_size=500, step_gamma=0.5, ema_decay=0.995, update_ema_interval=8, start_ema_step=30000,
+                      augment="flip_rotate"),
+    note="the authors' Template-IDC-cifar100.yaml (GPU; flip + 15 degree rotation augmentation, step learning rate)",
+    notebook_parameters={"num_classes": 100, "image_size": 32, "channels": 3, "eps_255": 8.0,
+                         "eps_sweep_255": "2,4,8,16,32"},
 )
 
-PRESETS = {p.name: p for p in (_DIGITS, _MNIST, _CIFAR10, _CIFAR100)}
+PRESETS = {p.name: p for p in (_DIGITS, _MNIST, _CIFAR10_CPU, _CIFAR10, _CIFAR100)}
 
 
 def get_preset(name: str) -> Preset:

@@ -1,7 +1,10 @@
 """The main job: run every notebook in order with papermill into a new run folder, then write
 ``summary.md`` and ``summary.json`` there.  ``make reproduce`` calls this.
 
-    python -m idc_lite.reproduce [--smoke] [--out runs/NAME] [--seed 0] [-p NAME VALUE ...]
+    python -m idc_lite.reproduce [--preset NAME] [--smoke] [--out runs/NAME] [--seed 0] [-p NAME VALUE ...]
+
+``--preset`` passes the preset's notebook parameters (:meth:`~idc_lite.presets.Preset.run_parameters`:
+its label-image size, attack budgets, evaluation sizes); ``-p`` values override them.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pathlib import Path
 from .checkpoints import atomic_write_bytes, atomic_write_json, library_versions
 from .html_report import export_html
 from .machine import describe, machine_info
+from .presets import PRESETS, get_preset
 from .runs import HEADLESS_ENV, check_value, environment, read_metrics
 from .validation import KitError, ParameterError
 
@@ -191,6 +195,8 @@ def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict,
         "smoke": smoke,
         "seed": seed,
         "parameters": extra,
+        "preset": training.get("preset"),
+        "data": training.get("data"),
         "clean_accuracy": training.get("test_accuracy"),
         "clean_accuracy_protocol": training.get("accuracy_protocol"),
         "clean_accuracy_over_draws": training.get("accuracy_over_draws"),
@@ -268,6 +274,7 @@ def summary_markdown(s: dict) -> str:
     lines = [
         "# idc_lite reproduction report", "", *incomplete,
         f"- created: {s['created']}" + ("  **SMOKE RUN: numbers are not meaningful**" if s["smoke"] else ""),
+        *([f"- preset: {s['preset']}; data: {s['data']}"] if s.get("data") else []),
         f"- seed: {s['seed']}; parameters: {json.dumps(s['parameters']) or '{}'}", "",
         "## Results", "",
         "| figure | value | protocol |", "|---|---|---|",
@@ -379,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny settings: proves the code path, not the numbers")
     parser.add_argument("--out", default=None, help="run folder (default runs/<UTC time>)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                        help="run every notebook with this preset's parameters (default: the notebooks' own, digits)")
     parser.add_argument("--summarize", default=None, metavar="RUN",
                         help="only rebuild RUN/summary.json and summary.md from RUN/metrics")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -406,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     if out.exists() and any(out.iterdir()):
         print(f"error: {out} exists and is not empty; choose a new --out", file=sys.stderr)
         return 2
-    extra = {k: _literal(v) for k, v in args.parameter}
+    extra = {**(get_preset(args.preset).run_parameters() if args.preset else {}),
+             **{k: _literal(v) for k, v in args.parameter}}
     try:
         summary = run(out, args.smoke, args.seed, extra)
     except ParameterError as err:

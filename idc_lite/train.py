@@ -5,6 +5,9 @@ Command line twin of notebook 02, for long runs::
 
     python -m idc_lite.train --preset digits --out runs/my_digits
     python -m idc_lite.train --preset cifar10 --data-root /data --out runs/cifar10 --resume
+    torchrun --standalone --nproc_per_node=4 -m idc_lite.train --preset cifar10 --data-root /data --out runs/cifar10/
+
+Under torchrun every process trains its share of each global batch (:mod:`idc_lite.distributed`).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .checkpoints import (
     CheckpointError,
     OverwriteRefusedError,
@@ -32,7 +36,7 @@ from .checkpoints import (
 )
 from .classifier import IDCClassifier, to_model_scale
 from .config import IDCConfig
-from .data import DataSplit
+from .data import DataSplit, data_identity, same_data
 from .losses import idc_loss
 from .machine import native_bf16
 from .runs import progress_bar
@@ -204,6 +208,13 @@ class Trainer:
         self.history: list[dict] = []
         self.train_seconds = 0.0
         self._saved_epoch: int | None = None
+        # Under torchrun: this process's share of every global batch (see idc_lite.distributed)
+        self.rank, self.world_size = distributed.current()
+        if config.batch_size % self.world_size:
+            raise InputError(f"the global batch of {config.batch_size} does not split evenly over {self.world_size} "
+                             "processes: choose a process count that divides it")
+        self._parallel_unet = None     # DistributedDataParallel around the U-Net, built when training starts
+        self.imported_from: dict | None = None   # set for an authors' checkpoint (import_official_checkpoint)
 
     def batches_per_epoch(self) -> int:
         n = self.data.x_train.shape[0]
@@ -241,7 +252,10 @@ class Trainer:
         return "bf16" if native_bf16(self.model.label_images.device) else "fp32"
 
     def _loss(self, x: torch.Tensor, labels: torch.Tensor):
-        """:meth:`loss_on_batch` without the input checks, for batches of the already checked DataSplit."""
+        """:meth:`loss_on_batch` without the input checks, for batches of the already checked DataSplit.
+
+        Every process draws the augmentations, timesteps and noise of the whole (global) batch, from
+        the same generator, then keeps its own rows: N processes see what one process sees."""
         model = self.model
         device = model.label_images.device
         x, labels = x.to(device), labels.to(device)
@@ -256,9 +270,27 @@ class Trainer:
         else:
             t = torch.randint(0, model.config.num_timesteps, (x.shape[0],), generator=self.generator).to(device)
         noise = torch.randn(x.shape, generator=self.generator).to(device)
+        denoise = model.denoise
+        if self.world_size > 1:
+            rows = slice(self.rank * x.shape[0] // self.world_size, (self.rank + 1) * x.shape[0] // self.world_size)
+            x, labels, t, noise = x[rows], labels[rows], t[rows], noise[rows]
+            if self._parallel_unet is not None:     # the U-Net call through DDP, which averages the gradients
+                denoise = self._parallel_unet
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            return idc_loss(model.bridge, model.denoise, label_images[labels], to_model_scale(x), t, noise, labels,
+            return idc_loss(model.bridge, denoise, label_images[labels], to_model_scale(x), t, noise, labels,
                             label_images, model.config.cls_loss_weight, model.config.loss_type)
+
+    def _start_parallel(self) -> None:
+        """Wrap the U-Net in DistributedDataParallel (once, on the device it is on now)."""
+        if self.world_size == 1 or self._parallel_unet is not None:
+            return
+        from torch.nn.parallel import DistributedDataParallel
+
+        device = self.model.label_images.device
+        # gradients are averaged at every backward, also between accumulated batches: the pending
+        # gradients are then the same on every process, so rank 0's checkpoint resumes all of them
+        self._parallel_unet = DistributedDataParallel(self.model.unet, device_ids=[device] if device.type == "cuda" else None,
+                                                      broadcast_buffers=False)
 
     def train(self, epochs: int | None = None, progress: bool = True, checkpoint_path: str | Path | None = None,
               checkpoint_every: int = 1, max_batches: int | None = None, log_every: int = 0) -> list[dict]:
@@ -282,8 +314,14 @@ class Trainer:
         if max_batches:
             batches = min(batches, max_batches)
         accumulate = max(1, cfg.accumulate_grad_batches)
+        main = self.rank == 0                  # under torchrun only rank 0 prints and writes
+        self._start_parallel()
         self.model.train()
-        bar = progress_bar(total=(target - self.epoch) * batches, desc="training", disable=not progress)
+        device = self.model.label_images.device
+        # On a GPU the training images live on it (CIFAR-10: 0.6 GB), so batches never wait for the host
+        x_source, y_source = ((self.data.x_train.to(device), self.data.y_train.to(device)) if device.type == "cuda"
+                              else (self.data.x_train, self.data.y_train))
+        bar = progress_bar(total=(target - self.epoch) * batches, desc="training", disable=not (progress and main))
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self.dropout_rng_state)
             while self.epoch < target:
@@ -292,8 +330,13 @@ class Trainer:
                 sums = {"loss": 0.0, "recloss": 0.0, "simloss": 0.0}
                 for b in range(batches):
                     idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                    terms = self._loss(self.data.x_train[idx], self.data.y_train[idx])
-                    loss_value = terms.loss.item()
+                    if device.type == "cuda":
+                        idx = idx.to(device)
+                    terms = self._loss(x_source[idx], y_source[idx])
+                    # the global batch's loss terms (the mean over processes), for logs, NaN check and scheduler
+                    values = distributed.mean_over_processes(
+                        torch.stack([terms.loss.detach(), terms.recloss.detach(), terms.simloss.detach()]).float())
+                    loss_value, term_values = values[0].item(), dict(zip(("loss", "recloss", "simloss"), values.tolist()))
                     if not math.isfinite(loss_value):   # stop before the bad step reaches the weights
                         bar.close()
                         self.model.eval()
@@ -314,7 +357,7 @@ class Trainer:
                     if self.ema is not None and self.global_step % (cfg.update_ema_interval * accumulate) == 0:
                         self.ema.update(self.model.unet, with_decay=self.global_step >= cfg.start_ema_step)
                     for k in sums:
-                        sums[k] += getattr(terms, k).item()
+                        sums[k] += term_values[k]
                     bar.update(1)
                     bar.set_postfix(epoch=self.epoch + 1, loss=f"{loss_value:.4f}")
                 if isinstance(self.scheduler, torch.optim.lr_scheduler.StepLR):
@@ -322,10 +365,10 @@ class Trainer:
                 self.epoch += 1
                 self.train_seconds += time.perf_counter() - start
                 record = {"epoch": self.epoch, "step": self.global_step, "lr": self.optimizer.param_groups[0]["lr"],
-                          "precision": self.precision}
+                          "precision": self.precision, "processes": self.world_size}
                 record.update({k: v / batches for k, v in sums.items()})
                 self.history.append(record)
-                if log_every and (self.epoch % log_every == 0 or self.epoch == target):
+                if main and log_every and (self.epoch % log_every == 0 or self.epoch == target):
                     print(f"epoch {self.epoch}/{target}: loss {record['loss']:.4f} (L1 {record['recloss']:.4f}, "
                           f"inter-class {record['simloss']:.4f}), {self.train_seconds:.0f} s", flush=True)
                 self.dropout_rng_state = torch.get_rng_state()
@@ -333,6 +376,7 @@ class Trainer:
                     self.save(checkpoint_path)
         bar.close()
         self.model.eval()
+        distributed.barrier()      # no process leaves before rank 0 has written the last checkpoint
         return self.history
 
     # ---- results and checkpoints -------------------------------------------------------------
@@ -359,6 +403,7 @@ class Trainer:
             "rng": {"generator": self.generator.get_state(), "dropout": self.dropout_rng_state},
             # gradients summed since the last optimiser step (accumulation runs across epoch ends)
             "pending_grads": {n: p.grad.clone() for n, p in self.model.unet.named_parameters() if p.grad is not None},
+            "imported_from": json.dumps(self.imported_from),
         }
 
     def _check_overwrite(self, path: Path) -> None:
@@ -387,13 +432,23 @@ class Trainer:
         path = Path(path)
         if path.suffix != ".pt":
             raise InputError(f"checkpoint paths end in .pt (the record goes beside it as .json), got {path}")
+        if self.rank != 0:           # under torchrun rank 0 writes for all (their states are the same)
+            self._saved_epoch = self.epoch
+            return path
         self._check_overwrite(path)
         digest = atomic_save_hashed(self.state(), path)
         self._checked_paths.add(path)
         self._saved_epoch = self.epoch
-        atomic_write_json(_record(path, digest, self.model.config.to_dict(), asdict(self.config), self.data.info,
-                                  self.data.class_names, self.epoch, self.global_step, self.train_seconds,
-                                  self.history, metrics or {}), path.with_suffix(".json"))
+        record = _record(path, digest, self.model.config.to_dict(), asdict(self.config), self.data.info,
+                         self.data.class_names, self.epoch, self.global_step, self.train_seconds, self.history,
+                         metrics or {})
+        if self.imported_from:
+            record["imported_from"] = self.imported_from
+        atomic_write_json(record, path.with_suffix(".json"))
+        # the training log, one JSON line per epoch, always matching the checkpoint beside it (a
+        # preempted run's log ends at the epoch it resumes from, without a half-written line)
+        log = "".join(json.dumps(record) + "\n" for record in self.history).encode()
+        atomic_write_bytes(log_path_for(path), lambda handle: handle.write(log))
         return path
 
     @classmethod
@@ -406,7 +461,7 @@ class Trainer:
         model = IDCClassifier(_config_from(state, path))
         config = _stored(path, "train_config", lambda: TrainConfig.from_dict(_json_entry(state, "train_config", path)))
         saved_info = _json_entry(state, "data_info", path)
-        if saved_info != data.info:
+        if not same_data(saved_info, data.info):
             raise CheckpointError(f"{path} was trained on {saved_info}, not on the data given {data.info}")
         trainer = cls(model, config, data)
         trainer._checked_paths.add(Path(path))       # resuming it: later saves continue it
@@ -426,18 +481,24 @@ class Trainer:
         params = dict(model.unet.named_parameters())
         for name, grad in state.get("pending_grads", {}).items():
             params[name].grad = grad.clone()
+        trainer.imported_from = json.loads(state.get("imported_from") or "null")
         return trainer
+
+
+def log_path_for(checkpoint: str | Path) -> Path:
+    """The training log beside a checkpoint: model.pt -> model.log.jsonl (one JSON record per epoch)."""
+    return Path(checkpoint).with_suffix(".log.jsonl")
 
 
 def training_settings(model_config: IDCConfig, train_config: TrainConfig, data: DataSplit) -> dict:
     """What a checkpoint's record must match for a notebook to reuse it: model, recipe and data."""
-    return {"config": model_config.to_dict(), "train_config": asdict(train_config), "data": data.info}
+    return {"config": model_config.to_dict(), "train_config": asdict(train_config), "data": data_identity(data.info)}
 
 
 def stored_training_settings(path: str | Path) -> dict:
     """The :func:`training_settings` a checkpoint was made with, from its JSON record."""
     record = checkpoint_record(path)
-    return {key: record[key] for key in ("config", "train_config", "data")}
+    return {"config": record["config"], "train_config": record["train_config"], "data": data_identity(record["data"])}
 
 
 def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_config: TrainConfig, data: DataSplit,
@@ -446,6 +507,8 @@ def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_confi
 
     * ``model_file``: a model trained elsewhere; it is copied to ``checkpoint`` (unless that already
       holds the same file) and used as it is, whatever its settings: ``train()`` then does nothing.
+      A checkpoint of the authors' code is converted (:func:`import_official_checkpoint`): it stores
+      no configuration, so ``model_config`` (the preset's) must be the one it was trained with.
     * ``checkpoint`` exists (and not ``retrain``): its stored settings must equal the asked ones
       (epochs aside), else :class:`~idc_lite.runs.SettingsMismatchError` names every difference.
       Fewer epochs than asked: training continues from where it stopped.  More: an error too.
@@ -454,6 +517,8 @@ def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_confi
     from .runs import SettingsMismatchError, settings_differences
 
     checkpoint = Path(checkpoint)
+    if model_file and is_official_checkpoint(model_file):
+        return import_official_checkpoint(model_file, checkpoint, model_config, train_config, data, retrain=retrain)
     if model_file:
         source = Path(model_file).expanduser().resolve()
         read_checkpoint(source)                      # a clear error for a missing, corrupt or foreign file
@@ -490,6 +555,55 @@ def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_confi
             f"{action} {checkpoint.name}")
 
 
+def is_official_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` holds a checkpoint of the authors' code (a dict with 'model', no kit format);
+    False for a kit checkpoint; the reading errors of :func:`read_torch_file` for anything unreadable."""
+    state = read_torch_file(path)
+    return isinstance(state, dict) and "model" in state and "format" not in state
+
+
+def import_official_checkpoint(source: str | Path, checkpoint: str | Path, model_config: IDCConfig,
+                               train_config: TrainConfig, data: DataSplit, retrain: bool = False) -> tuple[Trainer, str]:
+    """Write the authors' checkpoint ``source`` as a kit checkpoint at ``checkpoint`` (raw weights
+    as ``unet``, their EMA shadow as ``ema``, their epoch and step), so notebooks 03 to 05 evaluate
+    it like a model trained here.  Returns the trainer (which trains no further) and a sentence.
+
+    ``model_config`` must be the configuration it was trained with (the authors' checkpoints store
+    tensors only): shapes and the stored bridge schedule are checked, a wrong ``eta`` or ``num_classes``
+    that leaves them unchanged cannot be (see :func:`idc_lite.official.load_official_classifier`).
+    The optimiser state is not imported: training on from it starts Adam afresh."""
+    from .official import load_official_classifier, official_unet_state
+    from .runs import SettingsMismatchError
+
+    source, checkpoint = Path(source).expanduser().resolve(), Path(checkpoint)
+    digest = file_sha256(source)
+    raw = load_official_classifier(source, model_config, weights="model")   # checks shapes and schedule
+    official = read_torch_file(source)
+    if checkpoint.exists() and not retrain:
+        try:
+            existing = checkpoint_record(checkpoint).get("imported_from", {}).get("sha256")
+        except CheckpointError:
+            existing = None
+        if existing != digest:
+            raise SettingsMismatchError(f"{checkpoint} already holds another model than {source}: give a new run_dir, "
+                                        "or set retrain=True to replace it")
+    trainer = Trainer(IDCClassifier(model_config), train_config, data, replace_existing=True)
+    trainer.model.unet.load_state_dict(raw.unet.state_dict())
+    if trainer.ema is not None:
+        ema = official_unet_state(official, "ema") if official.get("ema") is not None else raw.unet.state_dict()
+        trainer.ema.shadow = {k: ema[k].clone().float() for k in trainer.ema.shadow}
+    trainer.epoch = int(official.get("epoch", 0) or 0)
+    trainer.global_step = int(official.get("step", 0) or 0)
+    trainer.config.epochs = trainer.epoch            # used as it is: no further training
+    trainer.imported_from = {"format": "authors' checkpoint (github.com/hfmei/IDC)", "file": source.name,
+                             "sha256": digest, "epoch": trainer.epoch, "step": trainer.global_step,
+                             "ema": official.get("ema") is not None}
+    trainer.save(checkpoint)
+    return trainer, (f"using the authors' checkpoint {source.name} (epoch {trainer.epoch}, step {trainer.global_step}, "
+                     f"sha256 {digest[:12]}...) with the {model_config.unet.image_size}x{model_config.unet.image_size} "
+                     "configuration given; no training here")
+
+
 def _json_entry(state: dict, key: str, path) -> object:
     """A JSON-encoded entry of a checkpoint, with an error naming the file and key."""
     if key not in state:
@@ -517,7 +631,8 @@ def read_checkpoint(path: str | Path) -> dict:
     state = read_torch_file(path)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         if isinstance(state, dict) and "model" in state and "format" not in state:
-            raise CheckpointError(f"{path} looks like a checkpoint of the authors' code; load it with "
+            raise CheckpointError(f"{path} looks like a checkpoint of the authors' code; give it to notebook 02 as "
+                                  "model_path (with the preset it was trained with), or load it with "
                                   "idc_lite.official.load_official_classifier(path, config)")
         raise CheckpointError(f"{path} is not an idc_lite checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     return state
@@ -602,16 +717,31 @@ def _record(path: Path, digest: str, config: dict, train_config: dict, data_info
 
 
 def load_checkpoint_data(path: str | Path, data_root: str | None = None) -> DataSplit:
-    """The dataset (and split) a checkpoint was trained on, as its JSON record names it."""
-    from .data import load_dataset
+    """The dataset (and split) a checkpoint was trained on, as its JSON record names it, read from
+    ``data_root`` if given, else from where the record says.  Raises CheckpointError when the data
+    found there are not those the model was trained on (another copy, or changed files)."""
+    from .data import TORCHVISION_DATASETS, load_dataset
+    from .image_folders import load_image_folder
 
     info = checkpoint_record(path)["data"]
     if not isinstance(info, dict) or "dataset" not in info or "image_size" not in info:
         raise CheckpointError(f"the record of {path} does not name its dataset (data: {info!r})")
+    root = data_root or info.get("root")
     if info["dataset"] == "digits":
-        return load_dataset("digits", image_size=info["image_size"], test_fraction=info["test_fraction"],
+        data = load_dataset("digits", image_size=info["image_size"], test_fraction=info["test_fraction"],
                             seed=info["split_seed"])
-    return load_dataset(info["dataset"], root=data_root or info.get("root"), image_size=info["image_size"])
+    elif "fingerprint" in info and info["dataset"] not in TORCHVISION_DATASETS:   # the user's own image folder
+        if root is None:
+            raise CheckpointError(f"the record of {path} does not say where its image folder is: pass data_root")
+        data = load_image_folder(root, image_size=info["image_size"], test_fraction=info.get("test_fraction", 0.2),
+                                 seed=info.get("split_seed", 0), name=info["dataset"])
+    else:
+        data = load_dataset(info["dataset"], root=root, image_size=info["image_size"])
+    if not same_data(info, data.info):
+        raise CheckpointError(f"the data read from {root} are not those {Path(path).name} was trained on "
+                              f"(record: {data_identity(info)}; found: {data_identity(data.info)}): point data_root "
+                              "at the data it was trained on")
+    return data
 
 
 def accuracy_over_draws(model: IDCClassifier, x: torch.Tensor, labels: torch.Tensor, seeds: list[int],
@@ -665,8 +795,7 @@ def checkpoint_path_for(out: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 trained, 2 bad arguments or files (nothing written), 3 training diverged
     (the last good checkpoint kept)."""
-    from .data import DataNotFoundError, load_dataset
-    from .presets import PRESETS, get_preset
+    from .presets import PRESETS
 
     parser = argparse.ArgumentParser(prog="python -m idc_lite.train", description="Train an IDC classifier.")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="digits")
@@ -674,7 +803,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="data root (default $IDC_LITE_DATA, else data/ in the repository)")
     parser.add_argument("--download", action="store_true", help="allow torchvision to download the dataset")
     parser.add_argument("--epochs", type=_positive_int, default=None, help="train up to this many epochs in all")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="",
+                        help="'cpu', 'cuda', 'cuda:N' (default: the first GPU if there is one, else the CPU; "
+                             "under torchrun each process takes the GPU of its LOCAL_RANK)")
+    parser.add_argument("--batch-size", type=_positive_int, default=None,
+                        help="global batch (default: the preset's); under torchrun each process takes an equal share")
     parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default=None,
                         help="training arithmetic (default: the preset's; 'auto' = bf16 where the device has it natively)")
     parser.add_argument("--resume", action="store_true", help="continue --out up to --epochs (or the preset's)")
@@ -685,6 +818,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repair-record", metavar="CHECKPOINT", default=None,
                         help="only rewrite CHECKPOINT's .json record from the checkpoint itself")
     args = parser.parse_args(argv)
+    group = None
+    try:
+        if distributed.launched_by_torchrun():
+            group = distributed.start(args.device)
+        return _run_cli(parser, args, group)
+    finally:
+        if group is not None:
+            distributed.stop()
+
+
+def _run_cli(parser: argparse.ArgumentParser, args: argparse.Namespace, group) -> int:
+    from .data import DataNotFoundError, load_dataset
+    from .machine import resolve_device
+    from .presets import get_preset
+
+    main_process = group is None or group.is_main
+    say = print if main_process else (lambda *a, **k: None)
     try:
         if args.repair_record:
             record = repair_record(args.repair_record)
@@ -695,6 +845,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume and args.overwrite:
             parser.error("--resume continues a checkpoint and --overwrite replaces it: give one of them")
         out = checkpoint_path_for(args.out)
+        device = group.device if group is not None else resolve_device(args.device)
         if out.exists() and not (args.resume or args.overwrite):
             print(f"error: {out} exists; --resume continues it, --overwrite replaces it, or choose another --out",
                   file=sys.stderr)
@@ -704,6 +855,8 @@ def main(argv: list[str] | None = None) -> int:
             preset.train.epochs = args.epochs
         if args.precision is not None:
             preset.train.precision = args.precision
+        if args.batch_size is not None:
+            preset.train.batch_size = args.batch_size
         max_batches = None
         if args.smoke:       # 2 batches per epoch, 32 test images; 1 epoch unless --epochs says otherwise
             max_batches, args.eval_examples = 2, 32
@@ -717,27 +870,35 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {out} has already trained {trainer.epoch} epochs; --epochs {target} would train none "
                       "(nothing changed)", file=sys.stderr)
                 return 2
+            if args.batch_size is not None and args.batch_size != trainer.config.batch_size:
+                print(f"error: {out} trains with a global batch of {trainer.config.batch_size}; --batch-size "
+                      f"{args.batch_size} cannot change it on resume (nothing changed)", file=sys.stderr)
+                return 2
             trainer.config.epochs = target
             if args.precision is not None:      # e.g. moved to a GPU: each epoch's record keeps its precision
                 trainer.config.precision = args.precision
-            print(f"resuming {out} at epoch {trainer.epoch} of {target}")
+            say(f"resuming {out} at epoch {trainer.epoch} of {target}")
         else:
             trainer = Trainer(IDCClassifier(preset.model), preset.train, data, replace_existing=args.overwrite)
-        trainer.model.to(args.device)
-        print(f"training on {args.device} in {trainer.precision}")
-        trainer.train(checkpoint_path=out, max_batches=max_batches)
+        trainer.model.to(device)
+        processes = f", {group.world_size} processes ({group.backend}), global batch {trainer.config.batch_size}" if group else ""
+        say(f"training on {device} in {trainer.precision}{processes}", flush=True)
+        trainer.train(checkpoint_path=out, max_batches=max_batches, progress=main_process, log_every=1 if group else 0)
     except TrainingDivergedError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
     except (DataNotFoundError, InputError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if not main_process:     # rank 0 evaluates and writes the final record
+        return 0
     model = trainer.ema_classifier()
     n = min(args.eval_examples, data.x_test.shape[0])
     acc = evaluate_accuracy(model, data.x_test[:n], data.y_test[:n], torch.Generator().manual_seed(1))
     trainer.save(out, metrics={"test_accuracy": acc, "test_examples": n})
     print(json.dumps({"checkpoint": str(out), "test_accuracy": acc, "epochs": trainer.epoch,
-                      "train_seconds": round(trainer.train_seconds, 1)}))
+                      "train_seconds": round(trainer.train_seconds, 1),
+                      "processes": group.world_size if group else 1}))
     return 0
 
 

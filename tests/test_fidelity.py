@@ -78,3 +78,43 @@ def test_corrupt_official_checkpoint(official_fixture, tmp_path):
     broken.write_bytes(ckpt.read_bytes()[:5000])
     with pytest.raises(CheckpointError, match="cannot read"):
         verify(broken, ref_json, ref_npz)
+
+
+def test_model_path_accepts_the_authors_checkpoint_and_evaluates_it_like_theirs(official_fixture, tmp_path):
+    """Notebook 02's model_path with a checkpoint of the authors' code: prepare_trainer converts it to
+    a kit checkpoint that notebooks 03 to 05 load, with the same predictions as the authors' weights."""
+    from idc_lite.data import load_dataset
+    from idc_lite.runs import SettingsMismatchError
+    from idc_lite.train import TrainConfig, checkpoint_record, load_checkpoint_data, load_classifier, prepare_trainer
+
+    ckpt, ref_json, _ = _paths(official_fixture)
+    config = IDCConfig.from_official(json.loads(ref_json.read_text())["config"])
+    data = load_dataset("digits")                       # 16x16 greyscale, 10 classes: fits the fixture's network
+    run = tmp_path / "run" / "model.pt"
+    run.parent.mkdir()
+    trainer, note = prepare_trainer(run, config, TrainConfig(epochs=50), data, model_file=ckpt)
+    assert "authors' checkpoint" in note and trainer.train(progress=False) == []        # no training on top
+    official = torch.load(ckpt, weights_only=True)
+    record = checkpoint_record(run)
+    assert record["imported_from"]["file"] == ckpt.name and record["epoch"] == int(official["epoch"])
+    x = data.x_test[:16]
+    noise = [torch.randn(16, 1, 16, 16, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    for weights, theirs in (("ema", "ema"), ("raw", "model")):
+        ours_model = load_classifier(run, weights=weights)
+        reference = load_official_classifier(ckpt, config, weights=theirs)
+        assert torch.allclose(ours_model(x, noise=noise), reference(x, noise=noise), atol=1e-5)
+    assert not torch.equal(load_classifier(run, weights="ema").unet.out[-1].weight,
+                           load_classifier(run, weights="raw").unet.out[-1].weight)   # the two sets stay apart
+    assert load_checkpoint_data(run).info == data.info
+    again, _ = prepare_trainer(run, config, TrainConfig(epochs=50), data, model_file=ckpt)   # a rerun reuses it
+    assert again.imported_from["sha256"] == record["imported_from"]["sha256"]
+
+    other = tmp_path / "other.pth"                      # another authors' checkpoint into the same run: refused
+    torch.save({**official, "ema": official["model"]}, other)
+    with pytest.raises(SettingsMismatchError, match="already holds another model"):
+        prepare_trainer(run, config, TrainConfig(), data, model_file=other)
+    wrong = IDCConfig.from_official({**json.loads(ref_json.read_text())["config"],
+                                     "unet": {**json.loads(ref_json.read_text())["config"]["unet"], "model_channels": 64}})
+    with pytest.raises(CheckpointError, match="does not fit this U-Net configuration"):
+        prepare_trainer(tmp_path / "wrong.pt", wrong, TrainConfig(), data, model_file=ckpt)
+    assert not (tmp_path / "wrong.pt").exists()          # nothing written for a mismatched configuration

@@ -39,10 +39,17 @@ def test_split_folders_load_as_given_with_sorted_classes_and_exact_pixels(tmp_pa
     written = _split_folder(tmp_path / "pets")
     data = load_image_folder(tmp_path / "pets", cache_dir=tmp_path / "cache")
     assert data.class_names == ["a_dog", "b_cat"] and data.image_shape == (3, 8, 8)
-    assert (len(data.y_train), len(data.y_test)) == (6, 4) and data.y_train.tolist() == [0, 0, 0, 1, 1, 1]
-    first_dog = torch.from_numpy(written[("train", "a_dog", 0)]).permute(2, 0, 1).float() / 255
-    assert torch.equal(data.x_train[0], first_dog)
-    assert data.info["split"] == "the source's train/ and test/ folders" and data.info["source"] == "image folder"
+    assert (len(data.y_train), len(data.y_test)) == (6, 4) and sorted(data.y_train.tolist()) == [0, 0, 0, 1, 1, 1]
+    for (split, cls, _), pixels in written.items():     # every image once, in its split, with its class's label
+        x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
+        hits = [j for j in range(len(y)) if torch.equal(x[j], torch.from_numpy(pixels).permute(2, 0, 1).float() / 255)]
+        assert len(hits) == 1 and y[hits[0]] == data.class_names.index(cls)
+    # shuffled (seeded), so that "the first N test images" the notebooks evaluate are not all of one class
+    assert data.y_train.tolist() != sorted(data.y_train.tolist())
+    assert torch.equal(load_image_folder(tmp_path / "pets", cache_dir=tmp_path / "cache").y_train, data.y_train)
+    assert load_image_folder(tmp_path / "pets", seed=1, cache_dir=tmp_path / "cache").y_train.tolist() != data.y_train.tolist()
+    assert data.info["split"] == "the source's train/ and test/ folders, shuffled with seed 0"
+    assert data.info["source"] == "image folder"
     assert data.info["fingerprint"].startswith("files:") and "path" not in data.info   # moving the data keeps the record
     resized = load_image_folder(tmp_path / "pets", image_size=16, cache_dir=tmp_path / "cache")
     assert resized.image_shape == (3, 16, 16) and 0.0 <= resized.x_train.min() <= resized.x_train.max() <= 1.0
@@ -66,7 +73,8 @@ def test_the_cache_is_used_while_the_source_is_unchanged_and_renewed_when_it_cha
     monkeypatch.setattr(image_folders, "_decode", real_decode)
     renewed = load_image_folder(tmp_path / "pets", cache_dir=tmp_path / "cache")
     assert renewed.info["fingerprint"] != first.info["fingerprint"]
-    assert torch.equal(renewed.x_test[-1], torch.from_numpy(changed).permute(2, 0, 1).float() / 255)
+    changed_image = torch.from_numpy(changed).permute(2, 0, 1).float() / 255
+    assert any(torch.equal(image, changed_image) for image in renewed.x_test)
     for cache in (tmp_path / "cache").glob("*.pt"):       # a corrupt cache is decoded again, never trusted
         cache.write_bytes(b"not a torch file")
     assert torch.equal(load_image_folder(tmp_path / "pets", cache_dir=tmp_path / "cache").x_test, renewed.x_test)
@@ -125,5 +133,47 @@ def test_the_cifar10_jpeg_copy_loads_with_its_official_split_and_statistics(tmp_
     assert data.class_names == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     assert (len(data.y_train), len(data.y_test), data.image_shape) == (50_000, 10_000, (3, 32, 32))
     assert torch.bincount(data.y_test).tolist() == [1000] * 10
+    assert torch.bincount(data.y_test[:100], minlength=10).min() >= 3   # shuffled: the first 100 hold every class
     means = data.x_test.mean(dim=(0, 2, 3))   # its README: 0.4941 / 0.4851 / 0.4504
     assert torch.allclose(means, torch.tensor([0.4941, 0.4851, 0.4504]), atol=2e-4)
+
+
+def test_a_named_dataset_reads_a_copy_in_class_folders_and_reports_say_which(tmp_path, monkeypatch):
+    """load_dataset('cifar10', root=...) on an archive or folder of class folders: a copy of CIFAR-10,
+    checked against its classes, named 'CIFAR-10 (JPEG copy)' in reports; reloadable from its record."""
+    from idc_lite.data import CIFAR10_CLASSES, dataset_label, is_image_folder_source, same_data
+
+    monkeypatch.setenv(image_folders.CACHE_ENV, str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("test", 2)):
+        for cls in CIFAR10_CLASSES:
+            for i in range(n):
+                path = tmp_path / "copy" / split / cls / f"{i}.jpg"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(path, quality=95)
+    assert is_image_folder_source(tmp_path / "copy") and not is_image_folder_source(tmp_path / "nothing-here")
+    data = load_dataset("cifar10", root=tmp_path / "copy")
+    assert data.class_names == CIFAR10_CLASSES and data.info["dataset"] == "cifar10" and data.info["formats"] == ["JPEG"]
+    assert dataset_label(data.info) == "CIFAR-10 (JPEG copy)"
+    assert dataset_label({"dataset": "cifar10", "source": "torchvision.datasets.CIFAR10"}) == "CIFAR-10 (torchvision)"
+    assert dataset_label({"dataset": "digits"}) == "digits (scikit-learn)"
+    moved = tmp_path / "moved"
+    (tmp_path / "copy").rename(moved)
+    again = load_dataset("cifar10", root=moved)
+    assert same_data(again.info, data.info) and again.info["root"] != data.info["root"]   # moving keeps the identity
+    for split in ("train", "test"):
+        (moved / split / "truck").rename(moved / split / "lorry")
+    with pytest.raises(DataError, match="not CIFAR-10's"):
+        load_dataset("cifar10", root=moved)
+    with pytest.raises(DataError, match="CIFAR-100 has 100"):
+        load_dataset("cifar100", root=moved)
+
+
+def test_first_training_examples_keeps_the_test_split_and_says_so():
+    data = load_dataset("digits")
+    small = data.first_training_examples(100)
+    assert torch.equal(small.x_train, data.x_train[:100]) and torch.equal(small.x_test, data.x_test)
+    assert small.info["n_train"] == 100 and "first 100 of 1438" in small.info["train_subset"]
+    assert data.first_training_examples(0) is data and data.first_training_examples(10**6) is data
+    with pytest.raises(InputError):
+        data.first_training_examples(-1)

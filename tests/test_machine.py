@@ -18,3 +18,24 @@ def test_describe_names_the_rate_threads_and_bf16_only_when_known():
     assert describe({**info, "native_bf16": True}).endswith("(2 torch threads, native bf16)")
     assert describe({**info, "native_bf16": False}).endswith("(2 torch threads, no native bf16)")
     assert "GFLOP/s" not in describe({k: v for k, v in info.items() if k != "matmul_gflops_float32_2048"})
+
+
+def test_resolve_device_defaults_to_what_is_there_and_refuses_what_is_not(monkeypatch):
+    import pytest
+
+    from idc_lite.machine import resolve_device
+    from idc_lite.validation import InputError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("") == torch.device("cpu") and resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(InputError, match="sees no CUDA GPU"):
+        resolve_device("cuda:0")
+    with pytest.raises(InputError, match="unknown device 'gpu0'"):
+        resolve_device("gpu0")
+    with pytest.raises(InputError, match="must be a string"):
+        resolve_device(0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("") == torch.device("cuda") and resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(InputError, match="sees 2 GPU"):
+        resolve_device("cuda:2")

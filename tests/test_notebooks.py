@@ -27,6 +27,33 @@ def test_committed_stripped(path):
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name} has outputs"
 
 
+@pytest.mark.slow
+def test_the_cpu_cifar_preset_runs_the_chain_on_the_jpeg_copy(tmp_path, cifar10_jpeg_archive):
+    """`make smoke PRESET=cifar10_cpu` with $IDC_LITE_DATA at the CIFAR-10 JPEG copy: the preset's notebook
+    parameters reach every notebook, the data are named as a copy, the ablation is left out as the preset says."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR", "IDC_LITE_HEADLESS")}
+    env.update(IDC_LITE_DATA=str(cifar10_jpeg_archive), IDC_LITE_CACHE=str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "idc_lite.reproduce", "--smoke", "--preset", "cifar10_cpu", "--out",
+                           str(out)], capture_output=True, text=True, env=env, cwd=REPO, timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["preset"] == "cifar10_cpu" and summary["data"] == "CIFAR-10 (JPEG copy)"
+    assert "data: CIFAR-10 (JPEG copy)" in (out / "summary.md").read_text()
+    from idc_lite.presets import get_preset
+
+    expected = get_preset("cifar10_cpu").run_parameters()
+    assert {k: summary["parameters"][k] for k in expected} == expected
+    assert summary["metrics"]["01_label_images"]["image_shape"] == [3, 32, 32]   # 01 built CIFAR-sized label images
+    robustness = summary["robustness"]
+    assert "IDC without inter-class loss" not in robustness and {"IDC", "standard CNN"} <= set(robustness)
+    assert set(robustness["IDC"]["protocols"]) == {"paper@8", "adaptive@8"}
+    assert summary["metrics"]["04_attack"]["settings"]["cnn_train_examples"] == min(
+        expected.get("cnn_train_examples", 50_000), 50_000)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_one_parameters_cell_that_papermill_fully_parses(path):
     nb = nbformat.read(path, as_version=4)
