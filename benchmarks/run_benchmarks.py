@@ -1,6 +1,6 @@
 """Speed, size and memory figures of the kit on this machine (printed, never asserted).
 
-    python benchmarks/run_benchmarks.py [--skip-cifar]
+    python benchmarks/run_benchmarks.py [--skip-cifar] [--device cuda]
 
 First the machine: CPU model, cores, torch threads and a measured float32 matmul rate.  Then, per
 preset: U-Net parameters, FLOPs per network call and per prediction, training images per second (in
@@ -21,7 +21,7 @@ from timing import seconds_per_call, synthetic_trainer, training_step
 from torch.utils.flop_counter import FlopCounterMode
 
 from idc_lite.attacks import loss_and_grad
-from idc_lite.machine import describe, machine_info
+from idc_lite.machine import describe, machine_info, matmul_gflops
 from idc_lite.unet import count_parameters
 
 
@@ -32,10 +32,11 @@ def _flops(fn) -> int:
     return int(counter.get_total_flops())
 
 
-def bench_preset(name: str, train_batch: int, classify_batch: int, repeats: int, matmul_rate: float) -> dict:
-    trainer, x, labels = synthetic_trainer(name, train_batch)
+def bench_preset(name: str, train_batch: int, classify_batch: int, repeats: int, matmul_rate: float,
+                 device: str = "cpu") -> dict:
+    trainer, x, labels = synthetic_trainer(name, train_batch, device)
     model = trainer.model
-    g = torch.Generator().manual_seed(0)   # the sampler's noise
+    g = torch.Generator(device).manual_seed(0)   # the sampler's noise
     train_step = training_step(trainer, x, labels)
     per_batch = seconds_per_call(train_step, repeats)
     train_flops = _flops(train_step)
@@ -62,14 +63,23 @@ def bench_preset(name: str, train_batch: int, classify_batch: int, repeats: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-cifar", action="store_true", help="skip the paper-size CIFAR-10 U-Net (slow on CPUs)")
+    parser.add_argument("--skip-cifar", action="store_true", help="skip the paper-size CIFAR-10 U-Net (slow on CPUs; "
+                                                                 "the cifar10_cpu preset always runs)")
+    parser.add_argument("--device", default="cpu", help="'cpu' (default) or a GPU, e.g. 'cuda'; shares are of that "
+                                                            "device's float32 matmul rate")
     args = parser.parse_args()
     machine = machine_info()
     rate = machine["matmul_gflops_float32_2048"]
-    print(f"machine: {describe(machine)}; torch {torch.__version__}, cuda: {torch.cuda.is_available()}")
-    rows = [bench_preset("digits", 64, 128, 5, rate), bench_preset("mnist", 128, 128, 3, rate)]
+    if args.device != "cpu":
+        machine["device_matmul_gflops_float32_2048"] = rate = round(matmul_gflops(device=args.device), 1)
+    print(f"machine: {describe(machine)}; torch {torch.__version__}, cuda: {torch.cuda.is_available()}"
+          + (f"; benchmarks on {machine.get('gpu')} measuring {rate:.0f} GFLOP/s" if args.device != "cpu" else ""))
+    on_gpu = args.device != "cpu"        # a GPU is measured at the paper's batch (64) and larger predictions
+    rows = [bench_preset("digits", 64, 128, 5, rate, args.device), bench_preset("mnist", 64, 128, 3, rate, args.device),
+            bench_preset("cifar10_cpu", 64, 64, 3, rate, args.device)]
     if not args.skip_cifar:
-        rows.append(bench_preset("cifar10", 32, 8, 1, rate))
+        rows.append(bench_preset("cifar10", 64 if on_gpu else 32, 256 if on_gpu else 8, 5 if on_gpu else 1, rate,
+                                 args.device))
     print("| preset | params | GFLOP / call x calls | train img/s (precision) | share of matmul rate | predictions/s | share | "
           "PGD step / image, 4-call | 3-call | 3-call bf16 |")
     print("|---|---|---|---|---|---|---|---|---|---|")

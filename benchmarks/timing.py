@@ -16,17 +16,18 @@ from idc_lite.presets import get_preset
 from idc_lite.train import Trainer
 
 
-def synthetic_trainer(preset_name: str, batch: int, **recipe_changes) -> tuple[Trainer, torch.Tensor, torch.Tensor]:
-    """A preset's model and recipe (with ``recipe_changes``, e.g. ``precision="fp32"``) and one seeded
-    random batch: (trainer, x (B, C, H, W) in [0, 1], labels (B,))."""
+def synthetic_trainer(preset_name: str, batch: int, device: str = "cpu",
+                      **recipe_changes) -> tuple[Trainer, torch.Tensor, torch.Tensor]:
+    """A preset's model and recipe (with ``recipe_changes``, e.g. ``precision="fp32"``) on ``device`` and
+    one seeded random batch there: (trainer, x (B, C, H, W) in [0, 1], labels (B,))."""
     cfg = get_preset(preset_name)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(batch, *cfg.model.image_shape, generator=g)
     labels = torch.arange(batch) % cfg.model.num_classes
     data = DataSplit(x, labels, x[:2], labels[:2], [str(i) for i in range(cfg.model.num_classes)], {"dataset": "random"})
     trainer = Trainer(IDCClassifier(cfg.model), dataclasses.replace(cfg.train, **recipe_changes), data)
-    trainer.model.train()
-    return trainer, x, labels
+    trainer.model.to(device).train()
+    return trainer, x.to(device), labels.to(device)
 
 
 def training_step(trainer: Trainer, x: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
@@ -39,10 +40,14 @@ def training_step(trainer: Trainer, x: torch.Tensor, labels: torch.Tensor) -> Ca
 
 
 def seconds_per_call(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Mean wall seconds of ``fn`` over ``repeats`` calls, after ``warmup`` untimed calls."""
+    """Mean wall seconds of ``fn`` over ``repeats`` calls, after ``warmup`` untimed calls (on a GPU the
+    clock waits for the queued kernels to finish)."""
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     for _ in range(warmup):
         fn()
+    sync()
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
+    sync()
     return (time.perf_counter() - start) / repeats

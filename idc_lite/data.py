@@ -22,6 +22,8 @@ from .validation import DataError, InputError, KitError, check_fraction, check_i
 
 DATA_ROOT_ENV = "IDC_LITE_DATA"
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
+TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "cifar-10-batches-py",
+                       "cifar100": "cifar-100-python"}     # what torchvision keeps under its root
 DIGIT_NAMES = [str(i) for i in range(10)]
 DISPLAY_NAMES = {"digits": "digits", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
                  "cifar100": "CIFAR-100"}
@@ -242,6 +244,9 @@ def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, im
             raise InputError("dataset 'image_folder' needs root: a folder of class folders or a .tar.gz of one")
         return load_image_folder(root, image_size=image_size)
     key = name.lower().replace("-", "_") if isinstance(name, str) else name
-    if key in TORCHVISION_DATASETS and is_image_folder_source(resolve_data_root(root)):
-        return load_named_image_folder(key, resolve_data_root(root), image_size)
+    if key in TORCHVISION_DATASETS:
+        data_root = resolve_data_root(root)
+        # torchvision's own files win: a data root may hold them beside other image folders
+        if not (data_root / TORCHVISION_FOLDERS[key]).exists() and is_image_folder_source(data_root):
+            return load_named_image_folder(key, data_root, image_size)
     return load_torchvision(name, root=root, image_size=image_size, download=download)

@@ -14,8 +14,9 @@ global batch (within float tolerance):
   so every process takes the same learning-rate decisions;
 * only rank 0 writes checkpoints and logs; all read the same checkpoint to resume.
 
-Dropout is the one difference: each process draws its own masks, so a preset with dropout > 0 follows
-a different (equally valid) random path than one process does.
+Dropout is the one difference: every process starts its dropout generator from the same state (so that
+rank 0's checkpoint resumes them all exactly) and draws masks for its own rows, so a preset with
+dropout > 0 follows a different, equally valid, random path than one process does.
 
 Start::
 

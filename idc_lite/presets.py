@@ -54,41 +54,45 @@ _DIGITS = Preset(
     note="CPU teaching preset: 8x8 digits at 16x16, a 0.76 M-parameter U-Net (attention at half resolution)",
 )
 
+def _cpu_unet(image_size: int, channels: int) -> IDCConfig:
+    """The CPU presets' U-Net: three levels (e.g. 32, 16, 8) so that the middle block and its attention
+    see the whole image at a quarter of its size, plain up/down-sampling, no dropout (about 1.2 M parameters)."""
+    return IDCConfig(num_classes=10, unet=UNetConfig(
+        image_size=image_size, in_channels=channels, model_channels=32, out_channels=channels, num_res_blocks=1,
+        attention_resolutions=(4,), channel_mult=(1, 2, 2), dropout=0.0, num_heads=4, num_head_channels=-1,
+        use_scale_shift_norm=True, resblock_updown=False))
+
+
+def _cpu_recipe(epochs: int) -> TrainConfig:
+    """The CPU presets' recipe: Adam at lr 1e-3 with a 5 % warm-up and a cosine decay, EMA from step 300,
+    only the sampler's timesteps (quirk Q8), bf16 where the CPU has it natively."""
+    return TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, lr_scheduler="cosine", warmup_fraction=0.05, min_lr=1e-5,
+                       ema_decay=0.995, update_ema_interval=1, start_ema_step=300, augment="none", timesteps="sampler",
+                       precision="auto", seed=0)
+
+
+# What the CPU presets' hour allows after training: clean accuracy on the first 1,000 test images (5 draws),
+# the attacks on the first 64 (16 for the costlier sanity checks), CNN baselines trained on the first
+# 10,000 training images, and no ablation model (it would need a second training).
+_CPU_RUN = {"eval_examples": 1000, "eps_255": 8.0, "num_examples": 64, "sanity_examples": 16, "cnn_epochs": 4,
+            "cnn_train_examples": 10_000, "adv_epochs": 2, "ablation": False}
+
 _MNIST = Preset(
-    name="mnist", dataset="mnist",
-    model=IDCConfig(num_classes=10, unet=UNetConfig(
-        image_size=28, in_channels=1, model_channels=32, out_channels=1, num_res_blocks=1,
-        attention_resolutions=(2,), channel_mult=(1, 2), dropout=0.0, num_heads=4, num_head_channels=-1)),
-    train=TrainConfig(epochs=20, batch_size=128, lr=5e-4, lr_scheduler="none", ema_decay=0.995,
-                      update_ema_interval=1, start_ema_step=2000),
-    note="MNIST at 28x28; about an hour on 2 CPU cores, minutes on a GPU",
+    name="mnist", dataset="mnist", model=_cpu_unet(28, 1), train=_cpu_recipe(epochs=3),
+    note="MNIST at 28x28: the CPU presets' 1.2 M-parameter U-Net, 3 epochs (a CPU hour for the whole chain)",
     # main budget 8/255 as the CIFAR presets (the issue-10 report); the sweep goes up to where MNIST CNNs fall
-    notebook_parameters={"image_size": 28, "channels": 1, "eps_255": 8.0, "eps_sweep_255": "8,16,32,64,128"},
+    notebook_parameters={"image_size": 28, "channels": 1, "eps_sweep_255": "8,16,32,64,128", **_CPU_RUN},
 )
 
 _CIFAR10_CPU = Preset(
-    name="cifar10_cpu", dataset="cifar10",
-    # A 1.19 M-parameter U-Net (the paper's: 9.39 M): three levels (32, 16, 8) so that the middle block and
-    # its attention see the whole image at 8x8, plain up/down-sampling, no dropout.  Measured while choosing
-    # (issue 10, bf16 on a 2-core AMD EPYC, CIFAR-10 (JPEG copy), first 500 test images, one draw): IDC first
-    # predicts one class for every image; at lr 5e-4 (constant) it still did after 2 epochs (10.8 %), and
-    # at 2e-3 after 624 steps on 10,000 images; lr 1e-3 with a 5 % warm-up and a cosine decay over 5 epochs
-    # left that phase in epoch 2: 23.4 / 44.6 % after 2 / 4 epochs.  One epoch takes about 330 s here
-    # (157 images/s), so 6 epochs are what the hour leaves after notebooks 03 to 05.
-    model=IDCConfig(num_classes=10, unet=UNetConfig(
-        image_size=32, in_channels=3, model_channels=32, out_channels=3, num_res_blocks=1,
-        attention_resolutions=(4,), channel_mult=(1, 2, 2), dropout=0.0, num_heads=4, num_head_channels=-1,
-        use_scale_shift_norm=True, resblock_updown=False)),
-    train=TrainConfig(epochs=6, batch_size=64, lr=1e-3, lr_scheduler="cosine", warmup_fraction=0.05, min_lr=1e-5,
-                      ema_decay=0.995, update_ema_interval=1, start_ema_step=300, augment="none", timesteps="sampler",
-                      precision="auto", seed=0),
+    # Measured while choosing (issue 10, bf16 on a 2-core AMD EPYC, CIFAR-10 (JPEG copy), first 500 test
+    # images, one draw): IDC first predicts one class for every image; at lr 5e-4 (constant) it still did
+    # after 2 epochs (10.8 %), and at 2e-3 after 624 steps on 10,000 images; lr 1e-3 with a 5 % warm-up and
+    # a cosine decay over 5 epochs left that phase in epoch 2: 23.4 / 44.6 / 47.0 % after 2 / 4 / 5 epochs.
+    # One epoch takes about 330 s here (157 images/s), so 6 epochs are what the hour leaves after 03 to 05.
+    name="cifar10_cpu", dataset="cifar10", model=_cpu_unet(32, 3), train=_cpu_recipe(epochs=6),
     note="CPU CIFAR-10 preset: a 1.19 M-parameter U-Net at 32x32, 6 epochs (about 35 minutes on 2 cores with native bf16)",
-    # What the rest of the hour allows: clean accuracy on the first 1,000 test images (5 draws), the attacks
-    # on the first 64 (16 for the costlier sanity checks), CNN baselines trained on the first 10,000
-    # training images, and no ablation model (it would need a second training).
-    notebook_parameters={"image_size": 32, "channels": 3, "eval_examples": 1000, "eps_255": 8.0,
-                         "eps_sweep_255": "2,4,8,16,32", "num_examples": 64, "sanity_examples": 16, "cnn_epochs": 4,
-                         "cnn_train_examples": 10_000, "adv_epochs": 2, "ablation": False},
+    notebook_parameters={"image_size": 32, "channels": 3, "eps_sweep_255": "2,4,8,16,32", **_CPU_RUN},
 )
 
 _CIFAR10 = Preset(

@@ -247,6 +247,10 @@ def robustness_markdown(s: dict) -> list[str]:
         lines.append(f"| {name} | {_pct(clean)} | " + " | ".join(_pct(m["protocols"].get(k, {}).get("worst_case_accuracy"))
                                                                   for k in keys)
                      + f" | {cost.get('flops_per_prediction', 0) / 1e6:.1f} | {1e3 * cost.get('seconds_per_image', 0):.2f} |")
+    baselines = (s.get("metrics") or {}).get("05_baselines") or {}
+    if baselines and not (baselines.get("files") or {}).get("IDC without inter-class loss"):
+        lines.append("\nIDC without the inter-class loss (the paper's ablation) was not trained in this run "
+                     "(notebook 05, `ablation=False`).")
     lines.append("")
     for name, m in robustness.items():
         for key, p in m["protocols"].items():

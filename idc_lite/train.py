@@ -200,6 +200,7 @@ class Trainer:
         self.ema = EMA(model.unet, config.ema_decay) if config.use_ema else None
         self.generator = torch.Generator().manual_seed(config.seed)   # shuffling, timesteps, bridge noise
         self.dropout_rng_state = torch.Generator().manual_seed(config.seed + 1).get_state()  # dropout (global RNG, forked)
+        self.dropout_cuda_rng_state: torch.Tensor | None = None   # dropout on a GPU: its own generator, kept likewise
         # quirk Q8 option: the timesteps the sampler calls (None: every t, the authors' uniform draw)
         self._called_timesteps = (torch.tensor(sorted(set(model.bridge.steps)), dtype=torch.long)
                                   if config.timesteps == "sampler" else None)
@@ -322,8 +323,16 @@ class Trainer:
         x_source, y_source = ((self.data.x_train.to(device), self.data.y_train.to(device)) if device.type == "cuda"
                               else (self.data.x_train, self.data.y_train))
         bar = progress_bar(total=(target - self.epoch) * batches, desc="training", disable=not (progress and main))
-        with torch.random.fork_rng(devices=[]):
+        cuda = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
             torch.set_rng_state(self.dropout_rng_state)
+            # Dropout masks on a GPU come from the device's generator: seeded, then carried in checkpoints.
+            # Every process starts from the same state (as on the CPU), so rank 0's checkpoint resumes all.
+            if cuda:
+                if self.dropout_cuda_rng_state is None:
+                    torch.cuda.manual_seed(cfg.seed + 1)
+                else:
+                    torch.cuda.set_rng_state(self.dropout_cuda_rng_state, device)
             while self.epoch < target:
                 start = time.perf_counter()
                 order = torch.randperm(n, generator=self.generator)
@@ -372,6 +381,8 @@ class Trainer:
                     print(f"epoch {self.epoch}/{target}: loss {record['loss']:.4f} (L1 {record['recloss']:.4f}, "
                           f"inter-class {record['simloss']:.4f}), {self.train_seconds:.0f} s", flush=True)
                 self.dropout_rng_state = torch.get_rng_state()
+                if cuda:
+                    self.dropout_cuda_rng_state = torch.cuda.get_rng_state(device)
                 if checkpoint_path and (self.epoch % checkpoint_every == 0 or self.epoch == target):
                     self.save(checkpoint_path)
         bar.close()
@@ -400,7 +411,8 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "progress": {"epoch": self.epoch, "global_step": self.global_step, "train_seconds": self.train_seconds,
                          "history": json.dumps(self.history)},
-            "rng": {"generator": self.generator.get_state(), "dropout": self.dropout_rng_state},
+            "rng": {"generator": self.generator.get_state(), "dropout": self.dropout_rng_state,
+                    "dropout_cuda": self.dropout_cuda_rng_state},
             # gradients summed since the last optimiser step (accumulation runs across epoch ends)
             "pending_grads": {n: p.grad.clone() for n, p in self.model.unet.named_parameters() if p.grad is not None},
             "imported_from": json.dumps(self.imported_from),
@@ -478,6 +490,7 @@ class Trainer:
         trainer.history = json.loads(progress["history"])
         trainer.generator.set_state(state["rng"]["generator"])
         trainer.dropout_rng_state = state["rng"]["dropout"]
+        trainer.dropout_cuda_rng_state = state["rng"].get("dropout_cuda")
         params = dict(model.unet.named_parameters())
         for name, grad in state.get("pending_grads", {}).items():
             params[name].grad = grad.clone()

@@ -152,6 +152,11 @@ def test_a_named_dataset_reads_a_copy_in_class_folders_and_reports_say_which(tmp
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(path, quality=95)
     assert is_image_folder_source(tmp_path / "copy") and not is_image_folder_source(tmp_path / "nothing-here")
+    assert is_image_folder_source(tmp_path)          # the copy sits below it, at the depth of <top>/train/<class>/<image>
+    (tmp_path / "cifar-10-batches-py").mkdir()       # ...but torchvision's own folder beside it wins
+    with pytest.raises(DataNotFoundError, match=r"CIFAR10 \(train split\) is not under"):   # (empty: torchvision's error)
+        load_dataset("cifar10", root=tmp_path)
+    (tmp_path / "cifar-10-batches-py").rmdir()
     data = load_dataset("cifar10", root=tmp_path / "copy")
     assert data.class_names == CIFAR10_CLASSES and data.info["dataset"] == "cifar10" and data.info["formats"] == ["JPEG"]
     assert dataset_label(data.info) == "CIFAR-10 (JPEG copy)"

@@ -61,6 +61,21 @@ def test_resume_is_exact(tmp_path):
     assert straight.history == resumed.history
 
 
+def test_the_training_log_beside_a_checkpoint_is_its_history(tmp_path):
+    from idc_lite.train import log_path_for, read_checkpoint
+
+    trainer = tiny_trainer(epochs=3)
+    path = tmp_path / "m.pt"
+    trainer.train(epochs=1, progress=False, checkpoint_path=path)
+    log = log_path_for(path)
+    assert log.name == "m.log.jsonl" and [json.loads(line) for line in log.read_text().splitlines()] == trainer.history
+    trainer.train(epochs=3, progress=False, checkpoint_path=path, checkpoint_every=2)   # saved at epochs 2 and 3
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lines == trainer.history and [r["epoch"] for r in lines] == [1, 2, 3]
+    assert {r["processes"] for r in lines} == {1}
+    assert read_checkpoint(path)["rng"]["dropout_cuda"] is None     # a CPU run: no GPU generator to carry
+
+
 def test_checkpoint_record_and_safe_loading(tmp_path):
     trainer = tiny_trainer(epochs=1)
     trainer.train(progress=False)
