@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.idc_lite-installed
 
-.PHONY: setup reproduce smoke test lint benchmark clean-runs assignments grade lab
+.PHONY: setup reproduce smoke sweep test lint benchmark clean-runs assignments grade lab
 
 setup: $(STAMP)
 
@@ -24,6 +24,11 @@ reproduce: setup
 ## The same chain in smoke mode (seconds): proves the code path only
 smoke: setup
 	$(PY) -m idc_lite.reproduce --smoke $(if $(PRESET),--preset $(PRESET)) $(ARGS)
+
+## Ablation sweep: notebooks 02 and 04 with papermill over a grid of parameters, each point in its own run folder
+## (runs/sweep-<name>-<time>/points/), one table sweep.md and plot sweep.png; GRID=file (default: the digits grid)
+sweep: setup
+	$(PY) -m idc_lite.sweep $(or $(GRID),sweeps/digits_ablations.json) $(ARGS)
 
 ## Unit and fidelity tests, nbval on the notebooks (smoke mode), papermill chain, stripped-notebook check, ruff
 test: setup

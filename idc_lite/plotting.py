@@ -153,6 +153,31 @@ def accuracy_against_eps(curves: dict[str, Sequence[tuple[float, float]]], chanc
     return fig
 
 
+def robustness_against_cost(points: Sequence[dict], title: str = "robust accuracy against cost per prediction") -> Figure:
+    """One marker per point ``{"label", "flops", "robust_accuracy" (0..1), "source"}``: filled circles for
+    the kit's own measurements (``source`` "measured here"), hollow squares for quoted figures; FLOPs on a
+    log axis."""
+    fig = Figure(figsize=(6.8, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for point in points:
+        measured = point["source"] == "measured here"
+        ax.scatter(point["flops"], 100 * point["robust_accuracy"], s=46, marker="o" if measured else "s",
+                   facecolors=None if measured else "none", edgecolors=None if measured else "C1",
+                   color="C0" if measured else None, zorder=3)
+        ax.annotate(point["label"], (point["flops"], 100 * point["robust_accuracy"]), fontsize=6.5,
+                    xytext=(4, 3), textcoords="offset points")
+    ax.scatter([], [], marker="o", color="C0", label="measured here (this kit's data and budget)")
+    ax.scatter([], [], marker="s", facecolors="none", edgecolors="C1", label="quoted (CIFAR-10, L-inf 8/255)")
+    ax.set_xscale("log")
+    ax.margins(x=0.25)     # room for the labels of the right-most points
+    ax.set_xlabel("FLOPs per prediction (computed from the architecture)")
+    ax.set_ylabel("robust accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
 def eot_convergence(curve: Sequence[dict], title: str = "EOT: accuracy against noise draws per step") -> Figure:
     """Accuracy (%) against the number of EOT samples (log scale), from ``sanity.eot_convergence``."""
     fig = Figure(figsize=(5.0, 3.4), layout="constrained")

@@ -140,3 +140,32 @@ def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return copy.deepcopy(PRESETS[name])
+
+
+def with_ablation(config: IDCConfig, num_timesteps: int = 0, model_channels: int = 0, num_res_blocks: int = 0,
+                  cls_loss_weight: float = -1.0, eta: float = -1.0) -> IDCConfig:
+    """``config`` with the paper's ablation knobs changed (notebook 02's parameters, the sweeps' axes).
+    0 (or a negative weight / eta) keeps the value of ``config``.  ``num_timesteps`` sets the bridge's T
+    and the sampler's steps together (the authors' configurations keep them equal); ``model_channels`` must
+    be a multiple of 32 (GroupNorm's 32 groups).  Raises InputError for anything out of range."""
+    from dataclasses import replace
+
+    from .validation import InputError, check_int, check_number
+
+    check_int(num_timesteps, "num_timesteps", 0)
+    check_int(model_channels, "model_channels", 0)
+    check_int(num_res_blocks, "num_res_blocks", 0)
+    check_number(cls_loss_weight, "cls_loss_weight")
+    check_number(eta, "eta")
+    if model_channels % 32:
+        raise InputError(f"model_channels must be a multiple of 32 (GroupNorm's 32 groups), got {model_channels}")
+    widths = {"model_channels": model_channels, "num_res_blocks": num_res_blocks}
+    unet = replace(config.unet, **{name: value for name, value in widths.items() if value})
+    changes = {"unet": unet}
+    if num_timesteps:
+        changes.update(num_timesteps=num_timesteps, sample_step=num_timesteps)
+    if cls_loss_weight >= 0:
+        changes["cls_loss_weight"] = float(cls_loss_weight)
+    if eta >= 0:
+        changes["eta"] = float(eta)
+    return replace(config, **changes)

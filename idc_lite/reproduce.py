@@ -269,6 +269,26 @@ def robustness_markdown(s: dict) -> list[str]:
     return lines + [""]
 
 
+def cost_markdown(s: dict) -> list[str]:
+    """Notebook 06's table: cost per prediction of IDC and the alternatives, each figure with its source."""
+    efficiency = (s.get("metrics") or {}).get("06_efficiency") or {}
+    rows = efficiency.get("rows") or []
+    if not rows:
+        return []
+    lines = ["## Cost per prediction (notebook 06)", "",
+             "| method | parameters | network calls | GFLOP / prediction | s / prediction | FLOPs | seconds |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        seconds = "" if r.get("seconds_per_prediction") is None else f"{r['seconds_per_prediction']:.4g}"
+        lines.append(f"| {r['method']} | {r['parameters'] / 1e6:.2f} M | {r['network_calls']:g} | "
+                     f"{r['flops_per_prediction'] / 1e9:.2f} | {seconds} | {r['flops_source']} | {r['time_source']} |")
+    quoted = [p for p in efficiency.get("points") or [] if p.get("source") == "quoted"]
+    if quoted:
+        lines += ["", "Quoted robust accuracies (CIFAR-10, L-inf 8/255, their authors' attacks): "
+                  + "; ".join(f"{p['label']} {_pct(p['robust_accuracy'])} ({p['reference']})" for p in quoted) + "."]
+    return lines + [""]
+
+
 def summary_markdown(s: dict) -> str:
     incomplete = [] if s.get("complete", True) else [
         f"**INCOMPLETE RUN**: finished {', '.join(s.get('finished_notebooks') or []) or 'none'}; not finished: "
@@ -289,7 +309,7 @@ def summary_markdown(s: dict) -> str:
         f"| parameters | {s['n_params']:,} | U-Net |" if s.get("n_params") else "| parameters | n/a | |",
         (f"| FLOPs per prediction | {s['flops_per_prediction'] / 1e6:.1f} M | {s.get('network_calls_per_prediction')} "
          f"U-Net calls x {s['flops_per_network_call'] / 1e6:.1f} M |") if s.get("flops_per_prediction") else "| FLOPs | n/a | |",
-        "", *robustness_markdown(s),
+        "", *robustness_markdown(s), *cost_markdown(s),
         "## Wall time", "", *([f"Measured {describe(s['machine'])}.", ""] if s.get("machine") else []),
         "| notebook | seconds |", "|---|---|",
         *[f"| {k} | {v} |" for k, v in s["wall_seconds_per_notebook"].items()],
@@ -385,6 +405,16 @@ def _literal(text: str):
         return text
 
 
+def stream_papermill_output() -> None:
+    """Show each notebook's printed output (training progress lines) as it runs: papermill passes it
+    through its logger."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("    %(message)s"))
+    papermill_log = logging.getLogger("papermill")
+    papermill_log.addHandler(handler)
+    papermill_log.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m idc_lite.reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny settings: proves the code path, not the numbers")
@@ -405,12 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print((Path(args.summarize) / "summary.md").read_text())
         return 0 if summary["complete"] else 1
-    # papermill streams each notebook's printed output (training progress lines) through its logger
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("    %(message)s"))
-    papermill_log = logging.getLogger("papermill")
-    papermill_log.addHandler(handler)
-    papermill_log.setLevel(logging.INFO)
+    stream_papermill_output()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else REPO / "runs" / (stamp + ("-smoke" if args.smoke else ""))
     if out.exists() and not out.is_dir():

@@ -405,6 +405,88 @@ def test_05_adv_cnn_exercise(tmp_path, cnn_data):
         checks.check_adv_cnn_exercise(None, clean, robust, tmp_path, eps, x, labels, seed)
 
 
+# ---- 06 -------------------------------------------------------------------------------------------
+IDC_PAPER, DIFFPURE, RDC = ("IDC, paper CIFAR-10 preset", "DiffPure (score network + WideResNet-28-10)",
+                            "diffusion classifier in the style of RDC")
+
+
+@pytest.fixture(scope="module")
+def cost_table():
+    """The notebook's table without timing, plus made-up seconds (only the checker's hints read them)."""
+    from dataclasses import replace
+
+    from idc_lite.costs import alternative_rows, idc_row
+    from idc_lite.presets import get_preset
+
+    rows = [idc_row("IDC, digits preset", get_preset("digits").model, timed=False),
+            idc_row(IDC_PAPER, get_preset("cifar10").model, timed=False)] + alternative_rows(timed=False)
+    return [replace(r, seconds_per_prediction=0.001 * (i + 1) ** 3) for i, r in enumerate(rows)]
+
+
+def test_06_cost_ratios(cost_table):
+    from idc_lite.presets import get_preset
+
+    answer = solution_region("06_efficiency", "ex06_1_solution", table=cost_table,
+                             IDC_PRESETS={"cifar10": IDC_PAPER, "digits": "IDC, digits preset"})
+    assert "passed" in checks.check_cost_ratios(answer["idc_per_diffpure"], answer["idc_per_rdc"], cost_table,
+                                                IDC_PAPER, DIFFPURE, RDC)
+    assert answer["idc_per_diffpure"] > 100 and answer["idc_per_rdc"] > 1000    # 27 GFLOP against 3.7 and 53 TFLOP
+    rows = {r.method: r for r in cost_table}
+    right = answer["idc_per_rdc"]
+
+    def check(value):
+        return checks.check_cost_ratios(value, right, cost_table, IDC_PAPER, DIFFPURE, RDC)
+
+    idc, dp = rows[IDC_PAPER], rows[DIFFPURE]
+    with fails("upside down"):
+        check(idc.flops_per_prediction / dp.flops_per_prediction)
+    with fails("one network call of each"):
+        check((dp.flops_per_prediction / dp.network_calls) / (idc.flops_per_prediction / idc.network_calls))
+    with fails("compares parameters"):
+        check(dp.parameters / idc.parameters)
+    with fails("measured seconds"):
+        check(dp.seconds_per_prediction / idc.seconds_per_prediction)
+    with fails("divides by the row 'IDC, digits preset'"):
+        check(dp.flops_per_prediction / rows["IDC, digits preset"].flops_per_prediction)
+    with fails("is wrong"):
+        check(answer["idc_per_diffpure"] * 1.5)
+    with fails("must be a number"):
+        check(None)
+    with fails("idc_per_rdc is upside down"):
+        checks.check_cost_ratios(answer["idc_per_diffpure"], 1 / right, cost_table, IDC_PAPER, DIFFPURE, RDC)
+    assert get_preset("cifar10").model.unet.model_channels == 64      # what 06.2 doubles
+
+
+def test_06_wide_unet_flops(cost_table):
+    from idc_lite.presets import get_preset
+    from idc_lite.unet import UNet, count_flops
+
+    paper_idc = next(r for r in cost_table if r.method == IDC_PAPER)
+    answer = solution_region("06_efficiency", "ex06_2_solution", paper_idc=paper_idc)
+    config = get_preset("cifar10").model
+    wide, factor = answer["wide_flops_per_prediction"], answer["width_factor"]
+    assert "passed" in checks.check_wide_unet_flops(wide, factor, config)
+    assert 3.5 < factor < 4.5        # a 3x3 convolution's work grows with the square of the width
+    calls = paper_idc.network_calls
+    with fails("one U-Net call"):
+        checks.check_wide_unet_flops(wide / calls, factor, config)
+    with fails("multiply-adds"):
+        checks.check_wide_unet_flops(wide / 2, factor, config)
+    with fails("the preset itself"):
+        checks.check_wide_unet_flops(paper_idc.flops_per_prediction, factor, config)
+    with fails("wide_flops_per_prediction is wrong"):
+        checks.check_wide_unet_flops(wide * 1.01, factor, config)
+    with fails("upside down"):
+        checks.check_wide_unet_flops(wide, 1 / factor, config)
+    params = (sum(p.numel() for p in UNet(answer["wide_unet"].config).parameters())
+              / sum(p.numel() for p in UNet(config.unet).parameters()))
+    with fails("compares parameters"):
+        checks.check_wide_unet_flops(wide, params, config)
+    with fails("width_factor is wrong"):
+        checks.check_wide_unet_flops(wide, 2.0, config)
+    assert count_flops(UNet(config.unet), config.image_shape) * calls == paper_idc.flops_per_prediction
+
+
 def test_checker_messages_never_print_the_answer():
     """A failed check gives hints, not the number a student could paste in."""
     reference = label_image_diagnostics(make_label_images(100, (3, 32, 32)))["min_off_diagonal_distance"]

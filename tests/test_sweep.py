@@ -1,0 +1,139 @@
+"""make sweep: grid files are checked before anything runs, every point gets its own run folder, a failed
+point is reported while the others finish, and the table says which change exceeds the evaluation's noise."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from idc_lite.presets import get_preset, with_ablation
+from idc_lite.reproduce import check_run_parameters
+from idc_lite.runs import write_metrics
+from idc_lite.sweep import GridError, grid_points, load_grid, notebook_files, run_sweep
+from idc_lite.validation import InputError
+
+DEFAULT_GRID = REPO / "sweeps" / "digits_ablations.json"
+
+
+def _grid(tmp_path, **grid):
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps(grid))
+    return path
+
+
+def test_the_default_grid_varies_the_papers_ablations_with_parameters_the_notebooks_take():
+    grid = load_grid(DEFAULT_GRID)
+    assert set(grid["vary"]) == {"num_timesteps", "model_channels", "num_res_blocks", "cls_loss_weight", "eta"}
+    notebooks = notebook_files(grid["notebooks"])
+    assert [nb.stem for nb in notebooks] == ["02_train_classifier", "04_attack"]
+    points = grid_points(grid)
+    assert points[0][0] == "base" and len(points) == 1 + sum(len(v) for v in grid["vary"].values())
+    for _, parameters in points:
+        check_run_parameters(notebooks, {"smoke": False, "seed": 0, **parameters})
+
+
+def test_points_one_at_a_time_and_as_a_product(tmp_path):
+    grid = load_grid(_grid(tmp_path, base={"epochs": 3, "eta": 1.0}, vary={"eta": [1.0, 0.0], "num_timesteps": [2, 8]}))
+    assert grid_points(grid) == [("base", {"epochs": 3, "eta": 1.0}), ("eta=0.0", {"epochs": 3, "eta": 0.0}),
+                                 ("num_timesteps=2", {"epochs": 3, "eta": 1.0, "num_timesteps": 2}),
+                                 ("num_timesteps=8", {"epochs": 3, "eta": 1.0, "num_timesteps": 8})]
+    grid["mode"] = "product"
+    assert [name for name, _ in grid_points(grid)] == ["eta=1.0, num_timesteps=2", "eta=1.0, num_timesteps=8",
+                                                       "eta=0.0, num_timesteps=2", "eta=0.0, num_timesteps=8"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no grid file"),
+    ("{not json", "not a readable JSON grid"),
+    ([1, 2], "a grid is a JSON object"),
+    ({"vary": {"eta": [0.0]}, "colour": 1}, r"unknown key\(s\) \['colour'\]"),
+    ({"mode": "random"}, "mode must be"),
+    ({"vary": {"eta": 0.0}}, "must be a non-empty list"),
+    ({"base": {"run_dir": "x"}}, "set by the sweep itself"),
+])
+def test_bad_grid_files_are_refused_with_a_message(tmp_path, content, message):
+    path = tmp_path / "grid.json"
+    if content is not None:
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(GridError, match=message):
+        load_grid(path)
+
+
+def test_an_unknown_notebook_or_parameter_stops_the_sweep_before_anything_runs(tmp_path):
+    calls = []
+    with pytest.raises(GridError, match="unknown notebook '07_nothing'"):
+        run_sweep(_grid(tmp_path, notebooks=["07_nothing"]), tmp_path / "out", run_point=lambda *a: calls.append(a))
+    grid = _grid(tmp_path, base={"epochs": 2}, vary={"cls_loss_weight": [0.0], "num_timestep": [2]})
+    with pytest.raises(GridError, match=r"point 'num_timestep=2': unknown parameter\(s\) \['num_timestep'\].*nothing was run"):
+        run_sweep(grid, tmp_path / "out", run_point=lambda *a: calls.append(a))
+    with pytest.raises(GridError, match="point 'eta=fast'.*must be float"):
+        run_sweep(_grid(tmp_path, vary={"eta": ["fast"]}), tmp_path / "out", run_point=lambda *a: calls.append(a))
+    assert calls == [] and not (tmp_path / "out").exists()
+
+
+def _fake_point(worst_by_point):
+    """A stand-in for the notebooks: writes 02 / 04 metrics with the given adaptive per-example scores."""
+    def run_point(folder, smoke, seed, parameters, notebooks):
+        name = folder.name
+        if name not in worst_by_point:
+            raise RuntimeError(f"point {name} broke")
+        per_example = worst_by_point[name]
+        write_metrics(folder, "02_train_classifier", {"test_accuracy": 0.9, "test_examples": 100, "n_params": 10,
+                                                      "flops_per_prediction": 4e6})
+        write_metrics(folder, "04_attack", {"eps": 16 / 255, "paper_eps": 8 / 255, "paper_protocol": {
+            "paper@8": {"worst_case_and_clean": 0.8}, "paper@16": {"worst_case_and_clean": 0.7}},
+            "adaptive_protocol": {"examples": len(per_example), "draws": 5, "worst_case_per_example": per_example,
+                                  "worst_case_accuracy": sum(per_example) / len(per_example), "worst_case_rescored": None}})
+    return run_point
+
+
+def test_a_failed_point_is_reported_and_the_others_finish(tmp_path):
+    grid = _grid(tmp_path, name="toy", base={"epochs": 2}, vary={"cls_loss_weight": [0.0], "eta": [0.0], "num_timesteps": [2]})
+    half = [1.0, 0.0] * 32                                    # 50 %, standard error 6.3 points
+    sweep = run_sweep(grid, tmp_path / "out", run_point=_fake_point({
+        "base": half, "cls_loss_weight=0.0": [0.0] * 62 + [1.0, 1.0], "eta=0.0": [1.0, 0.0] * 30 + [1.0] * 4}))
+    status = {r["point"]: r["status"] for r in sweep["points"]}
+    assert status == {"base": "finished", "cls_loss_weight=0.0": "finished", "eta=0.0": "finished",
+                      "num_timesteps=2": "failed"}
+    rows = {r["point"]: r for r in sweep["points"]}
+    assert "point num_timesteps=2 broke" in rows["num_timesteps=2"]["error"]
+    assert rows["cls_loss_weight=0.0"]["difference"]["beyond_noise"] is True       # 50 % -> 3 %
+    assert rows["eta=0.0"]["difference"]["beyond_noise"] is False                   # 50 % -> 53 %, inside the noise
+    assert rows["base"]["adaptive_standard_error"] == pytest.approx(0.5 * (64 / 63) ** 0.5 / 8)
+    text = (tmp_path / "out" / "sweep.md").read_text()
+    assert "**failed**: RuntimeError: point num_timesteps=2 broke" in text
+    assert "| paper@8 worst case | paper@16 worst case | adaptive worst case |" in text
+    assert "beyond the noise of the evaluation: cls_loss_weight=0.0." in text
+    assert (tmp_path / "out" / "sweep.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["points"][3]["status"] == "failed"
+
+
+def test_ablation_overrides_change_only_what_they_name():
+    base = get_preset("digits").model
+    assert with_ablation(base) == base
+    changed = with_ablation(base, num_timesteps=8, model_channels=64, num_res_blocks=2, cls_loss_weight=0, eta=0.0)
+    assert (changed.num_timesteps, changed.sample_step, changed.unet.model_channels, changed.unet.num_res_blocks,
+            changed.cls_loss_weight, changed.eta) == (8, 8, 64, 2, 0.0, 0.0)
+    assert changed.unet.channel_mult == base.unet.channel_mult and base.num_timesteps == 4
+    with pytest.raises(InputError, match="multiple of 32"):
+        with_ablation(base, model_channels=48)
+    with pytest.raises(InputError, match="num_timesteps"):
+        with_ablation(base, num_timesteps=-2)
+
+
+@pytest.mark.slow
+def test_make_sweep_in_smoke_mode_runs_the_notebooks_for_each_point(tmp_path):
+    """Two points through papermill (notebooks 02 and 04, smoke settings): the ablation parameters reach the
+    trained model, and each point's run folder has its own report."""
+    grid = _grid(tmp_path, name="smoke", base={"num_examples": 8}, vary={"cls_loss_weight": [0.0]})
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "idc_lite.sweep", str(grid), "--smoke", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert [r["status"] for r in sweep["points"]] == ["finished", "finished"]
+    record = json.loads((out / "points" / "cls_loss_weight=0.0" / "model.json").read_text())
+    assert record["config"]["cls_loss_weight"] == 0.0
+    assert json.loads((out / "points" / "base" / "model.json").read_text())["config"]["cls_loss_weight"] == 0.2
+    assert (out / "points" / "base" / "summary.md").is_file() and "SMOKE RUN" in (out / "sweep.md").read_text()
