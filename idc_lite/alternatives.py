@@ -8,7 +8,7 @@ per call, not its weights.  Build them on the ``meta`` device to count FLOPs wit
   residual blocks), which DiffPure (Nie et al., 2022) runs on CIFAR-10, and, class-conditional, a
   DDPM++ of the kind a diffusion classifier in the style of RDC (Chen et al., 2024) evaluates once per
   class and noise level.
-- :class:`WideResNet` (WideResNet-28-10, the classifier after DiffPure's purifier and a common
+- :func:`WideResNet` (WideResNet-28-10, the classifier after DiffPure's purifier and a common
   adversarially trained CNN) and :func:`preact_resnet18` (PreActResNet-18).
 
 Our own compact versions, written from the papers' descriptions: the layer shapes (and so the
@@ -185,21 +185,19 @@ class _PreActBlock(nn.Module):
         return h + skip
 
 
-class WideResNet(nn.Module):
-    """WideResNet-depth-widen (Zagoruyko & Komodakis, 2016) for 32x32 images: (depth - 4) / 6 blocks in
-    each of three groups of width 16k, 32k, 64k.  x (B, 3, 32, 32) -> logits (B, num_classes)."""
+class PreActNet(nn.Module):
+    """A pre-activation residual network for 32x32 images: a 3x3 stem of ``stem_width`` channels, then
+    ``stages`` of (width, blocks, stride of the first block), then BN, ReLU, global pooling and a linear
+    layer.  x (B, C, 32, 32) -> logits (B, num_classes)."""
 
-    def __init__(self, depth: int = 28, widen: int = 10, num_classes: int = 10, in_channels: int = 3):
+    def __init__(self, stem_width: int, stages: list[tuple[int, int, int]], num_classes: int = 10, in_channels: int = 3):
         super().__init__()
-        if (depth - 4) % 6:
-            raise ValueError(f"WideResNet depth must be 6n + 4, got {depth}")
-        n, widths = (depth - 4) // 6, [16, 16 * widen, 32 * widen, 64 * widen]
-        self.conv = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
-        blocks, ch = [], widths[0]
-        for group, stride in zip(widths[1:], (1, 2, 2)):
-            for i in range(n):
-                blocks.append(_PreActBlock(ch, group, stride if i == 0 else 1))
-                ch = group
+        self.conv = nn.Conv2d(in_channels, stem_width, 3, 1, 1, bias=False)
+        blocks, ch = [], stem_width
+        for width, count, stride in stages:
+            for i in range(count):
+                blocks.append(_PreActBlock(ch, width, stride if i == 0 else 1))
+                ch = width
         self.blocks = nn.Sequential(*blocks)
         self.bn, self.fc = nn.BatchNorm2d(ch), nn.Linear(ch, num_classes)
 
@@ -208,26 +206,15 @@ class WideResNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(h, 1).flatten(1))
 
 
-class PreActResNet(nn.Module):
-    """PreActResNet (He et al., 2016) for 32x32 images: four stages of width 64 to 512.
-    x (B, 3, 32, 32) -> logits (B, num_classes)."""
-
-    def __init__(self, blocks_per_stage: tuple[int, ...] = (2, 2, 2, 2), num_classes: int = 10, in_channels: int = 3):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
-        layers, ch = [], 64
-        for stage, count in enumerate(blocks_per_stage):
-            width = 64 * 2 ** stage
-            for i in range(count):
-                layers.append(_PreActBlock(ch, width, 2 if i == 0 and stage > 0 else 1))
-                ch = width
-        self.blocks = nn.Sequential(*layers)
-        self.bn, self.fc = nn.BatchNorm2d(ch), nn.Linear(ch, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.bn(self.blocks(self.conv(x))))
-        return self.fc(F.adaptive_avg_pool2d(h, 1).flatten(1))
+def WideResNet(depth: int = 28, widen: int = 10, num_classes: int = 10) -> PreActNet:
+    """WideResNet-depth-widen (Zagoruyko & Komodakis, 2016): (depth - 4) / 6 blocks in each of three groups
+    of width 16k, 32k, 64k after a 16-channel stem."""
+    if (depth - 4) % 6:
+        raise ValueError(f"WideResNet depth must be 6n + 4, got {depth}")
+    n = (depth - 4) // 6
+    return PreActNet(16, [(16 * widen, n, 1), (32 * widen, n, 2), (64 * widen, n, 2)], num_classes)
 
 
-def preact_resnet18(num_classes: int = 10) -> PreActResNet:
-    return PreActResNet((2, 2, 2, 2), num_classes)
+def preact_resnet18(num_classes: int = 10) -> PreActNet:
+    """PreActResNet-18 (He et al., 2016): four stages of two blocks, width 64 to 512."""
+    return PreActNet(64, [(64, 2, 1), (128, 2, 2), (256, 2, 2), (512, 2, 2)], num_classes)
