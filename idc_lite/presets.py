@@ -161,6 +161,8 @@ def with_ablation(config: IDCConfig, num_timesteps: int = 0, model_channels: int
     check_int(num_res_blocks, "num_res_blocks", 0)
     check_number(cls_loss_weight, "cls_loss_weight")
     check_number(eta, "eta")
+    if 0 < num_timesteps < 3:
+        raise InputError(f"num_timesteps must be at least 3 (the authors' skip sampler needs 3 steps), got {num_timesteps}")
     if model_channels % 32:
         raise InputError(f"model_channels must be a multiple of 32 (GroupNorm's 32 groups), got {model_channels}")
     widths = {"model_channels": model_channels, "num_res_blocks": num_res_blocks}

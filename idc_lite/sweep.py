@@ -253,7 +253,9 @@ def run_sweep(grid_file: str | Path, out: Path, smoke: bool = False, seed: int |
         except KeyboardInterrupt:
             raise
         except Exception as err:      # a failed point is reported; the others still run
-            status = {"status": "failed", "error": f"{type(err).__name__}: {str(err).strip()}"[:800]}
+            # papermill's error carries the notebook's own exception as ename / evalue
+            what = f"{err.ename}: {err.evalue}" if hasattr(err, "ename") else f"{type(err).__name__}: {str(err).strip()}"
+            status = {"status": "failed", "error": what[:800]}
             print(f"=== point {name} failed: {status['error'][:300]}", flush=True)
         status["seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(point_row(name, parameters, folder, status))

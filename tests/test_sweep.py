@@ -120,6 +120,8 @@ def test_ablation_overrides_change_only_what_they_name():
         with_ablation(base, model_channels=48)
     with pytest.raises(InputError, match="num_timesteps"):
         with_ablation(base, num_timesteps=-2)
+    with pytest.raises(InputError, match="at least 3"):
+        with_ablation(base, num_timesteps=2)
 
 
 @pytest.mark.slow
