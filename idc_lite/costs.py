@@ -137,29 +137,17 @@ def idc_row(name: str, config, time_batch: int = 16, timed: bool = True) -> Cost
     """IDC with ``config`` (an IDCConfig): parameters and FLOPs of the whole classifier (every sampler
     step; counted on the CPU with one image, since the sampler draws its noise from a CPU generator) and
     its seconds per prediction measured here on a batch of ``time_batch`` (untrained weights)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
+    from .baselines import prediction_cost
     from .classifier import IDCClassifier
 
     model = IDCClassifier(config).eval()
-    x = torch.rand(1, *config.image_shape, generator=torch.Generator().manual_seed(0))
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(x, generator=torch.Generator().manual_seed(0))
+    # the same count and timer as notebook 05's cost column (a one-image batch, once, when not timed)
+    cost = prediction_cost(model, config.image_shape, batch_size=time_batch if timed else 1, repeats=2 if timed else 1)
     calls = model.bridge.num_network_calls
-    seconds = None
-    if timed:
-        batch = x.expand(time_batch, *x.shape[1:]).contiguous()
-        best = float("inf")
-        with torch.no_grad():
-            for _ in range(2):
-                start = time.perf_counter()
-                model(batch, generator=torch.Generator().manual_seed(0))
-                best = min(best, time.perf_counter() - start)
-        seconds = best / time_batch
+    seconds = cost["seconds_per_image"] if timed else None
     size = config.unet.image_size
-    return CostRow(name, "IDC (this kit)", sum(p.numel() for p in model.unet.parameters()), calls,
-                   int(counter.get_total_flops()), seconds, COMPUTED, MEASURED if timed else "not timed",
+    return CostRow(name, "IDC (this kit)", cost["parameters"], calls, cost["flops_per_prediction"], seconds,
+                   COMPUTED, MEASURED if timed else "not timed",
                    f"{config.unet.in_channels}x{size}x{size} input, {calls} U-Net calls per prediction")
 
 
