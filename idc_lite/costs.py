@@ -177,3 +177,29 @@ LITERATURE = (
                     "AutoAttack (L-inf 8/255)", "RobustBench model_info cifar10/Linf/Rebuffi2021Fixing_28_10_cutmix_ddpm.json",
                     "WideResNet-28-10 (adversarially trained)"),
 )
+
+
+def robustness_points(table: list[CostRow], metrics: dict) -> list[dict]:
+    """The points of notebook 06's plot: every quoted figure at the cost of its architecture's row in
+    ``table``, then (when the run's ``metrics`` hold notebooks 02 and 04) this run's IDC and notebook 05's
+    CNNs as measured here, each with its data, budget, protocol and the file it comes from."""
+    by_method = {r.method: r for r in table}
+    points = [{"label": p.method, "flops": by_method[p.cost_row].flops_per_prediction, "robust_accuracy": p.robust_accuracy,
+               "clean_accuracy": p.clean_accuracy, "source": QUOTED, "data": "CIFAR-10", "eps_255": 8.0,
+               "protocol": p.attack, "reference": p.source} for p in LITERATURE]
+    trained, attacked, baselines = (metrics.get(k) for k in ("02_train_classifier", "04_attack", "05_baselines"))
+    if not (trained and attacked):
+        return points
+    measured = {"source": MEASURED, "data": trained.get("data", "this run's data"), "eps_255": round(255 * attacked["eps"], 1)}
+    adaptive = attacked["adaptive_protocol"]
+    points.append({"label": f"IDC, this run ({trained.get('preset')})", "flops": trained["flops_per_prediction"],
+                   "robust_accuracy": adaptive["worst_case_accuracy"], "clean_accuracy": adaptive["clean_accuracy"],
+                   "protocol": "adaptive protocol of notebook 04 (worst case over its attacks)",
+                   "reference": "metrics/04_attack.json", **measured})
+    for name, model in ((baselines or {}).get("models") or {}).items():
+        if "CNN" in name:
+            adaptive = model["protocols"]["adaptive"]
+            points.append({"label": f"{name}, this run", "flops": model["cost"]["flops_per_prediction"],
+                           "robust_accuracy": adaptive["worst_case_accuracy"], "clean_accuracy": adaptive["clean_accuracy"],
+                           "protocol": "adaptive protocol of notebook 05", "reference": "metrics/05_baselines.json", **measured})
+    return points

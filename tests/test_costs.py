@@ -76,3 +76,18 @@ def test_the_report_shows_the_cost_table(rows):
     assert "## Cost per prediction (notebook 06)" in text
     assert "| DiffPure (score network + WideResNet-28-10) | 143.11 M | 101 | 3719.84 |" in text
     assert "RDC 75.7 % (arXiv 2305.15241v2)" in text
+
+
+def test_robustness_points_quote_the_literature_and_add_this_runs_measurements(rows):
+    table = list(rows.values())
+    quoted = costs.robustness_points(table, {})
+    assert [p["source"] for p in quoted] == [costs.QUOTED] * len(costs.LITERATURE)
+    assert quoted[0]["flops"] == rows[costs.LITERATURE[0].cost_row].flops_per_prediction
+    adaptive = {"worst_case_accuracy": 0.2, "clean_accuracy": 0.9}
+    metrics = {"02_train_classifier": {"data": "digits (scikit-learn)", "preset": "digits", "flops_per_prediction": 5e8},
+               "04_attack": {"eps": 16 / 255, "adaptive_protocol": adaptive},
+               "05_baselines": {"models": {"IDC": {}, "standard CNN": {"cost": {"flops_per_prediction": 1e6},
+                                                                      "protocols": {"adaptive": adaptive}}}}}
+    measured = costs.robustness_points(table, metrics)[len(quoted):]
+    assert [p["label"] for p in measured] == ["IDC, this run (digits)", "standard CNN, this run"]
+    assert all(p["source"] == costs.MEASURED and p["eps_255"] == 16.0 and p["data"] == "digits (scikit-learn)" for p in measured)
