@@ -175,10 +175,33 @@ def test_02_skip_noop(tiny_model, tiny_x):
         checks.check_skip_noop(None, True, tiny_model, x, noise)          # the old answer `same = True`
     with fails("official sampler's logits"):
         checks.check_skip_noop(official, answer["same"], tiny_model, x, noise)
-    with fails("dropped the wrong draw"):
+    with fails("you dropped draw 2, not the no-op.s"):
         checks.check_skip_noop(wrong_draw, answer["same"], tiny_model, x, noise)
     with fails("same must be True or False"):
         checks.check_skip_noop(answer["fixed_logits"], "yes", tiny_model, x, noise)
+
+
+@pytest.mark.parametrize("num_timesteps", [3, 8])
+def test_02_skip_noop_follows_the_runs_step_list(tiny_x, num_timesteps):
+    """A sweep trains other T: [2, 1, 0] has no no-op step, [7, 5, 4, 3, 2, 1, 1, 0] has it at position 5.
+    The notebook's solution passes at both; the T = 4 answer (drop draw 1) fails at T = 8."""
+    from idc_lite.presets import with_ablation
+
+    model = IDCClassifier(with_ablation(tiny_config(), num_timesteps=num_timesteps)).eval()
+    model.unet.reset_parameters(0, official_init=True)
+    x = tiny_x[0]
+    g = torch.Generator().manual_seed(0)
+    noise = [torch.randn(x.shape, generator=g) for _ in range(model.bridge.num_noise_draws)]
+    answer = solution_region("02_train_classifier", "ex02_4_solution", classifier=model, x_check=x,
+                             noise_check=noise, device="cpu", IDCClassifier=IDCClassifier)
+    assert "passed" in checks.check_skip_noop(answer["fixed_logits"], answer["same"], model, x, noise)
+    if num_timesteps == 8:
+        fixed = copy.deepcopy(model)
+        fixed.bridge = type(model.bridge).from_config(model.config, skip_noop_steps=True)
+        with torch.no_grad():
+            authors_t_answer = fixed(x, noise=noise[:1] + noise[2:])
+        with fails("you dropped draw 1, not the no-op.s: the no-op step is step 5 .* leave out draw 5"):
+            checks.check_skip_noop(authors_t_answer, answer["same"], model, x, noise)
 
 
 # ---- 03 -------------------------------------------------------------------------------------------

@@ -266,9 +266,11 @@ def check_skip_noop(fixed_logits, same, model, x: torch.Tensor, noise: list[torc
     if not _close(answer, expected, 1e-4):
         mistakes = [(official, "these are the official sampler's logits (with the no-op step); build the sampler with "
                                "skip_noop_steps=True")]
-        if len(noise) > len(keep):
-            mistakes.append((fixed_with(noise[:len(keep)]), f"you dropped the wrong draw: the no-op step is step "
-                                                             f"{noop[0]} of {steps}, so leave out draw {noop[0]}"))
+        for wrong in range(len(noise)) if noop else ():   # e.g. draw 1, the no-op's position at the authors' T = 4
+            if wrong not in noop:
+                mistakes.append((fixed_with(noise[:wrong] + noise[wrong + 1:]),
+                                 f"you dropped draw {wrong}, not the no-op's: the no-op step is step {noop[0]} of "
+                                 f"{steps}, so leave out draw {noop[0]}"))
         _diagnose(ex, answer, mistakes, 1e-6, "fixed_logits differ from the sampler without the no-op step, run on "
                                               "the same draws minus the no-op's own")
     if not isinstance(same, bool):
