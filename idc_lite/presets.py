@@ -85,8 +85,10 @@ _MNIST = Preset(
     # undefended CNN included (98.4 %; that sanity check fails): MNIST needs a larger main budget (accuracy against
     # eps on 16 images: IDC 93.8 / 72.5 / 0 % at 32 / 64 / 128/255, the undefended CNN 50 / 0 / 0 %).
     note="MNIST at 28x28: the CPU presets' 1.2 M-parameter U-Net, 3 epochs (the chain: 33 minutes, 98.0 % clean)",
-    # main budget 8/255 as the CIFAR presets (the issue-10 report); the sweep goes up to where MNIST CNNs fall
-    notebook_parameters={"image_size": 28, "channels": 1, "eps_sweep_255": "8,16,32,64,128", **_CPU_RUN},
+    # main budget 64/255 (0.25): at 8/255 nothing falls on MNIST, so the report's sanity check "the same attack
+    # takes an undefended CNN to about 0 %" could not hold; the paper protocol still also runs at 8/255 (paper_eps)
+    notebook_parameters={"image_size": 28, "channels": 1, "eps_sweep_255": "8,16,32,64,128", **_CPU_RUN,
+                         "eps_255": 64.0},
 )
 
 _CIFAR10_CPU = Preset(
