@@ -147,6 +147,19 @@ def test_outside_evaluators_way_in(tmp_path):
         _ = idc_lite.no_such_name
 
 
+def test_adaptive_suite_refines_the_transfer_examples_with_white_box_eot_pgd():
+    from idc_lite.evaluation import adaptive_suite
+
+    suite = adaptive_suite(8 / 255, steps=3, eot_samples=2, square_queries=5, transfer_source="cnn")
+    names = [a.name for a in suite]
+    refine = suite[-1]
+    assert refine.name == "eot2_pgd3_from_transfer_from_cnn" and refine.start_from == "transfer_from_cnn"
+    assert refine.target == "model" and refine.params["eot_samples"] == 2 and refine.params["steps"] == 3
+    assert names.index("transfer_from_cnn") < names.index(refine.name)
+    without = adaptive_suite(8 / 255, steps=3, eot_samples=2, square_queries=5)
+    assert not any(a.target == "transfer" or "transfer" in str(a.start_from) for a in without)
+
+
 def test_sweep_suites_per_protocol_and_model_kind():
     from idc_lite.evaluation import sweep_suite
 
