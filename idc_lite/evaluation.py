@@ -323,8 +323,8 @@ def adaptive_suite(eps: float, steps: int = 10, eot_samples: int = 2, square_que
     ``eot_samples`` fresh draws per step started from its examples; the closest image of another
     class painted in (:func:`attacks.other_class_start`) and EOT-PGD started from it; fixed-noise
     PGD; BPDA-PGD (comparison only); Square (gradient-free); and, with ``transfer_source``, PGD on
-    another model, scored on this one, then EOT-PGD started from its examples.  ``random_start_eot`` adds EOT-PGD from a random start,
-    left out by default to save time: on the digits model it was dominated by the started
+    another model, scored on this one, then EOT-PGD started from its examples.  ``random_start_eot``
+    adds EOT-PGD from a random start, left out by default to save time: on the digits model it was dominated by the started
     variants (94.8 % against 87.8 % at 16/255, 100 examples).  ``eot_samples`` is 2 by default: on
     the digits models EOT 1, 4 and 16 left the same accuracy (65.8 % on 24 examples, issue 9), and
     notebook 04's convergence check compares the chosen number with 16 on every run.
