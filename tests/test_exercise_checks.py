@@ -159,17 +159,24 @@ def test_02_interclass_term():
             checks.check_interclass_term(fn)
 
 
+def _skip_noop_case(model, x):
+    """Exercise 02.4 on ``model``: the official noise draws, the notebook's solution (checked to pass), and
+    the sampler without the no-op step, for building wrong answers."""
+    g = torch.Generator().manual_seed(0)
+    noise = [torch.randn(x.shape, generator=g) for _ in range(model.bridge.num_noise_draws)]
+    answer = solution_region("02_train_classifier", "ex02_4_solution", classifier=model, x_check=x,
+                             noise_check=noise, device="cpu", IDCClassifier=IDCClassifier)
+    assert "passed" in checks.check_skip_noop(answer["fixed_logits"], answer["same"], model, x, noise)
+    fixed = copy.deepcopy(model)
+    fixed.bridge = type(model.bridge).from_config(model.config, skip_noop_steps=True)
+    return noise, answer, fixed
+
+
 def test_02_skip_noop(tiny_model, tiny_x):
     x = tiny_x[0]
-    g = torch.Generator().manual_seed(0)
-    noise = [torch.randn(x.shape, generator=g) for _ in range(tiny_model.bridge.num_noise_draws)]
-    answer = solution_region("02_train_classifier", "ex02_4_solution", classifier=tiny_model, x_check=x,
-                             noise_check=noise, device="cpu", IDCClassifier=IDCClassifier)
-    assert "passed" in checks.check_skip_noop(answer["fixed_logits"], answer["same"], tiny_model, x, noise)
+    noise, answer, fixed = _skip_noop_case(tiny_model, x)
     with torch.no_grad():
         official = tiny_model(x, noise=noise)
-        fixed = copy.deepcopy(tiny_model)
-        fixed.bridge = type(tiny_model.bridge).from_config(tiny_model.config, skip_noop_steps=True)
         wrong_draw = fixed(x, noise=noise[:2])
     with fails("must be a torch.Tensor"):
         checks.check_skip_noop(None, True, tiny_model, x, noise)          # the old answer `same = True`
@@ -190,14 +197,8 @@ def test_02_skip_noop_follows_the_runs_step_list(tiny_x, num_timesteps):
     model = IDCClassifier(with_ablation(tiny_config(), num_timesteps=num_timesteps)).eval()
     model.unet.reset_parameters(0, official_init=True)
     x = tiny_x[0]
-    g = torch.Generator().manual_seed(0)
-    noise = [torch.randn(x.shape, generator=g) for _ in range(model.bridge.num_noise_draws)]
-    answer = solution_region("02_train_classifier", "ex02_4_solution", classifier=model, x_check=x,
-                             noise_check=noise, device="cpu", IDCClassifier=IDCClassifier)
-    assert "passed" in checks.check_skip_noop(answer["fixed_logits"], answer["same"], model, x, noise)
+    noise, answer, fixed = _skip_noop_case(model, x)
     if num_timesteps == 8:
-        fixed = copy.deepcopy(model)
-        fixed.bridge = type(model.bridge).from_config(model.config, skip_noop_steps=True)
         with torch.no_grad():
             authors_t_answer = fixed(x, noise=noise[:1] + noise[2:])
         with fails("you dropped draw 1, not the no-op.s: the no-op step is step 5 .* leave out draw 5"):
