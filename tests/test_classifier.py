@@ -56,6 +56,22 @@ def test_gradients_reach_the_input(model, tiny_images):
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
 
 
+def test_gradients_reach_pixels_exactly_at_0_and_1(model, tiny_images):
+    """Black and white pixels are most of a digit: a zero gradient there would mask them from every attack."""
+    x, labels = tiny_images
+    x = x.clone()
+    x[:, :, :4] = 0.0
+    x[:, :, 4:] = 1.0
+    x.requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(model(x, generator=torch.Generator().manual_seed(0)), labels)
+    (grad,) = torch.autograd.grad(loss, x)
+    assert (grad[:, :, :4] != 0).float().mean() > 0.9 and (grad[:, :, 4:] != 0).float().mean() > 0.9
+    # the values are the clamped ones of the authors' to_normal
+    from idc_lite.classifier import to_model_scale
+    assert torch.equal(to_model_scale(x.detach()), ((x.detach() - 0.5) * 2).clamp(-1, 1))
+    assert torch.equal(to_model_scale(torch.tensor([-0.1, 1.2])), torch.tensor([-1.0, 1.0]))
+
+
 @pytest.mark.parametrize("bad, message", [
     (lambda x: x.numpy(), "torch.Tensor"),
     (lambda x: (x * 255).to(torch.uint8), "floating point"),
