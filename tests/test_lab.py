@@ -98,6 +98,7 @@ def test_make_lab_runs_the_kits_kernel_on_notebooks(lab):
 def test_an_explorer_redraws_in_jupyterlab(lab, browser):
     """In a real JupyterLab page: run notebook 01, find the label-image explorer's controls, switch its
     scaling to 'global' and see the figure redrawn by the kernel."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -107,7 +108,9 @@ def test_an_explorer_redraws_in_jupyterlab(lab, browser):
     driver = headless_chromium(*browser, str(profile))
     try:
         driver.get(f"http://127.0.0.1:{lab['port']}/lab/tree/01_label_images.ipynb?token={TOKEN}")
-        wait = WebDriverWait(driver, 180, poll_frequency=0.5)
+        # the redraw replaces the figure's <img>: one found just before it is gone raises
+        # StaleElementReferenceException, which means "look again", not a failure
+        wait = WebDriverWait(driver, 180, poll_frequency=0.5, ignored_exceptions=(StaleElementReferenceException,))
         wait.until(lambda d: d.execute_script(
             "const app = window.jupyterapp; const w = app && app.shell.currentWidget;"
             "return !!(w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
