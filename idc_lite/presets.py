@@ -87,7 +87,8 @@ _MNIST = Preset(
     note="MNIST at 28x28: the CPU presets' 1.2 M-parameter U-Net, 3 epochs (the chain: 33 minutes, 98.0 % clean)",
     # main budget 64/255 (0.25): at 8/255 nothing falls on MNIST, so the report's sanity check "the same attack
     # takes an undefended CNN to about 0 %" could not hold; the paper protocol still also runs at 8/255 (paper_eps).
-    # Measured at 64/255 (same model, 04 in 449 s, the input clamp passing gradients): adaptive worst
+    # Measured at 64/255 (same model, 04 in 449 s on a 2-core AMD EPYC measuring 187 to 190 GFLOP/s that afternoon,
+    # the input clamp passing gradients): adaptive worst
     # case 38.7 % (64 images), from EOT-PGD refining the transfer from the CNN (41.9 %; the transfer alone 55.0 %);
     # white-box attacks of their own leave 67.2 % together (before that gradient fix: 42.8 % and 87.5 % at best).
     notebook_parameters={"image_size": 28, "channels": 1, "eps_sweep_255": "8,16,32,64,128", **_CPU_RUN,
@@ -110,8 +111,9 @@ _CIFAR10_CPU = Preset(
     # lr 2e-3 with this initialisation is no faster: 27.6 / 39.4 % after epochs 1 / 2 (loss 0.078), against 24.2 / 39.6 %.
     # A fourth U-Net level (channel_mult (1, 2, 2, 4), 3.14 M parameters, 12 % more FLOPs) led after 2 epochs (43.0 %
     # against 39.6 % on 500 images), but its training loss met this one's by epoch 4, and after 6 epochs (400 to 434 s
-    # each) it reached only 52.9 % (5 draws, first 1,000 test images): early probes do not predict the end.
-    # Batches of 16 would cost 29 % more per epoch (129 ms per step against 225 ms at 32).
+    # each, a 2-core AMD EPYC measuring 187 to 190 GFLOP/s that day) it reached only 52.9 % (5 draws, first 1,000
+    # test images): early probes do not predict the end.  Batches of 16 would cost 29 % more per epoch (129 ms per
+    # step against 225 ms at 32, timed side by side in one process).
     name="cifar10_cpu", dataset="cifar10", model=_cpu_unet(32, 3), train=_cpu_recipe(epochs=6),
     note="CPU CIFAR-10 preset: a 1.19 M-parameter U-Net at 32x32, 6 epochs of batches of 32 (the chain: 58 minutes and "
          "56.3 % clean accuracy on a 2-core AMD EPYC measuring 199 GFLOP/s, native bf16)",
