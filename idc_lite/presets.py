@@ -88,8 +88,8 @@ _MNIST = Preset(
     # main budget 64/255 (0.25): at 8/255 nothing falls on MNIST, so the report's sanity check "the same attack
     # takes an undefended CNN to about 0 %" could not hold; the paper protocol still also runs at 8/255 (paper_eps).
     # Measured at 64/255 (same model, 04 in 449 s on a 2-core AMD EPYC measuring 187 to 190 GFLOP/s that afternoon,
-    # the input clamp passing gradients): adaptive worst
-    # case 38.7 % (64 images), from EOT-PGD refining the transfer from the CNN (41.9 %; the transfer alone 55.0 %);
+    # the input clamp passing gradients): adaptive worst case 38.7 % (64 images), from EOT-PGD refining the
+    # transfer from the CNN (41.9 %; the transfer alone 55.0 %);
     # white-box attacks of their own leave 67.2 % together (before that gradient fix: 42.8 % and 87.5 % at best).
     notebook_parameters={"image_size": 28, "channels": 1, "eps_sweep_255": "8,16,32,64,128", **_CPU_RUN,
                          "eps_255": 64.0},
