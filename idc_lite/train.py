@@ -82,6 +82,8 @@ class TrainConfig:
     start_ema_step: int = 30000        # batches before the EMA starts averaging
     augment: str = "none"              # 'none', 'shift' (1-pixel moves) or 'flip_rotate' (authors' CIFAR-100 transform)
     timesteps: str = "uniform"         # 'uniform': t ~ U{0..T-1} (official); 'sampler': only the t the sampler calls (quirk Q8)
+    first_step_weight: int = 1         # timesteps='sampler': the sampler's first t (the one call that sees the clean
+                                       # input, so where the class is decided) counts this many times in the draw
     official_init: bool = True         # the authors' weights_init: N(0, 0.02) for every Conv2d / Linear weight
     precision: str = "fp32"            # 'fp32' (authors); 'bf16': forward and loss under bfloat16 autocast (weights,
                                        # optimiser and EMA stay float32); 'auto': bf16 where the device has it natively
@@ -107,6 +109,10 @@ class TrainConfig:
         check_number(self.warmup_fraction, "TrainConfig.warmup_fraction", 0.0, 1.0)
         check_choice(self.augment, "TrainConfig.augment", ("none", "shift", "flip_rotate"))
         check_choice(self.timesteps, "TrainConfig.timesteps", ("uniform", "sampler"))
+        check_int(self.first_step_weight, "TrainConfig.first_step_weight", 1)
+        if self.first_step_weight > 1 and self.timesteps != "sampler":
+            raise InputError("TrainConfig.first_step_weight weights the sampler's timesteps: it needs timesteps='sampler', "
+                             f"got timesteps={self.timesteps!r}")
         check_choice(self.precision, "TrainConfig.precision", ("fp32", "bf16", "auto"))
         for name in ("use_ema", "official_init"):
             if not isinstance(getattr(self, name), bool):
@@ -201,9 +207,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed)   # shuffling, timesteps, bridge noise
         self.dropout_rng_state = torch.Generator().manual_seed(config.seed + 1).get_state()  # dropout (global RNG, forked)
         self.dropout_cuda_rng_state: torch.Tensor | None = None   # dropout on a GPU: its own generator, kept likewise
-        # quirk Q8 option: the timesteps the sampler calls (None: every t, the authors' uniform draw)
-        self._called_timesteps = (torch.tensor(sorted(set(model.bridge.steps)), dtype=torch.long)
-                                  if config.timesteps == "sampler" else None)
+        self._called_timesteps = self._timestep_pool(model, config)
         self.global_step = 0
         self.epoch = 0
         self.history: list[dict] = []
@@ -216,6 +220,18 @@ class Trainer:
                              "processes: choose a process count that divides it")
         self._parallel_unet = None     # DistributedDataParallel around the U-Net, built when training starts
         self.imported_from: dict | None = None   # set for an authors' checkpoint (import_official_checkpoint)
+
+    @staticmethod
+    def _timestep_pool(model: IDCClassifier, config: TrainConfig) -> torch.Tensor | None:
+        """The timesteps a batch draws from, uniformly (long, ascending); None: every t in 0..T-1, the
+        authors' draw.  timesteps='sampler' (quirk Q8 option): only the t the sampler calls, e.g. [0, 1, 3]
+        for its steps [3, 1, 1, 0]; first_step_weight w repeats its first (largest) t w times, e.g.
+        [0, 1, 3, 3, 3, 3] for w = 4, so that two thirds of a batch train the step that decides the class."""
+        if config.timesteps != "sampler":
+            return None
+        called = sorted(set(model.bridge.steps))
+        first = model.bridge.steps[0]     # the sampler starts at the largest t, so the pool stays ascending
+        return torch.tensor(called + [first] * (config.first_step_weight - 1), dtype=torch.long)
 
     def batches_per_epoch(self) -> int:
         n = self.data.x_train.shape[0]
@@ -266,7 +282,7 @@ class Trainer:
             x = augment_shift(x, self.generator)
         label_images = to_model_scale(model.label_images)
         called = self._called_timesteps
-        if called is not None:   # quirk Q8: train only where the sampler calls the network
+        if called is not None:   # quirk Q8: train only where the sampler calls the network (see _timestep_pool)
             t = called[torch.randint(0, len(called), (x.shape[0],), generator=self.generator)].to(device)
         else:
             t = torch.randint(0, model.config.num_timesteps, (x.shape[0],), generator=self.generator).to(device)
@@ -511,7 +527,12 @@ def training_settings(model_config: IDCConfig, train_config: TrainConfig, data: 
 def stored_training_settings(path: str | Path) -> dict:
     """The :func:`training_settings` a checkpoint was made with, from its JSON record."""
     record = checkpoint_record(path)
-    return {"config": record["config"], "train_config": record["train_config"], "data": data_identity(record["data"])}
+    stored = record["train_config"]
+    try:     # options added since the checkpoint was written take their defaults, as when it is resumed
+        stored = asdict(TrainConfig.from_dict(stored))
+    except (InputError, TypeError):
+        pass     # left as stored: the comparison then names what differs
+    return {"config": record["config"], "train_config": stored, "data": data_identity(record["data"])}
 
 
 def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_config: TrainConfig, data: DataSplit,

@@ -306,6 +306,65 @@ def test_training_timesteps_official_uniform_or_only_where_the_sampler_calls(mon
     assert set(seen) == expected
 
 
+def test_first_step_weight_puts_that_share_of_a_batch_on_the_samplers_first_timestep(monkeypatch):
+    """first_step_weight w counts the sampler's first t (3 of [3, 1, 1, 0]) w times among the called
+    {0, 1, 3}: weight 4 draws t = 3 for two thirds of the rows, weight 1 (default) for a third."""
+    import idc_lite.train as train_module
+
+    real_loss = train_module.idc_loss
+
+    def share_of_first_step(weight):
+        seen = []
+
+        def recording_loss(bridge, denoise, x0, y, t, *args):
+            seen.extend(t.tolist())
+            return real_loss(bridge, denoise, x0, y, t, *args)
+
+        monkeypatch.setattr(train_module, "idc_loss", recording_loss)
+        trainer = tiny_trainer(timesteps="sampler", first_step_weight=weight)
+        for _ in range(30):
+            trainer._loss(trainer.data.x_train[:16], trainer.data.y_train[:16])
+        assert set(seen) == {0, 1, 3}
+        return seen.count(3) / len(seen)
+
+    # 480 draws: a binomial share's standard deviation is at most 0.023, the two shares lie 14 of them apart
+    assert abs(share_of_first_step(4) - 2 / 3) < 0.08
+    assert abs(share_of_first_step(1) - 1 / 3) < 0.08
+
+
+def test_first_step_weight_needs_sampler_timesteps_and_a_positive_whole_number():
+    from idc_lite.validation import InputError
+
+    assert TrainConfig(timesteps="sampler", first_step_weight=4).first_step_weight == 4
+    with pytest.raises(InputError, match="needs timesteps='sampler'"):
+        TrainConfig(first_step_weight=4)
+    for bad in (0, -1, 2.5, "4"):
+        with pytest.raises(InputError, match="first_step_weight"):
+            TrainConfig(timesteps="sampler", first_step_weight=bad)
+
+
+def test_a_checkpoint_written_before_a_new_training_option_still_resumes(tmp_path):
+    """A record without first_step_weight (kits before the option) reads as the default, 1: the
+    notebook resumes it instead of calling the settings different."""
+    from idc_lite.train import prepare_trainer
+
+    path = tmp_path / "model.pt"
+    recipe = tiny_trainer().config
+    trainer, _ = prepare_trainer(path, tiny_config(), recipe, tiny_data())
+    trainer.train(epochs=1, progress=False, checkpoint_path=path)
+    record_path = path.with_suffix(".json")
+    record = json.loads(record_path.read_text())
+    del record["train_config"]["first_step_weight"]
+    record_path.write_text(json.dumps(record))
+    resumed, note = prepare_trainer(path, tiny_config(), recipe, tiny_data())
+    assert resumed.epoch == 1 and "resuming" in note
+    from idc_lite.runs import SettingsMismatchError
+
+    with pytest.raises(SettingsMismatchError, match=r"first_step_weight: stored 1, asked 4"):
+        prepare_trainer(path, tiny_config(), TrainConfig(**{**recipe.__dict__, "timesteps": "sampler",
+                                                            "first_step_weight": 4}), tiny_data())
+
+
 def test_unknown_training_timesteps_option_is_refused():
     from idc_lite.validation import InputError
 
