@@ -285,10 +285,8 @@ def test_cosine_schedule_warms_up_ends_at_min_lr_and_resumes_exactly(tmp_path):
     assert straight.history == resumed.history
 
 
-@pytest.mark.parametrize("timesteps, expected", [("uniform", {0, 1, 2, 3}), ("sampler", {0, 1, 3})])
-def test_training_timesteps_official_uniform_or_only_where_the_sampler_calls(monkeypatch, timesteps, expected):
-    """Quirk Q8: the official loss draws t from 0..T-1, but the 4-step sampler ([3, 1, 1, 0]) never
-    calls the network at t = 2; timesteps='sampler' trains only on the t it calls."""
+def _timesteps_drawn(monkeypatch, trainer, batches: int) -> list[int]:
+    """The t of every row of ``batches`` training losses of 16 rows (the loss records what it is given)."""
     import idc_lite.train as train_module
 
     seen = []
@@ -299,31 +297,25 @@ def test_training_timesteps_official_uniform_or_only_where_the_sampler_calls(mon
         return real_loss(bridge, denoise, x0, y, t, *args)
 
     monkeypatch.setattr(train_module, "idc_loss", recording_loss)
+    for _ in range(batches):
+        trainer._loss(trainer.data.x_train[:16], trainer.data.y_train[:16])
+    return seen
+
+
+@pytest.mark.parametrize("timesteps, expected", [("uniform", {0, 1, 2, 3}), ("sampler", {0, 1, 3})])
+def test_training_timesteps_official_uniform_or_only_where_the_sampler_calls(monkeypatch, timesteps, expected):
+    """Quirk Q8: the official loss draws t from 0..T-1, but the 4-step sampler ([3, 1, 1, 0]) never
+    calls the network at t = 2; timesteps='sampler' trains only on the t it calls."""
     trainer = tiny_trainer(timesteps=timesteps)
     assert trainer.model.bridge.steps == [3, 1, 1, 0]
-    for _ in range(10):
-        trainer._loss(trainer.data.x_train[:16], trainer.data.y_train[:16])
-    assert set(seen) == expected
+    assert set(_timesteps_drawn(monkeypatch, trainer, 10)) == expected
 
 
 def test_first_step_weight_puts_that_share_of_a_batch_on_the_samplers_first_timestep(monkeypatch):
     """first_step_weight w counts the sampler's first t (3 of [3, 1, 1, 0]) w times among the called
     {0, 1, 3}: weight 4 draws t = 3 for two thirds of the rows, weight 1 (default) for a third."""
-    import idc_lite.train as train_module
-
-    real_loss = train_module.idc_loss
-
     def share_of_first_step(weight):
-        seen = []
-
-        def recording_loss(bridge, denoise, x0, y, t, *args):
-            seen.extend(t.tolist())
-            return real_loss(bridge, denoise, x0, y, t, *args)
-
-        monkeypatch.setattr(train_module, "idc_loss", recording_loss)
-        trainer = tiny_trainer(timesteps="sampler", first_step_weight=weight)
-        for _ in range(30):
-            trainer._loss(trainer.data.x_train[:16], trainer.data.y_train[:16])
+        seen = _timesteps_drawn(monkeypatch, tiny_trainer(timesteps="sampler", first_step_weight=weight), 30)
         assert set(seen) == {0, 1, 3}
         return seen.count(3) / len(seen)
 
