@@ -207,7 +207,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed)   # shuffling, timesteps, bridge noise
         self.dropout_rng_state = torch.Generator().manual_seed(config.seed + 1).get_state()  # dropout (global RNG, forked)
         self.dropout_cuda_rng_state: torch.Tensor | None = None   # dropout on a GPU: its own generator, kept likewise
-        self._called_timesteps = self._timestep_pool(model, config)
+        self._timesteps_drawn_from = self._timestep_pool(model, config)
         self.global_step = 0
         self.epoch = 0
         self.history: list[dict] = []
@@ -281,9 +281,9 @@ class Trainer:
         elif self.config.augment == "shift":
             x = augment_shift(x, self.generator)
         label_images = to_model_scale(model.label_images)
-        called = self._called_timesteps
-        if called is not None:   # quirk Q8: train only where the sampler calls the network (see _timestep_pool)
-            t = called[torch.randint(0, len(called), (x.shape[0],), generator=self.generator)].to(device)
+        pool = self._timesteps_drawn_from
+        if pool is not None:   # quirk Q8: train only where the sampler calls the network (see _timestep_pool)
+            t = pool[torch.randint(0, len(pool), (x.shape[0],), generator=self.generator)].to(device)
         else:
             t = torch.randint(0, model.config.num_timesteps, (x.shape[0],), generator=self.generator).to(device)
         noise = torch.randn(x.shape, generator=self.generator).to(device)

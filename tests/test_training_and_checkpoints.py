@@ -338,6 +338,7 @@ def test_first_step_weight_needs_sampler_timesteps_and_a_positive_whole_number()
 def test_a_checkpoint_written_before_a_new_training_option_still_resumes(tmp_path):
     """A record without first_step_weight (kits before the option) reads as the default, 1: the
     notebook resumes it instead of calling the settings different."""
+    from idc_lite.runs import SettingsMismatchError
     from idc_lite.train import prepare_trainer
 
     path = tmp_path / "model.pt"
@@ -350,8 +351,6 @@ def test_a_checkpoint_written_before_a_new_training_option_still_resumes(tmp_pat
     record_path.write_text(json.dumps(record))
     resumed, note = prepare_trainer(path, tiny_config(), recipe, tiny_data())
     assert resumed.epoch == 1 and "resuming" in note
-    from idc_lite.runs import SettingsMismatchError
-
     with pytest.raises(SettingsMismatchError, match=r"first_step_weight: stored 1, asked 4"):
         prepare_trainer(path, tiny_config(), TrainConfig(**{**recipe.__dict__, "timesteps": "sampler",
                                                             "first_step_weight": 4}), tiny_data())
