@@ -4,12 +4,16 @@ A prediction runs the bridge sampler from the input to (near) a label image and 
 label image at the smallest mean absolute distance.  The sampler injects noise, so the
 classifier is random.  Where the noise comes from, per call:
 
-1. ``noise=`` a list of tensors (exact draws), else
+1. ``noise=`` a list of tensors (exact draws, used as given), else
 2. fixed-noise mode (:meth:`fix_noise`): a fresh generator with the same seed every call, so
    every call sees the same noise (what the authors get with ``torch.manual_seed(0)``); it
    overrides a ``generator=`` argument, so attack code written for random models needs no change, else
 3. ``generator=`` a ``torch.Generator``, else
 4. the module's own generator ``self.generator`` (random by default, seeded, replaceable).
+
+In cases 2 to 4 the sampler never draws from that generator itself but from a child stream spawned
+from it (:func:`idc_lite.streams.sampler_noise_generator`): the label images are built from seed 0's
+first normals, and a sampler drawing them again would push example i of a batch towards class i.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from .bridge import BrownianBridge, SampleResult
 from .config import IDCConfig
 from .label_images import make_label_images
 from .machine import native_bf16
+from .streams import sampler_noise_generator
 from .unet import UNet
 from .validation import InputError, check_choice, check_generator, check_images, check_int
 
@@ -84,10 +89,11 @@ class IDCClassifier(nn.Module):
         if noise is not None:
             return None, noise
         if self.fixed_noise_seed is not None:   # fixed means fixed: it overrides a generator argument
-            return torch.Generator().manual_seed(self.fixed_noise_seed), None
-        if generator is not None:
-            return generator, None
-        return self.generator, None
+            generator = torch.Generator().manual_seed(self.fixed_noise_seed)
+        elif generator is None:
+            generator = self.generator
+        # never the caller's stream itself: see the module docstring and idc_lite.streams
+        return sampler_noise_generator(generator), None
 
     def gradient_twin(self, precision: str = "fp32") -> "IDCClassifier":
         """The same classifier (shared weights, label images and noise settings) with the no-op step

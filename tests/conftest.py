@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from idc_lite.classifier import IDCClassifier
 from idc_lite.config import IDCConfig
 from idc_lite.unet import UNetConfig
 
@@ -110,3 +111,18 @@ def smoke_run(tmp_path_factory):
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="session")
+def digits_model():
+    """(EMA classifier, DataSplit): the digits preset trained briefly (16 of its 40 epochs, about a
+    minute on 2 cores), once per session, for tests that need a model that classifies well."""
+    from idc_lite.data import load_digits
+    from idc_lite.presets import get_preset
+    from idc_lite.train import Trainer
+
+    preset = get_preset("digits")
+    data = load_digits()
+    trainer = Trainer(IDCClassifier(preset.model), preset.train, data)
+    trainer.train(epochs=16, progress=False)
+    return trainer.ema_classifier(), data

@@ -26,6 +26,7 @@ from ..classifier import to_image_scale, to_model_scale
 from ..label_images import SCALINGS, label_image_diagnostics, make_label_images
 from ..plotting import draw_image
 from ..runs import is_headless
+from ..streams import sampler_noise_generator
 
 ATTACKS = ("fgsm", "pgd", "eot_pgd", "first_step_pgd")
 
@@ -115,7 +116,9 @@ def trajectory_figure(model, x: torch.Tensor, labels: torch.Tensor, class_names:
     bridge = BrownianBridge.from_config(model.config, eta=eta)
     steps = bridge.steps
     last = len(steps) - 1 if step < 0 else min(step, len(steps) - 1)
-    result = bridge.sample(model.denoise, to_model_scale(image), generator=torch.Generator().manual_seed(seed),
+    # the classifier's own noise stream for this seed (idc_lite.streams), so eta = 1 shows what model.sample shows
+    result = bridge.sample(model.denoise, to_model_scale(image),
+                           generator=sampler_noise_generator(torch.Generator().manual_seed(seed)),
                            clip_denoised=model.config.clip_denoised, return_trajectory=True)
     x0_pred = to_image_scale(result.x0_predictions[last])
     distances = model.distances_to_label_images(x0_pred)[0]
