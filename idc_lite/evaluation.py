@@ -28,6 +28,7 @@ from .robustness import (
     worst_case,
 )
 from .runs import progress_bar
+from .uncertainty import estimate, paired_difference
 from .validation import InputError, check_batch, check_choice, check_eps, check_int, check_number
 
 ATTACK_KINDS = ("fgsm", "pgd", "mi_fgsm", "cw_l2", "square", "torchattacks", "autoattack_rand", "other_class")
@@ -212,6 +213,7 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
         # attacker).  Unbiased check: keep each example's chosen attack, score it on fresh draws.
         rescored = score_under_rule(model, pick_worst(scores, adversarial), labels, rule,
                                     torch.Generator().manual_seed(seed + 30_000), draws)
+    intervals = _intervals(table, clean, worst, rescored, one_draw=draws == 1 or rule != "one")
     result = {"protocol": protocol, "scoring_rule": rule, "draws": draws, "seed": seed,
               "attacks_query": "the scored model" if gradient_model is None else _describe_model(gradient_model),
               "examples": int(x.shape[0]), "clean_accuracy": clean.mean().item(),
@@ -219,11 +221,30 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
               "worst_case_accuracy": worst.mean().item(), "worst_case_and_clean": (worst * clean).mean().item(),
               "worst_case_per_example": [round(v, 4) for v in worst.tolist()],
               "worst_case_rescored": None if rescored is None else rescored.mean().item(),
-              "l2_budget": l2_budget, "seconds": round(time.perf_counter() - started, 2)}
+              "intervals": intervals, "l2_budget": l2_budget, "seconds": round(time.perf_counter() - started, 2)}
     json.dumps(result)   # fail here, not in the report, if anything is not serialisable
     if examples is not None:
         examples.update(adversarial)
     return result
+
+
+def _intervals(table: list[dict], clean: torch.Tensor, worst: torch.Tensor, rescored: torch.Tensor | None,
+               one_draw: bool) -> dict:
+    """95 % intervals (idc_lite.uncertainty) for every accuracy of one evaluation.  One-draw 0/1
+    outcomes get Wilson's; scores averaged over draws, and every worst case (a minimum over attacks),
+    a bootstrap over examples.  Each attack's row in ``table`` gains its own under ``"interval"`` (robust
+    accuracy) and ``"clean_and_adversarial_interval"``."""
+    method = "wilson" if one_draw else "bootstrap"
+    for row in table:
+        score = torch.tensor(row["per_example"])
+        row["interval"] = estimate(score, method)
+        row["clean_and_adversarial_interval"] = estimate(score * clean, method)
+    out = {"clean": estimate(clean, method),
+           "worst_case": estimate(worst, "bootstrap" if table else method),
+           "worst_case_and_clean": estimate(worst * clean, "bootstrap" if table else method)}
+    if rescored is not None:
+        out["worst_case_rescored"] = estimate(rescored, "bootstrap")
+    return out
 
 
 def _describe_model(model) -> str:
@@ -297,19 +318,59 @@ def rescore(model, x: torch.Tensor, labels: torch.Tensor, examples: dict[str, to
     return results[0] if isinstance(rule, str) else results
 
 
+def _ci(interval: dict | None) -> str:
+    return "" if not interval else f"[{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]"
+
+
 def attack_table(result: dict) -> list[dict]:
-    """Rows (attack, robust accuracy, clean-and-adversarial, key settings, seconds) for display."""
+    """Rows (attack, robust accuracy and its 95 % interval, clean-and-adversarial and its interval, key
+    settings, seconds) for display; n is the result's ``examples``."""
     rows = []
     for a in result["attacks"]:
         s = a["settings"]
         rows.append({"attack": a["name"], "target": a["target"] + (f" ({a['source']})" if a["source"] else ""),
-                     "robust_accuracy": a["robust_accuracy"], "clean_and_adversarial": a["clean_and_adversarial_correct"],
+                     "robust_accuracy": a["robust_accuracy"], "95 % interval": _ci(a.get("interval")),
+                     "clean_and_adversarial": a["clean_and_adversarial_correct"],
+                     "clean_and_adversarial 95 % interval": _ci(a.get("clean_and_adversarial_interval")),
                      "eps": s.get("eps"), "norm": s.get("norm"), "steps": s.get("steps"), "alpha": s.get("alpha"),
                      "restarts": s.get("restarts"), "eot_samples": s.get("eot_samples"), "loss": s.get("loss"),
                      "seconds": a["seconds"]})
+    intervals = result.get("intervals") or {}
     rows.append({"attack": "worst case (per example)", "target": "", "robust_accuracy": result["worst_case_accuracy"],
-                 "clean_and_adversarial": result["worst_case_and_clean"]})
+                 "95 % interval": _ci(intervals.get("worst_case")),
+                 "clean_and_adversarial": result["worst_case_and_clean"],
+                 "clean_and_adversarial 95 % interval": _ci(intervals.get("worst_case_and_clean"))})
     return rows
+
+
+def protocols_side_by_side(paper: dict, adaptive: dict) -> list[dict]:
+    """Rows for the paper protocol's and the adaptive protocol's results ({eps: evaluate(...) result}
+    each), every accuracy with its 95 % interval and n."""
+    def row(protocol, eps, r, robust, interval):
+        iv = r.get("intervals") or {}
+        return {"protocol": protocol, "eps_255": round(255 * eps, 1), "n": r["examples"],
+                "clean": r["clean_accuracy"], "clean 95 % interval": _ci(iv.get("clean")),
+                "robust (worst case)": r[robust], "robust 95 % interval": _ci(iv.get(interval)),
+                "attacks": len(r["attacks"]),
+                "scoring": "one draw, clean and adversarial" if protocol == "paper" else f"one draw (mean of {r['draws']})"}
+    return ([row("paper", b, r, "worst_case_and_clean", "worst_case_and_clean") for b, r in sorted(paper.items())]
+            + [row("adaptive", b, r, "worst_case_accuracy", "worst_case") for b, r in sorted(adaptive.items())])
+
+
+def protocol_gap(paper_result: dict, adaptive_result: dict) -> dict:
+    """How much more robust accuracy the paper protocol reports than the adaptive one on the same examples:
+    a paired bootstrap over examples (idc_lite.uncertainty.paired_difference) of the per-example scores."""
+    paper_scores = [w * c for w, c in zip(paper_result["worst_case_per_example"], paper_result["clean_per_example"])]
+    return paired_difference(paper_scores, adaptive_result["worst_case_per_example"])
+
+
+def idc_protocols(from_04: dict) -> dict:
+    """{protocol key: result} of the IDC model from notebook 04's metrics: 'paper@B' for each paper budget,
+    'adaptive' at the main budget and 'adaptive_secondary' at the secondary one where 04 ran it."""
+    out = {**from_04["paper_protocol"], "adaptive": from_04["adaptive_protocol"]}
+    if from_04.get("adaptive_protocol_secondary"):
+        out["adaptive_secondary"] = from_04["adaptive_protocol_secondary"]
+    return out
 
 
 # ---- the two protocols --------------------------------------------------------------------------

@@ -18,10 +18,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .checkpoints import atomic_write_bytes, atomic_write_json, library_versions
+from .claims import assess_claims, claims_markdown
+from .evaluation import idc_protocols
 from .html_report import export_html
 from .machine import describe, machine_info
 from .presets import PRESETS, get_preset
 from .runs import HEADLESS_ENV, check_value, environment, read_metrics
+from .uncertainty import estimate, format_difference, format_estimate
 from .validation import KitError, ParameterError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -147,6 +150,7 @@ def protocol_summary(result: dict, eps: float) -> dict:
         "worst_case_rescored": None if paper else result.get("worst_case_rescored"),
         "counting": ("robust = clean and adversarial prediction both right (the authors' count)" if paper
                      else "accuracy on adversarial examples; per-example minimum over attacks for the worst case"),
+        **_protocol_intervals(result, paper),
         "scoring_rule": result["scoring_rule"], "draws": result["draws"], "examples": result["examples"],
         "seed": result["seed"],
         "attacks": {a["name"]: {**{k: a["settings"].get(k) for k in ("eps", "norm", "steps", "alpha", "restarts",
@@ -158,21 +162,53 @@ def protocol_summary(result: dict, eps: float) -> dict:
     }
 
 
+def _protocol_intervals(result: dict, paper: bool) -> dict:
+    """The 95 % intervals of one protocol's figures, as idc_lite.evaluation computed them; metrics
+    written before it did get them here from the per-example scores, by the same rule."""
+    method = "wilson" if result["draws"] == 1 or result["scoring_rule"] != "one" else "bootstrap"
+    clean, worst = result["clean_per_example"], result["worst_case_per_example"]
+    intervals = result.get("intervals") or {
+        "clean": estimate(clean, method), "worst_case": estimate(worst, "bootstrap"),
+        "worst_case_and_clean": estimate([w * c for w, c in zip(worst, clean)], "bootstrap")}
+
+    def attack_interval(a: dict) -> dict:
+        if paper:
+            return a.get("clean_and_adversarial_interval") or estimate(
+                [s * c for s, c in zip(a["per_example"], clean)], method)
+        return a.get("interval") or estimate(a["per_example"], method)
+
+    return {"clean_interval": intervals["clean"],
+            "worst_case_interval": intervals["worst_case_and_clean" if paper else "worst_case"],
+            "worst_case_rescored_interval": None if paper else intervals.get("worst_case_rescored"),
+            "robust_accuracy_intervals": {a["name"]: attack_interval(a) for a in result["attacks"]}}
+
+
 def robustness_summary(metrics: dict) -> dict:
     """{model: {protocol@eps: protocol_summary}} from notebooks 04 and 05 (empty if they did not run)."""
     evaluation, baselines = metrics.get("04_attack") or {}, metrics.get("05_baselines") or {}
     out = {}
     models = dict(baselines.get("models", {}))
     if evaluation and "IDC" not in models:
-        models["IDC"] = {"protocols": {**evaluation["paper_protocol"], "adaptive": evaluation["adaptive_protocol"]}}
+        models["IDC"] = {"protocols": idc_protocols(evaluation)}
     for name, entry in models.items():
         per = {}
         for key, result in entry["protocols"].items():
             eps = result["attacks"][0]["settings"]["eps"] if result["attacks"] else evaluation.get("eps")
-            label = key if key != "adaptive" else f"adaptive@{round(255 * eps)}"
+            label = key if key.startswith("paper") else f"adaptive@{round(255 * eps)}"
             per[label] = protocol_summary(result, eps)
         out[name] = {"protocols": per, "cost": entry.get("cost"), "file": baselines.get("files", {}).get(name)}
     return out
+
+
+def main_budget_summary(evaluation: dict) -> dict | None:
+    """The main attack budget and why: chosen by notebook 04 from its grid, or set by a parameter."""
+    if not evaluation:
+        return None
+    choice = evaluation.get("budget_choice")
+    return {"eps_255": round(255 * evaluation["eps"], 1),
+            "secondary_eps_255": round(255 * evaluation["secondary_eps"], 1) if evaluation.get("secondary_eps") else None,
+            "chosen": choice is not None,
+            "reason": choice["reason"] if choice else "set by notebook 04's eps_255 parameter", "choice": choice}
 
 
 def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict, total: float,
@@ -200,6 +236,7 @@ def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict,
         "clean_accuracy": training.get("test_accuracy"),
         "clean_accuracy_protocol": training.get("accuracy_protocol"),
         "clean_accuracy_over_draws": training.get("accuracy_over_draws"),
+        "clean_accuracy_interval": (training.get("accuracy_over_draws") or {}).get("interval"),
         "n_params": training.get("n_params"),
         "flops_per_prediction": training.get("flops_per_prediction"),
         "flops_per_network_call": training.get("flops_per_network_call"),
@@ -210,6 +247,9 @@ def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict,
         "evaluated_examples": ({"path": evaluation["examples_file"], "count": evaluation["num_examples"],
                                 "how_to_read": EXAMPLES_NOTE} if evaluation else None),
         "robustness": robustness_summary(metrics),
+        "main_budget": main_budget_summary(evaluation),
+        "comparisons": (metrics.get("05_baselines") or {}).get("comparisons"),
+        "claims": assess_claims(metrics) if evaluation else [],
         "sanity_checks": [{k: c[k] for k in ("check", "status", "criterion")} for c in evaluation.get("sanity_checks", [])],
         "autoattack_rand": evaluation.get("autoattack_rand"),
         "wall_seconds_per_notebook": timings,
@@ -227,6 +267,33 @@ def _pct(v):
     return "n/a" if v is None else f"{100 * v:.1f} %"
 
 
+def _est(interval: dict | None, value=None) -> str:
+    """A figure with its 95 % interval and n where it has one, else the bare value (older runs)."""
+    return format_estimate(interval) if interval else _pct(value)
+
+
+def _budget_lines(budget: dict | None) -> list[str]:
+    if not budget:
+        return []
+    secondary = budget.get("secondary_eps_255")
+    return [f"Main budget {budget['eps_255']:g}/255: {budget['reason']}."
+            + (f" Secondary budget: {secondary:g}/255." if secondary else ""), ""]
+
+
+def comparisons_markdown(comparisons: list[dict]) -> list[str]:
+    """IDC minus each other model on the same examples, with paired intervals (notebook 05)."""
+    if not comparisons:
+        return []
+    lines = ["", "### IDC against each other model, on the same examples", "",
+             "| other model | protocol | IDC minus other, worst case (paired 95 % interval) | McNemar p |",
+             "|---|---|---|---|"]
+    for c in comparisons:
+        protocol = c["protocol"] if c["protocol"].startswith("paper") else f"adaptive@{c['eps_255']}"
+        p_value = f"{c['mcnemar']['p_value']:.3g}" if "mcnemar" in c else ""
+        lines.append(f"| {c['other']} | {protocol} | {format_difference(c['difference'])} | {p_value} |")
+    return lines
+
+
 def robustness_markdown(s: dict) -> list[str]:
     robustness = s.get("robustness") or {}
     if not robustness:
@@ -236,16 +303,19 @@ def robustness_markdown(s: dict) -> list[str]:
              "Paper protocol: the authors' wrapper (softmax(-d/0.1), same noise at every query), their attacks, "
              "robust = clean and adversarial both right, one draw each. Adaptive protocol: logits, full gradients, "
              "EOT with fresh noise, first-step surrogate, fixed-noise, BPDA, Square and transfer attacks; the "
-             "per-example minimum over attacks; one-draw accuracy averaged over several scoring draws.", "",
+             "per-example minimum over attacks; one-draw accuracy averaged over several scoring draws. Every "
+             "accuracy: value [95 % interval] (n examples); Wilson for one-draw rates, a bootstrap over examples "
+             "for scores averaged over draws or minimised over attacks.", "",
+             *_budget_lines(s.get("main_budget")),
              "| model | clean | " + " | ".join(f"{k} worst case" for k in keys) + " | MFLOPs / prediction | ms / prediction |",
              "|---|---|" + "---|" * (len(keys) + 2)]
     for name, m in robustness.items():
         # the adaptive protocol's clean accuracy (averaged over draws) where there is one
         protocols = sorted(m["protocols"].items(), key=lambda kv: not kv[0].startswith("adaptive"))
-        clean = protocols[0][1]["clean_accuracy"] if protocols else None
+        clean = _est(protocols[0][1].get("clean_interval"), protocols[0][1]["clean_accuracy"]) if protocols else "n/a"
         cost = m.get("cost") or {}
-        lines.append(f"| {name} | {_pct(clean)} | " + " | ".join(_pct(m["protocols"].get(k, {}).get("worst_case_accuracy"))
-                                                                  for k in keys)
+        lines.append(f"| {name} | {clean} | " + " | ".join(
+            _est((p := m["protocols"].get(k, {})).get("worst_case_interval"), p.get("worst_case_accuracy")) for k in keys)
                      + f" | {cost.get('flops_per_prediction', 0) / 1e6:.1f} | {1e3 * cost.get('seconds_per_image', 0):.2f} |")
     baselines = (s.get("metrics") or {}).get("05_baselines") or {}
     if baselines and not (baselines.get("files") or {}).get("IDC without inter-class loss"):
@@ -254,11 +324,14 @@ def robustness_markdown(s: dict) -> list[str]:
     lines.append("")
     for name, m in robustness.items():
         for key, p in m["protocols"].items():
-            attacks = ", ".join(f"{a} {_pct(v)}" for a, v in p["robust_accuracy"].items())
-            rescored = (f"; worst case rescored on fresh draws {_pct(p['worst_case_rescored'])}"
+            intervals = p.get("robust_accuracy_intervals") or {}
+            attacks = ", ".join(f"{a} {_est(intervals.get(a), v)}" for a, v in p["robust_accuracy"].items())
+            rescored = (f"; worst case rescored on fresh draws "
+                        f"{_est(p.get('worst_case_rescored_interval'), p['worst_case_rescored'])}"
                         if p.get("worst_case_rescored") is not None else "")
             lines.append(f"- {name}, {key} ({p['examples']} examples, scoring {p['scoring_rule']} x{p['draws']}): "
                          f"{attacks}{rescored}")
+    lines += comparisons_markdown(s.get("comparisons") or [])
     checks = s.get("sanity_checks") or []
     if checks:
         lines += ["", "## Sanity checks", "", "| status | check | criterion |", "|---|---|---|",
@@ -302,14 +375,16 @@ def summary_markdown(s: dict) -> str:
         f"- seed: {s['seed']}; parameters: {json.dumps(s['parameters']) or '{}'}", "",
         "## Results", "",
         "| figure | value | protocol |", "|---|---|---|",
-        f"| clean accuracy (test split) | {_pct(s['clean_accuracy'])} | {s.get('clean_accuracy_protocol') or ''} |",
+        f"| clean accuracy (test split) | {_est(s.get('clean_accuracy_interval'), s['clean_accuracy'])} | "
+        f"{s.get('clean_accuracy_protocol') or ''}; 95 % interval: bootstrap over images |",
         *([f"| clean accuracy: spread over draws | {_pct(d['min'])} to {_pct(d['max'])} | one draw per image, each draw |",
-           f"| clean accuracy: majority vote | {_pct(d['majority_vote'])} | majority of the {d['draws']} draws per image |"]
+           f"| clean accuracy: majority vote | {_est(d.get('majority_vote_interval'), d['majority_vote'])} | "
+           f"majority of the {d['draws']} draws per image; Wilson interval |"]
           if (d := s.get("clean_accuracy_over_draws")) else []),
         f"| parameters | {s['n_params']:,} | U-Net |" if s.get("n_params") else "| parameters | n/a | |",
         (f"| FLOPs per prediction | {s['flops_per_prediction'] / 1e6:.1f} M | {s.get('network_calls_per_prediction')} "
          f"U-Net calls x {s['flops_per_network_call'] / 1e6:.1f} M |") if s.get("flops_per_prediction") else "| FLOPs | n/a | |",
-        "", *robustness_markdown(s), *cost_markdown(s),
+        "", *robustness_markdown(s), *claims_markdown(s.get("claims") or []), *cost_markdown(s),
         "## Wall time", "", *([f"Measured {describe(s['machine'])}.", ""] if s.get("machine") else []),
         "| notebook | seconds |", "|---|---|",
         *[f"| {k} | {v} |" for k, v in s["wall_seconds_per_notebook"].items()],

@@ -18,8 +18,12 @@ import torch
 from .attacks import FixedNoise, PGDSettings, margin, pgd, pgd_linf
 from .evaluation import accuracy_curve
 from .robustness import score_under_rule
+from .streams import seeded
 
 TOLERANCE = 0.03
+# The checks' own streams (idc_lite.streams): they used to be seed + 1 and seed + 10_001, the very streams
+# of idc_lite.evaluation's first attack and its scoring, so a check replayed that attack's noise.
+ATTACK_STREAM, SCORING_STREAM = "sanity-attack", "sanity-scoring"
 
 
 def _record(check: str, passed: bool | None, criterion: str, **values) -> dict:
@@ -97,16 +101,16 @@ def budget_doubling(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDS
     first-step surrogate's).  The restart is counted per example (the attacker keeps whichever
     restart does better).  All runs are scored on ``model`` with the same scoring noise; the
     attacks query ``gradient_model`` when given."""
-    scoring = seed + 10_001
     attacker = model if gradient_model is None else gradient_model
 
-    def run(s: PGDSettings, attack_seed: int, start_at) -> torch.Tensor:
-        adv = pgd(attacker, x, labels, s, torch.Generator().manual_seed(attack_seed), start=start_at)
-        return score_under_rule(model, adv, labels, "one", torch.Generator().manual_seed(scoring), draws)
+    def run(s: PGDSettings, attack_stream: str, start_at) -> torch.Tensor:
+        # every run scored with the same draws: the comparisons are paired
+        adv = pgd(attacker, x, labels, s, seeded(seed, attack_stream), start=start_at)
+        return score_under_rule(model, adv, labels, "one", seeded(seed, SCORING_STREAM), draws)
 
-    base = run(settings, seed + 1, start)
-    doubled = run(replace(settings, steps=2 * settings.steps), seed + 1, start).mean().item()
-    second = run(settings, seed + 2, None)     # a random start
+    base = run(settings, ATTACK_STREAM, start)
+    doubled = run(replace(settings, steps=2 * settings.steps), ATTACK_STREAM, start).mean().item()
+    second = run(settings, "sanity-restart", None)     # a random start
     restarted = torch.minimum(base, second).mean().item()
     base = base.mean().item()
     passed = abs(doubled - base) <= tol and abs(restarted - base) <= tol
@@ -124,8 +128,8 @@ def eot_convergence(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDS
     attacker = model if gradient_model is None else gradient_model
     curve = []
     for k in samples:
-        adv = pgd(attacker, x, labels, replace(settings, eot_samples=k), torch.Generator().manual_seed(seed + 1), start=start)
-        acc = score_under_rule(model, adv, labels, "one", torch.Generator().manual_seed(seed + 10_001), draws).mean().item()
+        adv = pgd(attacker, x, labels, replace(settings, eot_samples=k), seeded(seed, ATTACK_STREAM), start=start)
+        acc = score_under_rule(model, adv, labels, "one", seeded(seed, SCORING_STREAM), draws).mean().item()
         curve.append({"eot_samples": k, "accuracy": acc})
     flat = len(curve) >= 2 and abs(curve[-1]["accuracy"] - curve[-2]["accuracy"]) <= tol
     return _record("accuracy against EOT samples has flattened", flat,
@@ -140,10 +144,10 @@ def fixed_noise_floor(model, x: torch.Tensor, labels: torch.Tensor, settings: PG
     With ``gradient_model`` the fixed-noise copy (attacked and floor-scored) wraps it instead;
     the fresh-noise score always uses ``model``."""
     fixed = FixedNoise(model if gradient_model is None else gradient_model, noise_seed)
-    adv = pgd(fixed, x, labels, settings, torch.Generator().manual_seed(seed + 1))
+    adv = pgd(fixed, x, labels, settings, seeded(seed, ATTACK_STREAM))
     with torch.no_grad():
         floor = (fixed(adv).argmax(1) == labels).float().mean().item()
-    fresh = score_under_rule(model, adv, labels, "one", torch.Generator().manual_seed(seed + 10_001), draws).mean().item()
+    fresh = score_under_rule(model, adv, labels, "one", seeded(seed, SCORING_STREAM), draws).mean().item()
     return _record("fixed-noise floor, then fresh noise", None,
                    "measured: accuracy with the attack's own noise (floor) and with fresh noise",
                    floor_same_noise=floor, rescored_fresh_noise=fresh, settings=settings.to_dict(), noise_seed=noise_seed)
@@ -158,7 +162,7 @@ def gradient_checks(model, x: torch.Tensor, labels: torch.Tensor, seed: int = 0,
     # at interior points: many pixels sit exactly at 0, on the kink of the input clamp, where a
     # central difference straddles two slopes
     x64 = x.detach().double() * 0.9 + 0.05
-    noise = [torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + i), dtype=torch.float64)
+    noise = [torch.randn(x.shape, generator=seeded(seed, f"sanity-gradient-noise-{i}"), dtype=torch.float64)
              for i in range(model64.bridge.num_noise_draws)]
 
     def f(inp):
@@ -168,7 +172,7 @@ def gradient_checks(model, x: torch.Tensor, labels: torch.Tensor, seed: int = 0,
     (grad,) = torch.autograd.grad(f(xg), xg)
     finite = bool(torch.isfinite(grad).all())
     nonzero = float((grad.flatten(1).abs().sum(1) > 0).float().mean())
-    generator = torch.Generator().manual_seed(seed + 100)
+    generator = seeded(seed, "sanity-directions")
     errors = []
     with torch.no_grad():
         for _ in range(directions):
@@ -187,12 +191,45 @@ def gradient_checks(model, x: torch.Tensor, labels: torch.Tensor, seed: int = 0,
 def undefended_model_falls(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings, seed: int = 0,
                            threshold: float = 0.05) -> dict:
     """Sanity check 5: the same PGD code drives an undefended model to about 0 % at the same eps."""
-    adv = pgd(model, x, labels, settings, torch.Generator().manual_seed(seed + 1))
+    adv = pgd(model, x, labels, settings, seeded(seed, ATTACK_STREAM))
     with torch.no_grad():
         clean = (model(x).argmax(1) == labels).float().mean().item()
         acc = (model(adv).argmax(1) == labels).float().mean().item()
     return _record("the same attack takes an undefended CNN to about 0 %", acc <= threshold,
                    f"accuracy under attack <= {threshold}", clean=clean, robust=acc, settings=settings.to_dict())
+
+
+def choose_main_budget(model, x: torch.Tensor, labels: torch.Tensor, grid_255, steps: int = 10, seed: int = 0,
+                       threshold: float = 0.05) -> dict:
+    """The main attack budget: the smallest eps on ``grid_255`` (in 1/255) at which check 5's attack
+    (PGD, ``steps`` steps of eps / 4 on the cross-entropy) takes the undefended ``model`` to at most
+    ``threshold``.  Below that budget the check cannot pass, so no model's number there says anything
+    about robustness.  Budgets are tried from the smallest up; when none is enough, the largest is
+    returned with ``undefended_model_falls = False`` (and check 5 will show the failure).
+
+    Returns ``{"eps_255", "grid_255", "threshold", "undefended_model_falls", "measured", "reason"}``,
+    ``measured`` a list of ``{"eps_255", "clean", "robust", "n"}`` for every budget tried."""
+    grid = sorted(float(b) for b in grid_255)
+    if not grid or any(b <= 0 for b in grid):
+        raise ValueError(f"grid_255 must be positive budgets in 1/255, got {list(grid_255)!r}")
+    measured = []
+    for budget in grid:
+        eps = budget / 255
+        record = undefended_model_falls(model, x, labels, PGDSettings(eps=eps, alpha=eps / 4, steps=steps), seed=seed,
+                                        threshold=threshold)
+        measured.append({"eps_255": budget, "clean": record["values"]["clean"], "robust": record["values"]["robust"],
+                         "n": int(x.shape[0])})
+        if record["status"] == "passed":
+            break
+    falls = measured[-1]["robust"] <= threshold
+    tried = ", ".join(f"{m['eps_255']:g}/255: {100 * m['robust']:.1f} %" for m in measured)
+    reason = (f"the smallest budget of the grid {', '.join(f'{b:g}' for b in grid)} (/255) at which the undefended CNN "
+              f"falls to at most {100 * threshold:g} % under PGD-{steps} (accuracy under attack on {x.shape[0]} "
+              f"examples: {tried})" if falls else
+              f"no budget of the grid {', '.join(f'{b:g}' for b in grid)} (/255) takes the undefended CNN to "
+              f"{100 * threshold:g} % ({tried}); the largest is used and the sanity check fails")
+    return {"eps_255": measured[-1]["eps_255"], "grid_255": grid, "threshold": threshold,
+            "undefended_model_falls": falls, "measured": measured, "reason": reason, "steps": steps}
 
 
 def matches_library_pgd(model, x: torch.Tensor, labels: torch.Tensor, eps: float, alpha: float, steps: int,

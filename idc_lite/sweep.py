@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import sys
 import time
 from datetime import datetime, timezone
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from .checkpoints import atomic_write_bytes, atomic_write_json
 from .reproduce import NOTEBOOKS, REPO, check_run_parameters, declared_parameters, stream_papermill_output
+from .uncertainty import estimate, format_difference, format_estimate, paired_difference, rate_estimate
 from .validation import InputError, KitError
 
 GRID_KEYS = {"name", "description", "notebooks", "base", "vary", "mode", "seed"}
@@ -99,18 +99,9 @@ def folder_name(point: str) -> str:
 
 
 # ---- the table ------------------------------------------------------------------------------------
-def _standard_error(per_example: list[float]) -> float | None:
-    """Standard error of a mean over examples (each example's score in [0, 1], already averaged over draws)."""
-    n = len(per_example)
-    if n < 2:
-        return None
-    mean = sum(per_example) / n
-    return math.sqrt(sum((v - mean) ** 2 for v in per_example) / (n - 1) / n)
-
-
 def point_row(name: str, parameters: dict, run: Path, status: dict) -> dict:
     """One row of the sweep's table from a point's run folder: clean accuracy, the paper and adaptive
-    protocols' worst cases with the adaptive one's standard error over examples, cost, wall time."""
+    protocols' worst cases, each with its 95 % interval (idc_lite.uncertainty), cost, wall time."""
     from .runs import read_metrics
 
     row = {"point": name, "parameters": parameters, "status": status["status"], "error": status.get("error"),
@@ -120,30 +111,33 @@ def point_row(name: str, parameters: dict, run: Path, status: dict) -> dict:
     if trained:
         n = trained.get("test_examples") or 0
         clean = trained.get("test_accuracy")
+        interval = (trained.get("accuracy_over_draws") or {}).get("interval")
         row.update(clean_accuracy=clean, clean_examples=n, n_params=trained.get("n_params"),
                    flops_per_prediction=trained.get("flops_per_prediction"),
-                   clean_standard_error=(math.sqrt(clean * (1 - clean) / n) if clean is not None and n else None))
+                   clean_interval=interval or (rate_estimate(clean, n) if clean is not None and n else None))
     if attacked:
         adaptive = attacked["adaptive_protocol"]
         eps_255, paper_255 = round(255 * attacked["eps"], 1), round(255 * attacked["paper_eps"], 1)
+        per_example = adaptive["worst_case_per_example"]
         row.update(eps_255=eps_255, examples=adaptive["examples"], draws=adaptive["draws"],
-                   adaptive_worst_case=adaptive["worst_case_accuracy"],
-                   adaptive_standard_error=_standard_error(adaptive["worst_case_per_example"]),
+                   adaptive_worst_case=adaptive["worst_case_accuracy"], adaptive_per_example=per_example,
+                   adaptive_interval=estimate(per_example, "bootstrap") if per_example else None,
                    adaptive_rescored=adaptive.get("worst_case_rescored"),
                    paper_worst_case={key: p["worst_case_and_clean"] for key, p in (attacked.get("paper_protocol") or {}).items()},
+                   paper_intervals={key: (p.get("intervals") or {}).get("worst_case_and_clean")
+                                    for key, p in (attacked.get("paper_protocol") or {}).items()},
                    paper_eps_255=paper_255)
     return row
 
 
 def _difference(row: dict, base: dict) -> dict | None:
-    """The adaptive worst case's change from the base point, and whether it exceeds twice its standard
-    error (the two points' errors combined as independent)."""
-    keys = ("adaptive_worst_case", "adaptive_standard_error")
-    if row is base or any(row.get(k) is None or base.get(k) is None for k in keys):
+    """The adaptive worst case's change from the base point on the same examples, with a paired
+    bootstrap interval; beyond the noise when that interval leaves out 0."""
+    a, b = row.get("adaptive_per_example"), base.get("adaptive_per_example")
+    if row is base or not a or not b or len(a) != len(b):
         return None
-    delta = row["adaptive_worst_case"] - base["adaptive_worst_case"]
-    noise = 2 * math.hypot(row["adaptive_standard_error"], base["adaptive_standard_error"])
-    return {"change": delta, "two_standard_errors": noise, "beyond_noise": abs(delta) > noise}
+    d = paired_difference(a, b)
+    return {"change": d["difference"], "interval": d, "beyond_noise": d["excludes_zero"]}
 
 
 def _pct(v) -> str:
@@ -159,27 +153,28 @@ def sweep_markdown(sweep: dict) -> str:
              f"- base parameters: `{json.dumps(sweep['base'])}`",
              f"- {sum(r['status'] == 'finished' for r in rows)} of {len(rows)} points finished; wall time "
              f"{sweep['wall_seconds']:.0f} s" + (f", measured {sweep['machine_line']}" if sweep.get("machine_line") else ""), "",
-             "Clean: mean of the sampler draws on the test images of notebook 02 (± 2 standard errors, binomial). Paper "
-             "protocol: the authors' wrapper and attacks, clean and adversarial both right. Adaptive protocol: the "
-             "per-example worst case over notebook 04's adaptive attacks, one-draw accuracy averaged over the scoring "
-             "draws (± 2 standard errors over the examples). 'Beyond noise': the change from the base point exceeds twice "
-             "the combined standard error.", "",
+             "Every accuracy with its 95 % interval [low, high] and n (idc_lite.uncertainty). Clean: mean of the "
+             "sampler draws on the test images of notebook 02 (bootstrap over images). Paper protocol: the authors' "
+             "wrapper and attacks, clean and adversarial both right, worst case over their attacks (bootstrap). "
+             "Adaptive protocol: the per-example worst case over notebook 04's adaptive attacks, one-draw accuracy "
+             "averaged over the scoring draws (bootstrap). Change from base: on the same examples, with a paired "
+             "bootstrap interval; 'beyond noise' when that interval leaves out 0.", "",
              "| point | status | clean | " + " | ".join(f"{k} worst case" for k in paper_keys)
              + " | adaptive worst case | change from base | beyond noise | MFLOPs / prediction | seconds |",
              "|---|---|---|" + "---|" * len(paper_keys) + "---|---|---|---|---|"]
     for r in rows:
-        clean = _pct(r.get("clean_accuracy")) + (f" ± {_pct(2 * r['clean_standard_error'])}"
-                                                   if r.get("clean_standard_error") is not None else "")
-        adaptive = (_pct(r.get("adaptive_worst_case")) + (f" ± {_pct(2 * r['adaptive_standard_error'])}"
-                                                          if r.get("adaptive_standard_error") is not None else "")
-                    + (f" (@{r['eps_255']:g}/255, {r['examples']} examples)" if r.get("eps_255") is not None else ""))
+        clean = format_estimate(r.get("clean_interval")) if r.get("clean_interval") else _pct(r.get("clean_accuracy"))
+        adaptive = ((format_estimate(r["adaptive_interval"]) if r.get("adaptive_interval")
+                     else _pct(r.get("adaptive_worst_case")))
+                    + (f" (@{r['eps_255']:g}/255)" if r.get("eps_255") is not None else ""))
         diff = r.get("difference")
         status = r["status"] if r["status"] == "finished" else f"**{r['status']}**: {(r.get('error') or '')[:160]}"
-        change = "" if diff is None else f"{100 * diff['change']:+.1f} points"
+        change = "" if diff is None else format_difference(diff["interval"])
         beyond = "" if diff is None else ("yes" if diff["beyond_noise"] else "no")
         flops = "" if r.get("flops_per_prediction") is None else f"{r['flops_per_prediction'] / 1e6:.1f}"
         seconds = "" if r.get("seconds") is None else f"{r['seconds']:.0f}"
-        paper = " | ".join(_pct((r.get("paper_worst_case") or {}).get(k)) for k in paper_keys)
+        paper = " | ".join(format_estimate(iv) if (iv := (r.get("paper_intervals") or {}).get(k))
+                           else _pct((r.get("paper_worst_case") or {}).get(k)) for k in paper_keys)
         lines.append(f"| {r['point']} | {status} | {clean} | " + (paper + " | " if paper_keys else "")
                      + f"{adaptive} | {change} | {beyond} | {flops} | {seconds} |")
     beyond = [r["point"] for r in rows if (r.get("difference") or {}).get("beyond_noise")]
@@ -190,23 +185,24 @@ def sweep_markdown(sweep: dict) -> str:
 
 
 def sweep_figure(sweep: dict):
-    """Clean and adaptive robust accuracy per finished point, with ± 2 standard-error bars."""
+    """Clean and adaptive robust accuracy per finished point, with their 95 % intervals as bars."""
     from matplotlib.figure import Figure
 
     rows = [r for r in sweep["points"] if r.get("clean_accuracy") is not None]
     fig = Figure(figsize=(max(5.0, 0.9 * len(rows) + 2), 3.8), layout="constrained")
     ax = fig.subplots()
     xs = range(len(rows))
-    for offset, key, label in ((-0.15, "clean_accuracy", "clean"), (0.15, "adaptive_worst_case", "adaptive worst case")):
-        pts = [(x + offset, r[key], r.get(key.replace("accuracy", "standard_error").replace("worst_case", "standard_error")))
-               for x, r in zip(xs, rows) if r.get(key) is not None]
+    for offset, key, label in ((-0.15, "clean", "clean"), (0.15, "adaptive", "adaptive worst case")):
+        pts = [(x + offset, r[f"{key}_interval"]) for x, r in zip(xs, rows) if r.get(f"{key}_interval")]
         if pts:
-            ax.errorbar([p[0] for p in pts], [100 * p[1] for p in pts],
-                        yerr=[200 * (p[2] or 0) for p in pts], fmt="o", capsize=3, label=label)
+            values = [100 * e["value"] for _, e in pts]
+            ax.errorbar([p for p, _ in pts], values, fmt="o", capsize=3, label=label,
+                        yerr=[[v - 100 * e["low"] for v, (_, e) in zip(values, pts)],
+                              [100 * e["high"] - v for v, (_, e) in zip(values, pts)]])
     ax.set_xticks(list(xs), [r["point"] for r in rows], rotation=30, ha="right", fontsize=7)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-2, 102)
-    ax.set_title(f"sweep {sweep['name']} (± 2 standard errors)", fontsize=10)
+    ax.set_title(f"sweep {sweep['name']} (95 % intervals)", fontsize=10)
     ax.legend(fontsize=7)
     return fig
 

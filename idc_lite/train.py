@@ -40,6 +40,7 @@ from .data import DataSplit, data_identity, same_data
 from .losses import idc_loss
 from .machine import native_bf16
 from .runs import progress_bar
+from .uncertainty import estimate
 from .validation import (
     InputError,
     TrainingDivergedError,
@@ -794,9 +795,14 @@ def accuracy_over_draws(model: IDCClassifier, x: torch.Tensor, labels: torch.Ten
     seeds = [check_int(s, "seeds[i]", 0) for s in seeds]
     stacked = predictions_over_draws(model, x, [torch.Generator().manual_seed(s) for s in seeds], batch_size)
     per_draw = [(p == labels).float().mean().item() for p in stacked]
-    majority = (majority_vote(stacked, model.config.num_classes) == labels).float().mean().item()
+    per_example = (stacked == labels).float().mean(0)        # the fraction of draws each image is right in
+    majority_correct = (majority_vote(stacked, model.config.num_classes) == labels).float()
     return {"per_draw": per_draw, "mean": sum(per_draw) / len(per_draw), "min": min(per_draw), "max": max(per_draw),
-            "majority_vote": majority, "draws": len(seeds), "seeds": list(seeds), "examples": int(x.shape[0])}
+            "majority_vote": majority_correct.mean().item(), "draws": len(seeds), "seeds": list(seeds),
+            "examples": int(x.shape[0]),
+            # one draw: Wilson; the mean over draws: a bootstrap over images (idc_lite.uncertainty)
+            "interval": estimate(per_example, "wilson" if len(seeds) == 1 else "bootstrap"),
+            "majority_vote_interval": estimate(majority_correct, "wilson")}
 
 
 def evaluate_accuracy(model: IDCClassifier, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,

@@ -100,10 +100,15 @@ def test_a_failed_point_is_reported_and_the_others_finish(tmp_path):
     assert "point num_timesteps=2 broke" in rows["num_timesteps=2"]["error"]
     assert rows["cls_loss_weight=0.0"]["difference"]["beyond_noise"] is True       # 50 % -> 3 %
     assert rows["eta=0.0"]["difference"]["beyond_noise"] is False                   # 50 % -> 53 %, inside the noise
-    assert rows["base"]["adaptive_standard_error"] == pytest.approx(0.5 * (64 / 63) ** 0.5 / 8)
+    base = rows["base"]["adaptive_interval"]
+    assert (base["value"], base["n"], base["method"]) == (0.5, 64, "bootstrap")
+    assert base["low"] == pytest.approx(0.375, abs=0.02) and base["high"] == pytest.approx(0.625, abs=0.02)
+    assert rows["cls_loss_weight=0.0"]["difference"]["interval"]["high"] < 0                # paired, on the same examples
+    assert rows["base"]["clean_interval"]["method"] == "wilson" and rows["base"]["clean_interval"]["n"] == 100
     text = (tmp_path / "out" / "sweep.md").read_text()
     assert "**failed**: RuntimeError: point num_timesteps=2 broke" in text
     assert "| paper@8 worst case | paper@16 worst case | adaptive worst case |" in text
+    assert "50.0 % [" in text and "(n = 64)" in text and "paired bootstrap, n = 64" in text
     assert "beyond the noise of the evaluation: cls_loss_weight=0.0." in text
     assert (tmp_path / "out" / "sweep.png").stat().st_size > 1000
     assert json.loads((tmp_path / "out" / "sweep.json").read_text())["points"][3]["status"] == "failed"

@@ -90,6 +90,16 @@ def explore(figure_fn: Callable[..., Figure], controls: dict, headless: bool | N
 
 
 # ---- the explorers ------------------------------------------------------------------------------
+@torch.no_grad()
+def first_reliable_example(model, x: torch.Tensor, labels: torch.Tensor, draws: int = 5, seed: int = 0) -> int:
+    """Index of the first image (N, C, H, W) in [0, 1] that ``model`` classifies right in each of ``draws``
+    draws of its noise: where an explorer should open, so that its default view shows the method working
+    (and an attack's effect) rather than an example the model gets wrong anyway.  0 when there is none."""
+    g = torch.Generator().manual_seed(seed)
+    right = torch.stack([model(x, generator=g).argmax(1) == labels for _ in range(draws)]).all(0)
+    return int(right.nonzero()[0]) if bool(right.any()) else 0
+
+
 def _one(x: torch.Tensor, labels: torch.Tensor, example: int) -> tuple[torch.Tensor, int]:
     if not 0 <= example < x.shape[0]:
         raise ValueError(f"example must be in 0..{x.shape[0] - 1}, got {example}")
