@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from idc_lite.machine import describe
+from idc_lite.uncertainty import format_estimate
 
 
 def _load(folder: str) -> dict:
@@ -60,7 +61,8 @@ def compare(old: dict, new: dict, names: tuple[str, str]) -> list[str]:
                     if p is None:
                         cells.append("missing")
                         continue
-                    text = _pct(p["worst_case_accuracy"])
+                    interval = p.get("worst_case_interval")
+                    text = format_estimate(interval) if interval else _pct(p["worst_case_accuracy"])
                     if p.get("worst_case_rescored") is not None:
                         text += f" / rescored {_pct(p['worst_case_rescored'])}"
                     cells.append(text)

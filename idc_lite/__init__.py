@@ -5,7 +5,7 @@ The stable way in for outside evaluators::
     import idc_lite
     model = idc_lite.load_classifier("runs/<run>/model.pt")    # nn.Module: (B, C, H, W) in [0, 1] -> logits (B, K)
     x, labels = idc_lite.load_examples("runs/<run>/eval_examples.pt")
-    logits = model(x, generator=torch.Generator().manual_seed(0))   # the sampler's noise from your generator
+    logits = model(x, generator=torch.Generator().manual_seed(0))   # noise from a stream spawned from yours
 
 Names are imported on first use, so ``import idc_lite`` stays cheap.
 """

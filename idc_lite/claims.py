@@ -29,6 +29,7 @@ at this scale``.  The rules:
 from __future__ import annotations
 
 from .comparison import paired_comparisons
+from .costs import LITERATURE
 from .evaluation import idc_protocols
 from .uncertainty import estimate, format_difference, format_estimate, paired_difference
 
@@ -86,9 +87,16 @@ def _undefended_check_passed(from_04: dict) -> bool | None:
     return None
 
 
-def _robustness_claim(cid: str, results: dict, other: str, from_04: dict, rule: str) -> dict:
+ROBUSTNESS_RULE = ("paired 95 % interval of IDC minus the other model's adaptive worst case at the main budget: above 0 "
+                   "supported, below 0 contradicted, else inconclusive; judged only where the undefended-CNN check passed")
+
+
+def _robustness_claim(cid: str, results: dict, other: str, from_04: dict) -> dict:
+    rule = ROBUSTNESS_RULE
     eps_255 = round(255 * from_04["eps"]) if from_04 else None
-    if other not in results or "adaptive" not in results.get(other, {}):
+    if "adaptive" not in results.get("IDC", {}):
+        return _claim(cid, NOT_TESTED, "notebook 04 did not run", rule)
+    if "adaptive" not in results.get(other, {}):
         return _claim(cid, NOT_TESTED, f"{other} was not evaluated in this run", rule)
     row = next(c for c in paired_comparisons({"IDC": results["IDC"], other: results[other]})
                if c["protocol"] == "adaptive")
@@ -102,6 +110,16 @@ def _robustness_claim(cid: str, results: dict, other: str, from_04: dict, rule: 
     if not passed:
         evidence += "; the undefended-CNN sanity check did not pass at this budget, so robustness is not judged"
     return _claim(cid, verdict, evidence, rule, values={"difference": d, "eps_255": eps_255})
+
+
+def cost_rows_from_architectures() -> list[dict]:
+    """C3's evidence without notebook 06: the paper-preset IDC row and the alternatives' rows, FLOPs
+    computed from the architectures (nothing timed), as dicts like notebook 06's metrics."""
+    from .costs import alternative_rows, idc_row_from_architecture
+    from .presets import get_preset
+
+    rows = [idc_row_from_architecture(PAPER_IDC_ROW, get_preset("cifar10").model), *alternative_rows(timed=False)]
+    return [r.to_dict() for r in rows]
 
 
 def _cost_rows(metrics: dict, cost_rows: list[dict] | None) -> list[dict] | None:
@@ -125,17 +143,11 @@ def assess_claims(metrics: dict, results: dict | None = None, cost_rows: list[di
             results["IDC"] = idc_protocols(from_04)
     claims = []
     # C1: nothing diffusion-based is evaluated here
-    from .costs import LITERATURE
     quoted = "; ".join(f"{p.method} {100 * p.robust_accuracy:.2f} % ({p.attack}; {p.source})"
                        for p in LITERATURE if p.cost_row.startswith(("DiffPure", "diffusion")))
     claims.append(_claim("C1", NOT_TESTED, "no diffusion-based defence is trained or attacked in this kit",
                          "needs a diffusion-based defence under the same attacks on the same examples", quoted=quoted))
-    interval_rule = "paired 95 % interval of IDC minus the other model: above 0 supported, below 0 contradicted, else inconclusive"
-    if "IDC" not in results:
-        claims += [_claim(c, NOT_TESTED, "notebook 04 did not run", interval_rule) for c in ("C2",)]
-    else:
-        claims.append(_robustness_claim("C2", results, "adversarially trained CNN", from_04,
-                                        interval_rule + "; judged only where the undefended-CNN check passed"))
+    claims.append(_robustness_claim("C2", results, "adversarially trained CNN", from_04))
     rows = _cost_rows(metrics, cost_rows)
     cost_rule = (f"FLOPs per prediction from the architectures: IDC at the paper's CIFAR-10 preset at most "
                  f"{COST_FRACTION:g} x every diffusion-based defence supported, at least 1 x any contradicted")
@@ -152,9 +164,7 @@ def assess_claims(metrics: dict, results: dict | None = None, cost_rows: list[di
             evidence += "; beside adversarially trained CNNs: " + "; ".join(
                 f"{r['method']} {r['flops_per_prediction'] / idc['flops_per_prediction']:.2f} x IDC" for r in adv)
         claims.append(_claim("C3", verdict, f"computed, not measured: {evidence}", cost_rule))
-    claims.append(_robustness_claim("C4", results, "IDC without inter-class loss", from_04,
-                                    interval_rule + "; judged only where the undefended-CNN check passed")
-                  if "IDC" in results else _claim("C4", NOT_TESTED, "notebook 04 did not run", interval_rule))
+    claims.append(_robustness_claim("C4", results, "IDC without inter-class loss", from_04))
     claims.append(_accuracy_claim(results))
     return claims
 

@@ -151,6 +151,24 @@ def idc_row(name: str, config, time_batch: int = 16, timed: bool = True) -> Cost
                    f"{config.unet.in_channels}x{size}x{size} input, {calls} U-Net calls per prediction")
 
 
+def idc_row_from_architecture(name: str, config) -> CostRow:
+    """IDC's row counted on the ``meta`` device (nothing runs, so it is instant even at the paper's size):
+    the U-Net's parameters and FLOPs of one call times the sampler's calls, untimed.  The same FLOPs as
+    :func:`idc_row`, whose count runs the whole classifier once (the sampler's elementwise steps and the
+    distances are not matrix products, so FlopCounterMode counts none of them in either)."""
+    from .bridge import BrownianBridge
+    from .unet import UNet
+
+    def inputs(device):
+        return (torch.zeros(1, *config.image_shape, device=device), torch.zeros(1, dtype=torch.long, device=device))
+
+    params, flops = count_call(lambda: UNet(config.unet), inputs)
+    calls = BrownianBridge.from_config(config).num_network_calls
+    size = config.unet.image_size
+    return CostRow(name, "IDC (this kit)", params, calls, calls * flops, None, COMPUTED, "not timed",
+                   f"{config.unet.in_channels}x{size}x{size} input, {calls} U-Net calls per prediction")
+
+
 @dataclass(frozen=True)
 class LiteraturePoint:
     """A robust accuracy someone else measured, with where it is written and which cost row it sits on."""

@@ -28,6 +28,7 @@ from .robustness import (
     worst_case,
 )
 from .runs import progress_bar
+from .streams import hashed_seed, seeded
 from .uncertainty import estimate, paired_difference
 from .validation import InputError, check_batch, check_choice, check_eps, check_int, check_number
 
@@ -150,9 +151,11 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
              examples: dict | None = None, gradient_model=None) -> dict:
     """Robust accuracy per attack and the per-example worst case, with everything recorded.
 
-    x (B, C, H, W) in [0, 1], labels (B,).  Attack i draws its randomness from
-    ``Generator().manual_seed(seed + 1 + i)``; scoring uses separate generators (clean: seed +
-    10_000, attack i: seed + 10_001 + i), so no attack sees the noise it is scored with.
+    x (B, C, H, W) in [0, 1], labels (B,).  Every consumer draws from a stream of its own, named and
+    derived from ``seed`` (:func:`idc_lite.streams.seeded`): attack ``name`` from ``'attack/<name>'``, its
+    scoring from ``'scoring/<name>'``, the clean scoring from ``'scoring/clean'``; so no attack sees the
+    noise it is scored with, an attack's draws do not depend on its place in the list, and no stream is
+    shared with another notebook's integer seeds.  The integer seeds are recorded per attack.
     ``rule``/``draws``: see :func:`robustness.score_under_rule` ('one' averages ``draws`` one-draw
     scores; ``draws=1`` scores with a single draw, as the paper does).
     ``l2_budget``: CW-L2 examples further than this from x count as failed attacks.
@@ -162,7 +165,7 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
     Returns a JSON-serialisable dict (per-example scores included, for example-by-example checks).
     ``worst_case_accuracy`` is the mean per-example minimum over attacks; with rule 'one' and
     several draws, ``worst_case_rescored`` scores each example's chosen attack again on fresh
-    draws (seed + 30_000), because a minimum of noisy scores leans low.
+    draws (stream 'rescoring/worst_case'), because a minimum of noisy scores leans low.
     """
     if not isinstance(attacks, (list, tuple)) or not all(isinstance(a, AttackSpec) for a in attacks):
         raise InputError(f"attacks must be a list of AttackSpec, got {attacks!r}"[:300])
@@ -178,12 +181,13 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
     if len(set(names)) != len(names):
         raise InputError(f"attack names must be unique, got {names}")
     started = time.perf_counter()
-    clean = score_under_rule(model, x, labels, rule, torch.Generator().manual_seed(seed + 10_000), draws)
+    clean = score_under_rule(model, x, labels, rule, seeded(seed, "scoring/clean"), draws)
     scores, table, adversarial = {}, [], {}
-    for i, spec in enumerate(progress_bar(attacks, desc="attacks", disable=not progress)):
+    for spec in progress_bar(attacks, desc="attacks", disable=not progress):
         if spec.start_from is not None and spec.start_from not in adversarial:
             raise InputError(f"attack {spec.name!r} starts from {spec.start_from!r}, which must come earlier in the list")
-        generator = torch.Generator().manual_seed(seed + 1 + i)
+        attack_seed, scoring_seed = hashed_seed(seed, f"attack/{spec.name}"), hashed_seed(seed, f"scoring/{spec.name}")
+        generator = torch.Generator().manual_seed(attack_seed)
         t0 = time.perf_counter()
         chunks = []
         for j in range(0, x.shape[0], batch_size):
@@ -197,10 +201,10 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
             too_far = (adv - x).flatten(1).norm(dim=1) > l2_budget
             adv = torch.where(too_far.view(-1, 1, 1, 1), x, adv)
         adversarial[spec.name] = adv
-        score = score_under_rule(model, adv, labels, rule, torch.Generator().manual_seed(seed + 10_001 + i), draws)
+        score = score_under_rule(model, adv, labels, rule, torch.Generator().manual_seed(scoring_seed), draws)
         scores[spec.name] = score
-        table.append({**asdict(spec), "settings": spec.settings(), "attack_seed": seed + 1 + i,
-                      "scoring_seed": seed + 10_001 + i, "seconds": round(seconds, 2),
+        table.append({**asdict(spec), "settings": spec.settings(), "attack_seed": attack_seed,
+                      "scoring_seed": scoring_seed, "seconds": round(seconds, 2),
                       "robust_accuracy": score.mean().item(),
                       "clean_and_adversarial_correct": (clean * score).mean().item(),
                       "max_linf": (adv - x).abs().flatten(1).max(1).values.max().item(),
@@ -212,7 +216,7 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
         # The minimum of noisy scores leans low (it picks each example's luckiest draws for the
         # attacker).  Unbiased check: keep each example's chosen attack, score it on fresh draws.
         rescored = score_under_rule(model, pick_worst(scores, adversarial), labels, rule,
-                                    torch.Generator().manual_seed(seed + 30_000), draws)
+                                    seeded(seed, "rescoring/worst_case"), draws)
     intervals = _intervals(table, clean, worst, rescored, one_draw=draws == 1 or rule != "one")
     result = {"protocol": protocol, "scoring_rule": rule, "draws": draws, "seed": seed,
               "attacks_query": "the scored model" if gradient_model is None else _describe_model(gradient_model),
@@ -303,12 +307,12 @@ def rescore(model, x: torch.Tensor, labels: torch.Tensor, examples: dict[str, to
                              f"got {getattr(adv, 'shape', type(adv).__name__)}")
 
     @torch.no_grad()
-    def scored(images: torch.Tensor, scoring_seed: int) -> dict[str, torch.Tensor]:
-        predictions = predictions_over_draws(model, images, [torch.Generator().manual_seed(scoring_seed)] * draws)
+    def scored(images: torch.Tensor, stream: str) -> dict[str, torch.Tensor]:
+        predictions = predictions_over_draws(model, images, [seeded(seed, stream)] * draws)
         return {r: score_from_predictions(predictions, labels, r) for r in rules}
 
-    per_attack = {name: scored(adv, seed + 20_000 + i) for i, (name, adv) in enumerate(examples.items())}
-    clean = scored(x, seed + 20_000 - 1)
+    per_attack = {name: scored(adv, f"rescoring/{name}") for name, adv in examples.items()}
+    clean = scored(x, "rescoring/clean")
     results = []
     for r in rules:
         scores = {name: by_rule[r] for name, by_rule in per_attack.items()}

@@ -91,3 +91,15 @@ def test_robustness_points_quote_the_literature_and_add_this_runs_measurements(r
     measured = costs.robustness_points(table, metrics)[len(quoted):]
     assert [p["label"] for p in measured] == ["IDC, this run (digits)", "standard CNN, this run"]
     assert all(p["source"] == costs.MEASURED and p["eps_255"] == 16.0 and p["data"] == "digits (scikit-learn)" for p in measured)
+
+
+def test_the_architecture_count_of_idc_equals_the_run_count():
+    """The claims' cost evidence (meta device, nothing runs) is the count notebook 06 makes by running IDC."""
+    from idc_lite.costs import idc_row, idc_row_from_architecture
+    from idc_lite.presets import get_preset
+
+    config = get_preset("digits").model
+    ran, counted = idc_row("digits", config, timed=False), idc_row_from_architecture("digits", config)
+    assert (ran.flops_per_prediction, ran.parameters, ran.network_calls) == (
+        counted.flops_per_prediction, counted.parameters, counted.network_calls)
+    assert counted.seconds_per_prediction is None

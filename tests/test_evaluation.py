@@ -220,3 +220,24 @@ def test_rescore_under_several_rules_reuses_one_set_of_draws():
         rescore(model, x, labels, examples, ["one", "best"])
     with pytest.raises(InputError, match="rule"):
         rescore(model, x, labels, examples, [])
+
+
+def test_every_accuracy_carries_an_interval_of_the_right_kind():
+    """One-draw outcomes: Wilson; scores averaged over draws and every worst case: a bootstrap over examples."""
+    from conftest import Linear as Noisy
+
+    model = Noisy(noise_std=3.0)
+    x = torch.rand(24, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    labels = torch.arange(24) % 4
+    attacks = [AttackSpec("fgsm", "fgsm", {"eps": 0.05}), AttackSpec("pgd", "pgd", {"eps": 0.05, "alpha": 0.02, "steps": 3})]
+    one = evaluate(model, x, labels, attacks, draws=1)
+    assert one["intervals"]["clean"]["method"] == "wilson" and one["intervals"]["clean"]["n"] == 24
+    assert [a["interval"]["method"] for a in one["attacks"]] == ["wilson", "wilson"]
+    assert one["intervals"]["worst_case"]["method"] == "bootstrap"
+    for a in one["attacks"]:
+        assert a["interval"]["low"] <= a["robust_accuracy"] <= a["interval"]["high"]
+    averaged = evaluate(model, x, labels, attacks, draws=4)
+    assert averaged["intervals"]["clean"]["method"] == "bootstrap"
+    assert averaged["attacks"][0]["interval"]["method"] == "bootstrap"
+    assert averaged["intervals"]["worst_case_rescored"]["n"] == 24
+    json.dumps(averaged)

@@ -519,3 +519,22 @@ def test_checker_messages_never_print_the_answer():
     assert f"{reference:.4g}" not in str(failure.value) and f"{reference:.3f}" not in str(failure.value)
     assert json.dumps(str(failure.value))        # plain text
 
+
+
+def test_05_claim_verdict():
+    answer = solution_functions("05_baselines", "ex05_3_solution")["claim_verdict"]
+    assert "passed" in checks.check_claim_verdict(answer)
+    with fails("the estimate's sign is not enough"):     # the mistake the rule exists to prevent
+        checks.check_claim_verdict(lambda d: "supported" if d["difference"] > 0 else "contradicted")
+    with fails("starts at exactly 0"):
+        checks.check_claim_verdict(lambda d: "supported" if d["low"] >= 0 else answer(d))
+    with fails("another verdict"):
+        checks.check_claim_verdict(lambda d: "inconclusive at this n")        # a hard-coded answer
+    with fails("another verdict"):
+        checks.check_claim_verdict(lambda d: "inconclusive" if d["low"] <= 0 <= d["high"] else answer(d))   # wrong words
+    with fails("verdict strings"):
+        checks.check_claim_verdict(lambda d: d["low"] > 0)
+    with fails("not answered yet"):
+        def untouched(d):
+            raise NotImplementedError()
+        checks.check_claim_verdict(untouched)

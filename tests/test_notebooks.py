@@ -1,5 +1,6 @@
 """Notebooks: committed stripped, one parameters cell each, and the whole chain runs with papermill."""
 import json
+import re
 import subprocess
 import sys
 
@@ -55,8 +56,13 @@ def test_a_cpu_preset_runs_the_chain_on_its_offline_data(tmp_path, request, pres
     assert summary["metrics"]["01_label_images"]["image_shape"] == image_shape   # 01 built label images of that size
     robustness = summary["robustness"]
     assert "IDC without inter-class loss" not in robustness and {"IDC", "standard CNN"} <= set(robustness)
-    main = f"{expected['eps_255']:g}"              # the preset's main budget: 8/255 on CIFAR-10, 64/255 on MNIST
-    assert set(robustness["IDC"]["protocols"]) == {"paper@8", f"paper@{main}", f"adaptive@{main}"}
+    budget = summary["main_budget"]               # chosen from the preset's grid where the undefended CNN falls
+    grid = [float(b) for b in expected["budget_grid_255"].split(",")]
+    assert budget["chosen"] and budget["eps_255"] in grid and budget["choice"]["grid_255"] == grid
+    main, second = f"{budget['eps_255']:g}", f"{expected['secondary_eps_255']:g}"
+    budgets = {main, second}
+    assert set(robustness["IDC"]["protocols"]) == ({"paper@8"} | {f"paper@{b}" for b in budgets}
+                                                   | {f"adaptive@{b}" for b in budgets})
     assert summary["metrics"]["04_attack"]["settings"]["cnn_train_examples"] == expected["cnn_train_examples"]
 
 
@@ -81,8 +87,10 @@ def test_papermill_chain_in_smoke_mode(smoke_run):
     assert summary["metrics"]["02_train_classifier"]["train_precision"] in (["bf16"], ["fp32"])   # digits: 'auto'
     robustness = summary["robustness"]
     assert set(robustness) == {"IDC", "IDC without inter-class loss", "standard CNN", "adversarially trained CNN"}
+    main = f"{summary['main_budget']['eps_255']:g}"       # chosen in 04 from the grid 16 to 64 (/255)
+    assert summary["main_budget"]["chosen"] and main in ("16", "24", "32", "48", "64")
     for name, entry in robustness.items():
-        assert set(entry["protocols"]) == {"paper@8", "paper@16", "adaptive@16"}, name
+        assert set(entry["protocols"]) == {"paper@8", "paper@16", f"paper@{main}", "adaptive@16", f"adaptive@{main}"}, name
         for protocol in entry["protocols"].values():
             assert {"clean_accuracy", "robust_accuracy", "worst_case_accuracy", "eps", "norm", "scoring_rule", "draws",
                     "examples", "seed", "attacks"} <= set(protocol)
@@ -107,6 +115,13 @@ def test_papermill_chain_in_smoke_mode(smoke_run):
     report = (out / "summary.md").read_text()
     assert (", native bf16)" if summary["machine"]["native_bf16"] else ", no native bf16)") in report   # names the machine
     assert "## Sanity checks" in report and "SMOKE RUN" in report
+    # every accuracy with its interval and n, the budget with its reason, the claims with their verdicts
+    assert re.search(r"\| IDC \| \d+\.\d % \[\d+\.\d, \d+\.\d\] \(n = \d+\) \|", report)
+    assert f"Main budget {main}/255: " in report and "undefended CNN" in report
+    assert "## Claims" in report and [c["claim"] for c in summary["claims"]] == ["C1", "C2", "C3", "C4", "C5"]
+    assert summary["claims"][0]["verdict"] == "not tested at this scale" and summary["claims"][2]["verdict"] == "supported"
+    assert {c["other"] for c in summary["comparisons"]} == {"IDC without inter-class loss", "standard CNN",
+                                                           "adversarially trained CNN"}
     assert summary["html_pages"] == [f"html/{p.stem}.html" for p in NOTEBOOKS]
     for page in summary["html_pages"]:
         assert (out / page).is_file() and f"]({page})" in report

@@ -123,3 +123,21 @@ def test_sanity_attacks_query_the_gradient_model_and_score_on_the_model():
         with torch.no_grad():
             blind.weight.neg_()                                      # gradients that point the wrong way
         assert run(Linear(noise_std=0.1), blind) > alone + 0.2, name
+
+
+def test_the_main_budget_is_the_smallest_on_the_grid_where_the_undefended_model_falls():
+    model, x, labels = _data(n=40)
+    tried = {}
+    for b in (1, 2, 4, 8, 16, 32, 64, 128):
+        tried[b] = sanity.undefended_model_falls(model, x, labels, PGDSettings(eps=b / 255, alpha=b / 255 / 4, steps=10)
+                                                 )["values"]["robust"]
+    falls = [b for b, acc in tried.items() if acc <= 0.05]
+    assert falls and falls[0] > 1, f"the crafted model should survive small budgets: {tried}"
+    choice = sanity.choose_main_budget(model, x, labels, ["128", 1, 2, 4, 8, 16, 32, 64], steps=10)
+    assert choice["eps_255"] == falls[0] and choice["undefended_model_falls"]
+    assert [m["eps_255"] for m in choice["measured"]] == [b for b in tried if b <= falls[0]]   # stops at the first
+    assert f"{falls[0]:g}/255" in choice["reason"] and "smallest budget" in choice["reason"]
+    none = sanity.choose_main_budget(model, x, labels, [1, 2], steps=10)
+    assert none["eps_255"] == 2 and not none["undefended_model_falls"] and "the sanity check fails" in none["reason"]
+    with pytest.raises(ValueError):
+        sanity.choose_main_budget(model, x, labels, [], steps=10)

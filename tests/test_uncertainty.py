@@ -2,8 +2,16 @@
 import pytest
 import torch
 
-from idc_lite.uncertainty import (bootstrap_interval, estimate, format_difference, format_estimate, mcnemar_exact,
-                                  paired_difference, rate_estimate, wilson_interval)
+from idc_lite.uncertainty import (
+    bootstrap_interval,
+    estimate,
+    format_difference,
+    format_estimate,
+    mcnemar_exact,
+    paired_difference,
+    rate_estimate,
+    wilson_interval,
+)
 from idc_lite.validation import InputError
 
 

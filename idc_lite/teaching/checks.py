@@ -636,3 +636,31 @@ def check_wide_unet_flops(wide_flops_per_prediction, width_factor, config) -> st
             _fail(ex, "width_factor compares parameters; the exercise asks for FLOPs per prediction")
         _fail(ex, "width_factor is wrong: the wide U-Net's FLOPs per prediction divided by the preset's")
     return _passed(ex, f"{value / 1e9:.1f} GFLOP per prediction, {factor:.2f} times the preset's")
+
+
+def check_claim_verdict(claim_verdict: Callable) -> str:
+    """Exercise 05.3: ``claim_verdict(difference) -> str`` applies the robustness claims' rule to a paired
+    interval ``{"difference", "low", "high"}`` of IDC minus another model: 'supported' when the whole
+    interval lies above 0, 'contradicted' when it lies below, 'inconclusive at this n' otherwise.
+    Checked on crafted intervals, among them ones where the estimate and the interval disagree."""
+    from ..claims import interval_verdict
+
+    ex = "05.3 a claim's verdict"
+    cases = [{"difference": 0.08, "low": 0.02, "high": 0.14}, {"difference": -0.09, "low": -0.15, "high": -0.03},
+             {"difference": 0.05, "low": -0.01, "high": 0.11}, {"difference": -0.04, "low": -0.10, "high": 0.01},
+             {"difference": 0.0, "low": -0.06, "high": 0.06}, {"difference": 0.03, "low": 0.0, "high": 0.07}]
+    for case in cases:
+        got = _call(ex, claim_verdict, dict(case))
+        expected = interval_verdict(case)
+        if got == expected:
+            continue
+        if not isinstance(got, str):
+            _fail(ex, f"return one of the verdict strings, got {type(got).__name__}")
+        if case["low"] == 0 and got == "supported":
+            _fail(ex, "an interval that starts at exactly 0 does not lie above 0")
+        if case["low"] <= 0 <= case["high"] and got in ("supported", "contradicted"):
+            _fail(ex, "the estimate's sign is not enough: the interval must lie wholly on one side of 0 "
+                      f"(difference {case['difference']:+.2f}, interval [{case['low']:+.2f}, {case['high']:+.2f}])")
+        _fail(ex, f"for the interval [{case['low']:+.2f}, {case['high']:+.2f}] the rule gives another verdict "
+                  "(the words must be 'supported', 'contradicted' or 'inconclusive at this n')")
+    return _passed(ex, f"{len(cases)} crafted intervals")
