@@ -19,6 +19,7 @@ from .attacks import FixedNoise, PGDSettings, margin, pgd, pgd_linf
 from .evaluation import accuracy_curve
 from .robustness import score_under_rule
 from .streams import seeded
+from .validation import InputError
 
 TOLERANCE = 0.03
 # The checks' own streams (idc_lite.streams): they used to be seed + 1 and seed + 10_001, the very streams
@@ -209,9 +210,12 @@ def choose_main_budget(model, x: torch.Tensor, labels: torch.Tensor, grid_255, s
 
     Returns ``{"eps_255", "grid_255", "threshold", "undefended_model_falls", "measured", "reason"}``,
     ``measured`` a list of ``{"eps_255", "clean", "robust", "n"}`` for every budget tried."""
-    grid = sorted(float(b) for b in grid_255)
-    if not grid or any(b <= 0 for b in grid):
-        raise ValueError(f"grid_255 must be positive budgets in 1/255, got {list(grid_255)!r}")
+    try:
+        grid = sorted(float(b) for b in (grid_255.split(",") if isinstance(grid_255, str) else grid_255))
+    except (TypeError, ValueError):
+        grid = []
+    if not grid or any(not 0 < b <= 255 for b in grid):
+        raise InputError(f"grid_255 must be budgets in 1/255 between 0 and 255 (e.g. '16,24,32'), got {grid_255!r}")
     measured = []
     for budget in grid:
         eps = budget / 255

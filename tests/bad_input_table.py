@@ -321,7 +321,9 @@ def cases() -> list[Case]:
     import idc_lite.reproduce as RP
     import idc_lite.robustness as R
     import idc_lite.runs as RU
+    import idc_lite.sanity as S
     import idc_lite.train as T
+    import idc_lite.uncertainty as U
 
     out: list[Case] = []
     x0 = torch.rand(4, 1, 8, 8, generator=g())
@@ -505,6 +507,20 @@ def cases() -> list[Case]:
         ("baselines.train_cnn", "batch_size 0", lambda env: BL.train_cnn(env.tiny_data, epochs=1, batch_size=0),
          "batch_size must be >= 1"),
         ("baselines.train_cnn", "lr -1", lambda env: BL.train_cnn(env.tiny_data, epochs=1, lr=-1.0), "lr must be > 0"),
+        ("uncertainty.estimate", "Wilson on scores averaged over draws", lambda env: U.estimate([1.0, 0.6], "wilson"),
+         "one-draw outcomes"),
+        ("uncertainty.estimate", "a score above 1", lambda env: U.estimate([1.5], "bootstrap"), r"in \[0, 1\]"),
+        ("uncertainty.estimate", "no examples", lambda env: U.estimate([], "bootstrap"), "at least one"),
+        ("uncertainty.estimate", "an unknown method", lambda env: U.estimate([1.0], "normal"), "method must be one of"),
+        ("uncertainty.paired_difference", "different examples", lambda env: U.paired_difference([1, 0], [1]),
+         "same examples"),
+        ("uncertainty.mcnemar_exact", "averaged scores", lambda env: U.mcnemar_exact([0.5], [1]), "0/1 outcomes"),
+        ("sanity.choose_main_budget", "an empty grid",
+         lambda env: S.choose_main_budget(env.cnn, env.x, env.labels, []), "grid_255 must be budgets"),
+        ("sanity.choose_main_budget", "a word in the grid",
+         lambda env: S.choose_main_budget(env.cnn, env.x, env.labels, "16,big"), "grid_255 must be budgets"),
+        ("sanity.choose_main_budget", "a negative budget",
+         lambda env: S.choose_main_budget(env.cnn, env.x, env.labels, [-8]), "grid_255 must be budgets"),
     ]:
         out.append(Case(entry, what, call, "InputError", pattern))
 

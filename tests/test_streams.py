@@ -71,7 +71,7 @@ def test_fixed_noise_mode_keeps_the_same_noise_through_the_derivation():
     assert not torch.equal(a[0], torch.randn(x.shape, generator=torch.Generator().manual_seed(0)))
 
 
-def _accuracy_with_fresh_generator_per_batch(model, x, labels, seed: int, batch: int) -> float:
+def _predictions_with_fresh_generator_per_batch(model, x, seed: int, batch: int) -> torch.Tensor:
     """What a user gets calling the model batch by batch, each call with Generator().manual_seed(seed):
     every batch of the same size draws the same noise, so one batch's draws (made by the model's own
     code path) are tiled over the split and the split runs in one call."""
@@ -79,29 +79,41 @@ def _accuracy_with_fresh_generator_per_batch(model, x, labels, seed: int, batch:
         draws = model.sample(x[:batch], generator=torch.Generator().manual_seed(seed)).noise
         repeats = -(-x.shape[0] // batch)
         tiled = [d.repeat(repeats, 1, 1, 1)[:x.shape[0]] for d in draws]
-        predicted = model(x, noise=tiled).argmax(1)
-    return (predicted == labels).float().mean().item()
+        return model(x, noise=tiled).argmax(1)
 
 
 def test_tiled_draws_equal_calling_the_model_batch_by_batch(digits_model):
     model, data = digits_model
-    x, labels = data.x_test[:40], data.y_test[:40]
+    x = data.x_test[:40]
     with torch.no_grad():
         direct = torch.cat([model(x[i:i + 10], generator=torch.Generator().manual_seed(3)).argmax(1)
                             for i in range(0, 40, 10)])
-    assert _accuracy_with_fresh_generator_per_batch(model, x, labels, 3, 10) == (direct == labels).float().mean().item()
+    assert torch.equal(_predictions_with_fresh_generator_per_batch(model, x, 3, 10), direct)
 
 
 def test_no_seed_behaves_unlike_the_others_at_batch_sizes_1_and_k(digits_model):
-    """Accuracy on the digits test split for seeds 0..20 at batch sizes 1 and K: each lies within
-    binomial noise (4 standard errors, 42 comparisons) of the pooled accuracy."""
+    """Seeds 0..20 on the digits test split at batch sizes 1 and K, each batch called with a fresh
+    Generator().manual_seed(seed).  The old stream made seed 0 push example i of a batch towards class i:
+    10 % accuracy at batch size 1 (every image to class 0) and 28 % at K on the digits default.
+
+    A binomial bound on each seed's accuracy does not apply here: calls with the same seed share their
+    draws (at batch size 1 every image sees the same one), so one unlucky draw moves many images together
+    (measured on the digits default with the new stream: seed 13 at batch size 1, 89.7 % where most seeds
+    give 98.9 %).  So the test asks what separates the bias from bad luck: no seed loses more than 25 points
+    against the pooled accuracy, and no seed sends more than 30 % of the images whose class is not their
+    position's class (i mod K) to that class (the old stream at seed 0: nearly all of them)."""
     model, data = digits_model
     x, labels = data.x_test, data.y_test
     k = model.config.num_classes
-    accuracy = {(seed, batch): _accuracy_with_fresh_generator_per_batch(model, x, labels, seed, batch)
-                for seed in SEEDS for batch in (1, k)}
+    predictions = {(seed, batch): _predictions_with_fresh_generator_per_batch(model, x, seed, batch)
+                   for seed in SEEDS for batch in (1, k)}
+    accuracy = {key: (p == labels).float().mean().item() for key, p in predictions.items()}
     pooled = sum(accuracy.values()) / len(accuracy)
     assert pooled > 0.8, f"the test model is too weak to show a bias: {pooled:.3f}"
-    bound = 4 * math.sqrt(pooled * (1 - pooled) / len(labels))
-    outliers = {key: round(acc, 3) for key, acc in accuracy.items() if abs(acc - pooled) > bound}
-    assert not outliers, f"(seed, batch size) outside {pooled:.3f} +- {bound:.3f}: {outliers}"
+    low = {key: round(a, 3) for key, a in accuracy.items() if a < pooled - 0.25}
+    assert not low, f"(seed, batch size) with accuracy far below the pooled {pooled:.3f}: {low}"
+    for (seed, batch), p in predictions.items():
+        position_class = torch.arange(len(labels)) % batch % k
+        others = labels != position_class
+        pushed = (p[others] == position_class[others]).float().mean().item()
+        assert pushed <= 0.3, f"seed {seed}, batch size {batch}: {pushed:.0%} of the images go to their position's class"
