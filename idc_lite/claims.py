@@ -193,6 +193,6 @@ def claims_markdown(claims: list[dict]) -> list[str]:
              "verdict from a rule fixed before the run (idc_lite.claims).", "",
              "| claim | verdict | evidence (this run) | rule |", "|---|---|---|---|"]
     for c in claims:
-        evidence = c["evidence"] + (f" Quoted, not measured: {c['quoted']}." if c.get("quoted") else "")
+        evidence = c["evidence"] + (f". Quoted, not measured: {c['quoted']}." if c.get("quoted") else "")
         lines.append(f"| {c['claim']}: {c['text']} | **{c['verdict']}** | {evidence} | {c['rule']} |")
     return lines + [""]
