@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .attacks import BPDA, FirstStepSurrogate, FixedNoise, PGDSettings, cw_l2, fgsm, mi_fgsm, other_class_start, pgd, square_linf
+from .comparison import worst_case_scores
 from .robustness import (
     SCORING_RULES,
     PaperProtocolModel,
@@ -364,8 +365,7 @@ def protocols_side_by_side(paper: dict, adaptive: dict) -> list[dict]:
 def protocol_gap(paper_result: dict, adaptive_result: dict) -> dict:
     """How much more robust accuracy the paper protocol reports than the adaptive one on the same examples:
     a paired bootstrap over examples (idc_lite.uncertainty.paired_difference) of the per-example scores."""
-    paper_scores = [w * c for w, c in zip(paper_result["worst_case_per_example"], paper_result["clean_per_example"])]
-    return paired_difference(paper_scores, adaptive_result["worst_case_per_example"])
+    return paired_difference(worst_case_scores(paper_result), adaptive_result["worst_case_per_example"])
 
 
 def idc_protocols(from_04: dict) -> dict:
