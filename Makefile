@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.idc_lite-installed
 
-.PHONY: setup reproduce smoke sweep test lint benchmark clean-runs assignments grade lab
+.PHONY: setup reproduce smoke sweep test test-fast docs results lint benchmark clean-runs assignments grade lab
 
 setup: $(STAMP)
 
@@ -19,33 +19,49 @@ $(STAMP): requirements.txt pyproject.toml
 ## PRESET=name runs them with a preset's parameters (cifar10_cpu, mnist, cifar10, cifar100; see README "Presets");
 ## their data come from $IDC_LITE_DATA (a torchvision root, or a folder or .tar.gz of class folders)
 reproduce: setup
-	$(PY) -m idc_lite.reproduce $(if $(PRESET),--preset $(PRESET)) $(ARGS)
+	$(PY) -m idc_lite reproduce $(if $(PRESET),--preset $(PRESET)) $(ARGS)
 
 ## The same chain in smoke mode (seconds): proves the code path only
 smoke: setup
-	$(PY) -m idc_lite.reproduce --smoke $(if $(PRESET),--preset $(PRESET)) $(ARGS)
+	$(PY) -m idc_lite reproduce --smoke $(if $(PRESET),--preset $(PRESET)) $(ARGS)
 
 ## Ablation sweep: notebooks 02 and 04 with papermill over a grid of parameters, each point in its own run folder
 ## (runs/sweep-<name>-<time>/points/), one table sweep.md and plot sweep.png; GRID=file (default: the digits grid)
 sweep: setup
-	$(PY) -m idc_lite.sweep $(or $(GRID),sweeps/digits_ablations.json) $(ARGS)
+	$(PY) -m idc_lite sweep $(or $(GRID),sweeps/digits_ablations.json) $(ARGS)
 
-## Unit and fidelity tests, nbval on the notebooks (smoke mode), papermill chain, stripped-notebook check, ruff
+## Every test (what CI runs): ruff, unit, fidelity, bad input, the layering contract, the docs build and its
+## browser check, the papermill chain, autograding, sweeps, torchrun, then nbval on the notebooks (smoke mode)
 test: setup
 	$(PY) -m ruff check idc_lite tests benchmarks
 	IDC_LITE_SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider tests
 	IDC_LITE_SMOKE=1 MPLBACKEND=Agg IDC_LITE_RUN_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider \
 		--nbval-lax notebooks
 
+## The edit loop: every test not marked slow (notebook chains, autograding, sweeps, torchrun, docs build) or
+## browser (JupyterLab, Chromium); a few minutes on a 2-core machine
+test-fast: setup
+	$(PY) -m ruff check idc_lite tests benchmarks
+	IDC_LITE_SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider -m "not slow and not browser" tests
+
+## The book (docs/, Sphinx + MyST-NB; the notebooks as chapters, not executed) into docs/_build/html, warnings as errors
+docs: setup
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
+## Rewrite the generated results blocks of README.md and docs/ from the recorded reference runs (docs/records/)
+results: setup
+	$(PY) -m idc_lite results render
+
 ## Student copies of the notebooks (nbgrader): assignments/release/<notebook>/<notebook>.ipynb
 assignments: setup
-	$(PY) -m idc_lite.teaching.assignments generate --course assignments
+	$(PY) -m idc_lite assignments --course assignments
 
 ## Autograde the notebooks in SUBMISSIONS (the student copies' file names); writes SUBMISSIONS/grades.csv.
 ## MODEL=runs/<run>/model.pt: notebook 02 uses that model instead of training; IDC_LITE_SMOKE=1: smoke settings
 grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [MODEL=runs/<run>/model.pt]" >&2; exit 2; }
-	$(PY) -m idc_lite.teaching.assignments grade "$(SUBMISSIONS)" $(if $(MODEL),--model "$(MODEL)")
+	$(PY) -m idc_lite grade "$(SUBMISSIONS)" $(if $(MODEL),--model "$(MODEL)")
 
 ## JupyterLab on notebooks/, its kernel this environment's Python (JUPYTER_PREFER_ENV_PATH: before any
 ## personal kernel of the same name); LAB_ARGS passes options, e.g. LAB_ARGS="--no-browser --port 8899".

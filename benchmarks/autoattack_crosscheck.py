@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 
 import idc_lite
-from idc_lite.attacks import autoattack_rand
-from idc_lite.robustness import score_under_rule
+from idc_lite.evaluation.attacks import autoattack_rand
+from idc_lite.evaluation.scoring import score_under_rule
+from idc_lite.metrics import RunMetrics
 
 
 def main() -> None:
@@ -31,19 +32,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     summary = json.loads((args.run / "summary.json").read_text())
-    evaluation = summary["metrics"]["04_attack"]
+    evaluation = RunMetrics.from_dict(summary["metrics"]).attack
     model = idc_lite.load_classifier(args.run / summary["evaluated_model"]).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     x, labels = idc_lite.load_examples(args.run / summary["evaluated_examples"]["path"])
     x, labels = x[:args.examples], labels[:args.examples]
-    eps, draws = evaluation["eps"], evaluation["adaptive_protocol"]["draws"]
+    eps, draws = evaluation.eps, evaluation.adaptive_protocol["draws"]
     t0 = time.perf_counter()
     adv = autoattack_rand(model, x, labels, eps, generator=torch.Generator().manual_seed(args.seed + 50_000),
                           n_iter=args.n_iter, eot_iter=args.eot_iter)
     seconds = time.perf_counter() - t0
     score = score_under_rule(model, adv, labels, "one", torch.Generator().manual_seed(args.seed + 60_000), draws)
-    kit = torch.tensor(evaluation["adaptive_protocol"]["worst_case_per_example"][:args.examples])
+    kit = torch.tensor(evaluation.adaptive_protocol["worst_case_per_example"][:args.examples])
     label = "AutoAttack-rand" if (args.n_iter, args.eot_iter) == (100, 20) else "reduced AutoAttack-rand"
     print(json.dumps({
         "attack": label, "n_iter": args.n_iter, "eot_iter": args.eot_iter, "eps": eps, "examples": args.examples,

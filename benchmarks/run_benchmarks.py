@@ -18,18 +18,16 @@ import resource
 
 import torch
 from timing import seconds_per_call, synthetic_trainer, training_step
-from torch.utils.flop_counter import FlopCounterMode
 
-from idc_lite.attacks import loss_and_grad
+from idc_lite.evaluation.attacks import loss_and_grad
 from idc_lite.machine import describe, machine_info, matmul_gflops
-from idc_lite.unet import count_parameters
+from idc_lite.measure import count_flops
+from idc_lite.model.unet import count_parameters
 
 
 def _flops(fn) -> int:
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fn()
-    return int(counter.get_total_flops())
+    """FLOPs of fn() as it runs (a training step's backward included)."""
+    return count_flops(fn, gradients=True)
 
 
 def bench_preset(name: str, train_batch: int, classify_batch: int, repeats: int, matmul_rate: float,

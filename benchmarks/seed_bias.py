@@ -15,9 +15,9 @@ import argparse
 
 import torch
 
+from idc_lite.evaluation.scoring import PaperProtocolModel
 from idc_lite.machine import describe, machine_info
-from idc_lite.robustness import PaperProtocolModel
-from idc_lite.train import load_checkpoint_data, load_classifier
+from idc_lite.training.checkpoint import load_checkpoint_data, load_classifier
 
 
 def _draws(model, batch: int, seed: int, raw: bool) -> list[torch.Tensor]:

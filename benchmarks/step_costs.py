@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from timing import seconds_per_call, synthetic_trainer, training_step
 
-from idc_lite.data import load_dataset
+from idc_lite.data.datasets import load_dataset
 from idc_lite.machine import describe, machine_info, native_bf16
 
 

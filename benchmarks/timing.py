@@ -5,15 +5,15 @@ Run as scripts (``python benchmarks/<name>.py``), the benchmarks import this fil
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Callable
 
 import torch
 
-from idc_lite.classifier import IDCClassifier
-from idc_lite.data import DataSplit
-from idc_lite.presets import get_preset
-from idc_lite.train import Trainer
+from idc_lite import measure
+from idc_lite.data.splits import DataSplit
+from idc_lite.model.classifier import IDCClassifier
+from idc_lite.training.presets import get_preset
+from idc_lite.training.trainer import Trainer
 
 
 def synthetic_trainer(preset_name: str, batch: int, device: str = "cpu",
@@ -40,14 +40,5 @@ def training_step(trainer: Trainer, x: torch.Tensor, labels: torch.Tensor) -> Ca
 
 
 def seconds_per_call(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Mean wall seconds of ``fn`` over ``repeats`` calls, after ``warmup`` untimed calls (on a GPU the
-    clock waits for the queued kernels to finish)."""
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    sync()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    sync()
-    return (time.perf_counter() - start) / repeats
+    """Mean wall seconds of ``fn`` over ``repeats`` calls (the kit's timer, :mod:`idc_lite.measure`)."""
+    return measure.seconds_per_call(fn, repeats, warmup=warmup, reduce="mean")

@@ -16,10 +16,12 @@ import argparse
 import json
 from pathlib import Path
 
-from idc_lite.baselines import load_cnn
-from idc_lite.evaluation import adaptive_suite, evaluate, load_examples
+from idc_lite.comparisons.baselines import load_cnn
+from idc_lite.evaluation.examples import load_examples
+from idc_lite.evaluation.protocol import evaluate
+from idc_lite.evaluation.suites import adaptive_suite
 from idc_lite.machine import describe, machine_info
-from idc_lite.train import load_classifier
+from idc_lite.training.checkpoint import load_classifier
 
 GRADIENT_MODELS = {"4-call": "4-call model", "3-call": "3-call twin", "3-call-bf16": "3-call twin, bf16 U-Net"}
 

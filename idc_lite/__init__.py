@@ -14,11 +14,11 @@ __all__ = ["load_classifier", "load_examples"]
 
 def __getattr__(name: str):
     if name == "load_classifier":
-        from .train import load_classifier
+        from idc_lite.training.checkpoint import load_classifier
 
         return load_classifier
     if name == "load_examples":
-        from .evaluation import load_examples
+        from idc_lite.evaluation.examples import load_examples
 
         return load_examples
     raise AttributeError(f"module 'idc_lite' has no attribute {name!r}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import platform
-import time
 
 import torch
+
+from idc_lite.measure import seconds_per_call
 
 
 def cpu_model() -> str:
@@ -29,16 +30,7 @@ def matmul_gflops(size: int = 2048, repeats: int = 5, dtype: torch.dtype = torch
     g = torch.Generator().manual_seed(0)
     a = torch.randn(size, size, generator=g, dtype=dtype).to(device)
     b = torch.randn(size, size, generator=g, dtype=dtype).to(device)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        if device != "cpu":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        torch.mm(a, b)
-        if device != "cpu":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
+    best = seconds_per_call(lambda: torch.mm(a, b), repeats, warmup=1, reduce="best")
     return 2 * size ** 3 / best / 1e9
 
 
@@ -80,7 +72,7 @@ def resolve_device(name: str = "") -> torch.device:
     """The device to train or evaluate on: ``name`` ('cpu', 'cuda', 'cuda:1', 'mps'), or when empty the
     first GPU if CUDA sees one, else the CPU.  Raises InputError for a malformed name or a device that
     is not there (rather than failing later inside the first U-Net call)."""
-    from .validation import InputError
+    from idc_lite.errors import InputError
 
     if not isinstance(name, str):
         raise InputError(f"device must be a string such as 'cpu' or 'cuda:0', got {name!r}")
@@ -100,3 +92,5 @@ def resolve_device(name: str = "") -> torch.device:
     elif device.type not in ("cpu", "cuda", "mps"):
         raise InputError(f"device {name!r} is not supported: use 'cpu', 'cuda' or 'cuda:N'")
     return device
+
+

@@ -18,7 +18,7 @@ the consumer's name (BLAKE2b), and seeds a child generator with the digest.  So
   images' seed (a 63-bit hash lands on one with chance about 2**-59);
 * two consumers with different names handed the same parent state draw unrelated numbers.
 
-The label images themselves keep the authors' recipe bit for bit (:mod:`idc_lite.label_images`);
+The label images themselves keep the authors' recipe bit for bit (:mod:`idc_lite.model.label_images`);
 explicit noise tensors (``noise=``) are used as given.
 """
 from __future__ import annotations
@@ -27,7 +27,9 @@ import hashlib
 
 import torch
 
-SAMPLER_NOISE = "sampler-noise"   # the classifier's sampler draws (idc_lite.classifier)
+SAMPLER_NOISE = "sampler-noise"   # the classifier's sampler draws (idc_lite.model.classifier)
+
+
 _SEED_LIMIT = 2**63 - 1
 
 
@@ -61,3 +63,5 @@ def seeded(seed: int, purpose: str) -> torch.Generator:
 def sampler_noise_generator(generator: torch.Generator) -> torch.Generator:
     """The stream the classifier's sampler draws its noise from, given the caller's generator."""
     return spawn(generator, SAMPLER_NOISE)
+
+

@@ -18,11 +18,15 @@ import math
 
 import torch
 
-from .streams import seeded
-from .validation import InputError
+from idc_lite.errors import InputError
+from idc_lite.streams import seeded
 
 METHODS = ("wilson", "bootstrap")
+
+
 CONFIDENCE = 0.95
+
+
 RESAMPLES = 2000
 
 
@@ -138,3 +142,5 @@ def format_difference(d: dict | None) -> str:
         return "n/a"
     return (f"{100 * d['difference']:+.1f} points [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] "
             f"({d['method']}, n = {d['n']})")
+
+

@@ -1,14 +1,6 @@
-"""One validation layer for every public entry point: errors of the kit's own, with messages that
-say what was expected and what was given (a teaching kit should not guess, nor fail deep in torch).
-
-Error types (all subclasses of :class:`KitError`, and of the built-in type a caller would catch):
-
-* :class:`InputError` (``ValueError``): a tensor, number or option given to a function.
-* :class:`ParameterError` (``InputError``): a notebook or command-line parameter.
-* :class:`DataError` (``InputError``): a dataset whose content cannot be used.
-* :class:`~idc_lite.checkpoints.CheckpointError` (``RuntimeError``) and its subclasses, in
-  :mod:`idc_lite.checkpoints`: a file that cannot be trusted or would be overwritten.
-* :class:`TrainingDivergedError` (``RuntimeError``): the loss became NaN or infinite.
+"""One validation layer for every public entry point: checks with messages that say what was expected
+and what was given (a teaching kit should not guess, nor fail deep in torch).  They raise the kit's own
+errors (:mod:`idc_lite.errors`), mostly :class:`~idc_lite.errors.InputError` (a ``ValueError``).
 
 Dtype policy for images: floating point is required (integer images are refused with the hint to
 divide by 255).  float16 and bfloat16 are cast to float32; float32 and float64 are kept, and a
@@ -23,25 +15,7 @@ from typing import Iterable
 
 import torch
 
-
-class KitError(Exception):
-    """Base of the errors idc_lite raises on purpose."""
-
-
-class InputError(KitError, ValueError):
-    """A value given to the kit that it cannot use, with the reason in the message."""
-
-
-class ParameterError(InputError):
-    """A notebook or command-line parameter of the wrong name, type or range."""
-
-
-class DataError(InputError):
-    """A dataset whose files or tensors cannot be used (corrupt, empty, out of range)."""
-
-
-class TrainingDivergedError(KitError, RuntimeError):
-    """The training loss became NaN or infinite; the last good checkpoint is kept."""
+from idc_lite.errors import InputError
 
 
 def _describe(value: object) -> str:
@@ -192,3 +166,5 @@ def check_batch(x: object, labels: object, num_classes: int | None = None, chann
     x = check_images(x, channels, image_size, dtype=dtype)
     labels = check_labels(labels, x.shape[0], num_classes)
     return x, labels.to(x.device)
+
+

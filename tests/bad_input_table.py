@@ -35,16 +35,16 @@ import torch
 
 # error type name -> (module, built-in base a caller would catch)
 ERROR_TYPES = {
-    "InputError": ("idc_lite.validation", ValueError),
-    "ParameterError": ("idc_lite.validation", ValueError),
-    "DataError": ("idc_lite.validation", ValueError),
-    "TrainingDivergedError": ("idc_lite.validation", RuntimeError),
-    "CheckpointError": ("idc_lite.checkpoints", RuntimeError),
-    "StaleRecordError": ("idc_lite.checkpoints", RuntimeError),
-    "OverwriteRefusedError": ("idc_lite.checkpoints", RuntimeError),
-    "DataNotFoundError": ("idc_lite.data", FileNotFoundError),
-    "RunDirError": ("idc_lite.runs", NotADirectoryError),
-    "RunFolderError": ("idc_lite.reproduce", ValueError),
+    "InputError": ("idc_lite.errors", ValueError),
+    "ParameterError": ("idc_lite.errors", ValueError),
+    "DataError": ("idc_lite.errors", ValueError),
+    "TrainingDivergedError": ("idc_lite.errors", RuntimeError),
+    "CheckpointError": ("idc_lite.errors", RuntimeError),
+    "StaleRecordError": ("idc_lite.errors", RuntimeError),
+    "OverwriteRefusedError": ("idc_lite.errors", RuntimeError),
+    "DataNotFoundError": ("idc_lite.errors", FileNotFoundError),
+    "RunDirError": ("idc_lite.errors", NotADirectoryError),
+    "RunFolderError": ("idc_lite.errors", ValueError),
 }
 
 
@@ -78,8 +78,8 @@ class Env:
 
     @cached_property
     def config(self):
-        from idc_lite.config import IDCConfig
-        from idc_lite.unet import UNetConfig
+        from idc_lite.model.config import IDCConfig
+        from idc_lite.model.unet import UNetConfig
 
         unet = UNetConfig(image_size=8, in_channels=1, model_channels=32, out_channels=1, num_res_blocks=1,
                           attention_resolutions=(2,), channel_mult=(1, 2), dropout=0.0, num_heads=2)
@@ -87,13 +87,13 @@ class Env:
 
     @cached_property
     def model(self):
-        from idc_lite.classifier import IDCClassifier
+        from idc_lite.model.classifier import IDCClassifier
 
         return IDCClassifier(self.config).eval()
 
     @cached_property
     def cnn(self):
-        from idc_lite.baselines import SmallCNN
+        from idc_lite.comparisons.baselines import SmallCNN
 
         torch.manual_seed(0)
         return SmallCNN(1, 8, 4).eval()
@@ -107,7 +107,7 @@ class Env:
         return torch.tensor([0, 1, 2, 3])
 
     def data(self, **changes):
-        from idc_lite.data import DataSplit
+        from idc_lite.data.splits import DataSplit
 
         g = torch.Generator().manual_seed(0)
         fields = {"x_train": torch.rand(16, 1, 8, 8, generator=g), "y_train": torch.arange(16) % 4,
@@ -121,14 +121,14 @@ class Env:
         return self.data()
 
     def train_config(self, **changes):
-        from idc_lite.train import TrainConfig
+        from idc_lite.training.config import TrainConfig
 
         return TrainConfig(**{"epochs": 1, "batch_size": 8, "lr": 1e-3, "start_ema_step": 0, "update_ema_interval": 1,
                               **changes})
 
     def trainer(self, **changes):
-        from idc_lite.classifier import IDCClassifier
-        from idc_lite.train import Trainer
+        from idc_lite.model.classifier import IDCClassifier
+        from idc_lite.training.trainer import Trainer
 
         return Trainer(IDCClassifier(self.config), self.train_config(**changes), self.tiny_data)
 
@@ -248,35 +248,35 @@ FEW_LABEL_KINDS = ("one label for four images", "label -1", "float labels", "one
 
 # ---- image-taking entry points: name -> call(env, x) -----------------------------------------------
 def _pgd_settings(**changes):
-    from idc_lite.attacks import PGDSettings
+    from idc_lite.evaluation.attacks import PGDSettings
 
     return PGDSettings(**{"eps": 8 / 255, "alpha": 2 / 255, "steps": 1, **changes})
 
 
 def image_entry_points() -> dict[str, Callable]:
-    import idc_lite.attacks as A
-    import idc_lite.evaluation as E
-    import idc_lite.robustness as R
-    import idc_lite.train as T
+    import idc_lite.evaluation.attacks as attacks
+    import idc_lite.evaluation.protocol as protocol
+    import idc_lite.evaluation.scoring as scoring
+    import idc_lite.model.accuracy as accuracy
 
     return {
         "IDCClassifier.forward": lambda env, x: env.model(x, generator=g()),
         "IDCClassifier.predict": lambda env, x: env.model.predict(x, generator=g()),
         "IDCClassifier.sample": lambda env, x: env.model.sample(x, generator=g()),
         "SmallCNN.forward": lambda env, x: env.cnn(x),
-        "attacks.pgd": lambda env, x: A.pgd(env.model, x, env.labels, _pgd_settings(), g()),
-        "evaluation.evaluate": lambda env, x: E.evaluate(env.model, x, env.labels, [], draws=1),
-        "robustness.score_under_rule": lambda env, x: R.score_under_rule(env.model, x, env.labels, "one", g(), draws=1),
-        "attacks.pgd_linf": lambda env, x: A.pgd_linf(env.model, x, env.labels, _pgd_settings(), g()),
-        "attacks.fgsm": lambda env, x: A.fgsm(env.model, x, env.labels, 8 / 255, g()),
-        "attacks.mi_fgsm": lambda env, x: A.mi_fgsm(env.model, x, env.labels, 8 / 255, 2 / 255, 1, g()),
-        "attacks.square_linf": lambda env, x: A.square_linf(env.model, x, env.labels, 8 / 255, 1, g()),
-        "attacks.cw_l2": lambda env, x: A.cw_l2(env.model, x, env.labels, g(), steps=1),
-        "attacks.loss_and_grad": lambda env, x: A.loss_and_grad(env.model, x, env.labels, "ce", g()),
-        "attacks.other_class_start": lambda env, x: A.other_class_start(x, env.labels, 8 / 255),
-        "robustness.predictions_over_draws": lambda env, x: R.predictions_over_draws(env.model, x, [g()]),
-        "train.accuracy_over_draws": lambda env, x: T.accuracy_over_draws(env.model, x, env.labels, [0]),
-        "train.evaluate_accuracy": lambda env, x: T.evaluate_accuracy(env.model, x, env.labels, g()),
+        "attacks.pgd": lambda env, x: attacks.pgd(env.model, x, env.labels, _pgd_settings(), g()),
+        "evaluation.evaluate": lambda env, x: protocol.evaluate(env.model, x, env.labels, [], draws=1),
+        "robustness.score_under_rule": lambda env, x: scoring.score_under_rule(env.model, x, env.labels, "one", g(), draws=1),
+        "attacks.pgd_linf": lambda env, x: attacks.pgd_linf(env.model, x, env.labels, _pgd_settings(), g()),
+        "attacks.fgsm": lambda env, x: attacks.fgsm(env.model, x, env.labels, 8 / 255, g()),
+        "attacks.mi_fgsm": lambda env, x: attacks.mi_fgsm(env.model, x, env.labels, 8 / 255, 2 / 255, 1, g()),
+        "attacks.square_linf": lambda env, x: attacks.square_linf(env.model, x, env.labels, 8 / 255, 1, g()),
+        "attacks.cw_l2": lambda env, x: attacks.cw_l2(env.model, x, env.labels, g(), steps=1),
+        "attacks.loss_and_grad": lambda env, x: attacks.loss_and_grad(env.model, x, env.labels, "ce", g()),
+        "attacks.other_class_start": lambda env, x: attacks.other_class_start(x, env.labels, 8 / 255),
+        "robustness.predictions_over_draws": lambda env, x: accuracy.predictions_over_draws(env.model, x, [g()]),
+        "train.accuracy_over_draws": lambda env, x: accuracy.accuracy_over_draws(env.model, x, env.labels, [0]),
+        "train.evaluate_accuracy": lambda env, x: accuracy.evaluate_accuracy(env.model, x, env.labels, g()),
     }
 
 
@@ -285,25 +285,25 @@ ALL_IMAGE_KINDS_FOR = ("IDCClassifier.forward", "IDCClassifier.predict", "SmallC
 
 
 def label_entry_points() -> dict[str, Callable]:
-    import idc_lite.attacks as A
-    import idc_lite.evaluation as E
-    import idc_lite.robustness as R
-    import idc_lite.train as T
+    import idc_lite.evaluation.attacks as attacks
+    import idc_lite.evaluation.protocol as protocol
+    import idc_lite.evaluation.scoring as scoring
+    import idc_lite.model.accuracy as accuracy
 
     return {
-        "attacks.pgd": lambda env, y: A.pgd(env.model, env.x, y, _pgd_settings(), g()),
-        "evaluation.evaluate": lambda env, y: E.evaluate(env.model, env.x, y, [], draws=1),
-        "robustness.score_under_rule": lambda env, y: R.score_under_rule(env.model, env.x, y, "one", g(), draws=1),
-        "attacks.pgd (margin loss)": lambda env, y: A.pgd(env.model, env.x, y, _pgd_settings(loss="margin"), g()),
-        "attacks.pgd_linf": lambda env, y: A.pgd_linf(env.model, env.x, y, _pgd_settings(), g()),
-        "attacks.fgsm": lambda env, y: A.fgsm(env.model, env.x, y, 8 / 255, g()),
-        "attacks.square_linf": lambda env, y: A.square_linf(env.model, env.x, y, 8 / 255, 1, g()),
-        "attacks.cw_l2": lambda env, y: A.cw_l2(env.model, env.x, y, g(), steps=1),
-        "robustness.correct_under_rule": lambda env, y: R.correct_under_rule(env.model, env.x, y, "majority", g(), draws=2),
-        "train.accuracy_over_draws": lambda env, y: T.accuracy_over_draws(env.model, env.x, y, [0]),
-        "train.evaluate_accuracy": lambda env, y: T.evaluate_accuracy(env.model, env.x, y, g()),
+        "attacks.pgd": lambda env, y: attacks.pgd(env.model, env.x, y, _pgd_settings(), g()),
+        "evaluation.evaluate": lambda env, y: protocol.evaluate(env.model, env.x, y, [], draws=1),
+        "robustness.score_under_rule": lambda env, y: scoring.score_under_rule(env.model, env.x, y, "one", g(), draws=1),
+        "attacks.pgd (margin loss)": lambda env, y: attacks.pgd(env.model, env.x, y, _pgd_settings(loss="margin"), g()),
+        "attacks.pgd_linf": lambda env, y: attacks.pgd_linf(env.model, env.x, y, _pgd_settings(), g()),
+        "attacks.fgsm": lambda env, y: attacks.fgsm(env.model, env.x, y, 8 / 255, g()),
+        "attacks.square_linf": lambda env, y: attacks.square_linf(env.model, env.x, y, 8 / 255, 1, g()),
+        "attacks.cw_l2": lambda env, y: attacks.cw_l2(env.model, env.x, y, g(), steps=1),
+        "robustness.correct_under_rule": lambda env, y: scoring.correct_under_rule(env.model, env.x, y, "majority", g(), draws=2),
+        "train.accuracy_over_draws": lambda env, y: accuracy.accuracy_over_draws(env.model, env.x, y, [0]),
+        "train.evaluate_accuracy": lambda env, y: accuracy.evaluate_accuracy(env.model, env.x, y, g()),
         "Trainer.loss_on_batch": lambda env, y: env.trainer().loss_on_batch(env.x, y),
-        "attacks.attack_loss": lambda env, y: A.attack_loss(torch.zeros(4, 4), y, "margin"),
+        "attacks.attack_loss": lambda env, y: attacks.attack_loss(torch.zeros(4, 4), y, "margin"),
     }
 
 
@@ -311,19 +311,26 @@ ALL_LABEL_KINDS_FOR = ("attacks.pgd", "evaluation.evaluate", "robustness.score_u
 
 
 def cases() -> list[Case]:
-    import idc_lite.attacks as A
-    import idc_lite.baselines as BL
-    import idc_lite.config as C
-    import idc_lite.data as D
-    import idc_lite.evaluation as E
-    import idc_lite.label_images as L
-    import idc_lite.official as O
-    import idc_lite.reproduce as RP
-    import idc_lite.robustness as R
-    import idc_lite.runs as RU
-    import idc_lite.sanity as S
-    import idc_lite.train as T
-    import idc_lite.uncertainty as U
+    import idc_lite.authors.checkpoint as authors_checkpoint
+    import idc_lite.authors.verify as verify
+    import idc_lite.comparisons.baselines as baselines
+    import idc_lite.data.datasets as datasets
+    import idc_lite.evaluation.attacks as attacks
+    import idc_lite.evaluation.examples as examples
+    import idc_lite.evaluation.protocol as protocol
+    import idc_lite.evaluation.sanity as sanity
+    import idc_lite.evaluation.scoring as scoring
+    import idc_lite.model.accuracy as accuracy
+    import idc_lite.model.config as model_config
+    import idc_lite.model.label_images as label_images
+    import idc_lite.runs.folders as folders
+    import idc_lite.runs.parameters as parameters
+    import idc_lite.runs.reproduce as reproduce
+    import idc_lite.training.checkpoint as kit_checkpoint
+    import idc_lite.training.cli as cli_module
+    import idc_lite.training.config as train_config
+    import idc_lite.training.trainer as trainer_module
+    import idc_lite.uncertainty as uncertainty
 
     out: list[Case] = []
     x0 = torch.rand(4, 1, 8, 8, generator=g())
@@ -360,10 +367,10 @@ def cases() -> list[Case]:
                             lambda env, call=call, dtype=dtype: call(env, env.x.to(dtype)), "ok",
                             check=same_as_float32(call)))
         out.append(Case("attacks.pgd", f"{dtype} images (cast, documented)",
-                        lambda env, dtype=dtype: A.pgd(env.model, env.x.to(dtype), env.labels, _pgd_settings(), g()), "ok",
+                        lambda env, dtype=dtype: attacks.pgd(env.model, env.x.to(dtype), env.labels, _pgd_settings(), g()), "ok",
                         check=adversarial_batch))
     out.append(Case("attacks.pgd", "int32 labels (cast, documented)",
-                    lambda env: A.pgd(env.model, env.x, env.labels.int(), _pgd_settings(), g()), "ok"))
+                    lambda env: attacks.pgd(env.model, env.x, env.labels.int(), _pgd_settings(), g()), "ok"))
 
     # -- budgets, steps and options of the attacks
     for what, changes, pattern in [
@@ -385,86 +392,86 @@ def cases() -> list[Case]:
         out.append(Case("attacks.PGDSettings", what, lambda env, changes=changes: _pgd_settings(**changes), "InputError",
                         pattern))
     for entry, what, call, pattern in [
-        ("attacks.fgsm", "negative eps", lambda env: A.fgsm(env.model, env.x, env.labels, -0.03, g()), "eps must be >= 0"),
-        ("attacks.fgsm", "eps 8 (a forgotten /255)", lambda env: A.fgsm(env.model, env.x, env.labels, 8, g()), "<= 1"),
-        ("attacks.fgsm", "NaN eps", lambda env: A.fgsm(env.model, env.x, env.labels, float("nan"), g()), "finite"),
-        ("attacks.fgsm", "generator given as an int", lambda env: A.fgsm(env.model, env.x, env.labels, 0.03, 0),
+        ("attacks.fgsm", "negative eps", lambda env: attacks.fgsm(env.model, env.x, env.labels, -0.03, g()), "eps must be >= 0"),
+        ("attacks.fgsm", "eps 8 (a forgotten /255)", lambda env: attacks.fgsm(env.model, env.x, env.labels, 8, g()), "<= 1"),
+        ("attacks.fgsm", "NaN eps", lambda env: attacks.fgsm(env.model, env.x, env.labels, float("nan"), g()), "finite"),
+        ("attacks.fgsm", "generator given as an int", lambda env: attacks.fgsm(env.model, env.x, env.labels, 0.03, 0),
          "torch.Generator"),
-        ("attacks.mi_fgsm", "negative steps", lambda env: A.mi_fgsm(env.model, env.x, env.labels, 0.03, 0.01, -1, g()),
+        ("attacks.mi_fgsm", "negative steps", lambda env: attacks.mi_fgsm(env.model, env.x, env.labels, 0.03, 0.01, -1, g()),
          "steps must be >= 0"),
-        ("attacks.mi_fgsm", "alpha 0", lambda env: A.mi_fgsm(env.model, env.x, env.labels, 0.03, 0.0, 1, g()), "alpha"),
-        ("attacks.square_linf", "negative queries", lambda env: A.square_linf(env.model, env.x, env.labels, 0.03, -1, g()),
+        ("attacks.mi_fgsm", "alpha 0", lambda env: attacks.mi_fgsm(env.model, env.x, env.labels, 0.03, 0.0, 1, g()), "alpha"),
+        ("attacks.square_linf", "negative queries", lambda env: attacks.square_linf(env.model, env.x, env.labels, 0.03, -1, g()),
          "queries must be >= 0"),
-        ("attacks.square_linf", "p_init 0", lambda env: A.square_linf(env.model, env.x, env.labels, 0.03, 1, g(), p_init=0),
+        ("attacks.square_linf", "p_init 0", lambda env: attacks.square_linf(env.model, env.x, env.labels, 0.03, 1, g(), p_init=0),
          "p_init"),
-        ("attacks.cw_l2", "c 0", lambda env: A.cw_l2(env.model, env.x, env.labels, g(), c=0.0), "c must be > 0"),
-        ("attacks.cw_l2", "negative steps", lambda env: A.cw_l2(env.model, env.x, env.labels, g(), steps=-3),
+        ("attacks.cw_l2", "c 0", lambda env: attacks.cw_l2(env.model, env.x, env.labels, g(), c=0.0), "c must be > 0"),
+        ("attacks.cw_l2", "negative steps", lambda env: attacks.cw_l2(env.model, env.x, env.labels, g(), steps=-3),
          "steps must be >= 0"),
-        ("attacks.other_class_start", "negative eps", lambda env: A.other_class_start(env.x, env.labels, -0.1),
+        ("attacks.other_class_start", "negative eps", lambda env: attacks.other_class_start(env.x, env.labels, -0.1),
          "eps must be >= 0"),
-        ("attacks.pgd", "generator given as an int", lambda env: A.pgd(env.model, env.x, env.labels, _pgd_settings(), 0),
+        ("attacks.pgd", "generator given as an int", lambda env: attacks.pgd(env.model, env.x, env.labels, _pgd_settings(), 0),
          "torch.Generator"),
-        ("attacks.pgd", "settings as a dict", lambda env: A.pgd(env.model, env.x, env.labels, {"eps": 0.03}, g()),
+        ("attacks.pgd", "settings as a dict", lambda env: attacks.pgd(env.model, env.x, env.labels, {"eps": 0.03}, g()),
          "PGDSettings"),
-        ("attacks.pgd", "start of another shape", lambda env: A.pgd(env.model, env.x, env.labels, _pgd_settings(), g(),
+        ("attacks.pgd", "start of another shape", lambda env: attacks.pgd(env.model, env.x, env.labels, _pgd_settings(), g(),
                                                                     start=env.x[:2]), "shape of x"),
-        ("attacks.attack_loss", "loss 'hinge'", lambda env: A.attack_loss(torch.zeros(4, 4), env.labels, "hinge"),
+        ("attacks.attack_loss", "loss 'hinge'", lambda env: attacks.attack_loss(torch.zeros(4, 4), env.labels, "hinge"),
          "loss must be one of"),
         ("attacks.autoattack_rand", "eps 8 (a forgotten /255)",
-         lambda env: A.autoattack_rand(env.model, env.x, env.labels, 8, g()), "<= 1"),
-        ("attacks.autoattack_rand", "n_iter 0", lambda env: A.autoattack_rand(env.model, env.x, env.labels, 0.03, g(), n_iter=0),
+         lambda env: attacks.autoattack_rand(env.model, env.x, env.labels, 8, g()), "<= 1"),
+        ("attacks.autoattack_rand", "n_iter 0", lambda env: attacks.autoattack_rand(env.model, env.x, env.labels, 0.03, g(), n_iter=0),
          "n_iter must be >= 1"),
         ("IDCClassifier.forward", "generator given as an int", lambda env: env.model(env.x, generator=0), "torch.Generator"),
         ("IDCClassifier.predict", "batch_size 0", lambda env: env.model.predict(env.x, generator=g(), batch_size=0),
          "batch_size must be >= 1"),
         ("IDCClassifier.set_generator", "an int", lambda env: env.model.set_generator(0), "torch.Generator"),
-        ("robustness.score_under_rule", "rule 'best'", lambda env: R.score_under_rule(env.model, env.x, env.labels, "best", g()),
+        ("robustness.score_under_rule", "rule 'best'", lambda env: scoring.score_under_rule(env.model, env.x, env.labels, "best", g()),
          "rule must be one of"),
-        ("robustness.score_under_rule", "draws 0", lambda env: R.score_under_rule(env.model, env.x, env.labels, "one", g(), 0),
+        ("robustness.score_under_rule", "draws 0", lambda env: scoring.score_under_rule(env.model, env.x, env.labels, "one", g(), 0),
          "draws must be >= 1"),
         ("robustness.score_under_rule", "generator given as an int",
-         lambda env: R.score_under_rule(env.model, env.x, env.labels, "one", 3), "torch.Generator"),
+         lambda env: scoring.score_under_rule(env.model, env.x, env.labels, "one", 3), "torch.Generator"),
         ("robustness.predictions_over_draws", "batch_size 0",
-         lambda env: R.predictions_over_draws(env.model, env.x, [g()], batch_size=0), "batch_size must be >= 1"),
-        ("robustness.predictions_over_draws", "no generators", lambda env: R.predictions_over_draws(env.model, env.x, []),
+         lambda env: accuracy.predictions_over_draws(env.model, env.x, [g()], batch_size=0), "batch_size must be >= 1"),
+        ("robustness.predictions_over_draws", "no generators", lambda env: accuracy.predictions_over_draws(env.model, env.x, []),
          "non-empty list"),
         ("robustness.majority_vote", "classes beyond num_classes",
-         lambda env: R.majority_vote(torch.tensor([[0, 5]]), 4), r"\[0, 3\]"),
-        ("robustness.worst_case", "no attack results", lambda env: R.worst_case({}), "no attack results"),
-        ("evaluation.evaluate", "batch_size 0", lambda env: E.evaluate(env.model, env.x, env.labels, [], batch_size=0),
+         lambda env: accuracy.majority_vote(torch.tensor([[0, 5]]), 4), r"\[0, 3\]"),
+        ("robustness.worst_case", "no attack results", lambda env: scoring.worst_case({}), "no attack results"),
+        ("evaluation.evaluate", "batch_size 0", lambda env: protocol.evaluate(env.model, env.x, env.labels, [], batch_size=0),
          "batch_size must be >= 1"),
-        ("evaluation.evaluate", "draws 0", lambda env: E.evaluate(env.model, env.x, env.labels, [], draws=0),
+        ("evaluation.evaluate", "draws 0", lambda env: protocol.evaluate(env.model, env.x, env.labels, [], draws=0),
          "draws must be >= 1"),
-        ("evaluation.evaluate", "rule 'best'", lambda env: E.evaluate(env.model, env.x, env.labels, [], rule="best"),
+        ("evaluation.evaluate", "rule 'best'", lambda env: protocol.evaluate(env.model, env.x, env.labels, [], rule="best"),
          "rule must be one of"),
-        ("evaluation.evaluate", "negative seed", lambda env: E.evaluate(env.model, env.x, env.labels, [], seed=-1),
+        ("evaluation.evaluate", "negative seed", lambda env: protocol.evaluate(env.model, env.x, env.labels, [], seed=-1),
          "seed must be >= 0"),
-        ("evaluation.evaluate", "negative l2_budget", lambda env: E.evaluate(env.model, env.x, env.labels, [], l2_budget=-1.0),
+        ("evaluation.evaluate", "negative l2_budget", lambda env: protocol.evaluate(env.model, env.x, env.labels, [], l2_budget=-1.0),
          "l2_budget"),
         ("evaluation.evaluate", "attacks not AttackSpec",
-         lambda env: E.evaluate(env.model, env.x, env.labels, [{"kind": "pgd"}]), "AttackSpec"),
+         lambda env: protocol.evaluate(env.model, env.x, env.labels, [{"kind": "pgd"}]), "AttackSpec"),
         ("evaluation.evaluate", "two attacks with one name",
-         lambda env: E.evaluate(env.model, env.x, env.labels, [E.AttackSpec("a", "fgsm", {"eps": 0.03})] * 2),
+         lambda env: protocol.evaluate(env.model, env.x, env.labels, [protocol.AttackSpec("a", "fgsm", {"eps": 0.03})] * 2),
          "unique"),
-        ("evaluation.AttackSpec", "unknown kind", lambda env: E.AttackSpec("a", "deepfool"), "attack kind must be one of"),
-        ("evaluation.AttackSpec", "unknown target", lambda env: E.AttackSpec("a", "pgd", target="oracle"), "target"),
-        ("evaluation.AttackSpec", "transfer without source", lambda env: E.AttackSpec("a", "pgd", target="transfer"),
+        ("evaluation.AttackSpec", "unknown kind", lambda env: protocol.AttackSpec("a", "deepfool"), "attack kind must be one of"),
+        ("evaluation.AttackSpec", "unknown target", lambda env: protocol.AttackSpec("a", "pgd", target="oracle"), "target"),
+        ("evaluation.AttackSpec", "transfer without source", lambda env: protocol.AttackSpec("a", "pgd", target="transfer"),
          "source"),
-        ("evaluation.AttackSpec", "unknown PGD setting", lambda env: E.AttackSpec("a", "pgd", {"epsilon": 0.03}),
+        ("evaluation.AttackSpec", "unknown PGD setting", lambda env: protocol.AttackSpec("a", "pgd", {"epsilon": 0.03}),
          "unknown PGD setting"),
-        ("evaluation.AttackSpec", "negative PGD eps", lambda env: E.AttackSpec("a", "pgd", {"eps": -0.03}), "eps must be >= 0"),
-        ("evaluation.AttackSpec", "FGSM eps 8", lambda env: E.AttackSpec("a", "fgsm", {"eps": 8}), "<= 1"),
-        ("evaluation.AttackSpec", "start_from on FGSM", lambda env: E.AttackSpec("a", "fgsm", {"eps": 0.03}, start_from="b"),
+        ("evaluation.AttackSpec", "negative PGD eps", lambda env: protocol.AttackSpec("a", "pgd", {"eps": -0.03}), "eps must be >= 0"),
+        ("evaluation.AttackSpec", "FGSM eps 8", lambda env: protocol.AttackSpec("a", "fgsm", {"eps": 8}), "<= 1"),
+        ("evaluation.AttackSpec", "start_from on FGSM", lambda env: protocol.AttackSpec("a", "fgsm", {"eps": 0.03}, start_from="b"),
          "start_from"),
-        ("evaluation.accuracy_curve", "negative eps", lambda env: E.accuracy_curve(env.model, env.x, env.labels, [-0.1],
+        ("evaluation.accuracy_curve", "negative eps", lambda env: protocol.accuracy_curve(env.model, env.x, env.labels, [-0.1],
                                                                                    lambda e: []), "eps_values"),
-        ("evaluation.accuracy_curve", "count 'both'", lambda env: E.accuracy_curve(env.model, env.x, env.labels, [0.0],
+        ("evaluation.accuracy_curve", "count 'both'", lambda env: protocol.accuracy_curve(env.model, env.x, env.labels, [0.0],
                                                                                    lambda e: [], count="both"), "count"),
         ("evaluation.rescore", "examples of another shape",
-         lambda env: E.rescore(env.model, env.x, env.labels, {"a": env.x[:2]}, "one"), "shape of x"),
+         lambda env: protocol.rescore(env.model, env.x, env.labels, {"a": env.x[:2]}, "one"), "shape of x"),
         ("evaluation.save_examples", "labels of the wrong length",
-         lambda env: E.save_examples(env.path("ex.pt"), env.x, env.labels[:2]), "one entry per image"),
-        ("train.accuracy_over_draws", "no seeds", lambda env: T.accuracy_over_draws(env.model, env.x, env.labels, []),
+         lambda env: examples.save_examples(env.path("ex.pt"), env.x, env.labels[:2]), "one entry per image"),
+        ("train.accuracy_over_draws", "no seeds", lambda env: accuracy.accuracy_over_draws(env.model, env.x, env.labels, []),
          "seeds"),
     ]:
         out.append(Case(entry, what, call, "InputError", pattern))
@@ -480,47 +487,47 @@ def cases() -> list[Case]:
         out.append(Case("train.TrainConfig", what, lambda env, changes=changes: env.train_config(**changes), "InputError",
                         pattern))
     for entry, what, call, pattern in [
-        ("train.TrainConfig", "unknown option in from_dict", lambda env: T.TrainConfig.from_dict({"epoch": 3}),
+        ("train.TrainConfig", "unknown option in from_dict", lambda env: train_config.TrainConfig.from_dict({"epoch": 3}),
          "unknown training option"),
-        ("config.IDCConfig", "one class", lambda env: C.IDCConfig(num_classes=1), "num_classes must be >= 2"),
-        ("config.IDCConfig", "tau 0", lambda env: C.IDCConfig(tau=0.0), "tau must be > 0"),
-        ("config.IDCConfig", "negative eta", lambda env: C.IDCConfig(eta=-1.0), "eta must be >= 0"),
-        ("config.IDCConfig", "0 timesteps", lambda env: C.IDCConfig(num_timesteps=0), "num_timesteps must be >= 1"),
-        ("config.IDCConfig", "mt_type 'cosine'", lambda env: C.IDCConfig(mt_type="cosine"), "mt_type"),
-        ("config.IDCConfig", "unknown key in from_dict", lambda env: C.IDCConfig.from_dict({"timesteps": 4}), "unknown"),
-        ("IDCClassifier", "config as a dict", lambda env: __import__("idc_lite.classifier").classifier.IDCClassifier(
+        ("config.IDCConfig", "one class", lambda env: model_config.IDCConfig(num_classes=1), "num_classes must be >= 2"),
+        ("config.IDCConfig", "tau 0", lambda env: model_config.IDCConfig(tau=0.0), "tau must be > 0"),
+        ("config.IDCConfig", "negative eta", lambda env: model_config.IDCConfig(eta=-1.0), "eta must be >= 0"),
+        ("config.IDCConfig", "0 timesteps", lambda env: model_config.IDCConfig(num_timesteps=0), "num_timesteps must be >= 1"),
+        ("config.IDCConfig", "mt_type 'cosine'", lambda env: model_config.IDCConfig(mt_type="cosine"), "mt_type"),
+        ("config.IDCConfig", "unknown key in from_dict", lambda env: model_config.IDCConfig.from_dict({"timesteps": 4}), "unknown"),
+        ("IDCClassifier", "config as a dict", lambda env: __import__("idc_lite.model.classifier").model.classifier.IDCClassifier(
             {"num_classes": 4}), "IDCConfig"),
         ("label_images.make_label_images", "more classes than pixels",
-         lambda env: L.make_label_images(70, (1, 8, 8)), "orthogonal"),
-        ("Trainer", "model given as None", lambda env: T.Trainer(None, env.train_config(), env.tiny_data), "model"),
+         lambda env: label_images.make_label_images(70, (1, 8, 8)), "orthogonal"),
+        ("Trainer", "model given as None", lambda env: trainer_module.Trainer(None, env.train_config(), env.tiny_data), "model"),
         ("Trainer", "data for another image size",
-         lambda env: T.Trainer(env.model, env.train_config(), env.data(x_train=torch.rand(16, 1, 4, 4),
+         lambda env: trainer_module.Trainer(env.model, env.train_config(), env.data(x_train=torch.rand(16, 1, 4, 4),
                                                                        x_test=torch.rand(4, 1, 4, 4))), "do not fit"),
         ("Trainer.train", "epochs set to -1 after construction",
          lambda env: (t := env.trainer(), setattr(t.config, "epochs", -1), t.train(progress=False)), "epochs must be >= 0"),
         ("Trainer.train", "max_batches 0", lambda env: env.trainer().train(progress=False, max_batches=0),
          "max_batches must be >= 1"),
         ("Trainer.train", "fewer epochs than already trained",
-         lambda env: T.Trainer.resume(env.checkpoint_2, env.tiny_data).train(epochs=1, progress=False),
+         lambda env: trainer_module.Trainer.resume(env.checkpoint_2, env.tiny_data).train(epochs=1, progress=False),
          "already trained 2 epochs"),
         ("Trainer.save", "a path without .pt", lambda env: env.trainer().save(env.path("model.ckpt")), r"\.pt"),
-        ("baselines.train_cnn", "batch_size 0", lambda env: BL.train_cnn(env.tiny_data, epochs=1, batch_size=0),
+        ("baselines.train_cnn", "batch_size 0", lambda env: baselines.train_cnn(env.tiny_data, epochs=1, batch_size=0),
          "batch_size must be >= 1"),
-        ("baselines.train_cnn", "lr -1", lambda env: BL.train_cnn(env.tiny_data, epochs=1, lr=-1.0), "lr must be > 0"),
-        ("uncertainty.estimate", "Wilson on scores averaged over draws", lambda env: U.estimate([1.0, 0.6], "wilson"),
+        ("baselines.train_cnn", "lr -1", lambda env: baselines.train_cnn(env.tiny_data, epochs=1, lr=-1.0), "lr must be > 0"),
+        ("uncertainty.estimate", "Wilson on scores averaged over draws", lambda env: uncertainty.estimate([1.0, 0.6], "wilson"),
          "one-draw outcomes"),
-        ("uncertainty.estimate", "a score above 1", lambda env: U.estimate([1.5], "bootstrap"), r"in \[0, 1\]"),
-        ("uncertainty.estimate", "no examples", lambda env: U.estimate([], "bootstrap"), "at least one"),
-        ("uncertainty.estimate", "an unknown method", lambda env: U.estimate([1.0], "normal"), "method must be one of"),
-        ("uncertainty.paired_difference", "different examples", lambda env: U.paired_difference([1, 0], [1]),
+        ("uncertainty.estimate", "a score above 1", lambda env: uncertainty.estimate([1.5], "bootstrap"), r"in \[0, 1\]"),
+        ("uncertainty.estimate", "no examples", lambda env: uncertainty.estimate([], "bootstrap"), "at least one"),
+        ("uncertainty.estimate", "an unknown method", lambda env: uncertainty.estimate([1.0], "normal"), "method must be one of"),
+        ("uncertainty.paired_difference", "different examples", lambda env: uncertainty.paired_difference([1, 0], [1]),
          "same examples"),
-        ("uncertainty.mcnemar_exact", "averaged scores", lambda env: U.mcnemar_exact([0.5], [1]), "0/1 outcomes"),
+        ("uncertainty.mcnemar_exact", "averaged scores", lambda env: uncertainty.mcnemar_exact([0.5], [1]), "0/1 outcomes"),
         ("sanity.choose_main_budget", "an empty grid",
-         lambda env: S.choose_main_budget(env.cnn, env.x, env.labels, []), "grid_255 must be budgets"),
+         lambda env: sanity.choose_main_budget(env.cnn, env.x, env.labels, []), "grid_255 must be budgets"),
         ("sanity.choose_main_budget", "a word in the grid",
-         lambda env: S.choose_main_budget(env.cnn, env.x, env.labels, "16,big"), "grid_255 must be budgets"),
+         lambda env: sanity.choose_main_budget(env.cnn, env.x, env.labels, "16,big"), "grid_255 must be budgets"),
         ("sanity.choose_main_budget", "a negative budget",
-         lambda env: S.choose_main_budget(env.cnn, env.x, env.labels, [-8]), "grid_255 must be budgets"),
+         lambda env: sanity.choose_main_budget(env.cnn, env.x, env.labels, [-8]), "grid_255 must be budgets"),
     ]:
         out.append(Case(entry, what, call, "InputError", pattern))
 
@@ -545,7 +552,7 @@ def cases() -> list[Case]:
         ("image_size 0", {"image_size": 0}, "image_size must be >= 4"),
         ("image_size '16'", {"image_size": "16"}, "whole number"),
     ]:
-        out.append(Case("data.load_digits", what, lambda env, kwargs=kwargs: D.load_digits(**kwargs), "InputError", pattern))
+        out.append(Case("data.load_digits", what, lambda env, kwargs=kwargs: datasets.load_digits(**kwargs), "InputError", pattern))
 
     def empty_mnist(env):
         root = env.path("mnist_root").parent
@@ -554,12 +561,12 @@ def cases() -> list[Case]:
         for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                      "t10k-labels-idx1-ubyte"):
             (raw / name).write_bytes(b"")
-        return D.load_dataset("mnist", root=root)
+        return datasets.load_dataset("mnist", root=root)
 
     out += [
-        Case("data.load_dataset", "unknown dataset name", lambda env: D.load_dataset("imagenet"), "InputError",
+        Case("data.load_dataset", "unknown dataset name", lambda env: datasets.load_dataset("imagenet"), "InputError",
              "unknown dataset"),
-        Case("data.load_dataset", "MNIST missing offline", lambda env: D.load_dataset("mnist", root=env.path("none").parent),
+        Case("data.load_dataset", "MNIST missing offline", lambda env: datasets.load_dataset("mnist", root=env.path("none").parent),
              "DataNotFoundError", "IDC_LITE_DATA"),
         Case("data.load_dataset", "empty MNIST files", empty_mnist, "DataError", "corrupt or incomplete"),
     ]
@@ -568,8 +575,8 @@ def cases() -> list[Case]:
     def pickled_code(env):
         return env.torch_file("evil.pt", {"format": "idc_lite-checkpoint-1", "payload": Path("x")})
 
-    kit_readers = {"train.load_classifier": lambda p: T.load_classifier(p),
-                   "Trainer.resume": lambda p: T.Trainer.resume(p, Env.current.tiny_data)}
+    kit_readers = {"train.load_classifier": lambda p: kit_checkpoint.load_classifier(p),
+                   "Trainer.resume": lambda p: trainer_module.Trainer.resume(p, Env.current.tiny_data)}
     for entry, read in kit_readers.items():
         for what, make, pattern in [
             ("a missing file", lambda env: env.path("missing.pt"), "no checkpoint"),
@@ -582,35 +589,35 @@ def cases() -> list[Case]:
             ("no 'config' entry", lambda env: env.checkpoint_state(config=None), "'config'"),
             ("a 'config' that is not JSON", lambda env: env.checkpoint_state(config="{not json"), "not valid JSON"),
             ("a 'config' with an unknown key", lambda env: env.checkpoint_state(config=json.dumps({"depth": 3})), "unknown"),
-            ("a CNN file", lambda env: BL.save_cnn(env.cnn, env.path("cnn.pt")), "not an idc_lite checkpoint"),
+            ("a CNN file", lambda env: baselines.save_cnn(env.cnn, env.path("cnn.pt")), "not an idc_lite checkpoint"),
         ]:
             out.append(Case(entry, what, lambda env, read=read, make=make: read(make(env)), "CheckpointError", pattern))
     out += [
         Case("Trainer.resume", "no 'train_config' entry",
-             lambda env: T.Trainer.resume(env.checkpoint_state(train_config=None), env.tiny_data), "CheckpointError",
+             lambda env: trainer_module.Trainer.resume(env.checkpoint_state(train_config=None), env.tiny_data), "CheckpointError",
              "train_config"),
         Case("Trainer.resume", "data of another split",
-             lambda env: T.Trainer.resume(env.checkpoint_1, env.data(info={"dataset": "other"})), "CheckpointError",
+             lambda env: trainer_module.Trainer.resume(env.checkpoint_1, env.data(info={"dataset": "other"})), "CheckpointError",
              "trained on"),
-        Case("train.load_classifier", "weights 'best'", lambda env: T.load_classifier(env.checkpoint_1, weights="best"),
+        Case("train.load_classifier", "weights 'best'", lambda env: kit_checkpoint.load_classifier(env.checkpoint_1, weights="best"),
              "InputError", "weights must be one of"),
-        Case("baselines.load_cnn", "an IDC checkpoint", lambda env: BL.load_cnn(env.checkpoint_1), "CheckpointError",
+        Case("baselines.load_cnn", "an IDC checkpoint", lambda env: baselines.load_cnn(env.checkpoint_1), "CheckpointError",
              "not an idc_lite CNN"),
         Case("baselines.load_cnn", "a truncated file",
-             lambda env: BL.load_cnn(env.file_with("cnn.pt", env.checkpoint_1.read_bytes()[:300])), "CheckpointError",
+             lambda env: baselines.load_cnn(env.file_with("cnn.pt", env.checkpoint_1.read_bytes()[:300])), "CheckpointError",
              "cannot read"),
-        Case("evaluation.load_examples", "an IDC checkpoint", lambda env: E.load_examples(env.checkpoint_1),
+        Case("evaluation.load_examples", "an IDC checkpoint", lambda env: examples.load_examples(env.checkpoint_1),
              "CheckpointError", "not an idc_lite examples file"),
         Case("official.load_official_classifier", "a kit checkpoint",
-             lambda env: O.load_official_classifier(env.checkpoint_1, env.config), "CheckpointError",
+             lambda env: authors_checkpoint.load_official_classifier(env.checkpoint_1, env.config), "CheckpointError",
              "not an official IDC checkpoint"),
         Case("official.load_official_classifier", "config given as a dict",
-             lambda env: O.load_official_classifier(env.checkpoint_1, {"num_classes": 4}), "InputError", "IDCConfig"),
+             lambda env: authors_checkpoint.load_official_classifier(env.checkpoint_1, {"num_classes": 4}), "InputError", "IDCConfig"),
         Case("official.load_official_classifier", "a configuration with other tensor shapes",
-             lambda env: O.load_official_classifier(
+             lambda env: authors_checkpoint.load_official_classifier(
                  env.torch_file("official.pt", {key: {f"denoise_fn.{k}": v for k, v in env.model.unet.state_dict().items()}
                                                 for key in ("model", "ema")}),
-                 C.IDCConfig(num_classes=4, unet=__import__("idc_lite.unet").unet.UNetConfig(
+                 model_config.IDCConfig(num_classes=4, unet=__import__("idc_lite.model.unet").model.unet.UNetConfig(
                      image_size=8, model_channels=64, channel_mult=(1, 2), num_heads=2))),
              "CheckpointError", "does not fit"),
     ]
@@ -619,19 +626,19 @@ def cases() -> list[Case]:
     def stale_record(env):
         path = env.copy_checkpoint()
         shutil.copyfile(env.checkpoint_2, path)          # a crash after the .pt write, before the record's
-        return T.checkpoint_record(path)
+        return kit_checkpoint.checkpoint_record(path)
 
     def foreign_record(env):
         path = env.copy_checkpoint()
         other = env.copy_checkpoint(env.checkpoint_2)
         shutil.copyfile(other.with_suffix(".json"), path.with_suffix(".json"))   # a record copied from another run
-        return T.load_checkpoint_data(path)
+        return kit_checkpoint.load_checkpoint_data(path)
 
     def record_edit(text: str):
         def call(env):
             path = env.copy_checkpoint()
             path.with_suffix(".json").write_text(text)
-            return T.checkpoint_record(path)
+            return kit_checkpoint.checkpoint_record(path)
         return call
 
     def save_over(env, source, **trainer_changes):
@@ -644,7 +651,7 @@ def cases() -> list[Case]:
     def nan_training(env):
         target = env.copy_checkpoint(env.checkpoint_1)
         env.snapshot = {p: p.read_bytes() for p in (target, target.with_suffix(".json"))}
-        trainer = T.Trainer.resume(target, env.tiny_data)
+        trainer = trainer_module.Trainer.resume(target, env.tiny_data)
         trainer.config.lr = 1e30          # diverges within an epoch
         trainer.config.epochs = 3
         with torch.no_grad():
@@ -661,7 +668,7 @@ def cases() -> list[Case]:
              "does not describe.*Trust"),
         Case("train.load_checkpoint_data", "a record copied from another run", foreign_record, "StaleRecordError",
              "does not describe"),
-        Case("train.checkpoint_record", "no record", lambda env: T.checkpoint_record(env.file_with("lone.pt", b"x")),
+        Case("train.checkpoint_record", "no record", lambda env: kit_checkpoint.checkpoint_record(env.file_with("lone.pt", b"x")),
              "CheckpointError", "no record"),
         Case("train.checkpoint_record", "a record that is not JSON", record_edit("{broken"), "CheckpointError",
              "not valid JSON"),
@@ -679,7 +686,7 @@ def cases() -> list[Case]:
 
     # -- command lines (run in this process; exit status and stderr)
     def train_cli(env, *argv, out_path=None):
-        code, err = cli(T.main, ["--preset", "digits", "--smoke", "--device", "cpu", *argv])
+        code, err = cli(cli_module.main, ["--preset", "digits", "--smoke", "--device", "cpu", *argv])
         return code, err
 
     def exit_case(entry, what, call, code, pattern, check=None):
@@ -689,7 +696,7 @@ def cases() -> list[Case]:
         key = f"_digits_{epochs}"
         if not hasattr(env, key):
             path = env.folder / "base" / f"digits{epochs}.pt"
-            code, err = cli(T.main, ["--preset", "digits", "--smoke", "--device", "cpu", "--epochs", str(epochs),
+            code, err = cli(cli_module.main, ["--preset", "digits", "--smoke", "--device", "cpu", "--epochs", str(epochs),
                                      "--out", str(path)])
             assert code == 0, err
             setattr(env, key, path)
@@ -748,7 +755,7 @@ def cases() -> list[Case]:
                   "nbformat": 4, "nbformat_minor": 5}
             (run / "notebooks" / f"{name}.ipynb").write_text(json.dumps(nb))
         env.target = run
-        return cli(RP.main, ["--summarize", str(run)])
+        return cli(reproduce.main, ["--summarize", str(run)])
 
     def incomplete_report(env, _result):
         text = (env.target / "summary.md").read_text()
@@ -773,38 +780,38 @@ def cases() -> list[Case]:
                                                                                   "--epochs", "ten"), 2, "whole number"),
         exit_case("python -m idc_lite.train", "--out dir/ (a folder gets model.pt)", out_folder, 0, "", folder_used),
         exit_case("python -m idc_lite.train", "--repair-record on a missing file",
-                  lambda env: cli(T.main, ["--repair-record", str(env.path("none.pt"))]), 2, "no checkpoint"),
+                  lambda env: cli(cli_module.main, ["--repair-record", str(env.path("none.pt"))]), 2, "no checkpoint"),
         exit_case("python -m idc_lite.official verify", "a reference JSON that is not JSON",
-                  lambda env: cli(O.main, ["verify", *reference_files(env, json_text="{oops")]), 3, "ref.json: not valid JSON"),
+                  lambda env: cli(verify.main, ["verify", *reference_files(env, json_text="{oops")]), 3, "ref.json: not valid JSON"),
         exit_case("python -m idc_lite.official verify", "a reference JSON without 'config'",
-                  lambda env: cli(O.main, ["verify", *reference_files(env, drop_key="config")]), 3,
+                  lambda env: cli(verify.main, ["verify", *reference_files(env, drop_key="config")]), 3,
                   "ref.json: missing key 'config'"),
         exit_case("python -m idc_lite.official verify", "a reference .npz that is not a zip",
-                  lambda env: cli(O.main, ["verify", *reference_files(env, npz_bytes=b"not a zip")]), 3,
+                  lambda env: cli(verify.main, ["verify", *reference_files(env, npz_bytes=b"not a zip")]), 3,
                   "ref.npz: not a readable"),
         exit_case("python -m idc_lite.official verify", "a missing checkpoint",
-                  lambda env: cli(O.main, ["verify", str(env.path("none.pth")), *reference_files(env)[1:]]), 2,
+                  lambda env: cli(verify.main, ["verify", str(env.path("none.pth")), *reference_files(env)[1:]]), 2,
                   "no such file"),
         exit_case("python -m idc_lite.official verify", "a kit checkpoint instead of the authors'",
-                  lambda env: cli(O.main, ["verify", str(env.checkpoint_1), *reference_files(env)[1:]]), 2,
+                  lambda env: cli(verify.main, ["verify", str(env.checkpoint_1), *reference_files(env)[1:]]), 2,
                   "not an official"),
         exit_case("python -m idc_lite.reproduce", "-p epochs '\"ten\"' (a mistyped value)",
-                  lambda env: cli(RP.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "epochs", '"ten"']), 2,
+                  lambda env: cli(reproduce.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "epochs", '"ten"']), 2,
                   "epochs must be int.*nothing was run", nothing_written),
         exit_case("python -m idc_lite.reproduce", "-p epochs true (a bool for an int)",
-                  lambda env: cli(RP.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "epochs", "true"]), 2,
+                  lambda env: cli(reproduce.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "epochs", "true"]), 2,
                   "epochs must be int", nothing_written),
         exit_case("python -m idc_lite.reproduce", "an unknown parameter name",
-                  lambda env: cli(RP.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "epoch", "3"]), 2,
+                  lambda env: cli(reproduce.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "epoch", "3"]), 2,
                   "unknown parameter", nothing_written),
         exit_case("python -m idc_lite.reproduce", "--out that is a file",
-                  lambda env: cli(RP.main, ["--smoke", "--out", str(env.file_with("run", b"notes"))]), 2, "is a file"),
+                  lambda env: cli(reproduce.main, ["--smoke", "--out", str(env.file_with("run", b"notes"))]), 2, "is a file"),
         exit_case("python -m idc_lite.reproduce", "--summarize of a corrupt summary.json",
                   lambda env: (lambda run: ((run / "notebooks").mkdir(parents=True), (run / "summary.json").write_text("{"),
-                                            cli(RP.main, ["--summarize", str(run)]))[-1])(env.path("x").parent / "r"),
+                                            cli(reproduce.main, ["--summarize", str(run)]))[-1])(env.path("x").parent / "r"),
                   2, "summary.json is corrupt"),
         exit_case("python -m idc_lite.reproduce", "--summarize of a folder that is not a run",
-                  lambda env: cli(RP.main, ["--summarize", str(env.path("x").parent)]), 2, "not a run folder"),
+                  lambda env: cli(reproduce.main, ["--summarize", str(env.path("x").parent)]), 2, "not a run folder"),
         exit_case("python -m idc_lite.reproduce", "--summarize of a run stopped in notebook 02", interrupted_run, 1, "",
                   incomplete_report),
     ]
@@ -813,7 +820,7 @@ def cases() -> list[Case]:
     def write_under_umask(env):
         import os
 
-        from idc_lite.checkpoints import atomic_write_json
+        from idc_lite.files import atomic_write_json
 
         old = os.umask(0o022)
         try:
@@ -830,21 +837,21 @@ def cases() -> list[Case]:
     # -- notebook parameters and run folders
     out += [
         Case("runs.check_parameters", "an unknown name",
-             lambda env: RU.check_parameters({"__annotations__": {"epochs": int}, "epochs": 3, "epoch": 4}, set()),
+             lambda env: parameters.check_parameters({"__annotations__": {"epochs": int}, "epochs": 3, "epoch": 4}, set()),
              "ParameterError", "unknown parameter"),
         Case("runs.check_parameters", "a string for an int",
-             lambda env: RU.check_parameters({"__annotations__": {"epochs": int}, "epochs": "ten"}, set()),
+             lambda env: parameters.check_parameters({"__annotations__": {"epochs": int}, "epochs": "ten"}, set()),
              "ParameterError", "epochs must be int"),
         Case("runs.check_parameters", "a bool for an int",
-             lambda env: RU.check_parameters({"__annotations__": {"epochs": int}, "epochs": True}, set()),
+             lambda env: parameters.check_parameters({"__annotations__": {"epochs": int}, "epochs": True}, set()),
              "ParameterError", "epochs must be int"),
         Case("runs.check_parameters", "a string for a float",
-             lambda env: RU.check_parameters({"__annotations__": {"lr": float}, "lr": "1e-3"}, set()),
+             lambda env: parameters.check_parameters({"__annotations__": {"lr": float}, "lr": "1e-3"}, set()),
              "ParameterError", "lr must be float"),
         Case("runs.resolve_run_dir", "a run folder path that is a file",
-             lambda env: RU.resolve_run_dir(str(env.file_with("run", b"x"))), "RunDirError", "is a file"),
+             lambda env: folders.resolve_run_dir(str(env.file_with("run", b"x"))), "RunDirError", "is a file"),
         Case("reproduce.check_run_parameters", "a float for an int",
-             lambda env: RP.check_run_parameters(RP.notebook_paths(), {"epochs": 2.5}), "ParameterError",
+             lambda env: reproduce.check_run_parameters(reproduce.notebook_paths(), {"epochs": 2.5}), "ParameterError",
              "epochs must be int"),
     ]
     return out

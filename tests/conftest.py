@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from idc_lite.classifier import IDCClassifier
-from idc_lite.config import IDCConfig
-from idc_lite.unet import UNetConfig
+from idc_lite.model.classifier import IDCClassifier
+from idc_lite.model.config import IDCConfig
+from idc_lite.model.unet import UNetConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,7 +90,7 @@ class Linear(nn.Module):
 def browser():
     """(chromium, chromedriver) for the browser checks; skips with the reason when they are not
     installed, unless ``IDC_LITE_REQUIRE_BROWSER=1`` (set by ``.ci/run``) makes that a failure."""
-    from idc_lite.html_report import find_browser
+    from idc_lite.runs.html_report import find_browser
 
     found = find_browser()
     if found is None:
@@ -117,9 +117,9 @@ def smoke_run(tmp_path_factory):
 def digits_model():
     """(EMA classifier, DataSplit): the digits preset trained briefly (16 of its 40 epochs, about a
     minute on 2 cores), once per session, for tests that need a model that classifies well."""
-    from idc_lite.data import load_digits
-    from idc_lite.presets import get_preset
-    from idc_lite.train import Trainer
+    from idc_lite.data.datasets import load_digits
+    from idc_lite.training.presets import get_preset
+    from idc_lite.training.trainer import Trainer
 
     preset = get_preset("digits")
     data = load_digits()

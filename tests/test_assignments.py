@@ -4,6 +4,7 @@ import csv
 import inspect
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -11,8 +12,9 @@ import nbformat
 import pytest
 
 from conftest import REPO
+from idc_lite.errors import AssignmentError
 from idc_lite.teaching import checks
-from idc_lite.teaching.assignments import AssignmentError, find_submissions, generate, graded_cells, totals
+from idc_lite.teaching.assignments import find_submissions, generate, graded_cells, totals
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -65,13 +67,13 @@ def test_notebook_is_an_nbgrader_source(path):
 def test_every_checker_grades_an_exercise():
     grading = "".join(c.source for p in NOTEBOOKS for c in _cells(p) if _meta(c).get("grade"))
     public = [name for name, fn in inspect.getmembers(checks, inspect.isfunction)
-              if name.startswith("check_") and fn.__module__ == checks.__name__]
+              if name.startswith("check_") and fn.__module__.startswith(checks.__name__ + ".")]
     assert len(public) >= 10
     assert [name for name in public if f"{name}(" not in grading] == []
 
 
-def test_no_solution_is_visible_earlier_or_in_the_readme():
-    readme = (REPO / "README.md").read_text()
+def test_no_solution_is_visible_earlier_or_in_the_readme_or_the_docs():
+    readme = "".join(p.read_text() for p in [REPO / "README.md", REPO / "CHANGELOG.md", *(REPO / "docs").glob("*.md")])
     earlier: list[str] = []
     for path in NOTEBOOKS:
         for cell in _cells(path):
@@ -102,10 +104,32 @@ def test_make_grade_without_submissions_says_how():
     assert done.returncode == 2 and "usage: make grade SUBMISSIONS=folder" in done.stderr
 
 
-@pytest.fixture(scope="module")
-def student_copies(tmp_path_factory):
+@pytest.fixture(scope="session")
+def generated_course(tmp_path_factory):
+    """One nbgrader course generated from the notebooks, shared by every test of the session."""
     course = tmp_path_factory.mktemp("course")
-    return generate(course)
+    return course, generate(course)
+
+
+@pytest.fixture
+def student_copies(generated_course):
+    return generated_course[1]
+
+
+def test_a_course_generated_from_other_notebooks_is_refused(generated_course, tmp_path):
+    from idc_lite.teaching.assignments import _course_for_grading, source_notebooks
+
+    sources = {p.stem: p for p in source_notebooks()}
+    stale = tmp_path / "stale"
+    shutil.copytree(generated_course[0], stale)
+    copy = stale / "source" / NOTEBOOKS[0].stem / NOTEBOOKS[0].name
+    copy.write_text(copy.read_text().replace("label", "lable", 1))
+    with pytest.raises(AssignmentError, match="another version"):
+        _course_for_grading(tmp_path / "c1", sources, stale)
+    with pytest.raises(AssignmentError, match="no generated assignment"):
+        _course_for_grading(tmp_path / "c2", sources, tmp_path / "empty")
+    _course_for_grading(tmp_path / "c3", sources, generated_course[0])      # the fresh one is taken as it is
+    assert (tmp_path / "c3" / "release" / NOTEBOOKS[0].stem / NOTEBOOKS[0].name).is_file()
 
 
 def test_student_copies_hold_no_solution_and_no_hidden_test(student_copies):
@@ -135,10 +159,12 @@ def _grade(folder, *options):
 
 
 @pytest.mark.slow
-def test_untouched_student_copies_score_zero(student_copies, tmp_path):
+def test_untouched_student_copies_score_zero(generated_course, smoke_run, tmp_path):
+    """Graded with the session's one course and one model (the smoke run's), as a class would be."""
+    course, student_copies = generated_course
     for release in student_copies:
         (tmp_path / release.name).write_bytes(release.read_bytes())
-    rows, printed = _grade(tmp_path)
+    rows, printed = _grade(tmp_path, "--model", str(smoke_run / "model.pt"), "--course", str(course))
     auto = [r for r in rows if r["graded_by"] == "auto"]
     assert len(auto) >= 2 * len(NOTEBOOKS)
     assert all(r["status"] == "graded" and float(r["points"]) == 0.0 and float(r["max_points"]) > 0 for r in auto)
@@ -147,10 +173,10 @@ def test_untouched_student_copies_score_zero(student_copies, tmp_path):
 
 
 @pytest.mark.slow
-def test_instructor_source_scores_full_marks_with_a_model_made_elsewhere(tmp_path, smoke_run):
+def test_instructor_source_scores_full_marks_with_a_model_made_elsewhere(tmp_path, smoke_run, generated_course):
     for source in NOTEBOOKS:
         (tmp_path / source.name).write_bytes(source.read_bytes())
-    rows, _ = _grade(tmp_path, "--model", str(smoke_run / "model.pt"))
+    rows, _ = _grade(tmp_path, "--model", str(smoke_run / "model.pt"), "--course", str(generated_course[0]))
     graded_02 = nbformat.read(tmp_path / "autograded" / NOTEBOOKS[1].name, as_version=4)
     printed = "".join(o.get("text", "") for c in graded_02.cells if c.cell_type == "code" for o in c.outputs)
     assert "using the model trained elsewhere" in printed and "no training here" in printed

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from conftest import Linear, tiny_config
-from idc_lite.attacks import (
+from idc_lite.evaluation.attacks import (
     BPDA,
     FixedNoise,
     PGDSettings,
@@ -18,7 +18,7 @@ from idc_lite.attacks import (
     project,
     square_linf,
 )
-from idc_lite.classifier import IDCClassifier
+from idc_lite.model.classifier import IDCClassifier
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_bpda_is_straight_through_the_sampler():
     assert torch.allclose(logits, idc(x, generator=torch.Generator().manual_seed(4)), atol=1e-6)
     xg = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(bpda(xg, generator=torch.Generator().manual_seed(4))[:, 0].sum(), xg)
-    from idc_lite.classifier import to_image_scale
+    from idc_lite.model.classifier import to_image_scale
     with torch.no_grad():
         purified = to_image_scale(idc.sample(x, generator=torch.Generator().manual_seed(4)).x0)
     p = purified.clone().requires_grad_(True)
@@ -155,7 +155,7 @@ def test_hand_written_pgd_matches_torchattacks_on_a_deterministic_model(setup):
 
 def test_autoattack_rand_runs_from_the_pinned_package_and_shows_its_checks(capsys):
     from conftest import Linear
-    from idc_lite.attacks import autoattack_rand
+    from idc_lite.evaluation.attacks import autoattack_rand
 
     model = Linear(noise_std=0.1)
     x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
@@ -168,7 +168,7 @@ def test_autoattack_rand_runs_from_the_pinned_package_and_shows_its_checks(capsy
 
 
 def test_other_class_start_paints_the_nearest_other_class_within_the_budget():
-    from idc_lite.attacks import other_class_start
+    from idc_lite.evaluation.attacks import other_class_start
 
     x = torch.stack([torch.full((1, 4, 4), v) for v in (0.0, 0.1, 0.9, 1.0)])
     labels = torch.tensor([0, 0, 1, 1])

@@ -52,7 +52,7 @@ def test_the_runner_catches_wrong_behaviour(env):
         raise ValueError("plain")
 
     def input_error(env):
-        from idc_lite.validation import InputError
+        from idc_lite.errors import InputError
         raise InputError("eps must be >= 0, got -1")
 
     def failing_check(env, result):

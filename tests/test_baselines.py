@@ -1,8 +1,8 @@
 import torch
 
-from idc_lite.attacks import PGDSettings, pgd
-from idc_lite.baselines import SmallCNN, train_cnn
-from idc_lite.data import load_digits
+from idc_lite.comparisons.baselines import SmallCNN, train_cnn
+from idc_lite.data.datasets import load_digits
+from idc_lite.evaluation.attacks import PGDSettings, pgd
 
 
 def test_cnn_learns_digits_and_pgd_breaks_it():

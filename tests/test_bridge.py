@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from idc_lite.bridge import BrownianBridge, dedupe_steps, make_schedule, official_sample_steps
+from idc_lite.model.bridge import BrownianBridge, dedupe_steps, make_schedule, official_sample_steps
 
 
 def test_linear_schedule_values():

@@ -1,7 +1,7 @@
 """The claims' verdict rules on crafted metrics: each verdict reached where its rule says, and only there."""
 import pytest
 
-from idc_lite.claims import (
+from idc_lite.comparisons.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
     NOT_TESTED,
@@ -13,6 +13,7 @@ from idc_lite.claims import (
     cost_verdict,
     interval_verdict,
 )
+from idc_lite.metrics import RunMetrics
 
 
 def _result(worst, clean=None, draws=5, eps=32 / 255, protocol="adaptive"):
@@ -28,7 +29,7 @@ def _metrics(idc, others: dict, check="passed", rows=None):
                                            **{name: {"protocols": {"adaptive": r}} for name, r in others.items()}}}}
     if rows is not None:
         metrics["06_efficiency"] = {"rows": rows}
-    return metrics
+    return RunMetrics.from_dict(metrics)
 
 
 def _by_id(claims):

@@ -2,14 +2,14 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from idc_lite.classifier import IDCClassifier
-from idc_lite.validation import InputError
+from idc_lite.errors import InputError
+from idc_lite.model.classifier import IDCClassifier
 
 
 @pytest.fixture
 def model():
     torch.manual_seed(0)
-    from idc_lite.unet import official_init_
+    from idc_lite.model.unet import official_init_
     m = IDCClassifier(tiny_config())
     official_init_(m.unet)   # non-zero output layer, so the logits depend on the input
     return m.eval()
@@ -67,7 +67,7 @@ def test_gradients_reach_pixels_exactly_at_0_and_1(model, tiny_images):
     (grad,) = torch.autograd.grad(loss, x)
     assert (grad[:, :, :4] != 0).float().mean() > 0.9 and (grad[:, :, 4:] != 0).float().mean() > 0.9
     # the values are the clamped ones of the authors' to_normal
-    from idc_lite.classifier import to_model_scale
+    from idc_lite.model.classifier import to_model_scale
     assert torch.equal(to_model_scale(x.detach()), ((x.detach() - 0.5) * 2).clamp(-1, 1))
     assert torch.equal(to_model_scale(torch.tensor([-0.1, 1.2])), torch.tensor([-1.0, 1.0]))
 
@@ -132,7 +132,7 @@ def test_the_bf16_gradient_twin_runs_the_unet_in_bfloat16_and_keeps_the_gradient
     """gradient_twin('bf16'): every U-Net call under bfloat16 autocast, float32 logits and input
     gradients pointing where the float32 twin's do; the model itself and the float32 twin are
     untouched; 'auto' picks bf16 only where the device has it natively."""
-    import idc_lite.classifier as classifier_module
+    import idc_lite.model.classifier as classifier_module
 
     x, labels = tiny_images
     x = x.repeat(4, 1, 1, 1)

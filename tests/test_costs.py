@@ -3,11 +3,12 @@ match the paper's counts, every figure names its source, and the report shows th
 import pytest
 import torch
 
-from idc_lite import costs
-from idc_lite.alternatives import DIFFPURE_CIFAR10, RDC_CIFAR10, ScoreNet, WideResNet, preact_resnet18
-from idc_lite.costs import alternative_rows, count_call, idc_row, time_call
-from idc_lite.presets import get_preset
-from idc_lite.reproduce import summary_markdown
+from idc_lite.comparisons import costs
+from idc_lite.comparisons.alternatives import DIFFPURE_CIFAR10, RDC_CIFAR10, ScoreNet, WideResNet, preact_resnet18
+from idc_lite.comparisons.costs import alternative_rows, count_call, idc_row, time_call
+from idc_lite.metrics import RunMetrics
+from idc_lite.runs.summary import summary_markdown
+from idc_lite.training.presets import get_preset
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_the_report_shows_the_cost_table(rows):
 
 def test_robustness_points_quote_the_literature_and_add_this_runs_measurements(rows):
     table = list(rows.values())
-    quoted = costs.robustness_points(table, {})
+    quoted = costs.robustness_points(table, RunMetrics())
     assert [p["source"] for p in quoted] == [costs.QUOTED] * len(costs.LITERATURE)
     assert quoted[0]["flops"] == rows[costs.LITERATURE[0].cost_row].flops_per_prediction
     adaptive = {"worst_case_accuracy": 0.2, "clean_accuracy": 0.9}
@@ -88,15 +89,15 @@ def test_robustness_points_quote_the_literature_and_add_this_runs_measurements(r
                "04_attack": {"eps": 16 / 255, "adaptive_protocol": adaptive},
                "05_baselines": {"models": {"IDC": {}, "standard CNN": {"cost": {"flops_per_prediction": 1e6},
                                                                       "protocols": {"adaptive": adaptive}}}}}
-    measured = costs.robustness_points(table, metrics)[len(quoted):]
+    measured = costs.robustness_points(table, RunMetrics.from_dict(metrics))[len(quoted):]
     assert [p["label"] for p in measured] == ["IDC, this run (digits)", "standard CNN, this run"]
     assert all(p["source"] == costs.MEASURED and p["eps_255"] == 16.0 and p["data"] == "digits (scikit-learn)" for p in measured)
 
 
 def test_the_architecture_count_of_idc_equals_the_run_count():
     """The claims' cost evidence (meta device, nothing runs) is the count notebook 06 makes by running IDC."""
-    from idc_lite.costs import idc_row, idc_row_from_architecture
-    from idc_lite.presets import get_preset
+    from idc_lite.comparisons.costs import idc_row, idc_row_from_architecture
+    from idc_lite.training.presets import get_preset
 
     config = get_preset("digits").model
     ran, counted = idc_row("digits", config, timed=False), idc_row_from_architecture("digits", config)

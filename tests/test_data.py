@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from idc_lite.data import DATA_ROOT_ENV, DataNotFoundError, load_dataset, load_digits, load_torchvision, stratified_split
+from idc_lite.data.datasets import DATA_ROOT_ENV, load_dataset, load_digits, load_torchvision
+from idc_lite.data.splits import stratified_split
+from idc_lite.errors import DataNotFoundError
 
 
 def test_digits_default_split_is_fixed_and_stratified():

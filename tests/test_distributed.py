@@ -12,9 +12,10 @@ import time
 import pytest
 import torch
 
-from idc_lite import distributed
-from idc_lite.train import Trainer, log_path_for, read_checkpoint
-from idc_lite.validation import InputError
+from idc_lite.errors import InputError
+from idc_lite.training import distributed
+from idc_lite.training.checkpoint import log_path_for, read_checkpoint
+from idc_lite.training.trainer import Trainer
 
 # float32 sums over two half batches against one whole batch, after 4 Adam steps: the weight updates
 # agree to 4e-4 of their size (measured; the largest single differences, ~8e-5, sit in biases whose
@@ -38,6 +39,7 @@ def _weights(path) -> dict[str, torch.Tensor]:
     return {**{f"unet.{k}": v for k, v in state["unet"].items()}, **{f"ema.{k}": v for k, v in state["ema"].items()}}
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_reach_the_weights_of_one_process_and_resume_exactly(tmp_path, capsys):
     seconds = _train(tmp_path / "one.pt", 1, "--epochs", "2")
     seconds_two = _train(tmp_path / "two.pt", 2, "--epochs", "2")
@@ -77,9 +79,9 @@ def _relative_update_difference(a: dict, b: dict, start: dict) -> float:
 
 def _weights_at_start() -> dict[str, torch.Tensor]:
     """The digits preset's initial weights (seed 0), as a checkpoint would store them."""
-    from idc_lite.classifier import IDCClassifier
-    from idc_lite.data import load_dataset
-    from idc_lite.presets import get_preset
+    from idc_lite.data.datasets import load_dataset
+    from idc_lite.model.classifier import IDCClassifier
+    from idc_lite.training.presets import get_preset
 
     preset = get_preset("digits")
     trainer = Trainer(IDCClassifier(preset.model), preset.train, load_dataset("digits"))
@@ -88,9 +90,9 @@ def _weights_at_start() -> dict[str, torch.Tensor]:
 
 
 def test_a_global_batch_that_does_not_split_over_the_processes_is_refused(monkeypatch):
-    from idc_lite.classifier import IDCClassifier
-    from idc_lite.data import load_dataset
-    from idc_lite.presets import get_preset
+    from idc_lite.data.datasets import load_dataset
+    from idc_lite.model.classifier import IDCClassifier
+    from idc_lite.training.presets import get_preset
 
     preset = get_preset("digits")
     monkeypatch.setattr(distributed, "current", lambda: (0, 3))

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from conftest import Linear, tiny_config
-from idc_lite.classifier import IDCClassifier
-from idc_lite.evaluation import AttackSpec, adaptive_suite, evaluate, paper_suite
+from idc_lite.evaluation.protocol import AttackSpec, evaluate
+from idc_lite.evaluation.suites import adaptive_suite, paper_suite
+from idc_lite.model.classifier import IDCClassifier
 
 
 def test_evaluate_reports_every_attack_and_the_worst_case():
@@ -79,8 +80,8 @@ def test_start_from_and_transfer_specs():
 
 
 def test_examples_file_round_trip_and_bad_files(tmp_path):
-    from idc_lite.checkpoints import CheckpointError
-    from idc_lite.evaluation import load_examples, save_examples
+    from idc_lite.errors import CheckpointError
+    from idc_lite.evaluation.examples import load_examples, save_examples
 
     x, labels = torch.rand(5, 1, 8, 8), torch.arange(5)
     path = save_examples(tmp_path / "examples.pt", x, labels, split="test", first=5)
@@ -94,8 +95,8 @@ def test_examples_file_round_trip_and_bad_files(tmp_path):
 
 
 def test_baseline_files_and_cost(tmp_path):
-    from idc_lite.baselines import SmallCNN, load_cnn, prediction_cost, save_cnn
-    from idc_lite.checkpoints import CheckpointError
+    from idc_lite.comparisons.baselines import SmallCNN, load_cnn, prediction_cost, save_cnn
+    from idc_lite.errors import CheckpointError
 
     cnn = SmallCNN(1, 8, 4).eval()
     path = save_cnn(cnn, tmp_path / "cnn.pt", epochs=1)
@@ -106,7 +107,7 @@ def test_baseline_files_and_cost(tmp_path):
     assert cost["parameters"] == sum(p.numel() for p in cnn.parameters()) and cost["flops_per_prediction"] > 0
     idc = IDCClassifier(tiny_config()).eval()
     idc_cost = prediction_cost(idc, (1, 8, 8), batch_size=2, repeats=1)
-    from idc_lite.unet import count_flops
+    from idc_lite.model.unet import count_flops
     assert idc_cost["flops_per_prediction"] >= idc.bridge.num_network_calls * count_flops(idc.unet, (1, 8, 8))
     (tmp_path / "bad.pt").write_bytes(b"not a zip")
     with pytest.raises(CheckpointError):
@@ -114,7 +115,7 @@ def test_baseline_files_and_cost(tmp_path):
 
 
 def test_tables_render_accuracies_as_percentages():
-    from idc_lite.plotting import table_markdown
+    from idc_lite.runs.plotting import table_markdown
 
     text = table_markdown([{"attack": "pgd", "robust_accuracy": 0.5, "eps": 8 / 255, "steps": 10},
                            {"attack": "worst", "robust_accuracy": 0.25}], title="t")
@@ -125,9 +126,10 @@ def test_outside_evaluators_way_in(tmp_path):
     """idc_lite.load_classifier gives an nn.Module from [0, 1] images to logits whose noise is controlled
     by a generator or fixed; idc_lite.load_examples reads the evaluated examples."""
     import idc_lite
-    from idc_lite.data import DataSplit
-    from idc_lite.evaluation import save_examples
-    from idc_lite.train import TrainConfig, Trainer
+    from idc_lite.data.splits import DataSplit
+    from idc_lite.evaluation.examples import save_examples
+    from idc_lite.training.config import TrainConfig
+    from idc_lite.training.trainer import Trainer
 
     x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     y = torch.arange(8) % 4
@@ -148,7 +150,7 @@ def test_outside_evaluators_way_in(tmp_path):
 
 
 def test_adaptive_suite_refines_the_transfer_examples_with_white_box_eot_pgd():
-    from idc_lite.evaluation import adaptive_suite
+    from idc_lite.evaluation.suites import adaptive_suite
 
     suite = adaptive_suite(8 / 255, steps=3, eot_samples=2, square_queries=5, transfer_source="cnn")
     names = [a.name for a in suite]
@@ -161,7 +163,7 @@ def test_adaptive_suite_refines_the_transfer_examples_with_white_box_eot_pgd():
 
 
 def test_sweep_suites_per_protocol_and_model_kind():
-    from idc_lite.evaluation import sweep_suite
+    from idc_lite.evaluation.suites import sweep_suite
 
     paper = sweep_suite(0.1, "paper", random_model=True)
     assert [(a.name, a.target) for a in paper] == [("paper_pgd20", "paper_wrapper")]
@@ -175,7 +177,7 @@ def test_sweep_suites_per_protocol_and_model_kind():
 
 
 def test_pick_worst_and_accuracy_curve():
-    from idc_lite.evaluation import accuracy_curve, pick_worst
+    from idc_lite.evaluation.protocol import accuracy_curve, pick_worst
 
     adversarial = {"a": torch.zeros(3, 1, 2, 2), "b": torch.ones(3, 1, 2, 2)}
     picked = pick_worst({"a": [0.2, 1.0, 0.5], "b": torch.tensor([0.4, 0.0, 0.5])}, adversarial)
@@ -193,8 +195,8 @@ def test_pick_worst_and_accuracy_curve():
 def test_rescore_under_several_rules_reuses_one_set_of_draws():
     """rescore with a list of rules gives exactly what one call per rule gives, from one set of
     sampler calls; a rule outside one / majority / all is refused."""
-    from idc_lite.evaluation import rescore
-    from idc_lite.validation import InputError
+    from idc_lite.errors import InputError
+    from idc_lite.evaluation.protocol import rescore
 
     calls = []
 

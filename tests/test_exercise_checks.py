@@ -11,14 +11,14 @@ import torch.nn.functional as F
 
 from conftest import tiny_config
 from exercise_solutions import solution_functions, solution_region
-from idc_lite.attacks import PGDSettings
-from idc_lite.baselines import save_cnn, train_cnn
-from idc_lite.bridge import make_schedule
-from idc_lite.classifier import IDCClassifier
-from idc_lite.data import DataSplit
-from idc_lite.label_images import label_image_diagnostics, make_label_images
+from idc_lite.comparisons.baselines import save_cnn, train_cnn
+from idc_lite.data.splits import DataSplit
+from idc_lite.errors import ExerciseCheckFailed
+from idc_lite.evaluation.attacks import PGDSettings
+from idc_lite.model.bridge import make_schedule
+from idc_lite.model.classifier import IDCClassifier
+from idc_lite.model.label_images import label_image_diagnostics, make_label_images
 from idc_lite.teaching import checks
-from idc_lite.teaching.checks import ExerciseCheckFailed
 
 
 def fails(match: str):
@@ -61,6 +61,11 @@ def test_01_global_minmax():
         checks.check_global_minmax(lambda c: c / c.abs().max())
     with fails("changed its input in place"):
         checks.check_global_minmax(in_place)
+    # a min-max over one image only (the first): its extremes are not the global ones in the check's input
+    with fails(""):
+        checks.check_global_minmax(lambda c: (c - c[0].min()) / (c[0].max() - c[0].min()))
+    with fails(""):
+        checks.check_global_minmax(lambda c: (c - c[-1].min()) / (c[-1].max() - c[-1].min()))
     with fails("still raises NotImplementedError"):
         checks.check_global_minmax(lambda c: (_ for _ in ()).throw(NotImplementedError()))
 
@@ -192,7 +197,7 @@ def test_02_skip_noop(tiny_model, tiny_x):
 def test_02_skip_noop_follows_the_runs_step_list(tiny_x, num_timesteps):
     """A sweep trains other T: [2, 1, 0] has no no-op step, [7, 5, 4, 3, 2, 1, 1, 0] has it at position 5.
     The notebook's solution passes at both; the T = 4 answer (drop draw 1) fails at T = 8."""
-    from idc_lite.presets import with_ablation
+    from idc_lite.training.presets import with_ablation
 
     model = IDCClassifier(with_ablation(tiny_config(), num_timesteps=num_timesteps)).eval()
     model.unet.reset_parameters(0, official_init=True)
@@ -323,7 +328,7 @@ def test_04_first_step_surrogate(tiny_model, tiny_x):
     assert "passed" in checks.check_first_step_logits(logits_fn, tiny_model, x)
 
     def variant(**change):
-        return lambda model, x: checks._first_step(model, x, **change)
+        return lambda model, x: checks.attack.first_step(model, x, **change)
 
     with fails("not 0"):
         checks.check_first_step_logits(variant(t_value=0), tiny_model, x)
@@ -439,8 +444,8 @@ def cost_table():
     """The notebook's table without timing, plus made-up seconds (only the checker's hints read them)."""
     from dataclasses import replace
 
-    from idc_lite.costs import alternative_rows, idc_row
-    from idc_lite.presets import get_preset
+    from idc_lite.comparisons.costs import alternative_rows, idc_row
+    from idc_lite.training.presets import get_preset
 
     rows = [idc_row("IDC, digits preset", get_preset("digits").model, timed=False),
             idc_row(IDC_PAPER, get_preset("cifar10").model, timed=False)] + alternative_rows(timed=False)
@@ -448,7 +453,7 @@ def cost_table():
 
 
 def test_06_cost_ratios(cost_table):
-    from idc_lite.presets import get_preset
+    from idc_lite.training.presets import get_preset
 
     answer = solution_region("06_efficiency", "ex06_1_solution", table=cost_table,
                              IDC_PRESETS={"cifar10": IDC_PAPER, "digits": "IDC, digits preset"})
@@ -482,8 +487,8 @@ def test_06_cost_ratios(cost_table):
 
 
 def test_06_wide_unet_flops(cost_table):
-    from idc_lite.presets import get_preset
-    from idc_lite.unet import UNet, count_flops
+    from idc_lite.model.unet import UNet, count_flops
+    from idc_lite.training.presets import get_preset
 
     paper_idc = next(r for r in cost_table if r.method == IDC_PAPER)
     answer = solution_region("06_efficiency", "ex06_2_solution", paper_idc=paper_idc)

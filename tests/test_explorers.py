@@ -5,8 +5,8 @@ import torch
 from matplotlib.figure import Figure
 
 from conftest import tiny_config
-from idc_lite.classifier import IDCClassifier
-from idc_lite.runs import is_headless
+from idc_lite.model.classifier import IDCClassifier
+from idc_lite.runtime import is_headless
 from idc_lite.teaching import explorers
 from idc_lite.teaching.explorers import Choice, Slider, Toggle, explore
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from idc_lite.checkpoints import CheckpointError
-from idc_lite.config import IDCConfig
-from idc_lite.official import load_official_classifier, official_unet_state, verify
+from idc_lite.authors.checkpoint import load_official_classifier, official_unet_state
+from idc_lite.authors.verify import verify
+from idc_lite.errors import CheckpointError
+from idc_lite.model.config import IDCConfig
 
 
 def _paths(root):
@@ -83,9 +84,11 @@ def test_corrupt_official_checkpoint(official_fixture, tmp_path):
 def test_model_path_accepts_the_authors_checkpoint_and_evaluates_it_like_theirs(official_fixture, tmp_path):
     """Notebook 02's model_path with a checkpoint of the authors' code: prepare_trainer converts it to
     a kit checkpoint that notebooks 03 to 05 load, with the same predictions as the authors' weights."""
-    from idc_lite.data import load_dataset
-    from idc_lite.runs import SettingsMismatchError
-    from idc_lite.train import TrainConfig, checkpoint_record, load_checkpoint_data, load_classifier, prepare_trainer
+    from idc_lite.data.datasets import load_dataset
+    from idc_lite.errors import SettingsMismatchError
+    from idc_lite.training.checkpoint import checkpoint_record, load_checkpoint_data, load_classifier
+    from idc_lite.training.config import TrainConfig
+    from idc_lite.training.load_or_train import prepare_trainer
 
     ckpt, ref_json, _ = _paths(official_fixture)
     config = IDCConfig.from_official(json.loads(ref_json.read_text())["config"])

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from matplotlib.figure import Figure
 
-from idc_lite.html_report import check_pages, expected_outputs, export_html
+from idc_lite.runs.html_report import check_pages, expected_outputs, export_html
 
 
 def _png() -> str:
@@ -61,6 +61,7 @@ def test_expected_outputs_reads_the_executed_notebook(tmp_path):
     assert found["errors"] == ["cell 3: ValueError: bad"] and len(found["as_text"]) == 1
 
 
+@pytest.mark.browser
 def test_browser_check_passes_a_clean_page_and_fails_broken_ones(tmp_path, browser):
     clean = _notebook([_image()], [_text("accuracy 0.97")], [_image()], sources={2: "explore(figure, {})"})
     broken_image = _notebook([_image(data=base64.b64encode(b"not a png").decode())])
@@ -95,6 +96,7 @@ def test_browser_check_passes_a_clean_page_and_fails_broken_ones(tmp_path, brows
     assert any("no figure at all" in p for p in problems["no_figure.html"])
 
 
+@pytest.mark.browser
 def test_browser_check_counts_a_rendered_widget_as_rendered(tmp_path, browser):
     """Offline there is no widget renderer, so the page is given the rendered widget's DOM itself."""
     nb = _notebook([_image()])

@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-import idc_lite.image_folders as image_folders
-from idc_lite.data import DataNotFoundError, load_dataset
-from idc_lite.image_folders import load_image_folder
-from idc_lite.validation import DataError, InputError
+import idc_lite.data.image_folders as image_folders
+from idc_lite.data.datasets import load_dataset
+from idc_lite.data.image_folders import load_image_folder
+from idc_lite.errors import DataError, DataNotFoundError, InputError
 
 
 def _write(path: Path, pixels: np.ndarray) -> None:
@@ -141,7 +141,7 @@ def test_the_cifar10_jpeg_copy_loads_with_its_official_split_and_statistics(tmp_
 def test_a_named_dataset_reads_a_copy_in_class_folders_and_reports_say_which(tmp_path, monkeypatch):
     """load_dataset('cifar10', root=...) on an archive or folder of class folders: a copy of CIFAR-10,
     checked against its classes, named 'CIFAR-10 (JPEG copy)' in reports; reloadable from its record."""
-    from idc_lite.data import CIFAR10_CLASSES, dataset_label, is_image_folder_source, same_data
+    from idc_lite.data.datasets import CIFAR10_CLASSES, dataset_label, is_image_folder_source, same_data
 
     monkeypatch.setenv(image_folders.CACHE_ENV, str(tmp_path / "cache"))
     rng = np.random.default_rng(0)

@@ -72,6 +72,7 @@ def lab(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 def test_make_lab_runs_the_kits_kernel_on_notebooks(lab):
     port = lab["port"]
     names = {item["name"] for item in _api(port, "/api/contents")["content"]}
@@ -84,7 +85,7 @@ def test_make_lab_runs_the_kits_kernel_on_notebooks(lab):
     client.start_channels()
     client.wait_for_ready(timeout=60)
     printed = []
-    code = ("import sys, os\nfrom idc_lite.runs import base_dir\nfrom idc_lite.data import resolve_data_root\n"
+    code = ("import sys, os\nfrom idc_lite.runtime import base_dir\nfrom idc_lite.data.datasets import resolve_data_root\n"
             "print(sys.prefix, os.getcwd(), base_dir(), resolve_data_root(), sep='\\n')")
     client.execute_interactive(code, timeout=60, output_hook=lambda m: printed.append(m["content"].get("text", "")))
     client.stop_channels()
@@ -95,6 +96,7 @@ def test_make_lab_runs_the_kits_kernel_on_notebooks(lab):
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 def test_an_explorer_redraws_in_jupyterlab(lab, browser):
     """In a real JupyterLab page: run notebook 01, find the label-image explorer's controls, switch its
     scaling to 'global' and see the figure redrawn by the kernel."""
@@ -102,7 +104,7 @@ def test_an_explorer_redraws_in_jupyterlab(lab, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    from idc_lite.html_report import headless_chromium
+    from idc_lite.runs.html_report import headless_chromium
 
     profile = lab["runtime"].parent / "chromium"
     driver = headless_chromium(*browser, str(profile))

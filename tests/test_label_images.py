@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from idc_lite.label_images import label_image_diagnostics, make_label_images
+from idc_lite.model.label_images import label_image_diagnostics, make_label_images
 
 
 def test_shape_range_and_per_image_minmax():

@@ -1,7 +1,7 @@
 import torch
 
-from idc_lite.bridge import BrownianBridge
-from idc_lite.losses import idc_loss
+from idc_lite.model.bridge import BrownianBridge
+from idc_lite.model.losses import idc_loss
 
 
 def _setup(seed=0):

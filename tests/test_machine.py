@@ -23,8 +23,8 @@ def test_describe_names_the_rate_threads_and_bf16_only_when_known():
 def test_resolve_device_defaults_to_what_is_there_and_refuses_what_is_not(monkeypatch):
     import pytest
 
+    from idc_lite.errors import InputError
     from idc_lite.machine import resolve_device
-    from idc_lite.validation import InputError
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("") == torch.device("cpu") and resolve_device("cpu") == torch.device("cpu")

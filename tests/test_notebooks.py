@@ -38,7 +38,7 @@ def test_a_cpu_preset_runs_the_chain_on_its_offline_data(tmp_path, request, pres
     notebook parameters reach every notebook, the report names the data, the ablation is left out as the preset says."""
     import os
 
-    from idc_lite.presets import get_preset
+    from idc_lite.training.presets import get_preset
 
     data = request.getfixturevalue(data_fixture)
     env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR", "IDC_LITE_HEADLESS")}
@@ -149,9 +149,10 @@ def test_papermill_chain_in_smoke_mode(smoke_run):
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 def test_report_pages_in_a_real_browser(smoke_run, browser):
     """Every exported page loads in headless Chromium with all its figures, no error and no broken widget."""
-    from idc_lite.html_report import check_pages, run_pages
+    from idc_lite.runs.html_report import check_pages, run_pages
 
     pages = run_pages(smoke_run)
     assert len(pages) == len(NOTEBOOKS)

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from idc_lite.classifier import IDCClassifier, to_image_scale, to_model_scale
-from idc_lite.config import IDCConfig
-from idc_lite.label_images import make_label_images
-from idc_lite.losses import idc_loss
-from idc_lite.unet import count_parameters, official_init_
+from idc_lite.model.classifier import IDCClassifier, to_image_scale, to_model_scale
+from idc_lite.model.config import IDCConfig
+from idc_lite.model.label_images import make_label_images
+from idc_lite.model.losses import idc_loss
+from idc_lite.model.unet import count_parameters, official_init_
 
 CASES = [
     {"num_classes": 5, "num_timesteps": 6, "sample_step": 5, "mt_type": "sin",

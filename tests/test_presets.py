@@ -4,10 +4,10 @@ from dataclasses import asdict
 
 import pytest
 
-from idc_lite.presets import PRESETS, get_preset
-from idc_lite.reproduce import check_run_parameters, notebook_paths
-from idc_lite.unet import UNet, count_flops, count_parameters
-from idc_lite.validation import ParameterError
+from idc_lite.errors import ParameterError
+from idc_lite.model.unet import UNet, count_flops, count_parameters
+from idc_lite.runs.reproduce import check_run_parameters, notebook_paths
+from idc_lite.training.presets import PRESETS, get_preset
 
 # Transcribed from the authors' configs/Template-IDC-cifar10.yaml and Template-IDC-cifar100.yaml
 # (github.com/hfmei/IDC), with their runner's code where the YAML leaves a choice to it:

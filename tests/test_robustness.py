@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from idc_lite.classifier import IDCClassifier
-from idc_lite.robustness import PaperProtocolModel, correct_under_rule, paper_robust, worst_case
+from idc_lite.evaluation.scoring import PaperProtocolModel, correct_under_rule, paper_robust, worst_case
+from idc_lite.model.classifier import IDCClassifier
 
 
 class Scripted(torch.nn.Module):
@@ -61,7 +61,7 @@ def test_paper_protocol_model_is_fixed_noise_probabilities():
 
 def test_score_under_rule_estimates_the_chance_of_a_correct_draw():
     from conftest import Linear
-    from idc_lite.robustness import score_under_rule
+    from idc_lite.evaluation.scoring import score_under_rule
 
     x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     deterministic = Linear()

@@ -2,7 +2,10 @@ import json
 
 import pytest
 
-from idc_lite.runs import MissingArtifactError, check_parameters, is_smoke, require, resolve_run_dir
+from idc_lite.errors import MissingArtifactError
+from idc_lite.runs.folders import require, resolve_run_dir
+from idc_lite.runs.parameters import check_parameters
+from idc_lite.runtime import is_smoke
 
 
 def _namespace(**params):
@@ -44,8 +47,8 @@ def test_smoke_switch_and_run_dir(monkeypatch, tmp_path):
 
 def test_paths_resolve_against_the_repository_wherever_the_kernel_starts(monkeypatch, tmp_path):
     from conftest import REPO
-    from idc_lite.data import resolve_data_root
-    from idc_lite.runs import repository_root
+    from idc_lite.data.datasets import resolve_data_root
+    from idc_lite.runtime import repository_root
 
     monkeypatch.delenv("IDC_LITE_RUN_DIR", raising=False)
     monkeypatch.delenv("IDC_LITE_DATA", raising=False)
@@ -76,7 +79,7 @@ def test_default_run_dir_is_in_the_repository(monkeypatch, tmp_path):
 
 
 def test_settings_differences_name_every_changed_setting():
-    from idc_lite.runs import settings_differences
+    from idc_lite.reuse import settings_differences
 
     stored = {"epochs": 15, "seed": 0, "adversarial": {"eps": 0.0627, "steps": 5}, "shape": [1, 16, 16]}
     assert settings_differences(stored, {**stored, "shape": (1, 16, 16)}) == []     # tuples and lists alike
@@ -89,7 +92,7 @@ def test_settings_differences_name_every_changed_setting():
 def test_artefact_for_settings_never_reuses_or_replaces_silently(tmp_path):
     import json
 
-    from idc_lite.runs import artefact_for_settings
+    from idc_lite.reuse import artefact_for_settings
 
     def stored(path):
         return json.loads(path.read_text())
@@ -110,14 +113,14 @@ def test_artefact_for_settings_never_reuses_or_replaces_silently(tmp_path):
 
 
 def test_exercise_dir_is_inside_the_run(tmp_path):
-    from idc_lite.runs import exercise_dir
+    from idc_lite.runs.folders import exercise_dir
 
     path = exercise_dir(tmp_path, "05_adv_cnn_2eps")
     assert path == tmp_path / "exercises" / "05_adv_cnn_2eps" and path.is_dir()
 
 
 def test_progress_bars_only_where_someone_watches(monkeypatch):
-    from idc_lite.runs import progress_bar
+    from idc_lite.runtime import progress_bar
 
     monkeypatch.delenv("IDC_LITE_SMOKE", raising=False)
     monkeypatch.delenv("IDC_LITE_HEADLESS", raising=False)
@@ -129,7 +132,7 @@ def test_progress_bars_only_where_someone_watches(monkeypatch):
 def test_environment_sets_and_restores(monkeypatch):
     import os
 
-    from idc_lite.runs import environment
+    from idc_lite.runtime import environment
 
     monkeypatch.setenv("IDC_LITE_A", "old")
     monkeypatch.delenv("IDC_LITE_B", raising=False)
@@ -155,7 +158,7 @@ def test_a_run_stopped_by_a_failing_notebook_still_reports_what_finished(tmp_pat
     and raises the notebook's error again; --summarize rebuilds the same report."""
     import papermill
 
-    from idc_lite import reproduce
+    from idc_lite.runs import reproduce
 
     notebooks = [_notebook(tmp_path / "01_fine.ipynb", "print('fine')"),
                  _notebook(tmp_path / "02_broken.ipynb", "raise RuntimeError('broken on purpose')")]

@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from conftest import Linear, tiny_config
-from idc_lite import sanity
-from idc_lite.attacks import PGDSettings
-from idc_lite.classifier import IDCClassifier
-from idc_lite.evaluation import AttackSpec
+from idc_lite.evaluation import sanity
+from idc_lite.evaluation.attacks import PGDSettings
+from idc_lite.evaluation.protocol import AttackSpec
+from idc_lite.model.classifier import IDCClassifier
 
 
 def _data(n=12, seed=3):

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from idc_lite.classifier import IDCClassifier
-from idc_lite.presets import get_preset
+from idc_lite.model.classifier import IDCClassifier
 from idc_lite.streams import SAMPLER_NOISE, hashed_seed, sampler_noise_generator, seeded, spawn
+from idc_lite.training.presets import get_preset
 
 SEEDS = range(21)
 

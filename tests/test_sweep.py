@@ -7,11 +7,11 @@ import sys
 import pytest
 
 from conftest import REPO
-from idc_lite.presets import get_preset, with_ablation
-from idc_lite.reproduce import check_run_parameters
-from idc_lite.runs import write_metrics
-from idc_lite.sweep import GridError, grid_points, load_grid, notebook_files, run_sweep
-from idc_lite.validation import InputError
+from idc_lite.errors import GridError, InputError
+from idc_lite.metrics import AttackMetrics, TrainingMetrics, write_metrics
+from idc_lite.runs.reproduce import check_run_parameters
+from idc_lite.runs.sweep import grid_points, load_grid, notebook_files, run_sweep
+from idc_lite.training.presets import get_preset, with_ablation
 
 DEFAULT_GRID = REPO / "sweeps" / "digits_ablations.json"
 
@@ -79,12 +79,11 @@ def _fake_point(worst_by_point):
         if name not in worst_by_point:
             raise RuntimeError(f"point {name} broke")
         per_example = worst_by_point[name]
-        write_metrics(folder, "02_train_classifier", {"test_accuracy": 0.9, "test_examples": 100, "n_params": 10,
-                                                      "flops_per_prediction": 4e6})
-        write_metrics(folder, "04_attack", {"eps": 16 / 255, "paper_eps": 8 / 255, "paper_protocol": {
+        write_metrics(folder, TrainingMetrics(test_accuracy=0.9, test_examples=100, n_params=10, flops_per_prediction=4e6))
+        write_metrics(folder, AttackMetrics(eps=16 / 255, paper_eps=8 / 255, paper_protocol={
             "paper@8": {"worst_case_and_clean": 0.8}, "paper@16": {"worst_case_and_clean": 0.7}},
-            "adaptive_protocol": {"examples": len(per_example), "draws": 5, "worst_case_per_example": per_example,
-                                  "worst_case_accuracy": sum(per_example) / len(per_example), "worst_case_rescored": None}})
+            adaptive_protocol={"examples": len(per_example), "draws": 5, "worst_case_per_example": per_example,
+                               "worst_case_accuracy": sum(per_example) / len(per_example), "worst_case_rescored": None}))
     return run_point
 
 

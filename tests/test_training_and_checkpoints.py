@@ -4,10 +4,14 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from idc_lite.checkpoints import CheckpointError, atomic_save, read_torch_file
-from idc_lite.classifier import IDCClassifier
-from idc_lite.data import DataSplit
-from idc_lite.train import EMA, TrainConfig, Trainer, evaluate_accuracy, load_checkpoint_data, load_classifier
+from idc_lite.data.splits import DataSplit
+from idc_lite.errors import CheckpointError
+from idc_lite.files import atomic_save, read_torch_file
+from idc_lite.model.accuracy import evaluate_accuracy
+from idc_lite.model.classifier import IDCClassifier
+from idc_lite.training.checkpoint import load_checkpoint_data, load_classifier
+from idc_lite.training.config import TrainConfig
+from idc_lite.training.trainer import EMA, Trainer
 
 
 def tiny_data(n=48):
@@ -62,7 +66,7 @@ def test_resume_is_exact(tmp_path):
 
 
 def test_the_training_log_beside_a_checkpoint_is_its_history(tmp_path):
-    from idc_lite.train import log_path_for, read_checkpoint
+    from idc_lite.training.checkpoint import log_path_for, read_checkpoint
 
     trainer = tiny_trainer(epochs=3)
     path = tmp_path / "m.pt"
@@ -164,7 +168,7 @@ def test_wrong_data_for_model_is_rejected():
 
 
 def test_load_checkpoint_data_for_digits(tmp_path):
-    from idc_lite.data import load_digits
+    from idc_lite.data.datasets import load_digits
     digits = load_digits(image_size=8)
     cfg = tiny_config(num_classes=10)
     trainer = Trainer(IDCClassifier(cfg), TrainConfig(epochs=1, batch_size=512), digits)
@@ -175,7 +179,7 @@ def test_load_checkpoint_data_for_digits(tmp_path):
 
 
 def test_shift_augmentation_translates_by_at_most_one_pixel():
-    from idc_lite.train import augment_shift
+    from idc_lite.training.trainer import augment_shift
     x = torch.zeros(16, 1, 6, 6)
     x[:, :, 2:4, 2:4] = 1.0
     out = augment_shift(x, torch.Generator().manual_seed(0))
@@ -205,7 +209,7 @@ def test_train_command_line_twin(tmp_path):
 
 
 def test_accuracy_over_draws_states_each_scoring_rule():
-    from idc_lite.train import accuracy_over_draws
+    from idc_lite.model.accuracy import accuracy_over_draws
     trainer = tiny_trainer(epochs=1)
     trainer.train(progress=False)
     model = trainer.ema_classifier()
@@ -218,8 +222,8 @@ def test_accuracy_over_draws_states_each_scoring_rule():
 
 
 def test_prepare_trainer_reuses_only_with_the_same_settings(tmp_path):
-    from idc_lite.runs import SettingsMismatchError
-    from idc_lite.train import prepare_trainer
+    from idc_lite.errors import SettingsMismatchError
+    from idc_lite.training.load_or_train import prepare_trainer
 
     path = tmp_path / "model.pt"
     config = tiny_config()
@@ -247,8 +251,8 @@ def test_prepare_trainer_reuses_only_with_the_same_settings(tmp_path):
 
 
 def test_prepare_trainer_uses_a_model_trained_elsewhere(tmp_path):
-    from idc_lite.runs import SettingsMismatchError
-    from idc_lite.train import prepare_trainer
+    from idc_lite.errors import SettingsMismatchError
+    from idc_lite.training.load_or_train import prepare_trainer
 
     elsewhere = tmp_path / "elsewhere" / "model.pt"
     made = tiny_trainer(epochs=1)
@@ -287,7 +291,7 @@ def test_cosine_schedule_warms_up_ends_at_min_lr_and_resumes_exactly(tmp_path):
 
 def _timesteps_drawn(monkeypatch, trainer, batches: int) -> list[int]:
     """The t of every row of ``batches`` training losses of 16 rows (the loss records what it is given)."""
-    import idc_lite.train as train_module
+    import idc_lite.training.trainer as train_module
 
     seen = []
     real_loss = train_module.idc_loss
@@ -325,7 +329,7 @@ def test_first_step_weight_puts_that_share_of_a_batch_on_the_samplers_first_time
 
 
 def test_first_step_weight_needs_sampler_timesteps_and_a_positive_whole_number():
-    from idc_lite.validation import InputError
+    from idc_lite.errors import InputError
 
     assert TrainConfig(timesteps="sampler", first_step_weight=4).first_step_weight == 4
     with pytest.raises(InputError, match="needs timesteps='sampler'"):
@@ -338,8 +342,8 @@ def test_first_step_weight_needs_sampler_timesteps_and_a_positive_whole_number()
 def test_a_checkpoint_written_before_a_new_training_option_still_resumes(tmp_path):
     """A record without first_step_weight (kits before the option) reads as the default, 1: the
     notebook resumes it instead of calling the settings different."""
-    from idc_lite.runs import SettingsMismatchError
-    from idc_lite.train import prepare_trainer
+    from idc_lite.errors import SettingsMismatchError
+    from idc_lite.training.load_or_train import prepare_trainer
 
     path = tmp_path / "model.pt"
     recipe = tiny_trainer().config
@@ -357,7 +361,7 @@ def test_a_checkpoint_written_before_a_new_training_option_still_resumes(tmp_pat
 
 
 def test_unknown_training_timesteps_option_is_refused():
-    from idc_lite.validation import InputError
+    from idc_lite.errors import InputError
 
     with pytest.raises(InputError, match="timesteps"):
         TrainConfig(timesteps="every")
@@ -407,7 +411,7 @@ def test_bf16_precision_runs_the_unet_in_bfloat16_keeps_float32_state_and_resume
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_uses_bf16_only_where_the_device_has_it_natively(monkeypatch, native):
-    import idc_lite.train as train_module
+    import idc_lite.training.trainer as train_module
 
     asked = []
     monkeypatch.setattr(train_module, "native_bf16", lambda device: asked.append(torch.device(device).type) or native)
@@ -428,7 +432,7 @@ def test_native_bf16_reads_the_cpu_flags(monkeypatch):
 
 
 def test_unknown_precision_is_refused():
-    from idc_lite.validation import InputError
+    from idc_lite.errors import InputError
 
     with pytest.raises(InputError, match="precision"):
         TrainConfig(precision="fp16")

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from idc_lite.errors import InputError
 from idc_lite.uncertainty import (
     bootstrap_interval,
     estimate,
@@ -12,7 +13,6 @@ from idc_lite.uncertainty import (
     rate_estimate,
     wilson_interval,
 )
-from idc_lite.validation import InputError
 
 
 def test_wilson_matches_the_textbook_values():

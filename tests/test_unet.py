@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from idc_lite.presets import get_preset
-from idc_lite.unet import UNet, UNetConfig, count_flops, count_parameters, official_init_
+from idc_lite.model.unet import UNet, UNetConfig, count_flops, count_parameters, official_init_
+from idc_lite.training.presets import get_preset
 
 
 @pytest.mark.parametrize("kwargs", [

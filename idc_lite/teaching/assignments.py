@@ -29,17 +29,18 @@ from pathlib import Path
 
 import nbformat
 
-from ..checkpoints import atomic_write_bytes
-from ..runs import HEADLESS_ENV, MODEL_ENV, RUN_DIR_ENV, SMOKE_ENV, environment, repository_root
+from idc_lite.errors import AssignmentError
+from idc_lite.files import atomic_write_bytes
+from idc_lite.runtime import HEADLESS_ENV, MODEL_ENV, RUN_DIR_ENV, SMOKE_ENV, environment, repository_root, subcommand_prog
 
 STUDENT = "submission"
+
+
 GRADES_FILE = "grades.csv"
+
+
 # files beside a given model that later notebooks can reuse when their settings match
 REUSABLE = ("cnn*.pt", "adv_cnn*.pt", "ablation_no_interclass*.pt", "ablation_no_interclass*.json")
-
-
-class AssignmentError(RuntimeError):
-    """nbgrader refused a notebook, or the submissions cannot be graded; the message says why."""
 
 
 def source_notebooks(folder: Path | None = None) -> list[Path]:
@@ -139,14 +140,35 @@ def _reusable_files(model: Path) -> list[Path]:
     return sorted({p for pattern in REUSABLE for p in model.parent.glob(pattern)})
 
 
-def grade(submissions: Path, model: Path | None = None, smoke: bool = False, timeout: int = 3600) -> list[GradeRow]:
+def _course_for_grading(course: Path, sources: dict[str, Path], generated: Path | None) -> None:
+    """Make the nbgrader course ``course`` for grading: a copy of ``generated`` (a course that
+    :func:`generate` made from these very notebooks) when given, else generated afresh."""
+    if generated is None:
+        generate(course, list(sources.values()))
+        return
+    generated = Path(generated)
+    for name, source in sources.items():
+        copy = generated / "source" / name / source.name
+        if not (generated / "release" / name / source.name).is_file() or not copy.is_file():
+            raise AssignmentError(f"--course {generated}: no generated assignment {name} (run `idc-lite assignments "
+                                  f"--course {generated}` first)")
+        if copy.read_bytes() != source.read_bytes():
+            raise AssignmentError(f"--course {generated}: its {name} was generated from another version of "
+                                  f"{source.name}; generate the course again")
+    shutil.copytree(generated, course, ignore=shutil.ignore_patterns("submitted", "autograded", "feedback"))
+
+
+def grade(submissions: Path, model: Path | None = None, smoke: bool = False, timeout: int = 3600,
+          course: Path | None = None) -> list[GradeRow]:
     """Autograde the notebooks in ``submissions`` and write ``submissions/grades.csv``.
 
     All of them run in one fresh run folder, in order, so 03 to 05 read what 02 and 04 made.
     ``model``: a trained ``model.pt`` (with its ``.json``) that notebook 02 uses instead of training;
     the baselines beside it are copied too and reused where their settings match.  ``smoke`` (or
-    ``IDC_LITE_SMOKE=1``) grades with the notebooks' smoke settings.  A cell that fails, or an
-    answer left as ``raise NotImplementedError()``, scores 0; nothing is retried.
+    ``IDC_LITE_SMOKE=1``) grades with the notebooks' smoke settings.  ``course``: a course already
+    generated from these notebooks (``idc-lite assignments --course``), copied instead of generating
+    one per call (a class's grading generates it once).  A cell that fails, or an answer left as
+    ``raise NotImplementedError()``, scores 0; nothing is retried.
     """
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -161,9 +183,9 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
     out = Path(submissions) / "autograded"
     out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="idc-lite-grading-") as tmp:
-        course, run = Path(tmp) / "course", Path(tmp) / "run"
+        generated, course, run = course, Path(tmp) / "course", Path(tmp) / "run"
         run.mkdir()
-        generate(course, list(sources.values()))
+        _course_for_grading(course, sources, generated)
         if model is not None:
             for path in _reusable_files(model):
                 shutil.copy2(path, run / path.name)
@@ -250,16 +272,19 @@ def summary_lines(rows: list[GradeRow]) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m idc_lite.teaching.assignments", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog or "python -m idc_lite.teaching.assignments", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help="write the student copies with nbgrader")
+    gen = sub.add_parser("generate", **subcommand_prog(prog, "generate"), help="write the student copies with nbgrader")
     gen.add_argument("--course", default=None, help="course folder (default: assignments/ in the repository)")
-    grd = sub.add_parser("grade", help="autograde a folder of submitted notebooks; writes SUBMISSIONS/grades.csv")
+    grd = sub.add_parser("grade", **subcommand_prog(prog, "grade"),
+                         help="autograde a folder of submitted notebooks; writes SUBMISSIONS/grades.csv")
     grd.add_argument("submissions", help="folder with the submitted notebooks (the student copies' file names)")
     grd.add_argument("--model", default=None, help="a trained model.pt (with its .json) used instead of training in 02")
     grd.add_argument("--smoke", action="store_true", help="grade with the notebooks' smoke settings (IDC_LITE_SMOKE=1 too)")
     grd.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell (default 3600)")
+    grd.add_argument("--course", default=None, help="a course folder generated from these notebooks (idc-lite assignments "
+                                                    "--course DIR): reused instead of generating one")
     args = parser.parse_args(argv)
     try:
         if args.command == "generate":
@@ -270,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{time.perf_counter() - t0:.0f} s")
             return 0
         t0 = time.perf_counter()
-        rows = grade(Path(args.submissions), Path(args.model) if args.model else None, args.smoke, args.timeout)
+        rows = grade(Path(args.submissions), Path(args.model) if args.model else None, args.smoke, args.timeout,
+                     Path(args.course) if args.course else None)
     except AssignmentError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -20,13 +20,14 @@ from typing import Callable, Sequence
 import torch
 from matplotlib.figure import Figure
 
-from ..attacks import FirstStepSurrogate, PGDSettings, fgsm, pgd
-from ..bridge import BrownianBridge
-from ..classifier import to_image_scale, to_model_scale
-from ..label_images import SCALINGS, label_image_diagnostics, make_label_images
-from ..plotting import draw_image
-from ..runs import is_headless
-from ..streams import sampler_noise_generator
+from idc_lite.evaluation.attacks import FirstStepSurrogate, PGDSettings, fgsm, pgd
+from idc_lite.evaluation.suites import DEFAULTS
+from idc_lite.model.bridge import BrownianBridge
+from idc_lite.model.classifier import to_image_scale, to_model_scale
+from idc_lite.model.label_images import SCALINGS, label_image_diagnostics, make_label_images
+from idc_lite.runs.plotting import draw_image
+from idc_lite.runtime import is_headless
+from idc_lite.streams import sampler_noise_generator
 
 ATTACKS = ("fgsm", "pgd", "eot_pgd", "first_step_pgd")
 
@@ -74,7 +75,7 @@ def explore(figure_fn: Callable[..., Figure], controls: dict, headless: bool | N
     """Controls that redraw ``figure_fn(**values)`` in JupyterLab; the default figure when headless.
 
     ``controls``: {argument name: Slider | Choice | Toggle}; their ``value`` is the default.
-    ``headless``: None asks :func:`idc_lite.runs.is_headless` (papermill, nbval, grading, smoke).
+    ``headless``: None asks :func:`idc_lite.runtime.is_headless` (papermill, nbval, grading, smoke).
     Returns the ``ipywidgets.interactive`` (its ``result`` is the last Figure) or the Figure.
     """
     defaults = {name: c.value for name, c in controls.items()}
@@ -192,9 +193,9 @@ def _attack_one(model, image: torch.Tensor, label: torch.Tensor, eps: float, att
     if attack == "fgsm":
         return fgsm(model, image, label, eps, generator)
     if attack == "pgd":
-        return pgd(model, image, label, PGDSettings(eps=eps, alpha=eps / 4, steps=10), generator)
+        return pgd(model, image, label, PGDSettings(eps=eps, alpha=eps / 4, steps=DEFAULTS.steps), generator)
     if attack == "eot_pgd":
-        return pgd(model, image, label, PGDSettings(eps=eps, alpha=eps / 4, steps=10, loss="margin", eot_samples=4),
+        return pgd(model, image, label, PGDSettings(eps=eps, alpha=eps / 4, steps=DEFAULTS.steps, loss="margin", eot_samples=4),
                    generator)
     if attack == "first_step_pgd":
         return pgd(FirstStepSurrogate(model), image, label, PGDSettings(eps=eps, alpha=eps / 10, steps=20, loss="margin"),
@@ -264,3 +265,5 @@ def label_images_figure(num_classes: int = 10, image_size: int = 16, seed: int =
                  f"distance {diag['min_off_diagonal_distance']:.3f}, largest cosine {diag['max_off_diagonal_cosine']:.3f}",
                  fontsize=9)
     return fig
+
+

@@ -1,0 +1,42 @@
+"""Sphinx configuration of the idc_lite book: Markdown pages (MyST), the notebooks as chapters (MyST-NB,
+not executed: the chapters show their narration, code and exercises), and an API reference from the
+docstrings.  ``make docs`` builds it with warnings as errors."""
+import shutil
+import tempfile
+from pathlib import Path
+
+from idc_lite.teaching.assignments import generate
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+# The chapters are the students' copies of the notebooks (nbgrader's, as `idc-lite assignments` makes them):
+# the book shows every exercise and check, never a solution or a hidden test.  Sphinx reads only its
+# source folder, so each build writes them there (docs/chapters/ is generated and git-ignored).
+
+
+def _write_chapters(chapters: Path) -> None:
+    shutil.rmtree(chapters, ignore_errors=True)
+    chapters.mkdir()
+    with tempfile.TemporaryDirectory(prefix="idc-lite-docs-") as course:
+        for student_copy in generate(Path(course)):
+            shutil.copy(student_copy, chapters / student_copy.name)
+
+
+_write_chapters(HERE / "chapters")
+
+project = "idc_lite"
+author = "the idc_lite developers"
+copyright = "the idc_lite developers"
+extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.viewcode"]
+nb_execution_mode = "off"            # the chapters are the committed, stripped notebooks: nothing runs at build time
+myst_enable_extensions = ["colon_fence", "dollarmath"]
+myst_heading_anchors = 3
+exclude_patterns = ["_build", "records", "Thumbs.db", ".DS_Store"]
+html_theme = "furo"
+html_title = "idc_lite"
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False}
+
+html_extra_path = ["records"]       # the reference runs' records and reports, linked from the results page

@@ -1,0 +1,396 @@
+"""Run a list of attacks on a model and report robust accuracy with its full protocol.
+
+Each attack is an :class:`AttackSpec`: what it is, its settings, what it computes gradients or
+queries on (the model itself, a fixed-noise copy, the BPDA approximation, the first-step
+surrogate, the authors' probability wrapper, or another model for transfer), and optionally the
+earlier attack whose output it starts from.  The adversarial examples are always *scored on the
+model itself* with fresh noise under a stated scoring rule, and the per-example worst case over
+all attacks is reported beside each attack.
+
+Two suites: :func:`paper_suite` (the authors' protocol) and :func:`adaptive_suite`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from idc_lite.errors import InputError
+from idc_lite.evaluation.attacks import (
+    BPDA,
+    FirstStepSurrogate,
+    FixedNoise,
+    PGDSettings,
+    cw_l2,
+    fgsm,
+    mi_fgsm,
+    other_class_start,
+    pgd,
+    square_linf,
+)
+from idc_lite.evaluation.comparison import worst_case_scores
+from idc_lite.evaluation.scoring import SCORING_RULES, PaperProtocolModel, score_from_predictions, score_under_rule, worst_case
+from idc_lite.metrics import AttackMetrics
+from idc_lite.model.accuracy import predictions_over_draws
+from idc_lite.runtime import progress_bar
+from idc_lite.streams import hashed_seed, seeded
+from idc_lite.uncertainty import estimate, paired_difference
+from idc_lite.validation import check_batch, check_choice, check_eps, check_int, check_number
+
+ATTACK_KINDS = ("fgsm", "pgd", "mi_fgsm", "cw_l2", "square", "torchattacks", "autoattack_rand", "other_class")
+
+
+TARGETS = ("model", "fixed_noise", "bpda", "first_step", "paper_wrapper", "transfer")
+
+
+@dataclass
+class AttackSpec:
+    """One attack.
+
+    ``kind`` in ATTACK_KINDS; ``params`` are its keyword arguments (PGDSettings fields for 'pgd';
+    for 'torchattacks' the class name under ``attack`` plus its arguments); ``target`` in TARGETS;
+    ``source`` names the model of ``evaluate(sources=...)`` a 'transfer' attack runs on;
+    ``start_from`` names an earlier attack of the same list whose examples a 'pgd' starts from.
+    """
+    name: str
+    kind: str
+    params: dict = field(default_factory=dict)
+    target: str = "model"
+    start_from: str | None = None
+    source: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError(f"attack name must be a non-empty string, got {self.name!r}")
+        check_choice(self.kind, "attack kind", ATTACK_KINDS)
+        check_choice(self.target, "attack target", TARGETS)
+        if not isinstance(self.params, dict):
+            raise InputError(f"attack params must be a dict, got {type(self.params).__name__}")
+        if (self.target == "transfer") != (self.source is not None):
+            raise InputError("a 'transfer' attack needs source=<model name>, and only it takes one")
+        if self.start_from is not None and self.kind != "pgd":
+            raise InputError("start_from is supported for 'pgd' attacks only")
+        if self.kind == "pgd":
+            unknown = set(self.params) - set(PGDSettings.__dataclass_fields__) - {"noise_seed"}
+            if unknown:
+                raise InputError(f"attack {self.name!r}: unknown PGD setting(s) {sorted(unknown)}")
+            PGDSettings(**{k: v for k, v in self.params.items() if k != "noise_seed"})   # checks the values now
+        elif "eps" in self.params:
+            check_eps(self.params["eps"], f"attack {self.name!r} eps", self.params.get("norm", "Linf"))
+
+    def settings(self) -> dict:
+        """The attack's full settings, defaults filled in: eps, norm, steps, step size (alpha),
+        restarts, EOT samples, loss, plus anything specific."""
+        p = dict(self.params)
+        if self.kind == "pgd":
+            return {**PGDSettings(**{k: v for k, v in p.items() if k != "noise_seed"}).to_dict(),
+                    **({"noise_seed": p["noise_seed"]} if "noise_seed" in p else {})}
+        defaults = {
+            "fgsm": {"norm": "Linf", "steps": 1, "alpha": p.get("eps"), "restarts": 1, "eot_samples": 1, "loss": "ce"},
+            "mi_fgsm": {"norm": "Linf", "restarts": 1, "eot_samples": 1, "loss": "ce", "decay": 1.0},
+            "cw_l2": {"norm": "L2", "eps": None, "restarts": 1, "eot_samples": 1, "loss": "margin", "c": 1.0,
+                      "kappa": 0.0, "steps": 100, "lr": 0.01},
+            "square": {"norm": "Linf", "restarts": 1, "eot_samples": 1, "loss": "margin", "p_init": 0.3},
+            "autoattack_rand": {"norm": "Linf", "version": "rand", "n_iter": 100, "eot_iter": 20},
+            "other_class": {"norm": "Linf", "steps": 0, "restarts": 1, "eot_samples": 0, "loss": None},
+            "torchattacks": {"norm": "L2" if p.get("attack") == "CW" else "Linf", "restarts": 1, "eot_samples": 1,
+                             "loss": "ce"},
+        }[self.kind]
+        return {**defaults, **p}
+
+
+def _target(model, spec: AttackSpec, sources: dict | None):
+    if spec.target == "fixed_noise":
+        return FixedNoise(model, seed=spec.params.get("noise_seed", 0))
+    if spec.target == "bpda":
+        return BPDA(model)
+    if spec.target == "first_step":
+        return FirstStepSurrogate(model)
+    if spec.target == "paper_wrapper":
+        return PaperProtocolModel(model)
+    if spec.target == "transfer":
+        if not sources or spec.source not in sources:
+            raise ValueError(f"attack {spec.name!r} transfers from {spec.source!r}: pass it in sources=")
+        return sources[spec.source]
+    return model
+
+
+def _torchattacks(target, x, labels, params: dict, generator: torch.Generator) -> torch.Tensor:
+    """A torchattacks attack.  It draws from the global RNG, so it runs inside ``fork_rng``
+    seeded from ``generator``: reproducible, and the caller's global RNG is left alone."""
+    import torchattacks
+
+    p = dict(params)
+    cls = getattr(torchattacks, p.pop("attack"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        return cls(target, **p)(x, labels).detach()
+
+
+def run_attack(model, spec: AttackSpec, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+               start: torch.Tensor | None = None, sources: dict | None = None) -> torch.Tensor:
+    """Adversarial examples (B, C, H, W) in [0, 1] for one attack spec."""
+    target = _target(model, spec, sources)
+    p = {k: v for k, v in spec.params.items() if k != "noise_seed"}
+    if spec.kind == "pgd":
+        return pgd(target, x, labels, PGDSettings(**p), generator, start=start)
+    if spec.kind == "fgsm":
+        return fgsm(target, x, labels, generator=generator, **p)
+    if spec.kind == "mi_fgsm":
+        return mi_fgsm(target, x, labels, generator=generator, **p)
+    if spec.kind == "cw_l2":
+        return cw_l2(target, x, labels, generator, **p)
+    if spec.kind == "square":
+        return square_linf(target, x, labels, generator=generator, **p)
+    if spec.kind == "torchattacks":
+        return _torchattacks(target, x, labels, p, generator)
+    if spec.kind == "other_class":
+        return other_class_start(x, labels, **p)
+    from idc_lite.evaluation.attacks import autoattack_rand
+
+    return autoattack_rand(target, x, labels, generator=generator, **p)
+
+
+def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackSpec], *, seed: int = 0,
+             rule: str = "one", draws: int = 5, batch_size: int = 100, l2_budget: float | None = None,
+             sources: dict | None = None, protocol: str = "", progress: bool = False,
+             examples: dict | None = None, gradient_model=None) -> dict:
+    """Robust accuracy per attack and the per-example worst case, with everything recorded.
+
+    x (B, C, H, W) in [0, 1], labels (B,).  Every consumer draws from a stream of its own, named and
+    derived from ``seed`` (:func:`idc_lite.streams.seeded`): attack ``name`` from ``'attack/<name>'``, its
+    scoring from ``'scoring/<name>'``, the clean scoring from ``'scoring/clean'``; so no attack sees the
+    noise it is scored with, an attack's draws do not depend on its place in the list, and no stream is
+    shared with another notebook's integer seeds.  The integer seeds are recorded per attack.
+    ``rule``/``draws``: see :func:`robustness.score_under_rule` ('one' averages ``draws`` one-draw
+    scores; ``draws=1`` scores with a single draw, as the paper does).
+    ``l2_budget``: CW-L2 examples further than this from x count as failed attacks.
+    ``examples``: a dict that receives each attack's adversarial examples by name.
+    ``gradient_model``: what the attacks query instead of ``model`` (e.g. ``model.gradient_twin()``,
+    the 3-call sampler); scoring always uses ``model`` itself, and the result records which was used.
+    Returns a JSON-serialisable dict (per-example scores included, for example-by-example checks).
+    ``worst_case_accuracy`` is the mean per-example minimum over attacks; with rule 'one' and
+    several draws, ``worst_case_rescored`` scores each example's chosen attack again on fresh
+    draws (stream 'rescoring/worst_case'), because a minimum of noisy scores leans low.
+    """
+    if not isinstance(attacks, (list, tuple)) or not all(isinstance(a, AttackSpec) for a in attacks):
+        raise InputError(f"attacks must be a list of AttackSpec, got {attacks!r}"[:300])
+    num_classes = getattr(getattr(model, "config", None), "num_classes", None)
+    x, labels = check_batch(x, labels, num_classes)
+    check_int(seed, "seed", 0)
+    check_choice(rule, "rule", ("one", "majority", "all"))
+    check_int(draws, "draws", 1)
+    check_int(batch_size, "batch_size", 1)
+    if l2_budget is not None:
+        check_number(l2_budget, "l2_budget", 0.0)
+    names = [a.name for a in attacks]
+    if len(set(names)) != len(names):
+        raise InputError(f"attack names must be unique, got {names}")
+    started = time.perf_counter()
+    clean = score_under_rule(model, x, labels, rule, seeded(seed, "scoring/clean"), draws)
+    scores, table, adversarial = {}, [], {}
+    attacker = gradient_model if gradient_model is not None else model
+    for spec in progress_bar(attacks, desc="attacks", disable=not progress):
+        if spec.start_from is not None and spec.start_from not in adversarial:
+            raise InputError(f"attack {spec.name!r} starts from {spec.start_from!r}, which must come earlier in the list")
+        attack_seed, scoring_seed = hashed_seed(seed, f"attack/{spec.name}"), hashed_seed(seed, f"scoring/{spec.name}")
+        t0 = time.perf_counter()
+        adv = _attack_in_batches(attacker, spec, x, labels, torch.Generator().manual_seed(attack_seed), batch_size,
+                                 adversarial.get(spec.start_from), sources)
+        seconds = time.perf_counter() - t0
+        if spec.kind == "cw_l2" and l2_budget is not None:
+            too_far = (adv - x).flatten(1).norm(dim=1) > l2_budget
+            adv = torch.where(too_far.view(-1, 1, 1, 1), x, adv)
+        adversarial[spec.name] = adv
+        score = score_under_rule(model, adv, labels, rule, torch.Generator().manual_seed(scoring_seed), draws)
+        scores[spec.name] = score
+        table.append(_attack_row(spec, x, adv, clean, score, attack_seed, scoring_seed, seconds))
+    worst = worst_case(scores) if scores else clean
+    rescored = None
+    if scores and rule == "one" and draws > 1:
+        # The minimum of noisy scores leans low (it picks each example's luckiest draws for the
+        # attacker).  Unbiased check: keep each example's chosen attack, score it on fresh draws.
+        rescored = score_under_rule(model, pick_worst(scores, adversarial), labels, rule,
+                                    seeded(seed, "rescoring/worst_case"), draws)
+    intervals = _intervals(table, clean, worst, rescored, one_draw=draws == 1 or rule != "one")
+    result = {"protocol": protocol, "scoring_rule": rule, "draws": draws, "seed": seed,
+              "attacks_query": "the scored model" if gradient_model is None else _describe_model(gradient_model),
+              "examples": int(x.shape[0]), "clean_accuracy": clean.mean().item(),
+              "clean_per_example": [round(v, 4) for v in clean.tolist()], "attacks": table,
+              "worst_case_accuracy": worst.mean().item(), "worst_case_and_clean": (worst * clean).mean().item(),
+              "worst_case_per_example": [round(v, 4) for v in worst.tolist()],
+              "worst_case_rescored": None if rescored is None else rescored.mean().item(),
+              "intervals": intervals, "l2_budget": l2_budget, "seconds": round(time.perf_counter() - started, 2)}
+    json.dumps(result)   # fail here, not in the report, if anything is not serialisable
+    if examples is not None:
+        examples.update(adversarial)
+    return result
+
+
+def _attack_in_batches(attacker, spec: AttackSpec, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+                       batch_size: int, start: torch.Tensor | None, sources: dict | None) -> torch.Tensor:
+    """``spec``'s adversarial examples for all of x, ``batch_size`` at a time, from one generator."""
+    chunks = [run_attack(attacker, spec, x[j:j + batch_size], labels[j:j + batch_size], generator,
+                         start=None if start is None else start[j:j + batch_size], sources=sources)
+              for j in range(0, x.shape[0], batch_size)]
+    return torch.cat(chunks)
+
+
+def _attack_row(spec: AttackSpec, x: torch.Tensor, adv: torch.Tensor, clean: torch.Tensor, score: torch.Tensor,
+                attack_seed: int, scoring_seed: int, seconds: float) -> dict:
+    """One attack's entry in evaluate()'s table: its spec, seeds, time, scores and the largest perturbation."""
+    return {**asdict(spec), "settings": spec.settings(), "attack_seed": attack_seed,
+            "scoring_seed": scoring_seed, "seconds": round(seconds, 2),
+            "robust_accuracy": score.mean().item(),
+            "clean_and_adversarial_correct": (clean * score).mean().item(),
+            "max_linf": (adv - x).abs().flatten(1).max(1).values.max().item(),
+            "max_l2": (adv - x).flatten(1).norm(dim=1).max().item(),
+            "per_example": [round(v, 4) for v in score.tolist()]}
+
+
+def _intervals(table: list[dict], clean: torch.Tensor, worst: torch.Tensor, rescored: torch.Tensor | None,
+               one_draw: bool) -> dict:
+    """95 % intervals (idc_lite.uncertainty) for every accuracy of one evaluation.  One-draw 0/1
+    outcomes get Wilson's; scores averaged over draws, and every worst case (a minimum over attacks),
+    a bootstrap over examples.  Each attack's row in ``table`` gains its own under ``"interval"`` (robust
+    accuracy) and ``"clean_and_adversarial_interval"``."""
+    method = "wilson" if one_draw else "bootstrap"
+    for row in table:
+        score = torch.tensor(row["per_example"])
+        row["interval"] = estimate(score, method)
+        row["clean_and_adversarial_interval"] = estimate(score * clean, method)
+    out = {"clean": estimate(clean, method),
+           "worst_case": estimate(worst, "bootstrap" if table else method),
+           "worst_case_and_clean": estimate(worst * clean, "bootstrap" if table else method)}
+    if rescored is not None:
+        out["worst_case_rescored"] = estimate(rescored, "bootstrap")
+    return out
+
+
+def _describe_model(model) -> str:
+    bridge = getattr(model, "bridge", None)
+    if bridge is None:
+        return type(model).__name__
+    autocast = getattr(model, "unet_autocast", None)
+    precision = "" if autocast is None else f", U-Net under {str(autocast).replace('torch.', '')} autocast"
+    return f"{type(model).__name__} with {bridge.num_network_calls} U-Net calls per prediction (steps {bridge.steps}){precision}"
+
+
+def pick_worst(scores: dict[str, torch.Tensor], adversarial: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Per example, the adversarial example (B, C, H, W) of the attack with the lowest score
+    (B,) for it (the first such attack on ties): what the per-example worst case keeps."""
+    chosen = torch.stack([torch.as_tensor(scores[name]) for name in adversarial]).argmin(0)
+    stacked = torch.stack(list(adversarial.values()))
+    return stacked[chosen, torch.arange(stacked.shape[1])]
+
+
+def accuracy_curve(model, x: torch.Tensor, labels: torch.Tensor, eps_values: list[float], make_attacks, *,
+                   seed: int = 0, draws: int = 5, count: str = "adversarial", gradient_model=None) -> list[dict]:
+    """Worst-case accuracy over ``make_attacks(eps)`` at each eps, as [{"eps", "accuracy"}].
+    eps 0 gives the clean accuracy.  ``count``: 'adversarial' (accuracy on the adversarial
+    examples) or 'clean_and_adversarial' (the authors' count).  ``gradient_model``: see
+    :func:`evaluate`."""
+    check_choice(count, "count", ("adversarial", "clean_and_adversarial"))
+    if not isinstance(eps_values, (list, tuple)) or not eps_values:
+        raise InputError(f"eps_values must be a non-empty list of budgets, got {eps_values!r}")
+    for eps in eps_values:
+        check_eps(eps, "eps_values[i]")
+    key = "worst_case_accuracy" if count == "adversarial" else "worst_case_and_clean"
+    curve = []
+    for eps in eps_values:
+        result = evaluate(model, x, labels, make_attacks(eps) if eps > 0 else [], seed=seed, draws=draws,
+                          gradient_model=gradient_model)
+        curve.append({"eps": eps, "accuracy": result[key] if eps > 0 else result["clean_accuracy"]})
+    return curve
+
+
+def rescore(model, x: torch.Tensor, labels: torch.Tensor, examples: dict[str, torch.Tensor], rule,
+            draws: int = 5, seed: int = 0):
+    """The same adversarial examples scored under another rule (e.g. 'majority' or 'all' of
+    ``draws`` draws): accuracy per attack and the per-example worst case.  Forward passes only.
+    ``rule`` may be a list of rules: then one dict per rule comes back, all scored from the same
+    ``draws`` predictions per image (one set of sampler calls instead of one per rule)."""
+    rules = [rule] if isinstance(rule, str) else list(rule) if isinstance(rule, (list, tuple)) else [rule]
+    if not rules:
+        raise InputError("rule must be a scoring rule or a non-empty list of them")
+    for r in rules:
+        check_choice(r, "rule", SCORING_RULES)
+    check_int(draws, "draws", 1)
+    x, labels = check_batch(x, labels, getattr(getattr(model, "config", None), "num_classes", None))
+    for name, adv in examples.items():
+        if not isinstance(adv, torch.Tensor) or adv.shape != x.shape:
+            raise InputError(f"examples[{name!r}] must have the shape of x {tuple(x.shape)}, "
+                             f"got {getattr(adv, 'shape', type(adv).__name__)}")
+
+    @torch.no_grad()
+    def scored(images: torch.Tensor, stream: str) -> dict[str, torch.Tensor]:
+        predictions = predictions_over_draws(model, images, [seeded(seed, stream)] * draws)
+        return {r: score_from_predictions(predictions, labels, r) for r in rules}
+
+    per_attack = {name: scored(adv, f"rescoring/{name}") for name, adv in examples.items()}
+    clean = scored(x, "rescoring/clean")
+    results = []
+    for r in rules:
+        scores = {name: by_rule[r] for name, by_rule in per_attack.items()}
+        results.append({"scoring_rule": r, "draws": draws, "clean_accuracy": clean[r].mean().item(),
+                        "attacks": {name: v.mean().item() for name, v in scores.items()},
+                        "worst_case_accuracy": worst_case(scores).mean().item() if scores else clean[r].mean().item()})
+    return results[0] if isinstance(rule, str) else results
+
+
+def _ci(interval: dict | None) -> str:
+    return "" if not interval else f"[{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]"
+
+
+def attack_table(result: dict) -> list[dict]:
+    """Rows (attack, robust accuracy and its 95 % interval, clean-and-adversarial and its interval, key
+    settings, seconds) for display; n is the result's ``examples``."""
+    rows = []
+    for a in result["attacks"]:
+        s = a["settings"]
+        rows.append({"attack": a["name"], "target": a["target"] + (f" ({a['source']})" if a["source"] else ""),
+                     "robust_accuracy": a["robust_accuracy"], "95 % interval": _ci(a.get("interval")),
+                     "clean_and_adversarial": a["clean_and_adversarial_correct"],
+                     "clean_and_adversarial 95 % interval": _ci(a.get("clean_and_adversarial_interval")),
+                     "eps": s.get("eps"), "norm": s.get("norm"), "steps": s.get("steps"), "alpha": s.get("alpha"),
+                     "restarts": s.get("restarts"), "eot_samples": s.get("eot_samples"), "loss": s.get("loss"),
+                     "seconds": a["seconds"]})
+    intervals = result.get("intervals") or {}
+    rows.append({"attack": "worst case (per example)", "target": "", "robust_accuracy": result["worst_case_accuracy"],
+                 "95 % interval": _ci(intervals.get("worst_case")),
+                 "clean_and_adversarial": result["worst_case_and_clean"],
+                 "clean_and_adversarial 95 % interval": _ci(intervals.get("worst_case_and_clean"))})
+    return rows
+
+
+def protocols_side_by_side(paper: dict, adaptive: dict) -> list[dict]:
+    """Rows for the paper protocol's and the adaptive protocol's results ({eps: evaluate(...) result}
+    each), every accuracy with its 95 % interval and n."""
+    def row(protocol, eps, r, robust, interval):
+        iv = r.get("intervals") or {}
+        return {"protocol": protocol, "eps_255": round(255 * eps, 1), "n": r["examples"],
+                "clean": r["clean_accuracy"], "clean 95 % interval": _ci(iv.get("clean")),
+                "robust (worst case)": r[robust], "robust 95 % interval": _ci(iv.get(interval)),
+                "attacks": len(r["attacks"]),
+                "scoring": "one draw, clean and adversarial" if protocol == "paper" else f"one draw (mean of {r['draws']})"}
+    return ([row("paper", b, r, "worst_case_and_clean", "worst_case_and_clean") for b, r in sorted(paper.items())]
+            + [row("adaptive", b, r, "worst_case_accuracy", "worst_case") for b, r in sorted(adaptive.items())])
+
+
+def protocol_gap(paper_result: dict, adaptive_result: dict) -> dict:
+    """How much more robust accuracy the paper protocol reports than the adaptive one on the same examples:
+    a paired bootstrap over examples (idc_lite.uncertainty.paired_difference) of the per-example scores."""
+    return paired_difference(worst_case_scores(paper_result), adaptive_result["worst_case_per_example"])
+
+
+def idc_protocols(from_04: AttackMetrics) -> dict:
+    """{protocol key: result} of the IDC model from notebook 04's record: 'paper@B' for each paper budget,
+    'adaptive' at the main budget and 'adaptive_secondary' at the secondary one where 04 ran it."""
+    out = {**from_04.paper_protocol, "adaptive": from_04.adaptive_protocol}
+    if from_04.adaptive_protocol_secondary:
+        out["adaptive_secondary"] = from_04.adaptive_protocol_secondary
+    return out
+
+

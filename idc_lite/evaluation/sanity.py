@@ -1,0 +1,256 @@
+"""Sanity checks that must pass before a robustness number is believed (see the README's
+"Honest evaluation" section and Carlini et al. 2019, Tramer et al. 2020).
+
+Every check returns a record ``{"check", "status", "criterion", "values"}`` whose status is
+``"passed"``, ``"FAILED"`` or ``"measured"`` (a number reported without a pass mark).  A failed
+check is reported as failed; nothing here raises on failure.
+
+``tol`` is the slack allowed between two accuracies measured on the same examples (default 0.03:
+three examples in a hundred), because scoring a random classifier is itself noisy.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import torch
+
+from idc_lite.errors import InputError
+from idc_lite.evaluation.attacks import FixedNoise, PGDSettings, margin, pgd, pgd_linf
+from idc_lite.evaluation.protocol import accuracy_curve
+from idc_lite.evaluation.scoring import score_under_rule
+from idc_lite.evaluation.suites import DEFAULTS
+from idc_lite.streams import seeded
+
+TOLERANCE = 0.03
+# The checks' own streams (idc_lite.streams), apart from every stream of the evaluation, so that a
+# check never replays an attack's or a scoring's noise.
+ATTACK_STREAM, SCORING_STREAM = "sanity-attack", "sanity-scoring"
+
+
+def _record(check: str, passed: bool | None, criterion: str, **values) -> dict:
+    status = "measured" if passed is None else ("passed" if passed else "FAILED")
+    return {"check": check, "status": status, "criterion": criterion, "values": values}
+
+
+def _accuracy(result: dict, name: str) -> float:
+    for a in result["attacks"]:
+        if a["name"] == name:
+            return a["robust_accuracy"]
+    raise KeyError(f"no attack named {name!r} in the result")
+
+
+def _per_example(result: dict, names: list[str]) -> torch.Tensor:
+    rows = {a["name"]: a["per_example"] for a in result["attacks"]}
+    return torch.tensor([rows[n] for n in names], dtype=torch.float32).min(0).values
+
+
+# ---- checks read from an evaluation result ------------------------------------------------------
+def iterative_beats_single_step(result: dict, single: str, iterative: list[str], tol: float = TOLERANCE) -> dict:
+    """Sanity check 2a: the best iterative attack is at least as strong as the single-step one."""
+    best = min(_accuracy(result, n) for n in iterative)
+    return _record("iterative beats single-step", best <= _accuracy(result, single) + tol,
+                   f"min accuracy over {iterative} <= accuracy under {single} + {tol}",
+                   single_step=_accuracy(result, single), best_iterative=best)
+
+
+def white_box_beats_black_box(result: dict, white_box: list[str], black_box: list[str], tol: float = TOLERANCE) -> dict:
+    """Sanity check 3: per example, the white-box attacks' worst case against each black-box
+    (gradient-free or transfer) attack.  Counts the examples a black-box attack breaks clearly
+    better (score lower by more than 0.5) than every white-box attack."""
+    white = _per_example(result, white_box)
+    values, passed = {"white_box_worst_case": white.mean().item()}, True
+    for name in black_box:
+        black = _per_example(result, [name])
+        only_black = int(((white - black) > 0.5).sum())
+        values[name] = {"accuracy": black.mean().item(), "examples_only_black_box_breaks": only_black}
+        passed &= white.mean().item() <= black.mean().item() + tol and only_black <= tol * len(white)
+    return _record("white-box beats black-box, example by example", passed,
+                   f"white-box worst case <= each black-box accuracy + {tol}, and black-box alone breaks at most "
+                   f"{tol:.0%} of the examples", **values)
+
+
+def full_gradient_beats_bpda(result: dict, full: list[str], bpda: str, tol: float = TOLERANCE) -> dict:
+    """Sanity check 4a: the full gradient through the sampler is at least as strong as BPDA."""
+    best = min(_accuracy(result, n) for n in full)
+    return _record("full gradient beats BPDA", best <= _accuracy(result, bpda) + tol,
+                   f"min accuracy over {full} <= accuracy under {bpda} + {tol}", full_gradient=best,
+                   bpda=_accuracy(result, bpda))
+
+
+# ---- checks that run attacks ----------------------------------------------------------------------
+def accuracy_against_eps(model, x: torch.Tensor, labels: torch.Tensor, eps_values: list[float], make_attacks,
+                         num_classes: int, seed: int = 0, draws: int = 5, tol: float = TOLERANCE,
+                         gradient_model=None) -> dict:
+    """Sanity check 1: worst-case accuracy over ``make_attacks(eps)`` for each eps falls steadily
+    and ends at or below chance (``1 / num_classes``) at the largest eps.  ``gradient_model``:
+    what the attacks query (see :func:`evaluation.evaluate`); scoring always uses ``model``."""
+    curve = accuracy_curve(model, x, labels, eps_values, make_attacks, seed=seed, draws=draws,
+                           gradient_model=gradient_model)
+    accs = [c["accuracy"] for c in curve]
+    monotone = all(b <= a + tol for a, b in zip(accs, accs[1:]))
+    chance = 1.0 / num_classes
+    return _record("accuracy falls to chance as eps grows", monotone and accs[-1] <= chance + tol,
+                   f"non-increasing (within {tol}) and <= chance {chance:.2f} + {tol} at eps {eps_values[-1]:.3f}",
+                   curve=curve, attacks=[a.name for a in make_attacks(eps_values[-1])])
+
+
+def budget_doubling(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings, seed: int = 0,
+                    draws: int = 5, tol: float = TOLERANCE, start: torch.Tensor | None = None,
+                    gradient_model=None) -> dict:
+    """Sanity check 2b: doubling a PGD attack's steps, or adding a second (random) restart, moves
+    accuracy by at most ``tol``.  ``start``: examples the first restart starts from (e.g. the
+    first-step surrogate's).  The restart is counted per example (the attacker keeps whichever
+    restart does better).  All runs are scored on ``model`` with the same scoring noise; the
+    attacks query ``gradient_model`` when given."""
+    attacker = model if gradient_model is None else gradient_model
+
+    def run(s: PGDSettings, attack_stream: str, start_at) -> torch.Tensor:
+        # every run scored with the same draws: the comparisons are paired
+        adv = pgd(attacker, x, labels, s, seeded(seed, attack_stream), start=start_at)
+        return score_under_rule(model, adv, labels, "one", seeded(seed, SCORING_STREAM), draws)
+
+    base = run(settings, ATTACK_STREAM, start)
+    doubled = run(replace(settings, steps=2 * settings.steps), ATTACK_STREAM, start).mean().item()
+    second = run(settings, "sanity-restart", None)     # a random start
+    restarted = torch.minimum(base, second).mean().item()
+    base = base.mean().item()
+    passed = abs(doubled - base) <= tol and abs(restarted - base) <= tol
+    return _record("doubling steps or adding a restart no longer changes the result", passed,
+                   f"|change| <= {tol} on {x.shape[0]} examples", base=base, doubled_steps=doubled,
+                   with_second_restart=restarted, settings=settings.to_dict(), started_from_given_examples=start is not None)
+
+
+def eot_convergence(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings, samples: list[int],
+                    seed: int = 0, draws: int = 5, tol: float = TOLERANCE, start: torch.Tensor | None = None,
+                    gradient_model=None) -> dict:
+    """Sanity check 4c: accuracy under EOT-PGD against the number of fresh noise draws per step;
+    passes when the last doubling of the draws moves accuracy by at most ``tol`` (flattened).
+    The attacks query ``gradient_model`` when given; scoring uses ``model``."""
+    attacker = model if gradient_model is None else gradient_model
+    curve = []
+    for k in samples:
+        adv = pgd(attacker, x, labels, replace(settings, eot_samples=k), seeded(seed, ATTACK_STREAM), start=start)
+        acc = score_under_rule(model, adv, labels, "one", seeded(seed, SCORING_STREAM), draws).mean().item()
+        curve.append({"eot_samples": k, "accuracy": acc})
+    flat = len(curve) >= 2 and abs(curve[-1]["accuracy"] - curve[-2]["accuracy"]) <= tol
+    return _record("accuracy against EOT samples has flattened", flat,
+                   f"last step of the curve moves accuracy by at most {tol}", curve=curve, settings=settings.to_dict(),
+                   started_from_given_examples=start is not None)
+
+
+def fixed_noise_floor(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings, noise_seed: int = 0,
+                      seed: int = 0, draws: int = 5, gradient_model=None) -> dict:
+    """Sanity check 4d: PGD against a fixed-noise copy, scored with that same noise (the floor)
+    and then with fresh noise: the difference is robustness that comes only from randomness.
+    With ``gradient_model`` the fixed-noise copy (attacked and floor-scored) wraps it instead;
+    the fresh-noise score always uses ``model``."""
+    fixed = FixedNoise(model if gradient_model is None else gradient_model, noise_seed)
+    adv = pgd(fixed, x, labels, settings, seeded(seed, ATTACK_STREAM))
+    with torch.no_grad():
+        floor = (fixed(adv).argmax(1) == labels).float().mean().item()
+    fresh = score_under_rule(model, adv, labels, "one", seeded(seed, SCORING_STREAM), draws).mean().item()
+    return _record("fixed-noise floor, then fresh noise", None,
+                   "measured: accuracy with the attack's own noise (floor) and with fresh noise",
+                   floor_same_noise=floor, rescored_fresh_noise=fresh, settings=settings.to_dict(), noise_seed=noise_seed)
+
+
+def gradient_checks(model, x: torch.Tensor, labels: torch.Tensor, seed: int = 0, directions: int = 3,
+                    h: float = 1e-4, rtol: float = 1e-3) -> dict:
+    """Sanity check 4b: the input gradient of the margin is finite and non-zero, and with the
+    noise fixed it agrees with central finite differences along random directions (float64
+    copy of the model, so rounding does not blur the comparison), at x moved into [0.05, 0.95]."""
+    model64 = copy.deepcopy(model).double()
+    # at interior points: many pixels sit exactly at 0, on the kink of the input clamp, where a
+    # central difference straddles two slopes
+    x64 = x.detach().double() * 0.9 + 0.05
+    noise = [torch.randn(x.shape, generator=seeded(seed, f"sanity-gradient-noise-{i}"), dtype=torch.float64)
+             for i in range(model64.bridge.num_noise_draws)]
+
+    def f(inp):
+        return margin(model64(inp, noise=noise), labels).sum()
+
+    xg = x64.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(f(xg), xg)
+    finite = bool(torch.isfinite(grad).all())
+    nonzero = float((grad.flatten(1).abs().sum(1) > 0).float().mean())
+    generator = seeded(seed, "sanity-directions")
+    errors = []
+    with torch.no_grad():
+        for _ in range(directions):
+            v = torch.randn(x.shape, generator=generator, dtype=torch.float64)
+            v = v / v.norm()
+            numeric = (f(x64 + h * v) - f(x64 - h * v)) / (2 * h)
+            analytic = (grad * v).sum()
+            errors.append(abs(numeric - analytic).item() / max(abs(analytic).item(), 1e-12))
+    passed = finite and nonzero == 1.0 and max(errors) <= rtol
+    return _record("gradients finite, non-zero, equal to finite differences under fixed noise", passed,
+                   f"all finite, non-zero for every example, relative error <= {rtol} (h = {h}, float64)",
+                   finite=finite, nonzero_fraction=nonzero, relative_errors=errors,
+                   mean_abs_gradient=grad.abs().mean().item())
+
+
+def undefended_model_falls(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDSettings, seed: int = 0,
+                           threshold: float = 0.05) -> dict:
+    """Sanity check 5: the same PGD code drives an undefended model to about 0 % at the same eps."""
+    adv = pgd(model, x, labels, settings, seeded(seed, ATTACK_STREAM))
+    with torch.no_grad():
+        clean = (model(x).argmax(1) == labels).float().mean().item()
+        acc = (model(adv).argmax(1) == labels).float().mean().item()
+    return _record("the same attack takes an undefended CNN to about 0 %", acc <= threshold,
+                   f"accuracy under attack <= {threshold}", clean=clean, robust=acc, settings=settings.to_dict())
+
+
+def choose_main_budget(model, x: torch.Tensor, labels: torch.Tensor, grid_255, steps: int = DEFAULTS.steps, seed: int = 0,
+                       threshold: float = 0.05) -> dict:
+    """The main attack budget: the smallest eps on ``grid_255`` (in 1/255) at which check 5's attack
+    (PGD, ``steps`` steps of eps / 4 on the cross-entropy) takes the undefended ``model`` to at most
+    ``threshold``.  Below that budget the check cannot pass, so no model's number there says anything
+    about robustness.  Budgets are tried from the smallest up; when none is enough, the largest is
+    returned with ``undefended_model_falls = False`` (and check 5 will show the failure).
+
+    Returns ``{"eps_255", "grid_255", "threshold", "undefended_model_falls", "measured", "reason"}``,
+    ``measured`` a list of ``{"eps_255", "clean", "robust", "n"}`` for every budget tried."""
+    try:
+        grid = sorted(float(b) for b in (grid_255.split(",") if isinstance(grid_255, str) else grid_255))
+    except (TypeError, ValueError):
+        grid = []
+    if not grid or any(not 0 < b <= 255 for b in grid):
+        raise InputError(f"grid_255 must be budgets in 1/255 between 0 and 255 (e.g. '16,24,32'), got {grid_255!r}")
+    measured = []
+    for budget in grid:
+        eps = budget / 255
+        record = undefended_model_falls(model, x, labels, PGDSettings(eps=eps, alpha=eps / 4, steps=steps), seed=seed,
+                                        threshold=threshold)
+        measured.append({"eps_255": budget, "clean": record["values"]["clean"], "robust": record["values"]["robust"],
+                         "n": int(x.shape[0])})
+        if record["status"] == "passed":
+            break
+    falls = measured[-1]["robust"] <= threshold
+    tried = ", ".join(f"{m['eps_255']:g}/255: {100 * m['robust']:.1f} %" for m in measured)
+    reason = (f"the smallest budget of the grid {', '.join(f'{b:g}' for b in grid)} (/255) at which the undefended CNN "
+              f"falls to at most {100 * threshold:g} % under PGD-{steps} (accuracy under attack on {x.shape[0]} "
+              f"examples: {tried})" if falls else
+              f"no budget of the grid {', '.join(f'{b:g}' for b in grid)} (/255) takes the undefended CNN to "
+              f"{100 * threshold:g} % ({tried}); the largest is used and the sanity check fails")
+    return {"eps_255": measured[-1]["eps_255"], "grid_255": grid, "threshold": threshold,
+            "undefended_model_falls": falls, "measured": measured, "reason": reason, "steps": steps}
+
+
+def matches_library_pgd(model, x: torch.Tensor, labels: torch.Tensor, eps: float, alpha: float, steps: int,
+                        atol: float = 1e-5) -> dict:
+    """Sanity check 6: the hand-written PGD equals torchattacks' PGD on a deterministic model
+    from the same start (no random start, so both start at x)."""
+    import torchattacks
+
+    settings = PGDSettings(eps=eps, alpha=alpha, steps=steps, random_start=False)
+    ours = pgd(model, x, labels, settings, torch.Generator().manual_seed(0))
+    # torchattacks returns the last iterate, as the teaching pgd_linf does; pgd keeps the best-so-far one
+    last = pgd_linf(model, x, labels, settings, torch.Generator().manual_seed(0))
+    theirs = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=False)(x, labels)
+    diff = (last - theirs).abs().max().item()
+    return _record("hand-written PGD matches torchattacks' PGD", diff <= atol,
+                   f"max |difference| of the last iterates <= {atol}", max_abs_difference=diff,
+                   best_iterate_within_budget=bool((ours - x).abs().max() <= eps + 1e-6), torchattacks=torchattacks.__version__)
+
+

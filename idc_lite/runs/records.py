@@ -1,0 +1,286 @@
+"""The results pages, generated from the records of reference runs: never typed by hand.
+
+A record is a run's ``summary.json`` reduced to its figures (``docs/records/<name>.json``, a few kB), with
+the commit, machine and date it was measured at; the run's report (``summary.md`` and the executed notebooks
+as HTML) is kept beside it (``docs/records/reports/<name>/``) and published with the docs.
+
+    idc-lite results add runs/<run> --name digits [--commit SHA]    # store or replace a run's record
+    idc-lite results render                                          # rewrite every generated block
+    idc-lite results check                                           # exit 1 when a block is stale
+
+A generated block sits between ``<!-- generated: NAME -->`` and ``<!-- end generated -->`` in README.md and
+the docs pages (:data:`TARGETS`); ``render`` rewrites what lies between, ``check`` compares.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from idc_lite.errors import InputError, RunFolderError
+from idc_lite.files import atomic_write_json
+from idc_lite.metrics import RunMetrics
+from idc_lite.runs.folders import REPO
+from idc_lite.uncertainty import format_difference
+
+RECORDS_DIR = REPO / "docs" / "records"
+REFERENCE = "digits"               # the record behind the README's headline table
+TARGETS = {"README.md": ("headline",), "docs/results.md": ("results",), "docs/instructors.md": ("timings",),
+           "docs/costs_and_sweeps.md": ("costs",), "docs/performance.md": ("wall-times",)}
+_BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+_PROTOCOL_KEYS = ("clean_accuracy", "clean_interval", "worst_case_accuracy", "worst_case_interval",
+                  "worst_case_rescored", "worst_case_rescored_interval", "examples", "draws", "scoring_rule")
+
+
+def compact_record(summary: dict, name: str, commit: str | None = None, note: str = "") -> dict:
+    """The figures of a run's summary (dict of ``summary.json``) that the pages show; ``commit`` when
+    the summary does not carry one (runs made before the summary recorded it); ``note``: what a reader
+    must know about how it was measured (shown beside its provenance)."""
+    commit = summary.get("commit") or commit
+    if not commit:
+        raise InputError(f"the run of record {name!r} does not say its commit: pass --commit")
+    robustness = {model: {"cost": entry.get("cost"),
+                          "protocols": {key: {k: p.get(k) for k in _PROTOCOL_KEYS} for key, p in entry["protocols"].items()}}
+                  for model, entry in (summary.get("robustness") or {}).items()}
+    efficiency = RunMetrics.from_dict(summary.get("metrics") or {}).efficiency
+    return {"name": name, "commit": commit, "note": note, "created": summary.get("created"), "machine": summary.get("machine"),
+            "preset": summary.get("preset"), "data": summary.get("data"), "seed": summary.get("seed"),
+            "smoke": summary.get("smoke"), "complete": summary.get("complete"),
+            "wall_seconds_total": summary.get("wall_seconds_total"),
+            "wall_seconds_per_notebook": summary.get("wall_seconds_per_notebook"),
+            "exercise_seconds": summary.get("exercise_seconds"),
+            "clean_accuracy": summary.get("clean_accuracy"), "clean_accuracy_interval": summary.get("clean_accuracy_interval"),
+            "clean_accuracy_protocol": summary.get("clean_accuracy_protocol"),
+            "n_params": summary.get("n_params"), "flops_per_prediction": summary.get("flops_per_prediction"),
+            "main_budget": {k: v for k, v in (summary.get("main_budget") or {}).items() if k != "choice"},
+            "robustness": robustness, "comparisons": summary.get("comparisons") or [],
+            "sanity_checks": summary.get("sanity_checks") or [],
+            "claims": [{k: c.get(k) for k in ("claim", "text", "verdict", "evidence")} for c in summary.get("claims") or []],
+            "costs": efficiency.rows if efficiency else [],
+            "report": [f"reports/{name}/summary.md", *(f"reports/{name}/{p}" for p in summary.get("html_pages") or [])]}
+
+
+def add_run(run_dir: str | Path, name: str, commit: str | None = None, records_dir: Path = RECORDS_DIR,
+            note: str = "") -> Path:
+    """Store ``run_dir``'s record as ``records_dir/<name>.json`` and its report beside it; returns the record's path."""
+    run_dir = Path(run_dir)
+    if not re.fullmatch(r"[a-z0-9_-]+", name or ""):
+        raise InputError(f"a record name is lower-case letters, digits, '_' or '-', got {name!r}")
+    summary_path = run_dir / "summary.json"
+    if not summary_path.is_file():
+        raise RunFolderError(f"{run_dir} has no summary.json: give a run folder that `make reproduce` wrote")
+    summary = json.loads(summary_path.read_text())
+    if summary.get("smoke") or not summary.get("complete"):
+        raise RunFolderError(f"{run_dir} is a smoke or incomplete run: its figures mean nothing")
+    record = compact_record(summary, name, commit, note)
+    known = commit_exists(record["commit"].removesuffix("+changes"))
+    if known is False:
+        raise InputError(f"commit {record['commit']!r} is not a commit of this repository")
+    report = records_dir / "reports" / name
+    shutil.rmtree(report, ignore_errors=True)
+    (report / "html").mkdir(parents=True)
+    shutil.copy(run_dir / "summary.md", report / "summary.md")
+    for page in summary.get("html_pages") or []:
+        shutil.copy(run_dir / page, report / page)
+    return atomic_write_json(record, records_dir / f"{name}.json")
+
+
+def commit_exists(commit: str, repo: Path = REPO) -> bool | None:
+    """Whether ``commit`` is a commit of the checkout (None: not a git checkout, so it cannot be checked)."""
+    if not (repo / ".git").exists():
+        return None
+    done = subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True)
+    return done.returncode == 0 and bool(re.fullmatch(r"[0-9a-f]{40}", commit))
+
+
+def load_records(records_dir: Path = RECORDS_DIR) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(Path(records_dir).glob("*.json"))}
+
+
+# ---- the blocks ------------------------------------------------------------------------------------
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def _est(interval: dict | None, value: float | None = None) -> str:
+    """'98.1 % [96.9, 99.2]' (the pages' form: the n is given once per table)."""
+    if not interval:
+        return _pct(value)
+    return f"{100 * interval['value']:.1f} % [{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]"
+
+
+def provenance(r: dict) -> str:
+    m = r.get("machine") or {}
+    bf16 = "native bfloat16" if m.get("native_bf16") else "no native bfloat16"
+    return (f"commit `{r['commit'][:10]}`, {r['created'][:10]}, {m.get('cpu_model', '?')} with {m.get('usable_cores', '?')} "
+            f"cores measuring {m.get('matmul_gflops_float32_2048', '?')} GFLOP/s (float32 matmul), {bf16}"
+            + (f"; {r['note']}" if r.get("note") else ""))
+
+
+def _protocol_keys(r: dict) -> list[str]:
+    keys = sorted({k for entry in r["robustness"].values() for k in entry["protocols"]},
+                  key=lambda k: (not k.startswith("adaptive"), float(k.split("@")[1]) if "@" in k else 0.0))
+    main = (r.get("main_budget") or {}).get("eps_255")
+    return sorted(keys, key=lambda k: (not k.startswith("adaptive"), k != f"adaptive@{main:g}" if main else True,
+                                       float(k.split("@")[1]) if "@" in k else 0.0))
+
+
+def _column(key: str) -> str:
+    kind, _, eps = key.partition("@")
+    return f"{'adaptive' if kind == 'adaptive' else 'paper protocol'}, {eps}/255"
+
+
+def robustness_table(r: dict) -> list[str]:
+    """Clean accuracy and the worst case of every protocol, per model (n in the caption)."""
+    keys = _protocol_keys(r)
+    lines = ["| model | clean | " + " | ".join(_column(k) for k in keys) + " |", "|---" * (len(keys) + 2) + "|"]
+    for model, entry in r["robustness"].items():
+        protocols = entry["protocols"]
+        first = protocols.get(keys[0]) or next(iter(protocols.values()))
+        cells = [_est(first.get("clean_interval"), first.get("clean_accuracy"))]
+        cells += [_est(protocols[k].get("worst_case_interval"), protocols[k].get("worst_case_accuracy")) if k in protocols
+                  else "–" for k in keys]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def headline(records: dict[str, dict]) -> str:
+    r = records.get(REFERENCE)
+    if r is None:
+        return "No reference run is recorded yet.\n"
+    n = next(iter(next(iter(r["robustness"].values()))["protocols"].values()))["examples"]
+    return "\n".join([f"The digits default, measured by `make reproduce` ({provenance(r)}; the whole chain in "
+                      f"{r['wall_seconds_total'] / 60:.1f} minutes). Value [95 % interval]; robust accuracy is the worst "
+                      f"case over each protocol's attacks on the first {n} test images, L∞:", "",
+                      *robustness_table(r), ""])
+
+
+def results(records: dict[str, dict]) -> str:
+    out = []
+    for name, r in records.items():
+        budget = r.get("main_budget") or {}
+        out += [f"## {name}: {r.get('data')}", "", f"Measured at {provenance(r)}. The whole chain took "
+                f"{r['wall_seconds_total'] / 60:.1f} minutes; seed {r.get('seed')}.", "",
+                f"**Clean accuracy**: {_est(r.get('clean_accuracy_interval'), r.get('clean_accuracy'))} "
+                f"({r.get('clean_accuracy_protocol')}).", ""]
+        if budget:
+            out += [f"**Main budget**: {budget.get('eps_255'):g}/255: {budget.get('reason')}.", ""]
+        out += ["**Robust accuracy** (worst case over each protocol's attacks; {doc}`evaluation`):", "",
+                *robustness_table(r), ""]
+        if r.get("comparisons"):
+            out += ["**Paired differences** on the same examples:", "", "| protocol | models | difference |", "|---|---|---|"]
+            out += [f"| {c['protocol']} | {c['reference']} minus {c['other']} | {format_difference(c['difference'])} |"
+                    for c in r["comparisons"]] + [""]
+        if r.get("sanity_checks"):
+            out += ["**Sanity checks**:", "", "| check | status | criterion |", "|---|---|---|"]
+            out += [f"| {c['check']} | {c['status']} | {c['criterion']} |" for c in r["sanity_checks"]] + [""]
+        if r.get("claims"):
+            out += ["**The paper's claims** against this run:", "", "| claim | verdict | evidence |", "|---|---|---|"]
+            out += [f"| {c['claim']}: {c['text']} | {c['verdict']} | {c['evidence']} |" for c in r["claims"]] + [""]
+        links = " · ".join(f'<a href="{p}">{Path(p).name}</a>' for p in r.get("report") or [])
+        out += [f"The run's report and executed notebooks: {links}", ""]
+    return "\n".join(out) if out else "No reference run is recorded yet.\n"
+
+
+def timings(records: dict[str, dict]) -> str:
+    r = records.get(REFERENCE)
+    if r is None:
+        return "No reference run is recorded yet.\n"
+    lines = [f"Measured at {provenance(r)}.", "", "| notebook | whole notebook | each exercise's solution and checks |",
+             "|---|---|---|"]
+    for notebook, seconds in (r.get("wall_seconds_per_notebook") or {}).items():
+        ex = (r.get("exercise_seconds") or {}).get(notebook) or {}
+        lines.append(f"| {notebook} | {seconds:.0f} s | " + ", ".join(f"{k}: {v:.2f} s" for k, v in ex.items()) + " |")
+    return "\n".join(lines + [""])
+
+
+def wall_times(records: dict[str, dict]) -> str:
+    lines = ["| record | machine | whole chain | " + " | ".join(f"{i:02d}" for i in range(1, 7)) + " |", "|---" * 9 + "|"]
+    for name, r in records.items():
+        per = list((r.get("wall_seconds_per_notebook") or {}).values())
+        lines.append(f"| {name} | {provenance(r)} | {r['wall_seconds_total'] / 60:.1f} min | "
+                     + " | ".join(f"{s:.0f} s" for s in per) + " |")
+    return "\n".join(lines + [""])
+
+
+def costs(records: dict[str, dict]) -> str:
+    r = records.get(REFERENCE)
+    if r is None or not r.get("costs"):
+        return "No reference run with notebook 06 is recorded yet.\n"
+    lines = [f"Seconds measured at {provenance(r)}.", "",
+             "| method | parameters | network calls | GFLOP / prediction | seconds / prediction | seconds from |",
+             "|---|---|---|---|---|---|"]
+    for row in r["costs"]:
+        seconds = "–" if row.get("seconds_per_prediction") is None else f"{row['seconds_per_prediction']:.3g}"
+        lines.append(f"| {row['method']} | {row['parameters'] / 1e6:.2f} M | {row['network_calls']:,} | "
+                     f"{row['flops_per_prediction'] / 1e9:,.2f} | {seconds} | {row.get('time_source') or '–'} |")
+    return "\n".join(lines + [""])
+
+
+BLOCKS = {"headline": headline, "results": results, "timings": timings, "wall-times": wall_times, "costs": costs}
+
+
+def render_text(text: str, records: dict[str, dict]) -> str:
+    """``text`` with every generated block rewritten from ``records``."""
+    def replace(match: re.Match) -> str:
+        name = match.group("name")
+        if name not in BLOCKS:
+            raise InputError(f"unknown generated block {name!r}; known: {sorted(BLOCKS)}")
+        return match.group(1) + BLOCKS[name](records) + match.group(4)
+    return _BLOCK.sub(replace, text)
+
+
+def stale_files(repo: Path = REPO, records: dict[str, dict] | None = None) -> list[str]:
+    """The files of :data:`TARGETS` whose generated blocks differ from what the records give."""
+    records = load_records(repo / "docs" / "records") if records is None else records
+    stale = []
+    for rel, names in TARGETS.items():
+        text = (repo / rel).read_text()
+        found = [m.group("name") for m in _BLOCK.finditer(text)]
+        if sorted(found) != sorted(names) or render_text(text, records) != text:
+            stale.append(rel)
+    return stale
+
+
+def render(repo: Path = REPO) -> list[str]:
+    records = load_records(repo / "docs" / "records")
+    changed = []
+    for rel in TARGETS:
+        path = repo / rel
+        text = path.read_text()
+        new = render_text(text, records)
+        if new != text:
+            path.write_text(new)
+            changed.append(rel)
+    return changed
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Exit status: 0 done (check: every block up to date), 1 check found stale blocks, 2 bad arguments."""
+    parser = argparse.ArgumentParser(prog=prog or "python -m idc_lite.runs.records", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add", help="store a run's record (and its report) under docs/records/")
+    add.add_argument("run_dir")
+    add.add_argument("--name", required=True, help=f"the record's name ({REFERENCE!r} feeds the README)")
+    add.add_argument("--commit", default=None, help="the commit the run was made at, when its summary does not say")
+    add.add_argument("--note", default="", help="what a reader must know about how it was measured")
+    sub.add_parser("render", help="rewrite the generated blocks of README.md and docs/ from the records")
+    sub.add_parser("check", help="exit 1 when a generated block disagrees with the records")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "add":
+            print(f"wrote {add_run(args.run_dir, args.name, args.commit, note=args.note)}")
+            args.command = "render"
+        if args.command == "render":
+            print("rewrote: " + (", ".join(render()) or "nothing (up to date)"))
+            return 0
+    except (InputError, RunFolderError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    stale = stale_files()
+    print("stale: " + ", ".join(stale) if stale else "every generated block matches the records")
+    return 1 if stale else 0

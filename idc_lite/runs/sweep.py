@@ -1,0 +1,291 @@
+"""Ablation sweeps as reproduction runs: the training and evaluation notebooks over a grid of parameters.
+
+    python -m idc_lite.sweep GRID.json [--out runs/NAME] [--smoke] [--seed 0]     (make sweep GRID=file)
+
+A grid file (JSON) names the notebooks, the parameters every point shares (``base``) and what varies::
+
+    {"name": "digits-ablations", "notebooks": ["02_train_classifier", "04_attack"],
+     "base": {"preset": "digits", "epochs": 20, "num_examples": 64},
+     "vary": {"num_timesteps": [2, 8], "cls_loss_weight": [0.0]},
+     "mode": "one_at_a_time"}
+
+``one_at_a_time`` (default) runs the base point and then changes one parameter at a time (the paper's
+ablations); ``product`` runs every combination.  Each point is a run folder of its own under
+``OUT/points/``, run by :func:`idc_lite.runs.reproduce.run` (so each has its own summary.md); a point that fails
+is reported as failed and the others still run.  Every point's parameters are checked against the notebooks
+before anything runs.  The sweep then writes ``OUT/sweep.json``, ``OUT/sweep.md`` (one table, with the
+protocol columns of the main report and each figure's noise) and ``OUT/sweep.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from idc_lite.errors import GridError, KitError
+from idc_lite.files import atomic_write_bytes, atomic_write_json
+from idc_lite.metrics import read_metrics
+from idc_lite.runs.folders import NOTEBOOKS, REPO
+from idc_lite.runs.reproduce import check_run_parameters, declared_parameters, stream_papermill_output
+from idc_lite.uncertainty import estimate, format_difference, format_estimate, paired_difference, rate_estimate
+
+GRID_KEYS = {"name", "description", "notebooks", "base", "vary", "mode", "seed"}
+
+
+def load_grid(path: str | Path) -> dict:
+    """Read and check a grid file (see the module docstring); returns it with defaults filled in."""
+    path = Path(path)
+    try:
+        grid = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise GridError(f"no grid file at {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise GridError(f"{path} is not a readable JSON grid: {err}") from None
+    if not isinstance(grid, dict):
+        raise GridError(f"{path}: a grid is a JSON object, got {type(grid).__name__}")
+    unknown = set(grid) - GRID_KEYS
+    if unknown:
+        raise GridError(f"{path}: unknown key(s) {sorted(unknown)}; a grid has {sorted(GRID_KEYS)}")
+    grid = {"name": path.stem, "description": "", "notebooks": ["02_train_classifier", "04_attack"], "base": {},
+            "vary": {}, "mode": "one_at_a_time", **grid}
+    if grid["mode"] not in ("one_at_a_time", "product"):
+        raise GridError(f"{path}: mode must be 'one_at_a_time' or 'product', got {grid['mode']!r}")
+    if not isinstance(grid["base"], dict) or not isinstance(grid["vary"], dict):
+        raise GridError(f"{path}: 'base' must be an object of parameters and 'vary' an object of lists")
+    for name, values in grid["vary"].items():
+        if not isinstance(values, list) or not values:
+            raise GridError(f"{path}: vary[{name!r}] must be a non-empty list of values, got {values!r}")
+    for name in ("run_dir", "smoke", "seed"):
+        if name in grid["base"] or name in grid["vary"]:
+            raise GridError(f"{path}: {name!r} is set by the sweep itself (--seed, --smoke; each point's own run folder)")
+    grid["notebooks"] = [str(nb) for nb in grid["notebooks"]]
+    return grid
+
+
+def notebook_files(names: list[str], folder: Path = NOTEBOOKS) -> list[Path]:
+    """The notebooks a grid names (stems such as '04_attack'), in the order of the chain."""
+    paths = []
+    for name in names:
+        path = folder / (name if name.endswith(".ipynb") else f"{name}.ipynb")
+        if not path.is_file():
+            known = sorted(p.stem for p in folder.glob("[0-9][0-9]_*.ipynb"))
+            raise GridError(f"unknown notebook {name!r}; the kit's notebooks are {known}")
+        paths.append(path)
+    return sorted(paths, key=lambda p: p.name)
+
+
+def grid_points(grid: dict) -> list[tuple[str, dict]]:
+    """[(point name, its parameters)]: ``base`` first, then one change at a time (or every combination)."""
+    base, vary = grid["base"], grid["vary"]
+    if grid["mode"] == "product" and vary:
+        names = list(vary)
+        return [(", ".join(f"{n}={v}" for n, v in zip(names, combo)), {**base, **dict(zip(names, combo))})
+                for combo in itertools.product(*(vary[n] for n in names))]
+    points = [("base", dict(base))]
+    for name, values in vary.items():
+        points += [(f"{name}={value}", {**base, name: value}) for value in values if base.get(name) != value]
+    return points
+
+
+def folder_name(point: str) -> str:
+    """A point's run folder: its name with anything but letters, digits, '.', '-' and '=' replaced by '_'."""
+    return "".join(c if c.isalnum() or c in ".-=" else "_" for c in point) or "point"
+
+
+# ---- the table ------------------------------------------------------------------------------------
+def point_row(name: str, parameters: dict, run: Path, status: dict) -> dict:
+    """One row of the sweep's table from a point's run folder: clean accuracy, the paper and adaptive
+    protocols' worst cases, each with its 95 % interval (idc_lite.uncertainty), cost, wall time."""
+    row = {"point": name, "parameters": parameters, "status": status["status"], "error": status.get("error"),
+           "seconds": status.get("seconds"), "run": str(run)}
+    metrics = read_metrics(run)
+    trained, attacked = metrics.training, metrics.attack
+    if trained:
+        n = trained.test_examples or 0
+        clean = trained.test_accuracy
+        interval = trained.accuracy_over_draws.get("interval")
+        row.update(clean_accuracy=clean, clean_examples=n, n_params=trained.n_params,
+                   flops_per_prediction=trained.flops_per_prediction,
+                   clean_interval=interval or (rate_estimate(clean, n) if clean is not None and n else None))
+    if attacked:
+        adaptive = attacked.adaptive_protocol
+        eps_255, paper_255 = round(255 * attacked.eps, 1), round(255 * attacked.paper_eps, 1)
+        per_example = adaptive["worst_case_per_example"]
+        row.update(eps_255=eps_255, examples=adaptive["examples"], draws=adaptive["draws"],
+                   adaptive_worst_case=adaptive["worst_case_accuracy"], adaptive_per_example=per_example,
+                   adaptive_interval=estimate(per_example, "bootstrap") if per_example else None,
+                   adaptive_rescored=adaptive.get("worst_case_rescored"),
+                   paper_worst_case={key: p["worst_case_and_clean"] for key, p in attacked.paper_protocol.items()},
+                   paper_intervals={key: (p.get("intervals") or {}).get("worst_case_and_clean")
+                                    for key, p in attacked.paper_protocol.items()},
+                   paper_eps_255=paper_255)
+    return row
+
+
+def _difference(row: dict, base: dict) -> dict | None:
+    """The adaptive worst case's change from the base point on the same examples, with a paired
+    bootstrap interval; beyond the noise when that interval leaves out 0."""
+    a, b = row.get("adaptive_per_example"), base.get("adaptive_per_example")
+    if row is base or not a or not b or len(a) != len(b):
+        return None
+    d = paired_difference(a, b)
+    return {"change": d["difference"], "interval": d, "beyond_noise": d["excludes_zero"]}
+
+
+def _pct(v) -> str:
+    return "" if v is None else f"{100 * v:.1f} %"
+
+
+def sweep_markdown(sweep: dict) -> str:
+    rows = sweep["points"]
+    paper_keys = sorted({k for r in rows for k in (r.get("paper_worst_case") or {})}, key=lambda k: float(k.split("@")[1]))
+    lines = [f"# Sweep {sweep['name']}", "", *([sweep["description"], ""] if sweep.get("description") else []),
+             f"- grid: `{sweep['grid_file']}` ({sweep['mode']}); notebooks: {', '.join(sweep['notebooks'])}; seed {sweep['seed']}"
+             + ("  **SMOKE RUN: numbers are not meaningful**" if sweep["smoke"] else ""),
+             f"- base parameters: `{json.dumps(sweep['base'])}`",
+             f"- {sum(r['status'] == 'finished' for r in rows)} of {len(rows)} points finished; wall time "
+             f"{sweep['wall_seconds']:.0f} s" + (f", measured {sweep['machine_line']}" if sweep.get("machine_line") else ""), "",
+             "Every accuracy with its 95 % interval [low, high] and n (idc_lite.uncertainty). Clean: mean of the "
+             "sampler draws on the test images of notebook 02 (bootstrap over images). Paper protocol: the authors' "
+             "wrapper and attacks, clean and adversarial both right, worst case over their attacks (bootstrap). "
+             "Adaptive protocol: the per-example worst case over notebook 04's adaptive attacks, one-draw accuracy "
+             "averaged over the scoring draws (bootstrap). Change from base: on the same examples, with a paired "
+             "bootstrap interval; 'beyond noise' when that interval leaves out 0.", "",
+             "| point | status | clean | " + " | ".join(f"{k} worst case" for k in paper_keys)
+             + " | adaptive worst case | change from base | beyond noise | MFLOPs / prediction | seconds |",
+             "|---|---|---|" + "---|" * len(paper_keys) + "---|---|---|---|---|"]
+    for r in rows:
+        clean = format_estimate(r.get("clean_interval")) if r.get("clean_interval") else _pct(r.get("clean_accuracy"))
+        adaptive = ((format_estimate(r["adaptive_interval"]) if r.get("adaptive_interval")
+                     else _pct(r.get("adaptive_worst_case")))
+                    + (f" (@{r['eps_255']:g}/255)" if r.get("eps_255") is not None else ""))
+        diff = r.get("difference")
+        status = r["status"] if r["status"] == "finished" else f"**{r['status']}**: {(r.get('error') or '')[:160]}"
+        change = "" if diff is None else format_difference(diff["interval"])
+        beyond = "" if diff is None else ("yes" if diff["beyond_noise"] else "no")
+        flops = "" if r.get("flops_per_prediction") is None else f"{r['flops_per_prediction'] / 1e6:.1f}"
+        seconds = "" if r.get("seconds") is None else f"{r['seconds']:.0f}"
+        paper = " | ".join(format_estimate(iv) if (iv := (r.get("paper_intervals") or {}).get(k))
+                           else _pct((r.get("paper_worst_case") or {}).get(k)) for k in paper_keys)
+        lines.append(f"| {r['point']} | {status} | {clean} | " + (paper + " | " if paper_keys else "")
+                     + f"{adaptive} | {change} | {beyond} | {flops} | {seconds} |")
+    beyond = [r["point"] for r in rows if (r.get("difference") or {}).get("beyond_noise")]
+    lines += ["", "Changes the adaptive robust accuracy beyond the noise of the evaluation: "
+              + (", ".join(beyond) if beyond else "none of the points") + ".", "",
+              "Each point's own report: `points/<point>/summary.md`.", ""]
+    return "\n".join(lines)
+
+
+def sweep_figure(sweep: dict):
+    """Clean and adaptive robust accuracy per finished point, with their 95 % intervals as bars."""
+    from matplotlib.figure import Figure
+
+    rows = [r for r in sweep["points"] if r.get("clean_accuracy") is not None]
+    fig = Figure(figsize=(max(5.0, 0.9 * len(rows) + 2), 3.8), layout="constrained")
+    ax = fig.subplots()
+    xs = range(len(rows))
+    for offset, key, label in ((-0.15, "clean", "clean"), (0.15, "adaptive", "adaptive worst case")):
+        pts = [(x + offset, r[f"{key}_interval"]) for x, r in zip(xs, rows) if r.get(f"{key}_interval")]
+        if pts:
+            values = [100 * e["value"] for _, e in pts]
+            ax.errorbar([p for p, _ in pts], values, fmt="o", capsize=3, label=label,
+                        yerr=[[v - 100 * e["low"] for v, (_, e) in zip(values, pts)],
+                              [100 * e["high"] - v for v, (_, e) in zip(values, pts)]])
+    ax.set_xticks(list(xs), [r["point"] for r in rows], rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(f"sweep {sweep['name']} (95 % intervals)", fontsize=10)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def write_sweep(out: Path, sweep: dict) -> None:
+    atomic_write_json(sweep, out / "sweep.json")
+    text = sweep_markdown(sweep)
+    atomic_write_bytes(out / "sweep.md", lambda h: h.write(text.encode()))
+    figure = sweep_figure(sweep)
+    atomic_write_bytes(out / "sweep.png", lambda h: figure.savefig(h, format="png", dpi=120))
+
+
+# ---- running ----------------------------------------------------------------------------------------
+def run_sweep(grid_file: str | Path, out: Path, smoke: bool = False, seed: int | None = None,
+              run_point=None) -> dict:
+    """Run every point of the grid into ``out/points/<point>/``, then write the sweep's table and plot.
+    ``run_point(run_dir, smoke, seed, parameters, notebooks)`` defaults to :func:`idc_lite.runs.reproduce.run`
+    (tests pass a stand-in).  Raises GridError before running anything when a point's parameters are wrong."""
+    from idc_lite.machine import describe, machine_info
+    from idc_lite.runs.reproduce import run as run_notebooks
+
+    grid = load_grid(grid_file)
+    notebooks = notebook_files(grid["notebooks"])
+    seed = int(grid.get("seed", 0) if seed is None else seed)
+    points = grid_points(grid)
+    declared = declared_parameters(notebooks)
+    for name, parameters in points:        # every point checked before the first one runs
+        try:
+            check_run_parameters(notebooks, {"smoke": smoke, "seed": seed, **parameters}, declared)
+        except KitError as err:
+            raise GridError(f"point {name!r}: {err} (nothing was run)") from None
+    run_point = run_point or run_notebooks
+    machine = machine_info()
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    rows = []
+    for i, (name, parameters) in enumerate(points, 1):
+        folder = out / "points" / folder_name(name)
+        print(f"=== point {i}/{len(points)}: {name}", flush=True)
+        t0 = time.perf_counter()
+        try:
+            run_point(folder, smoke, seed, parameters, notebooks)
+            status = {"status": "finished"}
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:      # a failed point is reported; the others still run
+            # papermill's error carries the notebook's own exception as ename / evalue
+            what = f"{err.ename}: {err.evalue}" if hasattr(err, "ename") else f"{type(err).__name__}: {str(err).strip()}"
+            status = {"status": "failed", "error": what[:800]}
+            print(f"=== point {name} failed: {status['error'][:300]}", flush=True)
+        status["seconds"] = round(time.perf_counter() - t0, 1)
+        rows.append(point_row(name, parameters, folder, status))
+    base = rows[0] if grid["mode"] == "one_at_a_time" else None
+    for row in rows:
+        row["difference"] = _difference(row, base) if base is not None and base["status"] == "finished" else None
+    sweep = {"name": grid["name"], "description": grid["description"], "grid_file": str(grid_file), "mode": grid["mode"],
+             "notebooks": [nb.stem for nb in notebooks], "base": grid["base"], "vary": grid["vary"], "seed": seed,
+             "smoke": smoke, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "wall_seconds": round(time.perf_counter() - started, 1), "machine": machine,
+             "machine_line": describe(machine), "points": rows}
+    write_sweep(out, sweep)
+    return sweep
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog or "python -m idc_lite.sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("grid", help="grid file (JSON), e.g. sweeps/digits_ablations.json")
+    parser.add_argument("--out", default=None, help="sweep folder (default runs/sweep-<grid name>-<UTC time>)")
+    parser.add_argument("--smoke", action="store_true", help="tiny settings: proves the code path, not the numbers")
+    parser.add_argument("--seed", type=int, default=None, help="seed of every point (default: the grid's, else 0)")
+    args = parser.parse_args(argv)
+    try:
+        grid = load_grid(args.grid)
+    except GridError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else REPO / "runs" / f"sweep-{folder_name(grid['name'])}-{stamp}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        print(f"error: {out} exists and is not an empty folder; choose a new --out", file=sys.stderr)
+        return 2
+    stream_papermill_output()
+    try:
+        sweep = run_sweep(args.grid, out, smoke=args.smoke, seed=args.seed)
+    except GridError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print((out / "sweep.md").read_text())
+    print(f"sweep report: {out / 'sweep.md'}")
+    return 0 if all(r["status"] == "finished" for r in sweep["points"]) else 1

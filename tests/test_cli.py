@@ -1,0 +1,71 @@
+"""`idc-lite` is the documented way in, and what users typed before still works: the old module commands,
+the console scripts, `idc_lite.load_classifier` and `idc_lite.load_examples`."""
+import runpy
+import subprocess
+import sys
+
+import pytest
+import tomllib
+
+from conftest import REPO
+from idc_lite import cli
+
+OLD_COMMANDS = [["idc_lite.train"], ["idc_lite.official", "verify"], ["idc_lite.reproduce"], ["idc_lite.sweep"],
+                ["idc_lite.html_report", "check"], ["idc_lite.teaching.assignments", "grade"]]
+
+
+def test_help_lists_every_subcommand(capsys):
+    assert cli.main(["--help"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("train", "reproduce", "verify", "sweep", "assignments", "grade", "check-report", "results"):
+        assert name in printed and name in cli.SUBCOMMANDS
+
+
+@pytest.mark.parametrize("name", sorted(cli.SUBCOMMANDS))
+def test_each_subcommand_answers_help_under_its_own_name(name, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main([name, "--help"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: idc-lite {name}")
+
+
+def test_an_unknown_subcommand_is_refused_with_the_list(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["trian"])
+    assert done.value.code == 2 and "invalid choice: 'trian'" in capsys.readouterr().err
+    assert cli.main([]) == 2
+
+
+@pytest.mark.parametrize("command", OLD_COMMANDS, ids=lambda c: c[0])
+def test_the_older_module_commands_still_run(command, monkeypatch, capsys):
+    """As `python -m MODULE ... --help` runs them (runpy, in this process: no interpreter start per case)."""
+    monkeypatch.setattr(sys, "argv", [command[0], *command[1:], "--help"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module(command[0], run_name="__main__", alter_sys=True)
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: python -m " + command[0])
+
+
+def test_python_dash_m_idc_lite_is_the_command():
+    done = subprocess.run([sys.executable, "-m", "idc_lite", "verify", "--help"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("usage: idc-lite verify"), done.stderr[-2000:]
+
+
+def test_console_scripts_point_at_functions_that_exist():
+    import importlib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["idc-lite"] == "idc_lite.cli:main"
+    for target in scripts.values():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), target
+
+
+def test_the_stable_way_in_for_outside_evaluators():
+    import idc_lite
+    from idc_lite.evaluation.examples import load_examples
+    from idc_lite.training.checkpoint import load_classifier
+
+    assert idc_lite.load_classifier is load_classifier and idc_lite.load_examples is load_examples
+    assert not hasattr(idc_lite, "no_such_thing")     # anything else: an AttributeError, as for any module

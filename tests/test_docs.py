@@ -1,0 +1,112 @@
+"""The front door and the book: a short README, docs that build without a warning and open in a browser,
+figures only from the recorded runs, no internal issue numbers, no solution anywhere but the notebooks."""
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from idc_lite.runs import records
+
+PAGES = sorted((REPO / "docs").glob("*.md"))
+FRONT = [REPO / "README.md", *PAGES, REPO / "CHANGELOG.md"]
+# how the kit writes a measured figure: a percentage with decimals, an interval, a time, a matmul rate
+MEASURED = re.compile(r"\d+\.\d+ ?%|\[\d+\.\d+, \d+\.\d+\]|\d+(\.\d+)? (minutes|min)\b|\d+(\.\d+)? ?GFLOP/s")
+
+
+def _outside_generated(text: str) -> str:
+    return re.sub(r"<!-- generated: [\w-]+ -->.*?<!-- end generated -->", "", text, flags=re.S)
+
+
+def test_readme_is_a_short_front_door():
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 150
+    for needed in ("make reproduce", "make test", "make lab", "idc-lite grade", "## The notebooks", "## Results", "docs/"):
+        assert needed in text, needed
+
+
+def test_generated_blocks_agree_with_the_records():
+    assert records.stale_files() == [], "run `idc-lite results render` (and commit the records it reads)"
+
+
+def test_a_changed_record_makes_the_pages_stale():
+    recorded = records.load_records()
+    assert recorded, "no reference run is recorded in docs/records/"
+    changed = {name: {**r, "clean_accuracy_interval": {**r["clean_accuracy_interval"], "value": 0.5}}
+               for name, r in recorded.items()}
+    assert records.stale_files(records=changed) != []
+
+
+@pytest.mark.parametrize("path", FRONT[:-1], ids=lambda p: p.name)
+def test_no_measured_figure_is_typed_by_hand(path):
+    found = [m.group(0) for m in MEASURED.finditer(_outside_generated(path.read_text()))]
+    assert found == [], f"{path.name}: figures outside a generated block (record a run instead): {found[:5]}"
+
+
+def test_no_page_names_an_internal_issue_number():
+    pattern = re.compile(r"\bissues?[- ]#?\d+|\bissue-\d+|#\d{1,3}\b", re.I)
+    notebooks = sorted((REPO / "notebooks").glob("*.ipynb"))
+    hits = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in [*FRONT, *notebooks] for m in pattern.finditer(p.read_text())]
+    assert hits == []
+
+
+def test_every_page_is_in_the_book():
+    index = (REPO / "docs" / "index.md").read_text()
+    assert [p.stem for p in PAGES if p.stem != "index" and p.stem not in index] == []
+
+
+@pytest.fixture(scope="session")
+def built_docs(tmp_path_factory):
+    """`make docs` once per session: Sphinx with warnings as errors, into a temporary folder."""
+    out = tmp_path_factory.mktemp("docs") / "html"
+    done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out
+
+
+@pytest.mark.slow
+def test_the_book_builds_with_every_page_chapter_and_module(built_docs):
+    for page in [p.stem for p in PAGES]:
+        assert (built_docs / f"{page}.html").is_file(), page
+    chapters = sorted(p.name for p in (built_docs / "chapters").glob("*.html"))
+    assert chapters == [p.with_suffix(".html").name for p in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+    api = (built_docs / "api.html").read_text()
+    for name in ("idc_lite.model.bridge.BrownianBridge", "idc_lite.training.checkpoint.load_classifier",
+                 "idc_lite.evaluation.protocol.evaluate", "idc_lite.metrics.AttackMetrics"):
+        assert f'id="{name}"' in api, name
+
+
+@pytest.mark.slow
+def test_the_chapters_hold_the_exercises_but_no_solution(built_docs):
+    import nbformat
+    from test_assignments import _solution_lines
+
+    for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        page = (built_docs / "chapters" / notebook.with_suffix(".html").name).read_text()
+        assert "NotImplementedError" in page and "BEGIN SOLUTION" not in page and "HIDDEN TESTS" not in page
+        rendered = "".join(c.source for c in nbformat.read(REPO / "docs" / "chapters" / notebook.name, as_version=4).cells)
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            for line in _solution_lines(cell):
+                assert line not in rendered, f"{notebook.name}: solution line in the book: {line}"
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_book_opens_in_headless_chromium(built_docs, browser, tmp_path):
+    from idc_lite.runs.html_report import headless_chromium
+
+    driver = headless_chromium(*browser, str(tmp_path / "profile"))
+    try:
+        driver.get((built_docs / "index.html").as_uri())
+        assert "idc_lite" in driver.title
+        links = driver.execute_script("return Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href'))")
+        assert "chapters/04_attack.html" in links and "results.html" in links
+        driver.get((built_docs / "chapters" / "04_attack.html").as_uri())
+        text = driver.execute_script("return document.body.innerText")
+        code = driver.execute_script("return document.querySelectorAll('div.highlight').length")
+        assert "Exercises" in text and code > 10
+        assert driver.execute_script("return document.readyState") == "complete"
+    finally:
+        driver.quit()
