@@ -26,6 +26,7 @@ def test_evaluate_reports_every_attack_and_the_worst_case():
     assert result["attacks"][1]["params"] == {"eps": 0.05, "alpha": 0.01, "steps": 10}
 
 
+@pytest.mark.slow  # every suite end to end
 def test_suites_build_and_run_on_a_tiny_idc_model():
     idc = IDCClassifier(tiny_config())
     idc.unet.reset_parameters(0)

@@ -27,6 +27,7 @@ def test_every_reference_array_within_tolerance(official_fixture):
     assert not bad, bad
 
 
+@pytest.mark.slow  # four runs of the verify command
 def test_verify_cli_exit_codes(official_fixture, tmp_path):
     ckpt, ref_json, ref_npz = _paths(official_fixture)
     ok = subprocess.run([sys.executable, "-m", "idc_lite.official", "verify", str(ckpt), str(ref_json), str(ref_npz)],
@@ -81,6 +82,7 @@ def test_corrupt_official_checkpoint(official_fixture, tmp_path):
         verify(broken, ref_json, ref_npz)
 
 
+@pytest.mark.slow  # converts and evaluates the fixture
 def test_model_path_accepts_the_authors_checkpoint_and_evaluates_it_like_theirs(official_fixture, tmp_path):
     """Notebook 02's model_path with a checkpoint of the authors' code: prepare_trainer converts it to
     a kit checkpoint that notebooks 03 to 05 load, with the same predictions as the authors' weights."""

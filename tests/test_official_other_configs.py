@@ -68,6 +68,7 @@ def _write_official_fixture(tmp_path, official_cfg, seed=0):
     return [str(tmp_path / n) for n in ("ckpt.pth", "ref.json", "ref.npz")]
 
 
+@pytest.mark.slow  # the verify command per configuration
 @pytest.mark.parametrize("official_cfg", CASES, ids=["3ch-3level-sin-T6", "12px-noise-objective"])
 def test_verify_handles_other_configurations(official_cfg, tmp_path):
     paths = _write_official_fixture(tmp_path, official_cfg)

@@ -191,6 +191,7 @@ def test_shift_augmentation_translates_by_at_most_one_pixel():
         tiny_trainer(augment="mixup")
 
 
+@pytest.mark.slow  # the train command end to end
 def test_train_command_line_twin(tmp_path):
     import subprocess
     import sys
