@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from idc_lite.errors import InputError
+from idc_lite.validation import check_choice, check_int
 
 
 def count_flops(fn: Callable[[], object], gradients: bool = False) -> int:
@@ -34,12 +34,9 @@ def seconds_per_call(fn: Callable[[], object], repeats: int = 3, warmup: int = 1
     """Wall seconds of one ``fn()`` call: ``warmup`` untimed calls, then ``repeats`` timed ones,
     reduced by ``'best'`` (the least disturbed call: cost figures) or ``'mean'`` (throughput).
     ``fn`` runs as given: wrap it in ``torch.no_grad()`` when gradients are not wanted."""
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise InputError(f"repeats must be a whole number >= 1, got {repeats!r}")
-    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
-        raise InputError(f"warmup must be a whole number >= 0, got {warmup!r}")
-    if reduce not in ("best", "mean"):
-        raise InputError(f"reduce must be 'best' or 'mean', got {reduce!r}")
+    check_int(repeats, "repeats", 1)
+    check_int(warmup, "warmup", 0)
+    check_choice(reduce, "reduce", ("best", "mean"))
     for _ in range(warmup):
         fn()
     _sync()

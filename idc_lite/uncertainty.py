@@ -127,13 +127,19 @@ def mcnemar_exact(a_correct, b_correct) -> dict:
     return {"only_a": only_a, "only_b": only_b, "p_value": p, "n": ta.numel(), "method": "McNemar exact"}
 
 
-def format_estimate(e: dict | None, digits: int = 1) -> str:
-    """'97.6 % [96.1, 98.6] (n = 359)' from :func:`estimate`'s dict; 'n/a' for None."""
+def format_percent(value: float | None) -> str:
+    """'97.6 %' from a rate in [0, 1]; 'n/a' for None (a figure without an interval, e.g. an older run's)."""
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def format_estimate(e: dict | None, digits: int = 1, with_n: bool = True) -> str:
+    """'97.6 % [96.1, 98.6] (n = 359)' from :func:`estimate`'s dict (without the n when ``with_n`` is
+    False: tables that state it once); 'n/a' for None."""
     if not e:
         return "n/a"
     f = f"{{:.{digits}f}}"
-    return (f"{f.format(100 * e['value'])} % [{f.format(100 * e['low'])}, {f.format(100 * e['high'])}] "
-            f"(n = {e['n']})")
+    text = f"{f.format(100 * e['value'])} % [{f.format(100 * e['low'])}, {f.format(100 * e['high'])}]"
+    return text + (f" (n = {e['n']})" if with_n else "")
 
 
 def format_difference(d: dict | None) -> str:

@@ -52,13 +52,16 @@ def require(path: Path, made_by: str) -> Path:
 
 
 
+def git(*args: str, repo: Path = REPO) -> str:
+    """``git -C repo ARGS``'s output; raises ``OSError`` / ``subprocess.SubprocessError`` when git fails."""
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30,
+                          check=True).stdout.strip()
+
+
 def repository_commit(repo: Path = REPO) -> str | None:
     """The checkout's commit, with ``+changes`` when tracked files differ from it; None outside a git checkout."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30,
-                              check=True).stdout.strip()
     try:
-        commit = git("rev-parse", "HEAD")
-        return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+        commit = git("rev-parse", "HEAD", repo=repo)
+        return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no", repo=repo) else "")
     except (OSError, subprocess.SubprocessError):
         return None

@@ -24,8 +24,8 @@ from pathlib import Path
 from idc_lite.errors import InputError, RunFolderError
 from idc_lite.files import atomic_write_json
 from idc_lite.metrics import RunMetrics
-from idc_lite.runs.folders import REPO
-from idc_lite.uncertainty import format_difference
+from idc_lite.runs.folders import REPO, git
+from idc_lite.uncertainty import format_difference, format_estimate, format_percent
 
 RECORDS_DIR = REPO / "docs" / "records"
 REFERENCE = "digits"               # the record behind the README's headline table
@@ -93,8 +93,11 @@ def commit_exists(commit: str, repo: Path = REPO) -> bool | None:
     """Whether ``commit`` is a commit of the checkout (None: not a git checkout, so it cannot be checked)."""
     if not (repo / ".git").exists():
         return None
-    done = subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True)
-    return done.returncode == 0 and bool(re.fullmatch(r"[0-9a-f]{40}", commit))
+    try:
+        git("cat-file", "-e", f"{commit}^{{commit}}", repo=repo)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return bool(re.fullmatch(r"[0-9a-f]{40}", commit))
 
 
 def load_records(records_dir: Path = RECORDS_DIR) -> dict[str, dict]:
@@ -102,15 +105,9 @@ def load_records(records_dir: Path = RECORDS_DIR) -> dict[str, dict]:
 
 
 # ---- the blocks ------------------------------------------------------------------------------------
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f} %"
-
-
 def _est(interval: dict | None, value: float | None = None) -> str:
     """'98.1 % [96.9, 99.2]' (the pages' form: the n is given once per table)."""
-    if not interval:
-        return _pct(value)
-    return f"{100 * interval['value']:.1f} % [{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]"
+    return format_estimate(interval, with_n=False) if interval else format_percent(value)
 
 
 def provenance(r: dict) -> str:
@@ -122,8 +119,8 @@ def provenance(r: dict) -> str:
 
 
 def _protocol_keys(r: dict) -> list[str]:
-    keys = sorted({k for entry in r["robustness"].values() for k in entry["protocols"]},
-                  key=lambda k: (not k.startswith("adaptive"), float(k.split("@")[1]) if "@" in k else 0.0))
+    """The protocols' columns: the adaptive one at the main budget first, then by protocol and budget."""
+    keys = {k for entry in r["robustness"].values() for k in entry["protocols"]}
     main = (r.get("main_budget") or {}).get("eps_255")
     return sorted(keys, key=lambda k: (not k.startswith("adaptive"), k != f"adaptive@{main:g}" if main else True,
                                        float(k.split("@")[1]) if "@" in k else 0.0))

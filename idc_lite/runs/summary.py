@@ -14,7 +14,7 @@ from idc_lite.files import atomic_write_bytes, atomic_write_json, library_versio
 from idc_lite.machine import describe
 from idc_lite.metrics import AttackMetrics, EfficiencyMetrics, RunMetrics, TrainingMetrics, read_metrics
 from idc_lite.runs.folders import notebook_paths, repository_commit
-from idc_lite.uncertainty import estimate, format_difference, format_estimate
+from idc_lite.uncertainty import estimate, format_difference, format_estimate, format_percent
 
 
 def exercise_seconds(executed: list[Path]) -> dict[str, dict[str, float]]:
@@ -167,13 +167,9 @@ def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict,
     }
 
 
-def _pct(v):
-    return "n/a" if v is None else f"{100 * v:.1f} %"
-
-
 def _est(interval: dict | None, value=None) -> str:
     """A figure with its 95 % interval and n where it has one, else the bare value (older runs)."""
-    return format_estimate(interval) if interval else _pct(value)
+    return format_estimate(interval) if interval else format_percent(value)
 
 
 def _budget_lines(budget: dict | None) -> list[str]:
@@ -262,7 +258,7 @@ def cost_markdown(s: dict) -> list[str]:
     quoted = [p for p in efficiency.points if p.get("source") == "quoted"]
     if quoted:
         lines += ["", "Quoted robust accuracies (CIFAR-10, L-inf 8/255, their authors' attacks): "
-                  + "; ".join(f"{p['label']} {_pct(p['robust_accuracy'])} ({p['reference']})" for p in quoted) + "."]
+                  + "; ".join(f"{p['label']} {format_percent(p['robust_accuracy'])} ({p['reference']})" for p in quoted) + "."]
     return lines + [""]
 
 
@@ -281,7 +277,8 @@ def summary_markdown(s: dict) -> str:
         "| figure | value | protocol |", "|---|---|---|",
         f"| clean accuracy (test split) | {_est(s.get('clean_accuracy_interval'), s['clean_accuracy'])} | "
         f"{s.get('clean_accuracy_protocol') or ''}; 95 % interval: bootstrap over images |",
-        *([f"| clean accuracy: spread over draws | {_pct(d['min'])} to {_pct(d['max'])} | one draw per image, each draw |",
+        *([f"| clean accuracy: spread over draws | {format_percent(d['min'])} to {format_percent(d['max'])} | "
+           "one draw per image, each draw |",
            f"| clean accuracy: majority vote | {_est(d.get('majority_vote_interval'), d['majority_vote'])} | "
            f"majority of the {d['draws']} draws per image; Wilson interval |"]
           if (d := s.get("clean_accuracy_over_draws")) else []),
