@@ -90,3 +90,27 @@ def test_notebook_04_takes_its_attack_defaults_from_the_one_place():
     values = {n.target.id: ast.literal_eval(n.value) for n in ast.parse(cell.source).body if isinstance(n, ast.AnnAssign)}
     for name in ("steps", "eot_samples", "square_queries"):
         assert values[name] == getattr(DEFAULTS, name), name
+
+
+def _logic_lines(source: str) -> int:
+    """Lines that do something: not blank, not a comment, not an import."""
+    return sum(1 for line in source.splitlines()
+               if line.strip() and not line.lstrip().startswith(("#", "import ", "from ")))
+
+
+def test_notebook_cells_call_the_package():
+    """No code cell holds more than 15 lines of logic (imports and the papermill parameters cell aside):
+    orchestration (load-or-train, attack suites, sanity checks, evaluating every model) is in the package."""
+    import nbformat
+
+    long_cells = []
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", []):
+                if _logic_lines(cell.source) > 15:
+                    long_cells.append(f"{path.name} cell {index}: {_logic_lines(cell.source)} lines")
+    assert long_cells == []
+
+
+def test_logic_lines_leave_out_comments_and_imports():
+    assert _logic_lines("import torch\nfrom a import b\n\n# why\nx = 1  # what\n    y = 2\n") == 2

@@ -295,8 +295,8 @@ def test_04_eot_gradient():
 
 
 def test_04_eot_pgd():
-    functions = solution_functions("04_attack", "ex04_1_solution")
-    solution, gradient = functions["eot_pgd"], functions["eot_gradient"]
+    gradient = solution_functions("04_attack", "ex04_1_solution")["eot_gradient"]
+    solution = solution_functions("04_attack", "ex04_1_pgd", eot_gradient=gradient)["eot_pgd"]
     assert "passed" in checks.check_eot_pgd(solution)
     assert "passed" in checks.check_eot_pgd(solution, seed=4)
 

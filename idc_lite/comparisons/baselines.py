@@ -11,6 +11,7 @@ from idc_lite.data.splits import DataSplit
 from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks import PGDSettings, pgd
 from idc_lite.measure import count_flops, seconds_per_call
+from idc_lite.reuse import Artefact, artefact_for_settings
 from idc_lite.runtime import progress_bar
 from idc_lite.validation import check_images, check_int, check_number
 
@@ -123,3 +124,21 @@ def load_cnn(path) -> SmallCNN:
     return model.eval()
 
 
+
+
+def load_or_train_cnn(path, data: DataSplit, *, epochs: int, seed: int, adversarial: PGDSettings | None = None,
+                      progress: bool = False) -> tuple[SmallCNN, Artefact]:
+    """The CNN trained on ``data`` with these settings: loaded when ``path`` (or the file of its own beside
+    it) holds one made with exactly them, else trained (:func:`train_cnn`) and saved; a file made with
+    other settings is left as it is (:func:`idc_lite.reuse.artefact_for_settings`).  ``progress`` prints
+    the reuse note and a progress bar.  Returns (the CNN in eval mode, the artefact: its path and note)."""
+    wanted = {"epochs": epochs, "seed": seed, "adversarial": adversarial.to_dict() if adversarial else None,
+              "data": data.info}
+    file = artefact_for_settings(path, wanted, cnn_settings)
+    if progress:
+        print(file.note)
+    if file.exists:
+        return load_cnn(file.path), file
+    cnn = train_cnn(data, epochs=epochs, seed=seed, adversarial=adversarial, progress=progress)
+    save_cnn(cnn, file.path, **wanted)
+    return cnn, file

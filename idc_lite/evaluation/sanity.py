@@ -19,7 +19,8 @@ from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks import FixedNoise, PGDSettings, margin, pgd, pgd_linf
 from idc_lite.evaluation.protocol import accuracy_curve
 from idc_lite.evaluation.scoring import score_under_rule
-from idc_lite.evaluation.suites import DEFAULTS
+from idc_lite.evaluation.suites import DEFAULTS, adaptive_suite, sweep_suite
+from idc_lite.metrics import AttackSettings
 from idc_lite.streams import seeded
 
 TOLERANCE = 0.03
@@ -254,3 +255,48 @@ def matches_library_pgd(model, x: torch.Tensor, labels: torch.Tensor, eps: float
                    best_iterate_within_budget=bool((ours - x).abs().max() <= eps + 1e-6), torchattacks=torchattacks.__version__)
 
 
+
+
+# ---- all of them, as notebook 04 runs them ---------------------------------------------------------
+def run_sanity_checks(model, cnn, adaptive: dict, adversarial: dict, x: torch.Tensor, labels: torch.Tensor, *,
+                      eps: float, eps_list: list[float], eot_list: list[int], settings: AttackSettings,
+                      sanity_examples: int, seed: int, num_classes: int, gradient_model=None) -> list[dict]:
+    """Every check above, in the guide's order, for the adaptive protocol's result ``adaptive`` at ``eps``
+    (:func:`idc_lite.evaluation.run_protocols.adaptive_protocol` with ``settings`` and a transfer from
+    the undefended ``cnn``) and its adversarial examples by name.  The costlier checks use the first
+    ``sanity_examples`` of x (B, C, H, W) in [0, 1]; ``eps_list`` are the budgets of the accuracy sweep,
+    ``eot_list`` the EOT samples of the convergence check.  Returns the checks' records."""
+    steps, draws = settings.steps, settings.scoring_draws
+    suite = adaptive_suite(eps, steps=steps, eot_samples=settings.eot_samples, square_queries=settings.square_queries,
+                           transfer_source="cnn")
+    xs, ys = x[:sanity_examples], labels[:sanity_examples]
+    model_pgd = [a.name for a in suite if a.kind == "pgd" and a.target == "model"]
+    black_box = [f"square{settings.square_queries}", "transfer_from_cnn"]
+    # white-box attacks of their own: an EOT-PGD started from a black-box attack's examples would pass by construction
+    white_box = [a.name for a in suite if a.target in ("model", "first_step") and a.start_from not in black_box]
+    checks = [iterative_beats_single_step(adaptive, "fgsm", model_pgd),
+              white_box_beats_black_box(adaptive, white_box, black_box),
+              full_gradient_beats_bpda(adaptive, model_pgd, f"bpda_pgd{steps}_margin"),
+              gradient_checks(model, xs[:8], ys[:8], seed=seed)]
+
+    def sweep_attacks(budget):   # the cheaper adaptive pair: surrogate PGD, then EOT-PGD from its examples
+        return sweep_suite(budget, "adaptive", random_model=True, steps=steps, eot_samples=settings.eot_samples)
+
+    checks.append(accuracy_against_eps(model, xs, ys, [0.0] + eps_list, sweep_attacks, num_classes, seed=seed,
+                                       draws=draws, gradient_model=gradient_model))
+    eot_settings = PGDSettings(eps=eps, alpha=eps / 8, steps=steps, loss="margin", eot_samples=settings.eot_samples)
+    start = adversarial[next(a.name for a in suite if a.target == "first_step")][:len(xs)]
+    checks.append(budget_doubling(model, xs, ys, eot_settings, seed=seed, draws=draws, start=start,
+                                  gradient_model=gradient_model))
+    checks.append(eot_convergence(model, xs, ys, eot_settings, eot_list, seed=seed, draws=draws, start=start,
+                                  gradient_model=gradient_model))
+    checks.append(fixed_noise_floor(model, xs, ys, PGDSettings(eps=eps, alpha=eps / 4, steps=steps, loss="margin"),
+                                    seed=seed, draws=draws, gradient_model=gradient_model))
+    checks.append(undefended_model_falls(cnn, x, labels, PGDSettings(eps=eps, alpha=eps / 4, steps=steps), seed=seed))
+    checks.append(matches_library_pgd(cnn, x[:16], labels[:16], eps, eps / 4, steps))
+    return checks
+
+
+def summary_rows(checks: list[dict]) -> list[dict]:
+    """One row per check for a table: status, check, criterion."""
+    return [{"status": c["status"], "check": c["check"], "criterion": c["criterion"]} for c in checks]

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from idc_lite.errors import InputError
 from idc_lite.model.classifier import IDCClassifier
-from idc_lite.uncertainty import estimate
+from idc_lite.uncertainty import estimate, format_estimate
 from idc_lite.validation import check_batch, check_generator, check_images, check_int
 
 
@@ -61,6 +61,14 @@ def accuracy_over_draws(model: IDCClassifier, x: torch.Tensor, labels: torch.Ten
             # one draw: Wilson; the mean over draws: a bootstrap over images (idc_lite.uncertainty)
             "interval": estimate(per_example, "wilson" if len(seeds) == 1 else "bootstrap"),
             "majority_vote_interval": estimate(majority_correct, "wilson")}
+
+
+def describe_draws(draws: dict) -> str:
+    """Two lines for a result of :func:`accuracy_over_draws`: the headline with its interval, then the
+    spread over draws and the majority vote."""
+    return (f"test accuracy, one draw per image: {format_estimate(draws['interval'])} (95 % interval, bootstrap over images)\n"
+            f"per draw: mean {draws['mean']:.2%} (min {draws['min']:.2%}, max {draws['max']:.2%}) over {draws['draws']} "
+            f"draws; majority vote of the {draws['draws']} draws: {draws['majority_vote']:.2%}; {draws['examples']} images")
 
 
 def evaluate_accuracy(model: IDCClassifier, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,

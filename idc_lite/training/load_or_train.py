@@ -15,6 +15,7 @@ from idc_lite.files import (
 )
 from idc_lite.model.classifier import IDCClassifier
 from idc_lite.model.config import IDCConfig
+from idc_lite.reuse import Artefact, artefact_for_settings
 from idc_lite.training.checkpoint import checkpoint_record, read_checkpoint
 from idc_lite.training.config import TrainConfig
 from idc_lite.training.trainer import Trainer
@@ -140,3 +141,24 @@ def import_official_checkpoint(source: str | Path, checkpoint: str | Path, model
                      "configuration given; no training here")
 
 
+
+
+def load_or_train_variant(main_checkpoint: str | Path, path: str | Path, model_config: IDCConfig, data: DataSplit, *,
+                          seed: int, epochs: int = 0, max_batches: int | None = None, progress: bool = False,
+                          log_every: int = 25) -> tuple[Trainer, Artefact]:
+    """A variant of the main model (an ablation): ``model_config`` trained with the recipe stored in
+    ``main_checkpoint``, with ``seed`` and ``epochs`` (0: the recipe's).  Reused when ``path`` holds one
+    made with exactly these settings, resumed when it stopped early, trained otherwise; a file with other
+    settings is left as it is (:func:`idc_lite.reuse.artefact_for_settings`).  ``progress`` prints the
+    reuse note and a progress bar.  Returns (the trainer, saved; the artefact: its path and note)."""
+    train_config = TrainConfig(**checkpoint_record(main_checkpoint)["train_config"])
+    train_config.seed = seed
+    if epochs:
+        train_config.epochs = epochs
+    file = artefact_for_settings(path, training_settings(model_config, train_config, data), stored_training_settings)
+    if progress:
+        print(file.note)      # an interrupted variant has the same settings: it resumes where it stopped
+    trainer = Trainer.resume(file.path, data) if file.exists else Trainer(IDCClassifier(model_config), train_config, data)
+    trainer.train(checkpoint_path=file.path, max_batches=max_batches, progress=progress, log_every=log_every)
+    trainer.save(file.path)
+    return trainer, file

@@ -131,6 +131,8 @@ _CIFAR100 = Preset(
 )
 
 
+SMOKE_BATCHES = 2   # batches per epoch in smoke mode
+
 PRESETS = {p.name: p for p in (_DIGITS, _MNIST, _CIFAR10_CPU, _CIFAR10, _CIFAR100)}
 
 
@@ -139,6 +141,27 @@ def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return copy.deepcopy(PRESETS[name])
+
+
+def configure_training(preset: str, *, seed: int = 0, epochs: int = 0, precision: str = "", smoke: bool = False,
+                       **ablation) -> tuple[Preset, int | None]:
+    """Notebook 02's settings: a fresh copy of ``preset`` with the run's seed, epochs (0: the preset's),
+    training arithmetic ('': the preset's; else 'fp32', 'bf16' or 'auto') and ablation knobs
+    (``num_timesteps``, ``model_channels``, ``num_res_blocks``, ``cls_loss_weight``, ``eta``: see
+    :func:`with_ablation`).  ``smoke``: one epoch of two batches, which proves the code path only.
+    Returns (preset, batches per epoch: None for all).  Raises InputError for a value out of range."""
+    setup = get_preset(preset)
+    setup.train.seed = seed
+    if epochs:
+        setup.train.epochs = epochs
+    if precision:
+        setup.train.precision = precision
+    setup.train.validate()
+    setup.model = with_ablation(setup.model, **ablation)
+    if smoke:
+        setup.train.epochs = 1
+        return setup, SMOKE_BATCHES
+    return setup, None
 
 
 def with_ablation(config: IDCConfig, num_timesteps: int = 0, model_channels: int = 0, num_res_blocks: int = 0,

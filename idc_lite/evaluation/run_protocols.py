@@ -1,0 +1,49 @@
+"""Both protocols on one model, with the attack suite chosen from a run's settings: what notebooks 04
+and 05 run, so that the two evaluate every model with the same code, settings and seeds."""
+from __future__ import annotations
+
+from idc_lite.evaluation.protocol import evaluate
+from idc_lite.evaluation.suites import adaptive_suite, deterministic_suite, paper_suite
+from idc_lite.metrics import AttackSettings
+from idc_lite.validation import check_int
+
+
+def protocol_budgets(paper_eps: float, eps: float, secondary_eps: float | None) -> list[float]:
+    """The budgets a run evaluates (L-inf, in [0, 1] units), ascending and without repeats: the paper's,
+    the main one and the secondary one (None: none)."""
+    return sorted({paper_eps, eps} | ({secondary_eps} if secondary_eps else set()))
+
+
+def paper_protocols(model, x, labels, budgets: list[float], *, seed: int, full: bool = False,
+                    target: str = "paper_wrapper", max_steps: int | None = None) -> dict[float, dict]:
+    """The paper protocol (:func:`idc_lite.evaluation.suites.paper_suite` on ``target``, one draw, the
+    authors' count) at each budget: {budget: :func:`idc_lite.evaluation.protocol.evaluate` result}.
+    ``max_steps`` caps every attack's steps (smoke runs only: it proves the code path)."""
+    results = {}
+    for budget in budgets:
+        suite = paper_suite(budget, full=full, target=target)
+        if max_steps is not None:
+            check_int(max_steps, "max_steps", 1)
+            for spec in suite:
+                if "steps" in spec.params:
+                    spec.params["steps"] = min(spec.params["steps"], max_steps)
+        results[budget] = evaluate(model, x, labels, suite, seed=seed, draws=1, protocol="paper")
+    return results
+
+
+def adaptive_protocol(model, x, labels, eps: float, settings: AttackSettings, *, seed: int, random_model: bool = True,
+                      sources: dict | None = None, transfer_source: str | None = "cnn", gradient_model=None,
+                      examples: dict | None = None, progress: bool = False) -> dict:
+    """The adaptive protocol at ``eps``: for a random model (IDC) the adaptive suite scored over
+    ``settings.scoring_draws`` draws, with gradients through ``gradient_model`` (None: the model itself)
+    and a transfer attack from ``sources[transfer_source]``; for a deterministic model (a CNN) PGD on
+    cross-entropy and margin plus Square, scored once.  ``examples`` receives the adversarial examples
+    by attack name.  Returns the :func:`idc_lite.evaluation.protocol.evaluate` result."""
+    if random_model:
+        suite = adaptive_suite(eps, steps=settings.steps, eot_samples=settings.eot_samples,
+                               square_queries=settings.square_queries, transfer_source=transfer_source)
+    else:
+        suite = deterministic_suite(eps, steps=settings.steps, square_queries=settings.square_queries)
+    return evaluate(model, x, labels, suite, seed=seed, draws=settings.scoring_draws if random_model else 1,
+                    sources=sources, protocol="adaptive", examples=examples, progress=progress,
+                    gradient_model=gradient_model)
