@@ -3,7 +3,7 @@ and 05 run, so that the two evaluate every model with the same code, settings an
 from __future__ import annotations
 
 from idc_lite.evaluation.protocol import evaluate
-from idc_lite.evaluation.suites import adaptive_suite, deterministic_suite, paper_suite
+from idc_lite.evaluation.suites import adaptive_suite_for, deterministic_suite, paper_suite
 from idc_lite.metrics import AttackSettings
 from idc_lite.validation import check_int
 
@@ -19,11 +19,12 @@ def paper_protocols(model, x, labels, budgets: list[float], *, seed: int, full: 
     """The paper protocol (:func:`idc_lite.evaluation.suites.paper_suite` on ``target``, one draw, the
     authors' count) at each budget: {budget: :func:`idc_lite.evaluation.protocol.evaluate` result}.
     ``max_steps`` caps every attack's steps (smoke runs only: it proves the code path)."""
+    if max_steps is not None:
+        check_int(max_steps, "max_steps", 1)
     results = {}
     for budget in budgets:
         suite = paper_suite(budget, full=full, target=target)
         if max_steps is not None:
-            check_int(max_steps, "max_steps", 1)
             for spec in suite:
                 if "steps" in spec.params:
                     spec.params["steps"] = min(spec.params["steps"], max_steps)
@@ -40,8 +41,7 @@ def adaptive_protocol(model, x, labels, eps: float, settings: AttackSettings, *,
     cross-entropy and margin plus Square, scored once.  ``examples`` receives the adversarial examples
     by attack name.  Returns the :func:`idc_lite.evaluation.protocol.evaluate` result."""
     if random_model:
-        suite = adaptive_suite(eps, steps=settings.steps, eot_samples=settings.eot_samples,
-                               square_queries=settings.square_queries, transfer_source=transfer_source)
+        suite = adaptive_suite_for(eps, settings, transfer_source)
     else:
         suite = deterministic_suite(eps, steps=settings.steps, square_queries=settings.square_queries)
     return evaluate(model, x, labels, suite, seed=seed, draws=settings.scoring_draws if random_model else 1,

@@ -19,7 +19,7 @@ from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks import FixedNoise, PGDSettings, margin, pgd, pgd_linf
 from idc_lite.evaluation.protocol import accuracy_curve
 from idc_lite.evaluation.scoring import score_under_rule
-from idc_lite.evaluation.suites import DEFAULTS, adaptive_suite, sweep_suite
+from idc_lite.evaluation.suites import DEFAULTS, adaptive_suite_for, sweep_suite
 from idc_lite.metrics import AttackSettings
 from idc_lite.streams import seeded
 
@@ -267,8 +267,7 @@ def run_sanity_checks(model, cnn, adaptive: dict, adversarial: dict, x: torch.Te
     ``sanity_examples`` of x (B, C, H, W) in [0, 1]; ``eps_list`` are the budgets of the accuracy sweep,
     ``eot_list`` the EOT samples of the convergence check.  Returns the checks' records."""
     steps, draws = settings.steps, settings.scoring_draws
-    suite = adaptive_suite(eps, steps=steps, eot_samples=settings.eot_samples, square_queries=settings.square_queries,
-                           transfer_source="cnn")
+    suite = adaptive_suite_for(eps, settings)
     xs, ys = x[:sanity_examples], labels[:sanity_examples]
     model_pgd = [a.name for a in suite if a.kind == "pgd" and a.target == "model"]
     black_box = [f"square{settings.square_queries}", "transfer_from_cnn"]

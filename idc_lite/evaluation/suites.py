@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from idc_lite.evaluation.protocol import AttackSpec
+from idc_lite.metrics import AttackSettings
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,13 @@ def adaptive_suite(eps: float, steps: int = DEFAULTS.steps, eot_samples: int = D
                   # worst case should not stop at what the other model found
                   AttackSpec(f"eot{eot_samples}_pgd{steps}_from_{transfer}", "pgd", eot, start_from=transfer)]
     return suite
+
+
+def adaptive_suite_for(eps: float, settings: AttackSettings, transfer_source: str | None = "cnn") -> list[AttackSpec]:
+    """:func:`adaptive_suite` at ``eps`` with a run's attack settings (notebook 04's, which 05 and the
+    sanity checks reuse), so that the protocol and its checks name the same attacks."""
+    return adaptive_suite(eps, steps=settings.steps, eot_samples=settings.eot_samples,
+                          square_queries=settings.square_queries, transfer_source=transfer_source)
 
 
 def deterministic_suite(eps: float, steps: int = 20, square_queries: int = 200) -> list[AttackSpec]:
