@@ -26,9 +26,11 @@ smoke: setup
 	$(PY) -m idc_lite reproduce --smoke $(if $(PRESET),--preset $(PRESET)) $(ARGS)
 
 ## Ablation sweep: notebooks 02 and 04 with papermill over a grid of parameters, each point in its own run folder
-## (runs/sweep-<name>-<time>/points/), one table sweep.md and plot sweep.png; GRID=file (default: the digits grid)
+## (runs/sweep-<name>-<time>/points/), one table sweep.md and plot sweep.png; GRID=file (default: the digits grid);
+## WORKERS=N runs N points at once on a Dask LocalCluster, SCHEDULER=address on a running Dask cluster
 sweep: setup
-	$(PY) -m idc_lite sweep $(or $(GRID),sweeps/digits_ablations.json) $(ARGS)
+	$(PY) -m idc_lite sweep $(or $(GRID),sweeps/digits_ablations.json) $(if $(WORKERS),--workers $(WORKERS)) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(ARGS)
 
 ## Every test (what CI runs): ruff, unit, fidelity, bad input, the layering contract, the docs build and its
 ## browser check, the papermill chain, autograding, sweeps, torchrun, then nbval on the notebooks (smoke mode)
@@ -58,10 +60,13 @@ assignments: setup
 	$(PY) -m idc_lite assignments --course assignments
 
 ## Autograde the notebooks in SUBMISSIONS (the student copies' file names); writes SUBMISSIONS/grades.csv.
+## A folder of student folders (SUBMISSIONS/<student>/...) is graded as a class: a class table too, and
+## WORKERS=N (a Dask LocalCluster) or SCHEDULER=address grade several students at once
 ## MODEL=runs/<run>/model.pt: notebook 02 uses that model instead of training; IDC_LITE_SMOKE=1: smoke settings
 grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [MODEL=runs/<run>/model.pt]" >&2; exit 2; }
-	$(PY) -m idc_lite grade "$(SUBMISSIONS)" $(if $(MODEL),--model "$(MODEL)")
+	$(PY) -m idc_lite grade "$(SUBMISSIONS)" $(if $(MODEL),--model "$(MODEL)") $(if $(WORKERS),--workers $(WORKERS)) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 ## JupyterLab on notebooks/, its kernel this environment's Python (JUPYTER_PREFER_ENV_PATH: before any
 ## personal kernel of the same name); LAB_ARGS passes options, e.g. LAB_ARGS="--no-browser --port 8899".

@@ -189,3 +189,40 @@ def test_instructor_source_scores_full_marks_with_a_model_made_elsewhere(tmp_pat
     total = totals([GradeRow(r["notebook"], r["cell_id"], float(r["points"]) if r["points"] else "",
                              float(r["max_points"]), r["graded_by"], r["status"]) for r in rows])["total"]
     assert total["auto"] == total["auto_max"] > 0
+
+
+@pytest.mark.slow
+def test_a_class_is_graded_on_two_dask_workers(generated_course, smoke_run, tmp_path):
+    """Three students (untouched copies, the solutions, and a file that is not a notebook) graded as tasks on a
+    LocalCluster of 2 workers, with one course and one model: a class table, and a grades.csv per student."""
+    from idc_lite.teaching.class_grading import CLASS_FILE, CLASS_TABLE
+
+    course, student_copies = generated_course
+    submitted = NOTEBOOKS[:2]                  # 01 and 02: the model is given, so 02 trains nothing
+    for student, files in (("untouched", [c for c in student_copies if c.stem in {p.stem for p in submitted}]),
+                           ("solved", submitted)):
+        (tmp_path / student).mkdir()
+        for f in files:
+            (tmp_path / student / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / NOTEBOOKS[0].name).write_text("this is not a notebook")
+    env = {**os.environ, "IDC_LITE_SMOKE": "1"}
+    done = subprocess.run([sys.executable, "-m", "idc_lite", "grade", str(tmp_path), "--model", str(smoke_run / "model.pt"),
+                           "--course", str(course), "--workers", "2"],
+                          capture_output=True, text=True, cwd=REPO, timeout=1800, env=env)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]     # 1: not every student was graded
+    with open(tmp_path / CLASS_FILE) as handle:
+        rows = {(r["student"], r["notebook"]): r for r in csv.DictReader(handle)}
+    first, second = NOTEBOOKS[0].stem, NOTEBOOKS[1].stem
+    maximum = {p.stem: sum(c["points"] for c in graded_cells(p)) for p in NOTEBOOKS}
+    auto = {p.stem: sum(c["points"] for c in graded_cells(p) if not c["manual"]) for p in NOTEBOOKS}
+    assert {s for s, _ in rows} == {"untouched", "solved", "broken"} and len(rows) == 3 * len(NOTEBOOKS)
+    assert float(rows["solved", first]["points"]) == auto[first] > 0 and float(rows["solved", second]["points"]) == auto[second]
+    assert float(rows["untouched", first]["points"]) == 0.0 and rows["untouched", first]["status"] == "graded"
+    assert all(float(rows[s, n]["max_points"]) == maximum[n] for s, n in rows)
+    assert rows["solved", NOTEBOOKS[3].stem]["status"] == "not submitted"
+    assert rows["broken", first]["status"].startswith("grading failed") and float(rows["broken", first]["points"]) == 0
+    assert int(rows["solved", first]["manual_pending"]) >= 1
+    assert (tmp_path / "solved" / "grades.csv").is_file() and (tmp_path / "untouched" / "grades.csv").is_file()
+    table = (tmp_path / CLASS_TABLE).read_text()
+    assert f"| solved | {auto[first] + auto[second]:g} | {sum(maximum.values()):g} |" in table

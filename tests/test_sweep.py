@@ -143,3 +143,24 @@ def test_make_sweep_in_smoke_mode_runs_the_notebooks_for_each_point(tmp_path):
     assert record["config"]["cls_loss_weight"] == 0.0
     assert json.loads((out / "points" / "base" / "model.json").read_text())["config"]["cls_loss_weight"] == 0.2
     assert (out / "points" / "base" / "summary.md").is_file() and "SMOKE RUN" in (out / "sweep.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_sweep_on_two_dask_workers_makes_the_table_of_a_serial_run(tmp_path):
+    """The smoke grid as tasks on a LocalCluster of 2 workers: every point's figures, its run folder and the
+    table equal those of the serial run (the seconds aside)."""
+    grid = _grid(tmp_path, name="smoke", base={"num_examples": 8}, vary={"cls_loss_weight": [0.0]})
+    serial = run_sweep(grid, tmp_path / "serial", smoke=True)
+    parallel = run_sweep(grid, tmp_path / "parallel", smoke=True, workers=2)
+
+    def figures(sweep):
+        drop = ("seconds", "run")
+        return [{k: v for k, v in row.items() if k not in drop} for row in sweep["points"]]
+
+    assert [r["status"] for r in parallel["points"]] == ["finished", "finished"]
+    assert figures(parallel) == figures(serial)
+
+    def table(folder):
+        return [line.rsplit("|", 2)[0] for line in (folder / "sweep.md").read_text().splitlines() if line.startswith("| ")]
+
+    assert table(tmp_path / "parallel") == table(tmp_path / "serial")

@@ -26,7 +26,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from idc_lite.errors import GridError, KitError
+from idc_lite.cluster import TaskOutcome, check_cluster_options, run_tasks
+from idc_lite.errors import GridError, InputError, KitError
 from idc_lite.files import atomic_write_bytes, atomic_write_json
 from idc_lite.metrics import read_metrics
 from idc_lite.runs.folders import NOTEBOOKS, REPO
@@ -213,13 +214,16 @@ def write_sweep(out: Path, sweep: dict) -> None:
 
 # ---- running ----------------------------------------------------------------------------------------
 def run_sweep(grid_file: str | Path, out: Path, smoke: bool = False, seed: int | None = None,
-              run_point=None) -> dict:
+              run_point=None, workers: int = 1, scheduler: str | None = None) -> dict:
     """Run every point of the grid into ``out/points/<point>/``, then write the sweep's table and plot.
     ``run_point(run_dir, smoke, seed, parameters, notebooks)`` defaults to :func:`idc_lite.runs.reproduce.run`
-    (tests pass a stand-in).  Raises GridError before running anything when a point's parameters are wrong."""
+    (tests pass a stand-in).  ``workers`` / ``scheduler``: the points as tasks on a Dask cluster
+    (:func:`idc_lite.cluster.run_tasks`; 1 and None run them here, one after the other); the table is the same.
+    Raises GridError before running anything when a point's parameters are wrong."""
     from idc_lite.machine import describe, machine_info
     from idc_lite.runs.reproduce import run as run_notebooks
 
+    check_cluster_options(workers, scheduler)
     grid = load_grid(grid_file)
     notebooks = notebook_files(grid["notebooks"])
     seed = int(grid.get("seed", 0) if seed is None else seed)
@@ -234,23 +238,22 @@ def run_sweep(grid_file: str | Path, out: Path, smoke: bool = False, seed: int |
     machine = machine_info()
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    rows = []
-    for i, (name, parameters) in enumerate(points, 1):
-        folder = out / "points" / folder_name(name)
-        print(f"=== point {i}/{len(points)}: {name}", flush=True)
-        t0 = time.perf_counter()
-        try:
-            run_point(folder, smoke, seed, parameters, notebooks)
-            status = {"status": "finished"}
-        except KeyboardInterrupt:
-            raise
-        except Exception as err:      # a failed point is reported; the others still run
-            # papermill's error carries the notebook's own exception as ename / evalue
-            what = f"{err.ename}: {err.evalue}" if hasattr(err, "ename") else f"{type(err).__name__}: {str(err).strip()}"
-            status = {"status": "failed", "error": what[:800]}
-            print(f"=== point {name} failed: {status['error'][:300]}", flush=True)
-        status["seconds"] = round(time.perf_counter() - t0, 1)
-        rows.append(point_row(name, parameters, folder, status))
+    names = [name for name, _ in points]
+    folders = [out / "points" / folder_name(name) for name in names]
+
+    def announce(i: int, name: str) -> None:
+        print(f"=== point {i + 1}/{len(points)}: {name}", flush=True)
+
+    def report(outcome: TaskOutcome) -> None:
+        if outcome.status != "finished":
+            print(f"=== point {outcome.name} failed: {(outcome.error or '')[:300]}", flush=True)
+
+    outcomes = run_tasks(run_point, [(folder, smoke, seed, parameters, notebooks)
+                                     for folder, (_, parameters) in zip(folders, points)],
+                         names, workers=workers, scheduler=scheduler, on_start=announce, on_outcome=report)
+    rows = [point_row(name, parameters, folder, {"status": o.status, **({"error": o.error} if o.error else {}),
+                                                 "seconds": o.seconds})
+            for (name, parameters), folder, o in zip(points, folders, outcomes)]
     base = rows[0] if grid["mode"] == "one_at_a_time" else None
     for row in rows:
         row["difference"] = _difference(row, base) if base is not None and base["status"] == "finished" else None
@@ -269,6 +272,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--out", default=None, help="sweep folder (default runs/sweep-<grid name>-<UTC time>)")
     parser.add_argument("--smoke", action="store_true", help="tiny settings: proves the code path, not the numbers")
     parser.add_argument("--seed", type=int, default=None, help="seed of every point (default: the grid's, else 0)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="points run at once, each in a worker process of a Dask LocalCluster "
+                             "(default 1: one after the other, here)")
+    parser.add_argument("--scheduler", default=None,
+                        help="address of a running Dask scheduler (e.g. tcp://host:8786, a dask-jobqueue SLURMCluster's) "
+                             "to run the points on instead; the sweep folder must be on a file system the workers share")
     args = parser.parse_args(argv)
     try:
         grid = load_grid(args.grid)
@@ -282,8 +291,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 2
     stream_papermill_output()
     try:
-        sweep = run_sweep(args.grid, out, smoke=args.smoke, seed=args.seed)
-    except GridError as err:
+        sweep = run_sweep(args.grid, out, smoke=args.smoke, seed=args.seed, workers=args.workers,
+                          scheduler=args.scheduler)
+    except (GridError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print((out / "sweep.md").read_text())

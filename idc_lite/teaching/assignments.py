@@ -16,260 +16,27 @@ nbgrader's autograder on the notebooks found in SUBMISSIONS (``<name>.ipynb`` or
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import os
-import shutil
 import sys
-import tempfile
 import time
-import warnings
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import nbformat
+from idc_lite.errors import AssignmentError, InputError
+from idc_lite.runtime import repository_root, subcommand_prog
+from idc_lite.teaching.class_grading import CLASS_FILE, class_table, grade_class, student_folders
+from idc_lite.teaching.course import STUDENT, generate, graded_cells, source_notebooks
+from idc_lite.teaching.grading import (
+    GRADES_FILE,
+    GradeRow,
+    _course_for_grading,
+    find_submissions,
+    grade,
+    summary_lines,
+    totals,
+    write_grades,
+)
 
-from idc_lite.errors import AssignmentError
-from idc_lite.files import atomic_write_bytes
-from idc_lite.runtime import HEADLESS_ENV, MODEL_ENV, RUN_DIR_ENV, SMOKE_ENV, environment, repository_root, subcommand_prog
-
-STUDENT = "submission"
-
-
-GRADES_FILE = "grades.csv"
-
-
-# files beside a given model that later notebooks can reuse when their settings match
-REUSABLE = ("cnn*.pt", "adv_cnn*.pt", "ablation_no_interclass*.pt", "ablation_no_interclass*.json")
-
-
-def source_notebooks(folder: Path | None = None) -> list[Path]:
-    """The instructor's notebooks, in order (``notebooks/NN_*.ipynb`` of the repository)."""
-    root = repository_root()
-    folder = folder or (root / "notebooks" if root else None)
-    paths = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")) if folder else []
-    if not paths:
-        raise AssignmentError(f"no numbered notebooks in {folder}: run this from a checkout of the kit")
-    return paths
-
-
-def graded_cells(notebook: Path) -> list[dict]:
-    """The graded cells of a notebook, in order: grade_id, points, and whether a person grades it."""
-    cells = []
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            cells.append({"grade_id": meta["grade_id"], "points": float(meta.get("points", 0)),
-                          "manual": cell.cell_type == "markdown" or bool(meta.get("solution"))})
-    return cells
-
-
-def _api(course: Path, timeout: int | None = None):
-    from nbgrader.apps import NbGraderAPI
-    from traitlets.config import Config
-
-    config = Config()
-    config.CourseDirectory.root = str(course.resolve())
-    if timeout is not None:   # nbgrader's default of 30 s per cell is far too short for training cells
-        config.Execute.timeout = timeout
-        config.ExecutePreprocessor.timeout = timeout
-    return NbGraderAPI(config=config)
-
-
-def _tools_path() -> str:
-    # nbgrader creates its gradebook by running the `alembic` command: make this environment's one findable
-    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-
-
-def generate(course: Path, notebooks: list[Path] | None = None) -> list[Path]:
-    """Student copies of ``notebooks`` (default: all) in ``course/release/<name>/<name>.ipynb``,
-    made by ``nbgrader generate_assignment``: solutions replaced by ``raise NotImplementedError()``
-    (text answers by "YOUR ANSWER HERE"), hidden tests removed, grading cells locked."""
-    notebooks = notebooks or source_notebooks()
-    course = Path(course)
-    released = []
-    with environment(PATH=_tools_path()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")          # SQLAlchemy warnings from nbgrader's gradebook
-        api = _api(course)
-        for notebook in notebooks:
-            name = notebook.stem
-            source = course / "source" / name
-            if source.exists():
-                shutil.rmtree(source)
-            source.mkdir(parents=True)
-            shutil.copy2(notebook, source / notebook.name)
-            result = api.generate_assignment(name, force=True, create=True)
-            release = course / "release" / name / notebook.name
-            if not result["success"] or not release.is_file():
-                raise AssignmentError(f"nbgrader could not generate {name}:\n{result.get('log', '')}{result.get('error') or ''}")
-            released.append(release)
-    return released
-
-
-@dataclass
-class GradeRow:
-    notebook: str
-    cell_id: str
-    points: float | str          # '' while a hand-graded answer waits for a person
-    max_points: float
-    graded_by: str               # 'auto' or 'manual'
-    status: str
-
-
-def find_submissions(folder: Path, names: list[str]) -> dict[str, Path]:
-    """``{name: path}`` for the submitted notebooks in ``folder`` (``name.ipynb`` or ``name/name.ipynb``).
-    Raises :class:`AssignmentError` when none is found or a notebook has a name no assignment has."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise AssignmentError(f"no folder {folder}: SUBMISSIONS must be a folder of notebooks")
-    found: dict[str, Path] = {}
-    for path in sorted(folder.glob("*.ipynb")) + sorted(folder.glob("*/*.ipynb")):
-        if path.parent.name in ("autograded", ".ipynb_checkpoints"):
-            continue
-        if path.stem not in names:
-            raise AssignmentError(f"{path} is not one of the assignments {names}: keep the student copies' file names")
-        if path.stem in found:
-            raise AssignmentError(f"two submissions of {path.stem}: {found[path.stem]} and {path}")
-        found[path.stem] = path
-    if not found:
-        raise AssignmentError(f"no notebooks in {folder}; expected some of {[n + '.ipynb' for n in names]}")
-    return found
-
-
-def _reusable_files(model: Path) -> list[Path]:
-    return sorted({p for pattern in REUSABLE for p in model.parent.glob(pattern)})
-
-
-def _course_for_grading(course: Path, sources: dict[str, Path], generated: Path | None) -> None:
-    """Make the nbgrader course ``course`` for grading: a copy of ``generated`` (a course that
-    :func:`generate` made from these very notebooks) when given, else generated afresh."""
-    if generated is None:
-        generate(course, list(sources.values()))
-        return
-    generated = Path(generated)
-    for name, source in sources.items():
-        copy = generated / "source" / name / source.name
-        if not (generated / "release" / name / source.name).is_file() or not copy.is_file():
-            raise AssignmentError(f"--course {generated}: no generated assignment {name} (run `idc-lite assignments "
-                                  f"--course {generated}` first)")
-        if copy.read_bytes() != source.read_bytes():
-            raise AssignmentError(f"--course {generated}: its {name} was generated from another version of "
-                                  f"{source.name}; generate the course again")
-    shutil.copytree(generated, course, ignore=shutil.ignore_patterns("submitted", "autograded", "feedback"))
-
-
-def grade(submissions: Path, model: Path | None = None, smoke: bool = False, timeout: int = 3600,
-          course: Path | None = None) -> list[GradeRow]:
-    """Autograde the notebooks in ``submissions`` and write ``submissions/grades.csv``.
-
-    All of them run in one fresh run folder, in order, so 03 to 05 read what 02 and 04 made.
-    ``model``: a trained ``model.pt`` (with its ``.json``) that notebook 02 uses instead of training;
-    the baselines beside it are copied too and reused where their settings match.  ``smoke`` (or
-    ``IDC_LITE_SMOKE=1``) grades with the notebooks' smoke settings.  ``course``: a course already
-    generated from these notebooks (``idc-lite assignments --course``), copied instead of generating
-    one per call (a class's grading generates it once).  A cell that fails, or an answer left as
-    ``raise NotImplementedError()``, scores 0; nothing is retried.
-    """
-    from nbgrader.api import Gradebook, MissingEntry
-
-    sources = {p.stem: p for p in source_notebooks()}
-    found = find_submissions(submissions, list(sources))
-    if model is not None:
-        model = Path(model).expanduser().resolve()
-        if not model.is_file() or not model.with_suffix(".json").is_file():
-            raise AssignmentError(f"--model {model}: need a kit checkpoint and its .json record beside it")
-    smoke = smoke or os.environ.get(SMOKE_ENV, "") not in ("", "0", "false", "False")
-    rows: list[GradeRow] = []
-    out = Path(submissions) / "autograded"
-    out.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="idc-lite-grading-") as tmp:
-        generated, course, run = course, Path(tmp) / "course", Path(tmp) / "run"
-        run.mkdir()
-        _course_for_grading(course, sources, generated)
-        if model is not None:
-            for path in _reusable_files(model):
-                shutil.copy2(path, run / path.name)
-        env = {RUN_DIR_ENV: str(run), HEADLESS_ENV: "1", SMOKE_ENV: "1" if smoke else None,
-               MODEL_ENV: str(model) if model else None, "PATH": _tools_path()}
-        with environment(**env), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            api = _api(course, timeout)
-            for name, source in sources.items():
-                cells = graded_cells(source)
-                if name not in found:
-                    rows += [GradeRow(name, c["grade_id"], 0.0, c["points"], "manual" if c["manual"] else "auto",
-                                      "not submitted") for c in cells]
-                    continue
-                target = course / "submitted" / STUDENT / name / source.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(found[name], target)
-                t0 = time.perf_counter()
-                print(f"grading {name} ...", flush=True)
-                result = api.autograde(name, STUDENT, force=True, create=True)
-                print(f"grading {name}: {time.perf_counter() - t0:.0f} s", flush=True)
-                graded = course / "autograded" / STUDENT / name / source.name
-                if graded.is_file():
-                    shutil.copyfile(graded, out / source.name)
-                if not result["success"]:
-                    reason = (result.get("error") or result.get("log") or "").strip().splitlines()
-                    rows += [GradeRow(name, c["grade_id"], 0.0, c["points"], "manual" if c["manual"] else "auto",
-                                      "grading failed: " + (reason[-1] if reason else "see nbgrader's log"))
-                             for c in cells]
-                    continue
-                with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-                    try:
-                        notebook = gradebook.find_submission_notebook(name, name, STUDENT)
-                        scores = {g.name: g for g in notebook.grades}
-                    except MissingEntry:
-                        scores = {}
-                    for c in cells:
-                        g = scores.get(c["grade_id"])
-                        if g is None:
-                            rows.append(GradeRow(name, c["grade_id"], 0.0, c["points"], "auto", "cell missing"))
-                        elif c["manual"]:
-                            pending = g.needs_manual_grade
-                            rows.append(GradeRow(name, c["grade_id"], "" if pending else float(g.score), float(g.max_score),
-                                                 "manual", "needs manual grading" if pending else "graded"))
-                        else:
-                            rows.append(GradeRow(name, c["grade_id"], float(g.score), float(g.max_score), "auto", "graded"))
-    write_grades(Path(submissions) / GRADES_FILE, rows)
-    return rows
-
-
-def write_grades(path: Path, rows: list[GradeRow]) -> Path:
-    """The grades as CSV, one row per graded cell, written atomically."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(GradeRow.__dataclass_fields__))
-    writer.writeheader()
-    writer.writerows(asdict(r) for r in rows)
-    return atomic_write_bytes(path, lambda handle: handle.write(buffer.getvalue().encode()))
-
-
-def totals(rows: list[GradeRow]) -> dict[str, dict]:
-    """Per notebook and overall: autograded points and maximum, and hand-graded points still pending."""
-    zero = {"auto": 0.0, "auto_max": 0.0, "manual": 0.0, "manual_max": 0.0, "manual_pending": 0}
-    out = {name: dict(zero) for name in [r.notebook for r in rows] + ["total"]}
-    for r in rows:
-        for key in (r.notebook, "total"):
-            t = out[key]
-            if r.graded_by == "auto":
-                t["auto"] += float(r.points or 0)
-                t["auto_max"] += r.max_points
-            else:
-                t["manual_max"] += r.max_points
-                if r.points == "":
-                    t["manual_pending"] += 1
-                else:
-                    t["manual"] += float(r.points)
-    return out
-
-
-def summary_lines(rows: list[GradeRow]) -> list[str]:
-    lines = []
-    for name, t in totals(rows).items():
-        lines.append(f"{name:28s} autograded {t['auto']:g} / {t['auto_max']:g}; graded by hand {t['manual']:g} / "
-                     f"{t['manual_max']:g}" + (f" ({t['manual_pending']} still to grade)" if t["manual_pending"] else ""))
-    return lines
+__all__ = ["STUDENT", "GRADES_FILE", "GradeRow", "find_submissions", "generate", "grade", "grade_class",
+           "graded_cells", "source_notebooks", "summary_lines", "totals", "write_grades", "_course_for_grading"]
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
@@ -285,6 +52,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     grd.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell (default 3600)")
     grd.add_argument("--course", default=None, help="a course folder generated from these notebooks (idc-lite assignments "
                                                     "--course DIR): reused instead of generating one")
+    grd.add_argument("--workers", type=int, default=1, help="a folder of student folders: students graded at once, each "
+                                                            "in a worker process of a Dask LocalCluster (default 1)")
+    grd.add_argument("--scheduler", default=None, help="a folder of student folders: the address of a running Dask "
+                                                       "scheduler to grade the students on (a shared file system)")
     args = parser.parse_args(argv)
     try:
         if args.command == "generate":
@@ -295,14 +66,25 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             print(f"{time.perf_counter() - t0:.0f} s")
             return 0
         t0 = time.perf_counter()
+        names = [p.stem for p in source_notebooks()]
+        if student_folders(Path(args.submissions), names):
+            return _grade_a_class(args, t0)
         rows = grade(Path(args.submissions), Path(args.model) if args.model else None, args.smoke, args.timeout,
                      Path(args.course) if args.course else None)
-    except AssignmentError as err:
+    except (AssignmentError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(*summary_lines(rows), sep="\n")
     print(f"grades: {Path(args.submissions) / GRADES_FILE} ({time.perf_counter() - t0:.0f} s)")
     return 1 if any(r.status.startswith("grading failed") for r in rows) else 0
+
+
+def _grade_a_class(args, started: float) -> int:
+    rows = grade_class(Path(args.submissions), Path(args.model) if args.model else None, args.smoke, args.timeout,
+                       Path(args.course) if args.course else None, workers=args.workers, scheduler=args.scheduler)
+    print(class_table(rows))
+    print(f"class grades: {Path(args.submissions) / CLASS_FILE} ({time.perf_counter() - started:.0f} s)")
+    return 1 if any(r.status != "graded" for r in rows) else 0
 
 
 if __name__ == "__main__":
