@@ -3,6 +3,7 @@
     idc-lite train --preset digits --out runs/my_digits          # notebook 02's training, for long runs
     idc-lite reproduce [--preset NAME] [--smoke]                 # every notebook with papermill (make reproduce)
     idc-lite verify CHECKPOINT REFERENCE_JSON REFERENCE_NPZ       # the kit against the authors' outputs
+    idc-lite evaluate --model runs/<run>/model.pt --examples 0 --out DIR   # notebook 04's protocols, sharded
     idc-lite sweep GRID.json                                      # ablations over a grid (make sweep)
     idc-lite assignments [--course assignments]                   # student copies with nbgrader
     idc-lite grade SUBMISSIONS [--model runs/<run>/model.pt]      # autograde a folder of submissions
@@ -23,6 +24,7 @@ SUBCOMMANDS = {
     "train": ("idc_lite.training.cli", [], "train an IDC classifier (notebook 02's recipe; torchrun works too)"),
     "reproduce": ("idc_lite.runs.reproduce", [], "run every notebook with papermill into a new run folder"),
     "verify": ("idc_lite.authors.verify", ["verify"], "check the kit against reference outputs of the authors' code"),
+    "evaluate": ("idc_lite.runs.evaluate", [], "robustness evaluation of a model on many examples (torchrun works too)"),
     "sweep": ("idc_lite.runs.sweep", [], "run notebooks 02 and 04 over a grid of parameters"),
     "assignments": ("idc_lite.teaching.assignments", ["generate"], "write the student copies of the notebooks (nbgrader)"),
     "grade": ("idc_lite.teaching.assignments", ["grade"], "autograde a folder of submitted notebooks"),

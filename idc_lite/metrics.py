@@ -117,6 +117,7 @@ class AttackMetrics(NotebookMetrics):
     autoattack_rand: dict | None = None
     cnn_file: str = "cnn.pt"
     settings: AttackSettings = field(default_factory=AttackSettings)
+    evaluation: dict | None = None                             # idc-lite evaluate's blocks and processes (None: 04's own)
 
     @classmethod
     def from_dict(cls, d: dict) -> "AttackMetrics":

@@ -323,6 +323,7 @@ def cases() -> list[Case]:
     import idc_lite.model.accuracy as accuracy
     import idc_lite.model.config as model_config
     import idc_lite.model.label_images as label_images
+    import idc_lite.runs.evaluate as evaluate_command
     import idc_lite.runs.folders as folders
     import idc_lite.runs.parameters as parameters
     import idc_lite.runs.reproduce as reproduce
@@ -814,6 +815,45 @@ def cases() -> list[Case]:
                   lambda env: cli(reproduce.main, ["--summarize", str(env.path("x").parent)]), 2, "not a run folder"),
         exit_case("python -m idc_lite.reproduce", "--summarize of a run stopped in notebook 02", interrupted_run, 1, "",
                   incomplete_report),
+    ]
+
+    # -- the sharded evaluation command (a 1-epoch smoke checkpoint; its folder gets a 1-epoch CNN once)
+    def evaluate_cli(env, *argv, out=None):
+        model = digits_checkpoint(env, 1)
+        return cli(evaluate_command.main, ["--model", str(model), "--smoke", "--eps-255", "16",
+                                           "--out", str(out or env.path("eval")), *argv])
+
+    def held_evaluation(env):
+        """A folder holding another evaluation (its settings and a finished block): a rerun must keep both."""
+        folder = env.path("x").parent / "eval"
+        (folder / "blocks").mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps({"examples": 999, "seed": 7}))
+        (folder / "blocks" / "block-00000.json").write_text('{"format": "idc_lite-evaluation-block-1", "block": 0}')
+        env.snapshot = {p: p.read_bytes() for p in (folder / "config.json", folder / "blocks" / "block-00000.json")}
+        return evaluate_cli(env, "--examples", "4", out=folder)
+
+    def foreign_folder(env):
+        folder = env.path("notes.txt").parent
+        (folder / "notes.txt").write_text("my notes")
+        env.snapshot = {folder / "notes.txt": b"my notes"}
+        return evaluate_cli(env, "--examples", "4", out=folder)
+
+    out += [
+        exit_case("idc-lite evaluate", "--examples -3", lambda env: evaluate_cli(env, "--examples", "-3"), 2,
+                  "--examples must be between 1 and the test set's 359"),
+        exit_case("idc-lite evaluate", "--examples beyond the test set",
+                  lambda env: evaluate_cli(env, "--examples", "5000"), 2, "between 1 and the test set's 359"),
+        exit_case("idc-lite evaluate", "--block-size 0", lambda env: evaluate_cli(env, "--block-size", "0"), 2,
+                  "--block-size must be at least 1"),
+        exit_case("idc-lite evaluate", "--steps 0", lambda env: evaluate_cli(env, "--steps", "0"), 2, "--steps must be at least 1"),
+        exit_case("idc-lite evaluate", "--eps-255 300", lambda env: evaluate_cli(env, "--eps-255", "300"), 2,
+                  "between 0 and 255"),
+        exit_case("idc-lite evaluate", "--threads 0", lambda env: evaluate_cli(env, "--threads", "0"), 2, "--threads must be"),
+        exit_case("idc-lite evaluate", "a missing model", lambda env: cli(evaluate_command.main, [
+            "--model", str(env.path("none.pt")), "--out", str(env.path("eval"))]), 2, "no checkpoint at"),
+        exit_case("idc-lite evaluate", "--out holding an evaluation with other settings", held_evaluation, 2,
+                  "other settings.*blocks are kept", files_kept),
+        exit_case("idc-lite evaluate", "--out a folder of other files", foreign_folder, 2, "not empty", files_kept),
     ]
 
     # -- files written atomically get the mode the umask gives, not mkstemp's 0600

@@ -90,6 +90,11 @@ def test_notebook_04_takes_its_attack_defaults_from_the_one_place():
     values = {n.target.id: ast.literal_eval(n.value) for n in ast.parse(cell.source).body if isinstance(n, ast.AnnAssign)}
     for name in ("steps", "eot_samples", "square_queries"):
         assert values[name] == getattr(DEFAULTS, name), name
+    # idc-lite evaluate falls back on the same defaults where a run has no record of notebook 04
+    from idc_lite.runs.evaluate import NOTEBOOK_DEFAULTS
+
+    for name, value in NOTEBOOK_DEFAULTS.items():
+        assert values[name] == value, name
 
 
 def _logic_lines(source: str) -> int:

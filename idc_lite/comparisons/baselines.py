@@ -74,7 +74,8 @@ def prediction_cost(model, image_shape: tuple[int, int, int], batch_size: int = 
     sampler step of a diffusion classifier included) and measured seconds per image on this
     machine (best of ``repeats`` timed batches, no gradients)."""
     params = sum(p.numel() for p in model.parameters())
-    x = torch.rand(1, *image_shape, generator=torch.Generator().manual_seed(0))
+    device = next(model.parameters()).device
+    x = torch.rand(1, *image_shape, generator=torch.Generator().manual_seed(0)).to(device)
     generator = torch.Generator().manual_seed(0)
     flops = count_flops(lambda: model(x, generator=generator))
     batch = x.expand(batch_size, *image_shape).contiguous()

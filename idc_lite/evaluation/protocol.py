@@ -214,7 +214,7 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
         # attacker).  Unbiased check: keep each example's chosen attack, score it on fresh draws.
         rescored = score_under_rule(model, pick_worst(scores, adversarial), labels, rule,
                                     seeded(seed, "rescoring/worst_case"), draws)
-    intervals = _intervals(table, clean, worst, rescored, one_draw=draws == 1 or rule != "one")
+    intervals = accuracy_intervals(table, clean, worst, rescored, one_draw=draws == 1 or rule != "one")
     result = {"protocol": protocol, "scoring_rule": rule, "draws": draws, "seed": seed,
               "attacks_query": "the scored model" if gradient_model is None else _describe_model(gradient_model),
               "examples": int(x.shape[0]), "clean_accuracy": clean.mean().item(),
@@ -222,6 +222,7 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
               "worst_case_accuracy": worst.mean().item(), "worst_case_and_clean": (worst * clean).mean().item(),
               "worst_case_per_example": [round(v, 4) for v in worst.tolist()],
               "worst_case_rescored": None if rescored is None else rescored.mean().item(),
+              "worst_case_rescored_per_example": None if rescored is None else [round(v, 4) for v in rescored.tolist()],
               "intervals": intervals, "l2_budget": l2_budget, "seconds": round(time.perf_counter() - started, 2)}
     json.dumps(result)   # fail here, not in the report, if anything is not serialisable
     if examples is not None:
@@ -250,7 +251,7 @@ def _attack_row(spec: AttackSpec, x: torch.Tensor, adv: torch.Tensor, clean: tor
             "per_example": [round(v, 4) for v in score.tolist()]}
 
 
-def _intervals(table: list[dict], clean: torch.Tensor, worst: torch.Tensor, rescored: torch.Tensor | None,
+def accuracy_intervals(table: list[dict], clean: torch.Tensor, worst: torch.Tensor, rescored: torch.Tensor | None,
                one_draw: bool) -> dict:
     """95 % intervals (idc_lite.uncertainty) for every accuracy of one evaluation.  One-draw 0/1
     outcomes get Wilson's; scores averaged over draws, and every worst case (a minimum over attacks),
