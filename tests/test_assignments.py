@@ -2,6 +2,7 @@
 gives the untouched student copies 0 and the instructor source full marks (smoke mode)."""
 import csv
 import inspect
+import json
 import os
 import re
 import shutil
@@ -193,8 +194,9 @@ def test_instructor_source_scores_full_marks_with_a_model_made_elsewhere(tmp_pat
 
 @pytest.mark.slow
 def test_a_class_is_graded_on_two_dask_workers(generated_course, smoke_run, tmp_path):
-    """Three students (untouched copies, the solutions, and a file that is not a notebook) graded as tasks on a
-    LocalCluster of 2 workers, with one course and one model: a class table, and a grades.csv per student."""
+    """Three students (untouched copies, the solutions, and a file that is not a notebook beside a notebook that
+    hangs past the per-cell timeout) graded as tasks on a LocalCluster of 2 workers, with one course and one
+    model: a class table, and a grades.csv per student."""
     from idc_lite.teaching.class_grading import CLASS_FILE, CLASS_TABLE
 
     course, student_copies = generated_course
@@ -206,9 +208,13 @@ def test_a_class_is_graded_on_two_dask_workers(generated_course, smoke_run, tmp_
             (tmp_path / student / f.name).write_bytes(f.read_bytes())
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / NOTEBOOKS[0].name).write_text("this is not a notebook")
+    hangs = json.loads(submitted[1].read_text())          # the solved 02, stuck in its first cell after the parameters
+    stuck = next(c for c in hangs["cells"] if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", []))
+    stuck["source"] = "import time\ntime.sleep(100000)\n" + "".join(stuck["source"])
+    (tmp_path / "broken" / submitted[1].name).write_text(json.dumps(hangs))
     env = {**os.environ, "IDC_LITE_SMOKE": "1"}
     done = subprocess.run([sys.executable, "-m", "idc_lite", "grade", str(tmp_path), "--model", str(smoke_run / "model.pt"),
-                           "--course", str(course), "--workers", "2"],
+                           "--course", str(course), "--workers", "2", "--timeout", "90"],
                           capture_output=True, text=True, cwd=REPO, timeout=1800, env=env)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]     # 1: not every student was graded
     with open(tmp_path / CLASS_FILE) as handle:
@@ -222,7 +228,30 @@ def test_a_class_is_graded_on_two_dask_workers(generated_course, smoke_run, tmp_
     assert all(float(rows[s, n]["max_points"]) == maximum[n] for s, n in rows)
     assert rows["solved", NOTEBOOKS[3].stem]["status"] == "not submitted"
     assert rows["broken", first]["status"].startswith("grading failed") and float(rows["broken", first]["points"]) == 0
+    # the stuck cell was stopped and the cells after it still ran (nbgrader goes on): the row says what happened
+    assert "ran past the per-cell timeout of 90 s" in rows["broken", second]["status"]
     assert int(rows["solved", first]["manual_pending"]) >= 1
     assert (tmp_path / "solved" / "grades.csv").is_file() and (tmp_path / "untouched" / "grades.csv").is_file()
     table = (tmp_path / CLASS_TABLE).read_text()
+    assert "ran past the per-cell timeout" in table
     assert f"| solved | {auto[first] + auto[second]:g} | {sum(maximum.values()):g} |" in table
+
+
+def test_a_timed_out_or_dead_kernel_is_named_and_a_student_error_is_not(tmp_path):
+    """nbgrader grades a notebook whose cell hit the timeout as if it had run: the grader must say so."""
+    from idc_lite.teaching.grading import execution_problem
+
+    def notebook(*enames):
+        path = tmp_path / f"{'-'.join(enames) or 'clean'}.ipynb"
+        cells = [{"cell_type": "code", "source": "", "metadata": {},
+                  "outputs": [{"output_type": "error", "ename": e, "evalue": "", "traceback": []}]} for e in enames]
+        path.write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": "", "metadata": {}}, *cells]}))
+        return path
+
+    assert execution_problem(notebook("NameError", "CellTimeoutError"), 60) == (
+        "timed out: cell 2 ran past the per-cell timeout of 60 s and was stopped")
+    assert execution_problem(notebook("DeadKernelError"), 60).startswith("kernel died in cell 1")
+    assert execution_problem(notebook("NotImplementedError", "ExerciseCheckFailed"), 60) is None
+    assert execution_problem(notebook(), 60) is None and execution_problem(tmp_path / "none.ipynb", 60) is None
+    (tmp_path / "junk.ipynb").write_text("not json")
+    assert execution_problem(tmp_path / "junk.ipynb", 60) is None

@@ -353,7 +353,7 @@ def evaluation_report(metrics: AttackMetrics) -> str:
     if metrics.sanity_checks:
         parts.append(table_markdown(summary_rows(metrics.sanity_checks),
                                     title=f"sanity checks (costlier ones on the first {metrics.sanity_examples} examples)"))
-    return "\n".join(parts) + "\n"
+    return "\n\n".join(parts) + "\n"
 
 
 # ---- reading a finished evaluation (notebook 04's evaluation_dir) ------------------------------------

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from idc_lite.errors import AssignmentError
@@ -134,6 +135,7 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
                                       "grading failed: " + (reason[-1] if reason else "see nbgrader's log"))
                              for c in cells]
                     continue
+                problem = execution_problem(graded, timeout)      # nbgrader grades a hung notebook as if it ran
                 with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
                     try:
                         notebook = gradebook.find_submission_notebook(name, name, STUDENT)
@@ -150,8 +152,28 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
                                                  "manual", "needs manual grading" if pending else "graded"))
                         else:
                             rows.append(GradeRow(name, c["grade_id"], float(g.score), float(g.max_score), "auto", "graded"))
+                if problem:
+                    rows[-len(cells):] = [replace(row, status=problem) for row in rows[-len(cells):]]
     write_grades(Path(submissions) / GRADES_FILE, rows)
     return rows
+
+
+def execution_problem(notebook: Path, timeout: int) -> str | None:
+    """What went wrong while the grader ran ``notebook`` (an autograded copy) beyond a student's own errors:
+    a cell stopped at the per-cell timeout, or a kernel that died; None when neither (or no notebook)."""
+    if not notebook.is_file():
+        return None
+    try:
+        cells = json.loads(notebook.read_text()).get("cells", [])
+    except (OSError, ValueError):
+        return None
+    for index, cell in enumerate(cells):
+        names = {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
+        if "CellTimeoutError" in names:
+            return f"timed out: cell {index} ran past the per-cell timeout of {timeout} s and was stopped"
+        if "DeadKernelError" in names:
+            return f"kernel died in cell {index} (out of memory, or the process was killed)"
+    return None
 
 
 def write_grades(path: Path, rows: list[GradeRow]) -> Path:
