@@ -459,7 +459,7 @@ def cases() -> list[Case]:
         ("evaluation.AttackSpec", "transfer without source", lambda env: protocol.AttackSpec("a", "pgd", target="transfer"),
          "source"),
         ("evaluation.AttackSpec", "unknown PGD setting", lambda env: protocol.AttackSpec("a", "pgd", {"epsilon": 0.03}),
-         "unknown PGD setting"),
+         "unknown setting"),
         ("evaluation.AttackSpec", "negative PGD eps", lambda env: protocol.AttackSpec("a", "pgd", {"eps": -0.03}), "eps must be >= 0"),
         ("evaluation.AttackSpec", "FGSM eps 8", lambda env: protocol.AttackSpec("a", "fgsm", {"eps": 8}), "<= 1"),
         ("evaluation.AttackSpec", "start_from on FGSM", lambda env: protocol.AttackSpec("a", "fgsm", {"eps": 0.03}, start_from="b"),

@@ -18,18 +18,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from idc_lite.errors import InputError
-from idc_lite.evaluation.attacks import (
-    BPDA,
-    FirstStepSurrogate,
-    FixedNoise,
-    PGDSettings,
-    cw_l2,
-    fgsm,
-    mi_fgsm,
-    other_class_start,
-    pgd,
-    square_linf,
-)
+from idc_lite.evaluation.attacks import BPDA, CountingModel, FirstStepSurrogate, FixedNoise
+from idc_lite.evaluation.attacks.registry import attack_entry, attack_kinds
 from idc_lite.evaluation.comparison import worst_case_scores
 from idc_lite.evaluation.scoring import SCORING_RULES, PaperProtocolModel, score_from_predictions, score_under_rule, worst_case
 from idc_lite.metrics import AttackMetrics
@@ -39,20 +29,18 @@ from idc_lite.streams import hashed_seed, seeded
 from idc_lite.uncertainty import estimate, paired_difference
 from idc_lite.validation import check_batch, check_choice, check_eps, check_int, check_number
 
-ATTACK_KINDS = ("fgsm", "pgd", "mi_fgsm", "cw_l2", "square", "torchattacks", "autoattack_rand", "other_class")
-
-
 TARGETS = ("model", "fixed_noise", "bpda", "first_step", "paper_wrapper", "transfer")
 
 
 @dataclass
 class AttackSpec:
-    """One attack.
+    """One attack of a suite.
 
-    ``kind`` in ATTACK_KINDS; ``params`` are its keyword arguments (PGDSettings fields for 'pgd';
-    for 'torchattacks' the class name under ``attack`` plus its arguments); ``target`` in TARGETS;
-    ``source`` names the model of ``evaluate(sources=...)`` a 'transfer' attack runs on;
-    ``start_from`` names an earlier attack of the same list whose examples a 'pgd' starts from.
+    ``kind`` names an attack of the registry (:func:`idc_lite.evaluation.attacks.attack_kinds`);
+    ``params`` are its settings (its entry's ``defaults`` fill in the rest; for 'torchattacks' the
+    class name under ``attack`` plus its arguments); ``target`` in TARGETS; ``source`` names the model
+    of ``evaluate(sources=...)`` a 'transfer' attack runs on; ``start_from`` names an earlier attack
+    of the same list whose examples this one starts from (kinds that take a start only).
     """
     name: str
     kind: str
@@ -64,41 +52,30 @@ class AttackSpec:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise InputError(f"attack name must be a non-empty string, got {self.name!r}")
-        check_choice(self.kind, "attack kind", ATTACK_KINDS)
+        check_choice(self.kind, "attack kind", attack_kinds())
         check_choice(self.target, "attack target", TARGETS)
         if not isinstance(self.params, dict):
             raise InputError(f"attack params must be a dict, got {type(self.params).__name__}")
         if (self.target == "transfer") != (self.source is not None):
             raise InputError("a 'transfer' attack needs source=<model name>, and only it takes one")
-        if self.start_from is not None and self.kind != "pgd":
-            raise InputError("start_from is supported for 'pgd' attacks only")
-        if self.kind == "pgd":
-            unknown = set(self.params) - set(PGDSettings.__dataclass_fields__) - {"noise_seed"}
-            if unknown:
-                raise InputError(f"attack {self.name!r}: unknown PGD setting(s) {sorted(unknown)}")
-            PGDSettings(**{k: v for k, v in self.params.items() if k != "noise_seed"})   # checks the values now
-        elif "eps" in self.params:
+        entry = attack_entry(self.kind)
+        if self.start_from is not None and not entry.takes_start:
+            starting = [k for k in attack_kinds() if attack_entry(k).takes_start]
+            raise InputError(f"start_from is supported for the kinds {starting} only, not {self.kind!r}")
+        if "eps" in self.params:
             check_eps(self.params["eps"], f"attack {self.name!r} eps", self.params.get("norm", "Linf"))
+        entry.validate(self.params, self.name)
+
+    @property
+    def family(self) -> str:
+        """'white-box', 'black-box' or 'no query' (its registry entry's); a transfer attack is black-box
+        for the model it is scored on, whatever it does on its source."""
+        return "black-box" if self.target == "transfer" else attack_entry(self.kind).family
 
     def settings(self) -> dict:
         """The attack's full settings, defaults filled in: eps, norm, steps, step size (alpha),
         restarts, EOT samples, loss, plus anything specific."""
-        p = dict(self.params)
-        if self.kind == "pgd":
-            return {**PGDSettings(**{k: v for k, v in p.items() if k != "noise_seed"}).to_dict(),
-                    **({"noise_seed": p["noise_seed"]} if "noise_seed" in p else {})}
-        defaults = {
-            "fgsm": {"norm": "Linf", "steps": 1, "alpha": p.get("eps"), "restarts": 1, "eot_samples": 1, "loss": "ce"},
-            "mi_fgsm": {"norm": "Linf", "restarts": 1, "eot_samples": 1, "loss": "ce", "decay": 1.0},
-            "cw_l2": {"norm": "L2", "eps": None, "restarts": 1, "eot_samples": 1, "loss": "margin", "c": 1.0,
-                      "kappa": 0.0, "steps": 100, "lr": 0.01},
-            "square": {"norm": "Linf", "restarts": 1, "eot_samples": 1, "loss": "margin", "p_init": 0.3},
-            "autoattack_rand": {"norm": "Linf", "version": "rand", "n_iter": 100, "eot_iter": 20},
-            "other_class": {"norm": "Linf", "steps": 0, "restarts": 1, "eot_samples": 0, "loss": None},
-            "torchattacks": {"norm": "L2" if p.get("attack") == "CW" else "Linf", "restarts": 1, "eot_samples": 1,
-                             "loss": "ce"},
-        }[self.kind]
-        return {**defaults, **p}
+        return attack_entry(self.kind).settings(dict(self.params))
 
 
 def _target(model, spec: AttackSpec, sources: dict | None):
@@ -117,46 +94,17 @@ def _target(model, spec: AttackSpec, sources: dict | None):
     return model
 
 
-def _torchattacks(target, x, labels, params: dict, generator: torch.Generator) -> torch.Tensor:
-    """A torchattacks attack.  It draws from the global RNG, so it runs inside ``fork_rng``
-    seeded from ``generator``: reproducible, and the caller's global RNG is left alone."""
-    import torchattacks
-
-    p = dict(params)
-    cls = getattr(torchattacks, p.pop("attack"))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-        return cls(target, **p)(x, labels).detach()
-
-
 def run_attack(model, spec: AttackSpec, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
                start: torch.Tensor | None = None, sources: dict | None = None) -> torch.Tensor:
-    """Adversarial examples (B, C, H, W) in [0, 1] for one attack spec."""
-    target = _target(model, spec, sources)
-    p = {k: v for k, v in spec.params.items() if k != "noise_seed"}
-    if spec.kind == "pgd":
-        return pgd(target, x, labels, PGDSettings(**p), generator, start=start)
-    if spec.kind == "fgsm":
-        return fgsm(target, x, labels, generator=generator, **p)
-    if spec.kind == "mi_fgsm":
-        return mi_fgsm(target, x, labels, generator=generator, **p)
-    if spec.kind == "cw_l2":
-        return cw_l2(target, x, labels, generator, **p)
-    if spec.kind == "square":
-        return square_linf(target, x, labels, generator=generator, **p)
-    if spec.kind == "torchattacks":
-        return _torchattacks(target, x, labels, p, generator)
-    if spec.kind == "other_class":
-        return other_class_start(x, labels, **p)
-    from idc_lite.evaluation.attacks import autoattack_rand
-
-    return autoattack_rand(target, x, labels, generator=generator, **p)
+    """Adversarial examples (B, C, H, W) in [0, 1] for one attack spec, run by its registry entry."""
+    params = {k: v for k, v in spec.params.items() if k != "noise_seed"}
+    return attack_entry(spec.kind).run(_target(model, spec, sources), x, labels, generator, params, start)
 
 
 def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackSpec], *, seed: int = 0,
              rule: str = "one", draws: int = 5, batch_size: int = 100, l2_budget: float | None = None,
              sources: dict | None = None, protocol: str = "", progress: bool = False,
-             examples: dict | None = None, gradient_model=None) -> dict:
+             examples: dict | None = None, gradient_model=None, cascade: bool = False) -> dict:
     """Robust accuracy per attack and the per-example worst case, with everything recorded.
 
     x (B, C, H, W) in [0, 1], labels (B,).  Every consumer draws from a stream of its own, named and
@@ -171,6 +119,12 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
     ``gradient_model``: what the attacks query instead of ``model`` (e.g. ``model.gradient_twin()``,
     the 3-call sampler); scoring always uses ``model`` itself, and the result records which was used.
     Returns a JSON-serialisable dict (per-example scores included, for example-by-example checks).
+    ``cascade``: as AutoAttack runs its attacks, each attack only on the examples that every earlier one
+    left standing (per-example worst case above 0 under the scoring draws); an example at 0 cannot go
+    lower, so the worst case keeps its definition while the later, costlier attacks run on fewer
+    examples.  A row's ``per_example`` then holds None where the attack did not run, and its
+    ``robust_accuracy`` is the accuracy left after it (AutoAttack's running figure).  Every row records
+    ``attacked_examples`` and the gradient draws and queries it spent per attacked example.
     ``worst_case_accuracy`` is the mean per-example minimum over attacks; with rule 'one' and
     several draws, ``worst_case_rescored`` scores each example's chosen attack again on fresh
     draws (stream 'rescoring/worst_case'), because a minimum of noisy scores leans low.
@@ -190,24 +144,11 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
         raise InputError(f"attack names must be unique, got {names}")
     started = time.perf_counter()
     clean = score_under_rule(model, x, labels, rule, seeded(seed, "scoring/clean"), draws)
-    scores, table, adversarial = {}, [], {}
     attacker = gradient_model if gradient_model is not None else model
-    for spec in progress_bar(attacks, desc="attacks", disable=not progress):
-        if spec.start_from is not None and spec.start_from not in adversarial:
-            raise InputError(f"attack {spec.name!r} starts from {spec.start_from!r}, which must come earlier in the list")
-        attack_seed, scoring_seed = hashed_seed(seed, f"attack/{spec.name}"), hashed_seed(seed, f"scoring/{spec.name}")
-        t0 = time.perf_counter()
-        adv = _attack_in_batches(attacker, spec, x, labels, torch.Generator().manual_seed(attack_seed), batch_size,
-                                 adversarial.get(spec.start_from), sources)
-        seconds = time.perf_counter() - t0
-        if spec.kind == "cw_l2" and l2_budget is not None:
-            too_far = (adv - x).flatten(1).norm(dim=1) > l2_budget
-            adv = torch.where(too_far.view(-1, 1, 1, 1), x, adv)
-        adversarial[spec.name] = adv
-        score = score_under_rule(model, adv, labels, rule, torch.Generator().manual_seed(scoring_seed), draws)
-        scores[spec.name] = score
-        table.append(_attack_row(spec, x, adv, clean, score, attack_seed, scoring_seed, seconds))
-    worst = worst_case(scores) if scores else clean
+    scores, table, adversarial, running = _run_attacks(model, attacker, x, labels, clean, attacks, seed=seed, rule=rule,
+                                                       draws=draws, batch_size=batch_size, l2_budget=l2_budget,
+                                                       sources=sources, cascade=cascade, progress=progress)
+    worst = running if cascade and scores else worst_case(scores) if scores else clean
     rescored = None
     if scores and rule == "one" and draws > 1:
         # The minimum of noisy scores leans low (it picks each example's luckiest draws for the
@@ -223,32 +164,86 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
               "worst_case_per_example": [round(v, 4) for v in worst.tolist()],
               "worst_case_rescored": None if rescored is None else rescored.mean().item(),
               "worst_case_rescored_per_example": None if rescored is None else [round(v, 4) for v in rescored.tolist()],
-              "intervals": intervals, "l2_budget": l2_budget, "seconds": round(time.perf_counter() - started, 2)}
+              "intervals": intervals, "l2_budget": l2_budget, "cascade": cascade,
+              "seconds": round(time.perf_counter() - started, 2)}
     json.dumps(result)   # fail here, not in the report, if anything is not serialisable
     if examples is not None:
         examples.update(adversarial)
     return result
 
 
+def _run_attacks(model, attacker, x, labels, clean, attacks, *, seed, rule, draws, batch_size, l2_budget, sources,
+                 cascade, progress):
+    """:func:`evaluate`'s loop over the attacks: per attack its scores (B,) (NaN where a cascade did not
+    run it), its table row and its adversarial examples; and the per-example worst case so far (B,)."""
+    scores, table, adversarial = {}, [], {}
+    running = torch.full_like(clean, float("inf"))    # per-example worst case so far
+    for spec in progress_bar(attacks, desc="attacks", disable=not progress):
+        if spec.start_from is not None and spec.start_from not in adversarial:
+            raise InputError(f"attack {spec.name!r} starts from {spec.start_from!r}, which must come earlier in the list")
+        attack_seed, scoring_seed = hashed_seed(seed, f"attack/{spec.name}"), hashed_seed(seed, f"scoring/{spec.name}")
+        # a query-free attack (a painted-in image) depends on the whole batch and costs nothing: run it on all
+        on = (running > 0).nonzero().squeeze(1) if cascade and spec.family != "no query" else None
+        t0 = time.perf_counter()
+        adv, spent = _attack_in_batches(attacker, spec, x, labels, torch.Generator().manual_seed(attack_seed),
+                                        batch_size, adversarial.get(spec.start_from), sources, on)
+        seconds = time.perf_counter() - t0
+        if spec.kind == "cw_l2" and l2_budget is not None:
+            too_far = (adv - x).flatten(1).norm(dim=1) > l2_budget
+            adv = torch.where(too_far.view(-1, 1, 1, 1), x, adv)
+        adversarial[spec.name] = adv
+        scored = (running > 0).nonzero().squeeze(1) if cascade else None
+        score = _score_on(model, adv, labels, rule, torch.Generator().manual_seed(scoring_seed), draws, scored)
+        scores[spec.name] = score
+        running = torch.fmin(running, score)
+        table.append(_attack_row(spec, x, adv, clean, score, attack_seed, scoring_seed, seconds, spent,
+                                 running if cascade else None))
+    return scores, table, adversarial, running
+
+
 def _attack_in_batches(attacker, spec: AttackSpec, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
-                       batch_size: int, start: torch.Tensor | None, sources: dict | None) -> torch.Tensor:
-    """``spec``'s adversarial examples for all of x, ``batch_size`` at a time, from one generator."""
-    chunks = [run_attack(attacker, spec, x[j:j + batch_size], labels[j:j + batch_size], generator,
-                         start=None if start is None else start[j:j + batch_size], sources=sources)
-              for j in range(0, x.shape[0], batch_size)]
-    return torch.cat(chunks)
+                       batch_size: int, start: torch.Tensor | None, sources: dict | None,
+                       on: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
+    """``spec``'s adversarial examples (B, C, H, W) for x, ``batch_size`` at a time, from one generator,
+    and what it spent.  ``on``: the indices to attack (None: all); the other rows keep x."""
+    index = torch.arange(x.shape[0]) if on is None else on
+    target = CountingModel(_target(attacker, spec, sources))
+    entry = attack_entry(spec.kind)
+    params = {k: v for k, v in spec.params.items() if k != "noise_seed"}
+    adv = x.clone()
+    for j in range(0, index.numel(), batch_size):
+        rows = index[j:j + batch_size]
+        adv[rows] = entry.run(target, x[rows], labels[rows], generator, params, None if start is None else start[rows])
+    attacked = max(index.numel(), 1)
+    return adv, {"attacked_examples": int(index.numel()), "gradient_draws_per_example": target.gradient_draws / attacked,
+                 "queries_per_example": target.queries / attacked}
+
+
+def _score_on(model, adv: torch.Tensor, labels: torch.Tensor, rule: str, generator: torch.Generator, draws: int,
+              rows: torch.Tensor | None) -> torch.Tensor:
+    """Per-example scores (B,) of ``adv``; with ``rows``, only those are scored and the rest are NaN."""
+    if rows is None:
+        return score_under_rule(model, adv, labels, rule, generator, draws)
+    score = torch.full((adv.shape[0],), float("nan"))
+    if rows.numel():
+        score[rows] = score_under_rule(model, adv[rows], labels[rows], rule, generator, draws)
+    return score
 
 
 def _attack_row(spec: AttackSpec, x: torch.Tensor, adv: torch.Tensor, clean: torch.Tensor, score: torch.Tensor,
-                attack_seed: int, scoring_seed: int, seconds: float) -> dict:
-    """One attack's entry in evaluate()'s table: its spec, seeds, time, scores and the largest perturbation."""
-    return {**asdict(spec), "settings": spec.settings(), "attack_seed": attack_seed,
-            "scoring_seed": scoring_seed, "seconds": round(seconds, 2),
-            "robust_accuracy": score.mean().item(),
-            "clean_and_adversarial_correct": (clean * score).mean().item(),
+                attack_seed: int, scoring_seed: int, seconds: float, spent: dict,
+                running: torch.Tensor | None) -> dict:
+    """One attack's entry in evaluate()'s table: its spec, seeds, time, what it spent, scores and the
+    largest perturbation.  ``running`` (cascade): the worst case after it, its robust accuracy."""
+    shown = score if running is None else running
+    return {**asdict(spec), "settings": spec.settings(), "family": spec.family, "attack_seed": attack_seed,
+            "scoring_seed": scoring_seed, "seconds": round(seconds, 2), **spent,
+            "robust_accuracy": shown.mean().item(),
+            "clean_and_adversarial_correct": (clean * shown).mean().item(),
             "max_linf": (adv - x).abs().flatten(1).max(1).values.max().item(),
             "max_l2": (adv - x).flatten(1).norm(dim=1).max().item(),
-            "per_example": [round(v, 4) for v in score.tolist()]}
+            "per_example": [None if v != v else round(v, 4) for v in score.tolist()],
+            **({} if running is None else {"accuracy_left_per_example": [round(v, 4) for v in running.tolist()]})}
 
 
 def accuracy_intervals(table: list[dict], clean: torch.Tensor, worst: torch.Tensor, rescored: torch.Tensor | None,
@@ -258,8 +253,8 @@ def accuracy_intervals(table: list[dict], clean: torch.Tensor, worst: torch.Tens
     a bootstrap over examples.  Each attack's row in ``table`` gains its own under ``"interval"`` (robust
     accuracy) and ``"clean_and_adversarial_interval"``."""
     method = "wilson" if one_draw else "bootstrap"
-    for row in table:
-        score = torch.tensor(row["per_example"])
+    for row in table:   # a cascade's rows: the accuracy left after the attack, defined on every example
+        score = torch.tensor(row.get("accuracy_left_per_example", row["per_example"]))
         row["interval"] = estimate(score, method)
         row["clean_and_adversarial_interval"] = estimate(score * clean, method)
     out = {"clean": estimate(clean, method),
@@ -282,7 +277,8 @@ def _describe_model(model) -> str:
 def pick_worst(scores: dict[str, torch.Tensor], adversarial: dict[str, torch.Tensor]) -> torch.Tensor:
     """Per example, the adversarial example (B, C, H, W) of the attack with the lowest score
     (B,) for it (the first such attack on ties): what the per-example worst case keeps."""
-    chosen = torch.stack([torch.as_tensor(scores[name]) for name in adversarial]).argmin(0)
+    # NaN: an attack a cascade did not run on that example, never the worst
+    chosen = torch.stack([torch.as_tensor(scores[name]) for name in adversarial]).nan_to_num(nan=float("inf")).argmin(0)
     stacked = torch.stack(list(adversarial.values()))
     return stacked[chosen, torch.arange(stacked.shape[1])]
 

@@ -1,0 +1,103 @@
+"""The attack registry: an attack registered from outside the package runs in a suite, and evaluate()'s
+cascade keeps the worst case while the later attacks run on fewer examples."""
+import pytest
+import torch
+
+from conftest import Linear
+from idc_lite.errors import InputError
+from idc_lite.evaluation.attacks import AttackEntry, attack_entry, attack_kinds, register_attack, unregister_attack
+from idc_lite.evaluation.protocol import AttackSpec, evaluate
+
+
+def corner_noise(model, x, labels, generator, params, start=None):
+    """A registered attack of this test module: a random corner of the L-inf ball, the best of ``tries``."""
+    best, best_margin = x.clone(), torch.full((x.shape[0],), float("-inf"))
+    for _ in range(params["tries"]):
+        candidate = (x + params["eps"] * (torch.randint(0, 2, x.shape, generator=generator) * 2 - 1)).clamp(0, 1)
+        with torch.no_grad():
+            logits = model(candidate, generator=generator)
+        m = logits.masked_fill(torch.nn.functional.one_hot(labels, logits.shape[1]).bool(), -1e9).max(1).values \
+            - logits.gather(1, labels[:, None]).squeeze(1)
+        better = m > best_margin
+        best = torch.where(better.view(-1, 1, 1, 1), candidate, best)
+        best_margin = torch.where(better, m, best_margin)
+    return best
+
+
+@pytest.fixture
+def corner_attack():
+    entry = register_attack(AttackEntry(kind="corner_noise", run=corner_noise, family="black-box",
+                                        defaults={"eps": 8 / 255, "tries": 4}, summary="random corners of the ball"))
+    yield entry
+    unregister_attack("corner_noise")
+
+
+@pytest.fixture
+def linear_batch():
+    model = Linear()
+    x = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        labels = model(x).argmax(1)
+    return model, x, labels
+
+
+def test_an_attack_registered_from_a_test_module_runs_in_a_suite(corner_attack, linear_batch):
+    model, x, labels = linear_batch
+    assert "corner_noise" in attack_kinds() and attack_entry("corner_noise") is corner_attack
+    suite = [AttackSpec("pgd", "pgd", {"eps": 0.05, "alpha": 0.01, "steps": 5}),
+             AttackSpec("corners", "corner_noise", {"eps": 0.3, "tries": 8})]
+    result = evaluate(model, x, labels, suite, draws=1)
+    row = result["attacks"][1]
+    assert row["kind"] == "corner_noise" and row["family"] == "black-box"
+    assert row["settings"] == {"eps": 0.3, "tries": 8}
+    assert row["queries_per_example"] == 8 and row["gradient_draws_per_example"] == 0
+    assert row["max_linf"] <= 0.3 + 1e-6 and row["robust_accuracy"] < 1.0
+
+
+def test_the_registry_refuses_what_it_cannot_run(corner_attack):
+    with pytest.raises(InputError, match="registered already"):
+        register_attack(corner_attack)
+    with pytest.raises(InputError, match="unknown setting"):
+        AttackSpec("c", "corner_noise", {"eps": 0.1, "queries": 3})
+    with pytest.raises(InputError, match="start_from"):
+        AttackSpec("c", "corner_noise", {"eps": 0.1}, start_from="pgd")
+    with pytest.raises(InputError, match="attack kind"):
+        AttackSpec("x", "no_such_attack", {})
+    unregister_attack("corner_noise")
+    with pytest.raises(InputError, match="attack kind"):
+        AttackSpec("c", "corner_noise", {"eps": 0.1})
+
+
+def _suite():
+    # no random start: each example's attack is the same whichever examples run beside it
+    return [AttackSpec("fgsm", "fgsm", {"eps": 0.04}),
+            AttackSpec("pgd", "pgd", {"eps": 0.04, "alpha": 0.01, "steps": 10, "random_start": False}),
+            AttackSpec("apgd", "apgd", {"eps": 0.04, "steps": 10, "random_start": False, "loss": "margin"})]
+
+
+def test_a_cascade_keeps_the_worst_case_and_spends_less(linear_batch):
+    model, x, labels = linear_batch
+    full = evaluate(model, x, labels, _suite(), draws=1)
+    cascade = evaluate(model, x, labels, _suite(), draws=1, cascade=True)
+    assert cascade["cascade"] and not full["cascade"]
+    assert cascade["worst_case_per_example"] == full["worst_case_per_example"]
+    assert 0 < full["worst_case_accuracy"] < 1
+    first, later = cascade["attacks"][0], cascade["attacks"][1:]
+    assert first["attacked_examples"] == x.shape[0] and first["gradient_draws_per_example"] == 1
+    assert all(r["attacked_examples"] < x.shape[0] for r in later)
+    standing = [i for i, v in enumerate(first["per_example"]) if v > 0]
+    assert [i for i, v in enumerate(later[0]["per_example"]) if v is not None] == standing
+    assert later[0]["gradient_draws_per_example"] == 11, "PGD-10 spends 11 gradients per attacked example"
+    # each row's accuracy is what is left after it, and the last one is the worst case
+    left = [r["robust_accuracy"] for r in cascade["attacks"]]
+    assert left == sorted(left, reverse=True) and left[-1] == pytest.approx(cascade["worst_case_accuracy"])
+
+
+def test_a_cascade_on_a_random_model_takes_the_minimum_where_each_attack_ran(linear_batch):
+    _, x, labels = linear_batch
+    result = evaluate(Linear(noise_std=3.0), x, labels, _suite(), draws=4, cascade=True)
+    rows = [r["per_example"] for r in result["attacks"]]
+    for i, worst in enumerate(result["worst_case_per_example"]):
+        ran = [row[i] for row in rows if row[i] is not None]
+        assert worst == min(ran) and (worst == 0 or len(ran) == len(rows)), "stopped only at 0"
+    assert result["worst_case_rescored"] is not None and "worst_case_rescored" in result["intervals"]
