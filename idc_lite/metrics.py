@@ -93,6 +93,12 @@ class AttackSettings:
     gradient_twin: bool = False          # runs before the twin attacked the 4-call model
     gradient_precision: str = "fp32"
     cnn_train_examples: int | None = None
+    cascade: bool = False                # runs before the cascade ran every attack on every example
+    apgd_steps: int = 0                  # the cascade's APGD iterations and EOT draws per iteration
+    apgd_eot: int = 0
+    rescoring_draws: int = 0             # draws deciding an example only a challenger breaks
+    autoattack_queries: int | None = None   # deterministic models: AutoAttack standard's Square queries (None: not run)
+    autoattack_iterations: int = 100
 
 
 @dataclass

@@ -126,3 +126,24 @@ def test_targeted_apgd_tries_the_nearest_wrong_classes_and_restarts_only_what_st
 def test_apgd_settings_refuse_bad_values(bad, message):
     with pytest.raises(InputError, match=message):
         APGDSettings(**bad)
+
+
+def test_autoattack_standard_runs_on_a_deterministic_model_in_a_suite(mlp_batch):
+    from idc_lite.evaluation.protocol import evaluate
+    from idc_lite.evaluation.suites import deterministic_suite
+
+    model, x, labels = mlp_batch
+    eps = 4 / 255
+    x, labels = x[:8], labels[:8]
+    suite = deterministic_suite(eps, steps=10, square_queries=50, autoattack_queries=200, autoattack_iterations=10)
+    assert suite[-1].kind == "autoattack_standard"
+    state = torch.random.get_rng_state()
+    result = evaluate(model, x, labels, suite, draws=1)
+    assert torch.equal(state, torch.random.get_rng_state())          # the caller's global RNG is untouched
+    rows = {a["name"]: a for a in result["attacks"]}
+    aa = rows["autoattack_standard"]
+    assert aa["settings"]["version"] == "standard" and aa["settings"]["square_queries"] == 200
+    assert aa["max_linf"] <= eps + 1e-6 and aa["gradient_draws_per_example"] > 10
+    # AutoAttack's APGD-CE and APGD-T are at least as strong as the kit's fixed-step PGD, example by example
+    pgd_rows = [rows[n]["per_example"] for n in rows if n.startswith("pgd")]
+    assert all(a <= min(p) for a, *p in zip(aa["per_example"], *pgd_rows))

@@ -101,3 +101,23 @@ def test_a_cascade_on_a_random_model_takes_the_minimum_where_each_attack_ran(lin
         ran = [row[i] for row in rows if row[i] is not None]
         assert worst == min(ran) and (worst == 0 or len(ran) == len(rows)), "stopped only at 0"
     assert result["worst_case_rescored"] is not None and "worst_case_rescored" in result["intervals"]
+
+
+def test_the_contributing_pages_worked_example_registers_and_runs(linear_batch):
+    import re
+
+    from conftest import REPO
+
+    page = (REPO / "docs" / "contributing.md").read_text()
+    module = next(block for block in re.findall(r"```python\n(.*?)```", page, re.S) if "ATTACK = AttackEntry" in block)
+    namespace = {}
+    exec(compile(module, "contributing.md", "exec"), namespace)
+    register_attack(namespace["ATTACK"])
+    try:
+        model, x, labels = linear_batch
+        result = evaluate(model, x, labels, [AttackSpec("corners10", "corners", {"eps": 0.3, "tries": 10})], draws=1)
+        row = result["attacks"][0]
+        assert row["family"] == "black-box" and row["queries_per_example"] == 10
+        assert row["settings"]["loss"] == "margin" and row["robust_accuracy"] < 1.0
+    finally:
+        unregister_attack("corners")

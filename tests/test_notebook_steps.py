@@ -16,7 +16,7 @@ from idc_lite.evaluation import run_protocols, sanity
 from idc_lite.evaluation.attacks import PGDSettings
 from idc_lite.evaluation.protocol import evaluate
 from idc_lite.evaluation.run_protocols import adaptive_protocol, paper_protocols, protocol_budgets
-from idc_lite.evaluation.suites import adaptive_suite, deterministic_suite
+from idc_lite.evaluation.suites import adaptive_suite, cascade_suite, deterministic_suite
 from idc_lite.metrics import AttackSettings
 from idc_lite.model.accuracy import accuracy_over_draws, describe_draws
 from idc_lite.model.classifier import IDCClassifier
@@ -29,6 +29,8 @@ from idc_lite.training.report import training_metrics
 from idc_lite.training.trainer import Trainer
 
 TINY_SETTINGS = AttackSettings(steps=1, eot_samples=2, square_queries=2, scoring_draws=2)
+CASCADE_SETTINGS = AttackSettings(steps=1, eot_samples=2, square_queries=2, scoring_draws=2, cascade=True, apgd_steps=2,
+                                  apgd_eot=1, rescoring_draws=3, autoattack_queries=5, autoattack_iterations=2)
 
 
 def _tiny_split(n_train: int = 16, n_test: int = 6) -> DataSplit:
@@ -135,6 +137,14 @@ def test_adaptive_protocol_picks_the_suite_and_scoring_by_model_kind(monkeypatch
     assert (random_kw["draws"], random_kw["gradient_model"], random_kw["protocol"]) == (2, "twin", "adaptive")
     assert [s.name for s in fixed_suite] == [s.name for s in deterministic_suite(0.1, steps=1, square_queries=2)]
     assert fixed_kw["draws"] == 1 and fixed_kw["seed"] == 3
+    assert not random_kw["cascade"] and not fixed_kw["cascade"]
+    calls.clear()
+    adaptive_protocol("idc", x, labels, 0.1, CASCADE_SETTINGS, seed=3, sources={"cnn": "a cnn"})
+    adaptive_protocol("cnn", x, labels, 0.1, CASCADE_SETTINGS, seed=3, random_model=False)
+    (random_suite, random_kw), (fixed_suite, fixed_kw) = calls
+    expected = cascade_suite(0.1, apgd_steps=2, apgd_eot=1, steps=1, eot_samples=2, square_queries=2, transfer_source="cnn")
+    assert [s.name for s in random_suite] == [s.name for s in expected] and random_kw["cascade"]
+    assert fixed_suite[-1].kind == "autoattack_standard" and fixed_suite[-1].params["square_queries"] == 5
 
 
 def test_adaptive_and_paper_protocols_equal_evaluate_with_their_suites():
@@ -152,22 +162,31 @@ def test_adaptive_and_paper_protocols_equal_evaluate_with_their_suites():
 
 
 @pytest.mark.slow  # every sanity check, each running its attacks (about a minute on 2 cores)
-def test_sanity_checks_run_together_in_the_guides_order():
+@pytest.mark.parametrize("settings", [TINY_SETTINGS, CASCADE_SETTINGS], ids=["every attack on every example", "cascade"])
+def test_sanity_checks_run_together_in_the_guides_order(settings):
     idc, cnn = _tiny_idc(), Linear()
     x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     labels = torch.tensor([0, 1, 2, 3])
     eps = 32 / 255
     adversarial = {}
-    adaptive = adaptive_protocol(idc, x, labels, eps, TINY_SETTINGS, seed=0, sources={"cnn": cnn},
+    adaptive = adaptive_protocol(idc, x, labels, eps, settings, seed=0, sources={"cnn": cnn},
                                  examples=adversarial)
     checks = sanity.run_sanity_checks(idc, cnn, adaptive, adversarial, x, labels, eps=eps, eps_list=[eps],
-                                      eot_list=[1, 2], settings=TINY_SETTINGS, sanity_examples=2, seed=0,
+                                      eot_list=[1, 2], settings=settings, sanity_examples=2, seed=0,
                                       num_classes=4)
-    assert [c["check"] for c in checks][:3] == ["iterative beats single-step",
-                                                "white-box beats black-box, example by example",
-                                                "full gradient beats BPDA"]
-    assert len(checks) == 10 and all(c["status"] in ("passed", "FAILED", "measured") for c in checks)
-    assert [c["eps"] for c in checks[4]["values"]["curve"]] == [0.0, eps]
+    names = [c["check"] for c in checks]
+    assert names[:4] == ["iterative beats single-step", "white-box beats black-box, example by example",
+                         "full gradient beats BPDA", "gradients finite, non-zero, equal to finite differences under "
+                         "fixed noise"]
+    if settings.cascade:
+        assert names[4:7] == ["APGD is not weaker than PGD", "white-box alone gets within 3 points of the worst case",
+                              "twice the iterations and draws move the worst case by at most 2 points"]
+        assert "doubling steps or adding a restart no longer changes the result" not in names
+        assert checks[1]["values"]["rescoring_draws"] == 3
+    assert len(checks) == (12 if settings.cascade else 10)
+    assert all(c["status"] in ("passed", "FAILED", "measured") for c in checks)
+    sweep = next(c for c in checks if c["check"] == "accuracy falls to chance as eps grows")
+    assert [c["eps"] for c in sweep["values"]["curve"]] == [0.0, eps]
     assert sanity.summary_rows(checks)[0] == {k: checks[0][k] for k in ("status", "check", "criterion")}
 
 

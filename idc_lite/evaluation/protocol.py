@@ -274,11 +274,18 @@ def _describe_model(model) -> str:
     return f"{type(model).__name__} with {bridge.num_network_calls} U-Net calls per prediction (steps {bridge.steps}){precision}"
 
 
+def _scores_tensor(scores) -> torch.Tensor:
+    """Per-example scores as a float tensor; None (an example a cascade did not attack) becomes NaN."""
+    if isinstance(scores, torch.Tensor):
+        return scores.float()
+    return torch.tensor([float("nan") if v is None else v for v in scores])
+
+
 def pick_worst(scores: dict[str, torch.Tensor], adversarial: dict[str, torch.Tensor]) -> torch.Tensor:
     """Per example, the adversarial example (B, C, H, W) of the attack with the lowest score
     (B,) for it (the first such attack on ties): what the per-example worst case keeps."""
-    # NaN: an attack a cascade did not run on that example, never the worst
-    chosen = torch.stack([torch.as_tensor(scores[name]) for name in adversarial]).nan_to_num(nan=float("inf")).argmin(0)
+    # NaN or None: an attack a cascade did not run on that example, never the worst
+    chosen = torch.stack([_scores_tensor(scores[name]) for name in adversarial]).nan_to_num(nan=float("inf")).argmin(0)
     stacked = torch.stack(list(adversarial.values()))
     return stacked[chosen, torch.arange(stacked.shape[1])]
 

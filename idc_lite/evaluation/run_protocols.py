@@ -3,7 +3,7 @@ and 05 run, so that the two evaluate every model with the same code, settings an
 from __future__ import annotations
 
 from idc_lite.evaluation.protocol import evaluate
-from idc_lite.evaluation.suites import adaptive_suite_for, deterministic_suite, paper_suite
+from idc_lite.evaluation.suites import adaptive_suite_for, deterministic_suite_for, paper_suite
 from idc_lite.metrics import AttackSettings
 from idc_lite.validation import check_int
 
@@ -38,12 +38,14 @@ def adaptive_protocol(model, x, labels, eps: float, settings: AttackSettings, *,
     """The adaptive protocol at ``eps``: for a random model (IDC) the adaptive suite scored over
     ``settings.scoring_draws`` draws, with gradients through ``gradient_model`` (None: the model itself)
     and a transfer attack from ``sources[transfer_source]``; for a deterministic model (a CNN) PGD on
-    cross-entropy and margin plus Square, scored once.  ``examples`` receives the adversarial examples
-    by attack name.  Returns the :func:`idc_lite.evaluation.protocol.evaluate` result."""
+    cross-entropy and margin plus Square, and AutoAttack standard where the settings ask, scored once.
+    ``settings.cascade`` runs the suite as a cascade (each attack on the examples still standing).
+    ``examples`` receives the adversarial examples by attack name.  Returns the
+    :func:`idc_lite.evaluation.protocol.evaluate` result."""
     if random_model:
         suite = adaptive_suite_for(eps, settings, transfer_source)
     else:
-        suite = deterministic_suite(eps, steps=settings.steps, square_queries=settings.square_queries)
+        suite = deterministic_suite_for(eps, settings)
     return evaluate(model, x, labels, suite, seed=seed, draws=settings.scoring_draws if random_model else 1,
                     sources=sources, protocol="adaptive", examples=examples, progress=progress,
-                    gradient_model=gradient_model)
+                    gradient_model=gradient_model, cascade=settings.cascade)

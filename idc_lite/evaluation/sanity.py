@@ -17,6 +17,7 @@ import torch
 
 from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks import FixedNoise, PGDSettings, margin, pgd, pgd_linf
+from idc_lite.evaluation.check_record import check_record
 from idc_lite.evaluation.protocol import accuracy_curve
 from idc_lite.evaluation.scoring import score_under_rule
 from idc_lite.evaluation.suites import DEFAULTS, adaptive_suite_for, sweep_suite
@@ -27,11 +28,6 @@ TOLERANCE = 0.03
 # The checks' own streams (idc_lite.streams), apart from every stream of the evaluation, so that a
 # check never replays an attack's or a scoring's noise.
 ATTACK_STREAM, SCORING_STREAM = "sanity-attack", "sanity-scoring"
-
-
-def _record(check: str, passed: bool | None, criterion: str, **values) -> dict:
-    status = "measured" if passed is None else ("passed" if passed else "FAILED")
-    return {"check": check, "status": status, "criterion": criterion, "values": values}
 
 
 def _accuracy(result: dict, name: str) -> float:
@@ -50,7 +46,7 @@ def _per_example(result: dict, names: list[str]) -> torch.Tensor:
 def iterative_beats_single_step(result: dict, single: str, iterative: list[str], tol: float = TOLERANCE) -> dict:
     """Sanity check 2a: the best iterative attack is at least as strong as the single-step one."""
     best = min(_accuracy(result, n) for n in iterative)
-    return _record("iterative beats single-step", best <= _accuracy(result, single) + tol,
+    return check_record("iterative beats single-step", best <= _accuracy(result, single) + tol,
                    f"min accuracy over {iterative} <= accuracy under {single} + {tol}",
                    single_step=_accuracy(result, single), best_iterative=best)
 
@@ -66,7 +62,7 @@ def white_box_beats_black_box(result: dict, white_box: list[str], black_box: lis
         only_black = int(((white - black) > 0.5).sum())
         values[name] = {"accuracy": black.mean().item(), "examples_only_black_box_breaks": only_black}
         passed &= white.mean().item() <= black.mean().item() + tol and only_black <= tol * len(white)
-    return _record("white-box beats black-box, example by example", passed,
+    return check_record("white-box beats black-box, example by example", passed,
                    f"white-box worst case <= each black-box accuracy + {tol}, and black-box alone breaks at most "
                    f"{tol:.0%} of the examples", **values)
 
@@ -74,7 +70,7 @@ def white_box_beats_black_box(result: dict, white_box: list[str], black_box: lis
 def full_gradient_beats_bpda(result: dict, full: list[str], bpda: str, tol: float = TOLERANCE) -> dict:
     """Sanity check 4a: the full gradient through the sampler is at least as strong as BPDA."""
     best = min(_accuracy(result, n) for n in full)
-    return _record("full gradient beats BPDA", best <= _accuracy(result, bpda) + tol,
+    return check_record("full gradient beats BPDA", best <= _accuracy(result, bpda) + tol,
                    f"min accuracy over {full} <= accuracy under {bpda} + {tol}", full_gradient=best,
                    bpda=_accuracy(result, bpda))
 
@@ -91,7 +87,7 @@ def accuracy_against_eps(model, x: torch.Tensor, labels: torch.Tensor, eps_value
     accs = [c["accuracy"] for c in curve]
     monotone = all(b <= a + tol for a, b in zip(accs, accs[1:]))
     chance = 1.0 / num_classes
-    return _record("accuracy falls to chance as eps grows", monotone and accs[-1] <= chance + tol,
+    return check_record("accuracy falls to chance as eps grows", monotone and accs[-1] <= chance + tol,
                    f"non-increasing (within {tol}) and <= chance {chance:.2f} + {tol} at eps {eps_values[-1]:.3f}",
                    curve=curve, attacks=[a.name for a in make_attacks(eps_values[-1])])
 
@@ -117,7 +113,7 @@ def budget_doubling(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDS
     restarted = torch.minimum(base, second).mean().item()
     base = base.mean().item()
     passed = abs(doubled - base) <= tol and abs(restarted - base) <= tol
-    return _record("doubling steps or adding a restart no longer changes the result", passed,
+    return check_record("doubling steps or adding a restart no longer changes the result", passed,
                    f"|change| <= {tol} on {x.shape[0]} examples", base=base, doubled_steps=doubled,
                    with_second_restart=restarted, settings=settings.to_dict(), started_from_given_examples=start is not None)
 
@@ -135,7 +131,7 @@ def eot_convergence(model, x: torch.Tensor, labels: torch.Tensor, settings: PGDS
         acc = score_under_rule(model, adv, labels, "one", seeded(seed, SCORING_STREAM), draws).mean().item()
         curve.append({"eot_samples": k, "accuracy": acc})
     flat = len(curve) >= 2 and abs(curve[-1]["accuracy"] - curve[-2]["accuracy"]) <= tol
-    return _record("accuracy against EOT samples has flattened", flat,
+    return check_record("accuracy against EOT samples has flattened", flat,
                    f"last step of the curve moves accuracy by at most {tol}", curve=curve, settings=settings.to_dict(),
                    started_from_given_examples=start is not None)
 
@@ -151,7 +147,7 @@ def fixed_noise_floor(model, x: torch.Tensor, labels: torch.Tensor, settings: PG
     with torch.no_grad():
         floor = (fixed(adv).argmax(1) == labels).float().mean().item()
     fresh = score_under_rule(model, adv, labels, "one", seeded(seed, SCORING_STREAM), draws).mean().item()
-    return _record("fixed-noise floor, then fresh noise", None,
+    return check_record("fixed-noise floor, then fresh noise", None,
                    "measured: accuracy with the attack's own noise (floor) and with fresh noise",
                    floor_same_noise=floor, rescored_fresh_noise=fresh, settings=settings.to_dict(), noise_seed=noise_seed)
 
@@ -185,7 +181,7 @@ def gradient_checks(model, x: torch.Tensor, labels: torch.Tensor, seed: int = 0,
             analytic = (grad * v).sum()
             errors.append(abs(numeric - analytic).item() / max(abs(analytic).item(), 1e-12))
     passed = finite and nonzero == 1.0 and max(errors) <= rtol
-    return _record("gradients finite, non-zero, equal to finite differences under fixed noise", passed,
+    return check_record("gradients finite, non-zero, equal to finite differences under fixed noise", passed,
                    f"all finite, non-zero for every example, relative error <= {rtol} (h = {h}, float64)",
                    finite=finite, nonzero_fraction=nonzero, relative_errors=errors,
                    mean_abs_gradient=grad.abs().mean().item())
@@ -198,7 +194,7 @@ def undefended_model_falls(model, x: torch.Tensor, labels: torch.Tensor, setting
     with torch.no_grad():
         clean = (model(x).argmax(1) == labels).float().mean().item()
         acc = (model(adv).argmax(1) == labels).float().mean().item()
-    return _record("the same attack takes an undefended CNN to about 0 %", acc <= threshold,
+    return check_record("the same attack takes an undefended CNN to about 0 %", acc <= threshold,
                    f"accuracy under attack <= {threshold}", clean=clean, robust=acc, settings=settings.to_dict())
 
 
@@ -250,11 +246,47 @@ def matches_library_pgd(model, x: torch.Tensor, labels: torch.Tensor, eps: float
     last = pgd_linf(model, x, labels, settings, torch.Generator().manual_seed(0))
     theirs = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=False)(x, labels)
     diff = (last - theirs).abs().max().item()
-    return _record("hand-written PGD matches torchattacks' PGD", diff <= atol,
+    return check_record("hand-written PGD matches torchattacks' PGD", diff <= atol,
                    f"max |difference| of the last iterates <= {atol}", max_abs_difference=diff,
                    best_iterate_within_budget=bool((ours - x).abs().max() <= eps + 1e-6), torchattacks=torchattacks.__version__)
 
 
+
+
+def _example_checks(adaptive: dict, suite, settings: AttackSettings) -> list[dict]:
+    """Checks 2a, 3 and 4a read from a result whose attacks all ran on every example (no cascade)."""
+    model_pgd = [a.name for a in suite if a.kind == "pgd" and a.target == "model"]
+    black_box = [f"square{settings.square_queries}", "transfer_from_cnn"]
+    # white-box attacks of their own: an EOT-PGD started from a black-box attack's examples would pass by construction
+    white_box = [a.name for a in suite if a.target in ("model", "first_step") and a.start_from not in black_box]
+    return [iterative_beats_single_step(adaptive, "fgsm", model_pgd),
+            white_box_beats_black_box(adaptive, white_box, black_box),
+            full_gradient_beats_bpda(adaptive, model_pgd, f"bpda_pgd{settings.steps}_margin")]
+
+
+def _cascade_checks(model, adaptive: dict, adversarial: dict, suite, x, labels, settings: AttackSettings, seed: int,
+                    gradient_model) -> list[dict]:
+    """Checks 2a, 3, 4a and the cascade's own (APGD against PGD, twice the attack, white-box alone) on all
+    the evaluated examples: every challenger's breaks, re-scored with ``settings.rescoring_draws`` draws."""
+    from idc_lite.evaluation import cascade_checks as cc
+    from idc_lite.evaluation.attacks import APGDSettings
+
+    names = {a.name: a for a in suite}
+    steps = settings.steps
+    black_box = [a.name for a in suite if a.family == "black-box"]
+
+    def challengers(names_, check):
+        return cc.challengers_break_little(model, adaptive, adversarial, x, labels, names_, check,
+                                           draws=settings.rescoring_draws, seed=seed)
+
+    apgd_settings = APGDSettings(**{k: v for k, v in names[f"apgd_ce_eot{settings.apgd_eot}"].params.items()})
+    return [challengers(["fgsm"], "iterative beats single-step"),
+            challengers(black_box, "white-box beats black-box, example by example"),
+            challengers([f"fixed_noise_pgd{steps}_margin", f"bpda_pgd{steps}_margin"], "full gradient beats BPDA"),
+            challengers([f"eot{settings.eot_samples}_pgd{steps}_margin"], "APGD is not weaker than PGD"),
+            cc.white_box_alone(adaptive),
+            cc.more_attack_moves_little(model, adaptive, x, labels, apgd_settings, draws=settings.scoring_draws,
+                                        seed=seed, gradient_model=gradient_model)]
 
 
 # ---- all of them, as notebook 04 runs them ---------------------------------------------------------
@@ -269,14 +301,11 @@ def run_sanity_checks(model, cnn, adaptive: dict, adversarial: dict, x: torch.Te
     steps, draws = settings.steps, settings.scoring_draws
     suite = adaptive_suite_for(eps, settings)
     xs, ys = x[:sanity_examples], labels[:sanity_examples]
-    model_pgd = [a.name for a in suite if a.kind == "pgd" and a.target == "model"]
-    black_box = [f"square{settings.square_queries}", "transfer_from_cnn"]
-    # white-box attacks of their own: an EOT-PGD started from a black-box attack's examples would pass by construction
-    white_box = [a.name for a in suite if a.target in ("model", "first_step") and a.start_from not in black_box]
-    checks = [iterative_beats_single_step(adaptive, "fgsm", model_pgd),
-              white_box_beats_black_box(adaptive, white_box, black_box),
-              full_gradient_beats_bpda(adaptive, model_pgd, f"bpda_pgd{steps}_margin"),
-              gradient_checks(model, xs[:8], ys[:8], seed=seed)]
+    if adaptive.get("cascade"):
+        checks = _cascade_checks(model, adaptive, adversarial, suite, x, labels, settings, seed, gradient_model)
+    else:
+        checks = _example_checks(adaptive, suite, settings)
+    checks.insert(3, gradient_checks(model, xs[:8], ys[:8], seed=seed))
 
     def sweep_attacks(budget):   # the cheaper adaptive pair: surrogate PGD, then EOT-PGD from its examples
         return sweep_suite(budget, "adaptive", random_model=True, steps=steps, eot_samples=settings.eot_samples)
@@ -285,8 +314,9 @@ def run_sanity_checks(model, cnn, adaptive: dict, adversarial: dict, x: torch.Te
                                        draws=draws, gradient_model=gradient_model))
     eot_settings = PGDSettings(eps=eps, alpha=eps / 8, steps=steps, loss="margin", eot_samples=settings.eot_samples)
     start = adversarial[next(a.name for a in suite if a.target == "first_step")][:len(xs)]
-    checks.append(budget_doubling(model, xs, ys, eot_settings, seed=seed, draws=draws, start=start,
-                                  gradient_model=gradient_model))
+    if not adaptive.get("cascade"):   # the cascade's own check doubles APGD on every standing example instead
+        checks.append(budget_doubling(model, xs, ys, eot_settings, seed=seed, draws=draws, start=start,
+                                      gradient_model=gradient_model))
     checks.append(eot_convergence(model, xs, ys, eot_settings, eot_list, seed=seed, draws=draws, start=start,
                                   gradient_model=gradient_model))
     checks.append(fixed_noise_floor(model, xs, ys, PGDSettings(eps=eps, alpha=eps / 4, steps=steps, loss="margin"),

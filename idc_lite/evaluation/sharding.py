@@ -75,15 +75,19 @@ def merge_results(blocks: list[dict], *, seed: int, block_size: int) -> dict:
     clean, worst = joined("clean_per_example"), joined("worst_case_per_example")
     rescored = joined("worst_case_rescored_per_example") if first.get("worst_case_rescored_per_example") else None
     table = []
+    cascade = bool(first.get("cascade"))
     for i, row in enumerate(first["attacks"]):
         rows = [r["attacks"][i] for r in blocks]
-        score = joined("per_example", rows)
+        # a cascade's row: the accuracy left after the attack (defined on every example); per_example has gaps
+        score = joined("accuracy_left_per_example" if cascade else "per_example", rows)
         table.append({**{k: v for k, v in row.items() if not k.endswith("interval")},
                       "seconds": round(sum(r["seconds"] for r in rows), 2),
                       "robust_accuracy": score.mean().item(),
                       "clean_and_adversarial_correct": (clean * score).mean().item(),
                       "max_linf": max(r["max_linf"] for r in rows), "max_l2": max(r["max_l2"] for r in rows),
-                      "per_example": [v for r in rows for v in r["per_example"]]})
+                      "per_example": [v for r in rows for v in r["per_example"]],
+                      **({"accuracy_left_per_example": score.tolist()} if cascade else {}),
+                      **_spent(rows)})
     one_draw = first["draws"] == 1 or first["scoring_rule"] != "one"
     intervals = accuracy_intervals(table, clean, worst, rescored, one_draw=one_draw)
     return {**first, "seed": seed, "examples": int(clean.numel()), "clean_accuracy": clean.mean().item(),
@@ -94,6 +98,17 @@ def merge_results(blocks: list[dict], *, seed: int, block_size: int) -> dict:
             "worst_case_rescored_per_example": None if rescored is None else [
                 v for r in blocks for v in r["worst_case_rescored_per_example"]],
             "intervals": intervals, "seconds": round(sum(r["seconds"] for r in blocks), 2), "blocks": info}
+
+
+def _spent(rows: list[dict]) -> dict:
+    """One attack's spending over blocks: attacked examples summed, draws and queries per attacked example
+    weighted by them (rows written before the kit counted them have none)."""
+    if "attacked_examples" not in rows[0]:
+        return {}
+    attacked = sum(r["attacked_examples"] for r in rows)
+    return {"attacked_examples": attacked, **{
+        key: sum(r[key] * r["attacked_examples"] for r in rows) / max(attacked, 1)
+        for key in ("gradient_draws_per_example", "queries_per_example")}}
 
 
 def merge_scoring_rules(blocks: list[list[dict]], sizes: list[int]) -> list[dict]:

@@ -16,6 +16,9 @@ class AttackDefaults:
     eot_samples: int = 2         # fresh noise draws per gradient step (the convergence check compares 1 and 16)
     square_queries: int = 100    # queries of the gradient-free Square attack
     surrogate_steps: int = 50    # PGD steps on the deterministic first-step surrogate
+    apgd_steps: int = 100        # APGD iterations of the cascade (AutoAttack's 100)
+    apgd_eot: int = 4            # fresh noise draws averaged per APGD iteration
+    rescoring_draws: int = 32    # draws that decide an example only a black-box attack seems to break
 
 
 DEFAULTS = AttackDefaults()
@@ -69,20 +72,89 @@ def adaptive_suite(eps: float, steps: int = DEFAULTS.steps, eot_samples: int = D
     return suite
 
 
+def cascade_suite(eps: float, apgd_steps: int = DEFAULTS.apgd_steps, apgd_eot: int = DEFAULTS.apgd_eot,
+                  steps: int = DEFAULTS.steps, eot_samples: int = DEFAULTS.eot_samples,
+                  square_queries: int = DEFAULTS.square_queries, surrogate_steps: int = DEFAULTS.surrogate_steps,
+                  transfer_source: str | None = None) -> list[AttackSpec]:
+    """The adaptive protocol of a random classifier as a cascade (``evaluate(..., cascade=True)``), L-inf.
+
+    Three stages, each attack only on the examples every earlier one left standing:
+
+    1. *white-box from the clean image or a random point*: PGD on the deterministic first-step
+       surrogate, then APGD with EOT (``apgd_steps`` x ``apgd_eot`` fresh draws) on cross-entropy, on
+       DLR, and targeted at the nearest wrong label images, and EOT-PGD from the painted-in image of
+       another class;
+    2. *challengers*, which should break (almost) nothing the first stage left: FGSM, EOT-PGD with the
+       fixed step (is APGD at least as strong as PGD?), fixed-noise and BPDA PGD (is the full gradient
+       at least as strong?), Square and the transfer from ``transfer_source`` (black-box);
+    3. *refinement*: APGD with EOT started from the black-box examples, so that the worst case does not
+       stop at what another model or a random search found.
+
+    The sanity checks read the stages from the attacks' families and starts."""
+    apgd = {"eps": eps, "steps": apgd_steps, "eot_samples": apgd_eot}
+    pgd_eot = {"eps": eps, "alpha": eps / 8, "steps": steps, "loss": "margin", "eot_samples": eot_samples}
+    fixed_step = {"eps": eps, "alpha": eps / 4, "steps": steps, "loss": "margin"}
+    first_step = f"first_step_pgd{surrogate_steps}_margin"
+    suite = [
+        AttackSpec(first_step, "pgd", {"eps": eps, "alpha": eps / 10, "steps": surrogate_steps, "loss": "margin"},
+                   "first_step"),
+        AttackSpec(f"apgd_ce_eot{apgd_eot}", "apgd", {**apgd, "loss": "ce"}),
+        AttackSpec(f"apgd_dlr_eot{apgd_eot}", "apgd", {**apgd, "loss": "dlr"}),
+        AttackSpec(f"apgd_targeted_eot{apgd_eot}", "apgd", {**apgd, "loss": "targeted_margin", "targets": 3}),
+        AttackSpec("other_class", "other_class", {"eps": eps}),
+        AttackSpec(f"apgd_eot{apgd_eot}_from_other_class", "apgd", {**apgd, "loss": "margin"}, start_from="other_class"),
+        AttackSpec("fgsm", "fgsm", {"eps": eps}),
+        AttackSpec(f"eot{eot_samples}_pgd{steps}_margin", "pgd", pgd_eot),
+        AttackSpec(f"fixed_noise_pgd{steps}_margin", "pgd", fixed_step, "fixed_noise"),
+        AttackSpec(f"bpda_pgd{steps}_margin", "pgd", fixed_step, "bpda"),
+        AttackSpec(f"square{square_queries}", "square", {"eps": eps, "queries": square_queries}),
+    ]
+    black_box = [f"square{square_queries}"]
+    if transfer_source is not None:
+        transfer = f"transfer_from_{transfer_source}"
+        suite.append(AttackSpec(transfer, "pgd", {"eps": eps, "alpha": eps / 10, "steps": 50, "loss": "margin"},
+                                "transfer", source=transfer_source))
+        black_box.append(transfer)
+    suite += [AttackSpec(f"apgd_eot{apgd_eot}_from_{name}", "apgd", {**apgd, "loss": "margin"}, start_from=name)
+              for name in black_box]
+    return suite
+
+
 def adaptive_suite_for(eps: float, settings: AttackSettings, transfer_source: str | None = "cnn") -> list[AttackSpec]:
-    """:func:`adaptive_suite` at ``eps`` with a run's attack settings (notebook 04's, which 05 and the
-    sanity checks reuse), so that the protocol and its checks name the same attacks."""
+    """The adaptive suite of a random model at ``eps`` with a run's attack settings (notebook 04's, which 05
+    and the sanity checks reuse), so that the protocol and its checks name the same attacks:
+    :func:`cascade_suite` where ``settings.cascade``, else :func:`adaptive_suite` (runs before the cascade)."""
+    if settings.cascade:
+        return cascade_suite(eps, apgd_steps=settings.apgd_steps, apgd_eot=settings.apgd_eot, steps=settings.steps,
+                             eot_samples=settings.eot_samples, square_queries=settings.square_queries,
+                             transfer_source=transfer_source)
     return adaptive_suite(eps, steps=settings.steps, eot_samples=settings.eot_samples,
                           square_queries=settings.square_queries, transfer_source=transfer_source)
 
 
-def deterministic_suite(eps: float, steps: int = 20, square_queries: int = 200) -> list[AttackSpec]:
-    """The same attack code for a deterministic model (a CNN): FGSM, PGD-CE, PGD-margin, Square."""
+def deterministic_suite_for(eps: float, settings: AttackSettings) -> list[AttackSpec]:
+    """The suite of a deterministic model (a CNN) at ``eps`` with a run's attack settings: the kit's
+    attacks, then AutoAttack standard where ``settings.autoattack_queries`` is set."""
+    return deterministic_suite(eps, steps=settings.steps, square_queries=settings.square_queries,
+                               autoattack_queries=settings.autoattack_queries,
+                               autoattack_iterations=settings.autoattack_iterations)
+
+
+def deterministic_suite(eps: float, steps: int = 20, square_queries: int = 200,
+                        autoattack_queries: int | None = None, autoattack_iterations: int = 100) -> list[AttackSpec]:
+    """The same attack code for a deterministic model (a CNN): FGSM, PGD-CE, PGD-margin, Square; with
+    ``autoattack_queries``, the official AutoAttack's standard version after them (APGD-CE, APGD-T,
+    FAB-T, then Square with that many queries: 5,000 in the standard version; ``autoattack_iterations``
+    other than 100 make it a reduced AutoAttack, recorded so)."""
     alpha = eps / 4
-    return [AttackSpec("fgsm", "fgsm", {"eps": eps}),
-            AttackSpec(f"pgd{steps}_ce", "pgd", {"eps": eps, "alpha": alpha, "steps": steps}),
-            AttackSpec(f"pgd{steps}_margin", "pgd", {"eps": eps, "alpha": alpha, "steps": steps, "loss": "margin"}),
-            AttackSpec(f"square{square_queries}", "square", {"eps": eps, "queries": square_queries})]
+    suite = [AttackSpec("fgsm", "fgsm", {"eps": eps}),
+             AttackSpec(f"pgd{steps}_ce", "pgd", {"eps": eps, "alpha": alpha, "steps": steps}),
+             AttackSpec(f"pgd{steps}_margin", "pgd", {"eps": eps, "alpha": alpha, "steps": steps, "loss": "margin"}),
+             AttackSpec(f"square{square_queries}", "square", {"eps": eps, "queries": square_queries})]
+    if autoattack_queries is not None:
+        suite.append(AttackSpec("autoattack_standard", "autoattack_standard",
+                                {"eps": eps, "square_queries": autoattack_queries, "n_iter": autoattack_iterations}))
+    return suite
 
 
 def paper_suite(eps: float = 8 / 255, full: bool = False, target: str = "paper_wrapper") -> list[AttackSpec]:

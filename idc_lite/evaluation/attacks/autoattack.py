@@ -31,6 +31,14 @@ def _autoattack(model, x, eps, generator, norm, version):
                       device=x.device)
 
 
+def _set_iterations(attack, n_iter: int) -> None:
+    """``n_iter`` iterations for one of its APGD attacks, with the checkpoints it computes from them at
+    construction (setting ``n_iter`` alone would keep the checkpoints of 100 iterations)."""
+    attack.n_iter = attack.n_iter_orig = n_iter
+    attack.n_iter_2, attack.n_iter_min = max(int(0.22 * n_iter), 1), max(int(0.06 * n_iter), 1)
+    attack.size_decr = max(int(0.03 * n_iter), 1)
+
+
 def autoattack_rand(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: float,
                     generator: torch.Generator, n_iter: int = 100, eot_iter: int = 20,
                     norm: str = "Linf") -> torch.Tensor:
@@ -46,24 +54,30 @@ def autoattack_rand(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, ep
     check_int(eot_iter, "eot_iter", 1)
     with torch.random.fork_rng(devices=[]):
         attack = _autoattack(model, x, eps, generator, norm, "rand")
-        attack.apgd.n_iter, attack.apgd.eot_iter = n_iter, eot_iter
+        _set_iterations(attack.apgd, n_iter)
+        attack.apgd.eot_iter = eot_iter
         adv, _ = attack.run_standard_evaluation(x.detach(), labels, batch_size=x.shape[0])
     return adv.detach()
 
 
 def autoattack_standard(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: float,
-                        generator: torch.Generator, norm: str = "Linf", square_queries: int = 5000) -> torch.Tensor:
+                        generator: torch.Generator, norm: str = "Linf", square_queries: int = 5000,
+                        n_iter: int = 100) -> torch.Tensor:
     """The official AutoAttack's ``version='standard'`` for a *deterministic* model (a CNN): APGD-CE,
     APGD-T (9 target classes), FAB-T and Square with ``square_queries`` queries (5,000 in the
     standard version; fewer makes it a reduced AutoAttack, report it so), each only on the examples
-    the earlier ones left standing.  Returns adversarial images (B, C, H, W) in [0, 1]."""
+    the earlier ones left standing; ``n_iter`` iterations each for APGD and FAB (100 in the standard
+    version).  Returns adversarial images (B, C, H, W) in [0, 1]."""
     x, labels = attack_inputs(x, labels, generator)
     eps = check_eps(eps, norm=norm)
     check_choice(norm, "norm", ("Linf", "L2"))
     check_int(square_queries, "square_queries", 1)
+    check_int(n_iter, "n_iter", 1)
     with torch.random.fork_rng(devices=[]):
         attack = _autoattack(model, x, eps, generator, norm, "standard")
-        attack.square.n_queries = square_queries
+        attack.square.n_queries, attack.fab.n_iter = square_queries, n_iter
+        _set_iterations(attack.apgd, n_iter)
+        _set_iterations(attack.apgd_targeted, n_iter)
         num_classes = int(model(x[:1], generator=generator).shape[1])
         # its targeted attacks try 9 target classes; a model with fewer classes has fewer to try
         attack.apgd_targeted.n_target_classes = attack.fab.n_target_classes = min(9, num_classes - 1)
@@ -86,6 +100,6 @@ STANDARD = AttackEntry(
             "models only",
     run=lambda model, x, labels, generator, params, start=None: autoattack_standard(model, x, labels,
                                                                                      generator=generator, **params),
-    defaults={"eps": 8 / 255, "norm": "Linf", "square_queries": 5000},
+    defaults={"eps": 8 / 255, "norm": "Linf", "square_queries": 5000, "n_iter": 100},
     described={"version": "standard", "restarts": 1, "eot_samples": 1},
 )

@@ -1,0 +1,112 @@
+"""Sanity checks of a cascade evaluation (:func:`idc_lite.evaluation.suites.cascade_suite` run with
+``evaluate(..., cascade=True)``), example by example.
+
+The cascade runs its attacks in stages: white-box attacks from the clean image or a random point
+first, then *challengers* (FGSM, fixed-step PGD, fixed-noise and BPDA PGD, Square, a transfer), then
+white-box refinements started from the black-box examples.  A challenger runs only on the examples the
+first stage left standing, so everything it breaks, it breaks *alone*: the count of such examples is
+the example-by-example comparison the guide asks for (Carlini et al. 2019).  An example a challenger
+seems to break is re-scored with many draws (its example and the first stage's best one, on the same
+fresh draws) before it counts, because five draws cannot decide one example.
+
+Each check returns the record of :mod:`idc_lite.evaluation.sanity` (``check``, ``status``, ``criterion``,
+``values``); a failed check is reported, never raised.
+"""
+from __future__ import annotations
+
+import torch
+
+from idc_lite.errors import InputError
+from idc_lite.evaluation.attacks import APGDSettings, apgd
+from idc_lite.evaluation.check_record import check_record
+from idc_lite.evaluation.protocol import pick_worst
+from idc_lite.evaluation.scoring import score_under_rule
+from idc_lite.streams import seeded
+
+SHARE = 0.01        # at most 1 % of the examples broken by a challenger alone
+MARGIN = 0.5        # "breaks alone": its score lower than the first stage's by more than this
+CHANGE = 0.02       # more iterations and draws move the worst case by at most 2 points
+
+
+def first_stage(result: dict) -> list[str]:
+    """The attacks of the first stage: every attack before the first challenger (FGSM opens the second
+    stage in :func:`~idc_lite.evaluation.suites.cascade_suite`)."""
+    names = [a["name"] for a in result["attacks"]]
+    if "fgsm" not in names:
+        raise InputError("not a cascade suite's result: no 'fgsm' attack opens its second stage")
+    return names[:names.index("fgsm")]
+
+
+def stage_scores(result: dict, names: list[str]) -> torch.Tensor:
+    """Per-example minimum (n,) over the named attacks, skipping where the cascade did not run them;
+    1.0 where none of them ran."""
+    rows = {a["name"]: a["per_example"] for a in result["attacks"]}
+    if not result.get("cascade"):
+        raise InputError("stage_scores reads a cascade's result (evaluate(..., cascade=True))")
+    values = torch.tensor([[float("nan") if v is None else v for v in rows[n]] for n in names])
+    return values.nan_to_num(nan=float("inf")).min(0).values.clamp(max=1.0)
+
+
+def challengers_break_little(model, result: dict, adversarial: dict, x: torch.Tensor, labels: torch.Tensor,
+                             challengers: list[str], check: str, *, draws: int = 32, seed: int = 0,
+                             share: float = SHARE) -> dict:
+    """Per challenger, the examples it breaks that the first stage left standing (score lower by more
+    than MARGIN), each re-scored with ``draws`` fresh draws beside the first stage's best example for it;
+    passes when at most ``share`` of the examples are broken by a challenger alone after re-scoring."""
+    stage = first_stage(result)
+    white = stage_scores(result, stage)
+    stage_examples = pick_worst({n: _nan_scores(result, n) for n in stage}, {n: adversarial[n] for n in stage})
+    rows = {a["name"]: a for a in result["attacks"]}
+    values, alone_total = {"first_stage": stage, "first_stage_worst_case": white.mean().item()}, set()
+    for name in challengers:
+        score = _nan_scores(result, name)
+        disputed = ((white - score.nan_to_num(nan=1.0)) > MARGIN).nonzero().squeeze(1)
+        alone = []
+        if disputed.numel():
+            stream = f"cascade-check/{check}/{name}"   # both scored on the same draws: a paired comparison
+            theirs = score_under_rule(model, adversarial[name][disputed], labels[disputed], "one", seeded(seed, stream), draws)
+            ours = score_under_rule(model, stage_examples[disputed], labels[disputed], "one", seeded(seed, stream), draws)
+            alone = disputed[(ours - theirs) > MARGIN].tolist()
+        alone_total |= set(alone)
+        values[name] = {"attacked": rows[name]["attacked_examples"], "disputed": disputed.tolist(),
+                        "broken_alone_after_rescoring": alone}
+    passed = len(alone_total) <= share * len(white)
+    return check_record(check, passed, f"after re-scoring with {draws} draws, the attacks {challengers} alone break at most "
+                   f"{share:.0%} of the {len(white)} examples (score below the first stage's by more than {MARGIN})",
+                   broken_alone=sorted(alone_total), rescoring_draws=draws, **values)
+
+
+def _nan_scores(result: dict, name: str) -> torch.Tensor:
+    row = next(a for a in result["attacks"] if a["name"] == name)
+    return torch.tensor([float("nan") if v is None else v for v in row["per_example"]])
+
+
+def white_box_alone(result: dict, gap: float = 0.03) -> dict:
+    """How far white-box attacks from the clean image or a random point get: the first stage's worst
+    case against the whole cascade's (the goal: within ``gap``)."""
+    white = stage_scores(result, first_stage(result)).mean().item()
+    worst = result["worst_case_accuracy"]
+    return check_record("white-box alone gets within 3 points of the worst case", white - worst <= gap,
+                   f"first stage's worst case - the cascade's <= {gap}", first_stage=white, worst_case=worst)
+
+
+def more_attack_moves_little(model, result: dict, x: torch.Tensor, labels: torch.Tensor, settings: APGDSettings, *,
+                             draws: int, seed: int = 0, gradient_model=None, change: float = CHANGE) -> dict:
+    """APGD with twice the iterations and twice the EOT draws of ``settings``, on the examples the whole
+    cascade left standing, scored with ``draws`` draws: the worst case over all n examples may fall by
+    at most ``change``."""
+    worst = torch.tensor(result["worst_case_per_example"])
+    standing = (worst > 0).nonzero().squeeze(1)
+    doubled = APGDSettings(**{**settings.to_dict(), "steps": 2 * settings.steps,
+                              "eot_samples": 2 * settings.eot_samples})
+    after = worst.clone()
+    if standing.numel():
+        attacker = model if gradient_model is None else gradient_model
+        adv = apgd(attacker, x[standing], labels[standing], doubled, seeded(seed, "cascade-check/doubled"))
+        score = score_under_rule(model, adv, labels[standing], "one", seeded(seed, "cascade-check/doubled-scoring"), draws)
+        after[standing] = torch.minimum(worst[standing], score)
+    moved = (worst - after).mean().item()
+    return check_record("twice the iterations and draws move the worst case by at most 2 points", moved <= change,
+                   f"worst case - worst case with doubled APGD on the {standing.numel()} standing examples <= {change}",
+                   worst_case=worst.mean().item(), with_doubled=after.mean().item(), settings=doubled.to_dict(),
+                   attacked=int(standing.numel()))

@@ -1,0 +1,9 @@
+"""The record every sanity check returns, whichever module runs it."""
+from __future__ import annotations
+
+
+def check_record(check: str, passed: bool | None, criterion: str, **values) -> dict:
+    """``{"check", "status", "criterion", "values"}``; status 'passed', 'FAILED' or, for ``passed=None``,
+    'measured' (a number reported without a pass mark)."""
+    status = "measured" if passed is None else ("passed" if passed else "FAILED")
+    return {"check": check, "status": status, "criterion": criterion, "values": values}

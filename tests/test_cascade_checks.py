@@ -1,0 +1,83 @@
+"""The cascade's sanity checks fail where the gradient lies and pass where it does not."""
+import torch
+from torch import nn
+
+from conftest import Linear
+from idc_lite.evaluation import cascade_checks
+from idc_lite.evaluation.attacks import APGDSettings
+from idc_lite.evaluation.protocol import AttackSpec, evaluate
+
+
+class Rounded(nn.Module):
+    """A linear model on images rounded to 8 levels: every input gradient is zero (obfuscated), though the
+    model is as easy to fool as the linear one without it."""
+
+    def __init__(self, noise_std=0.0):
+        super().__init__()
+        self.inner = Linear(noise_std)
+
+    def forward(self, x, generator=None):
+        return self.inner(torch.round(x * 8) / 8, generator=generator)
+
+
+def _suite(eps=0.3):
+    return [AttackSpec("pgd", "pgd", {"eps": eps, "alpha": eps / 4, "steps": 10, "random_start": False}),
+            AttackSpec("fgsm", "fgsm", {"eps": eps}),
+            AttackSpec("square", "square", {"eps": eps, "queries": 200})]
+
+
+def _run(model, n=40):
+    x = torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        labels = Linear()(x).argmax(1)
+    adversarial = {}
+    result = evaluate(model, x, labels, _suite(), draws=4, cascade=True, examples=adversarial)
+    return result, adversarial, x, labels
+
+
+def test_a_black_box_attack_breaking_what_the_white_box_stage_missed_fails_the_check():
+    model = Rounded(noise_std=0.5)
+    result, adversarial, x, labels = _run(model)
+    record = cascade_checks.challengers_break_little(model, result, adversarial, x, labels, ["square"],
+                                                     "white-box beats black-box")
+    assert record["status"] == "FAILED", record
+    assert len(record["values"]["broken_alone"]) > 0.01 * len(x)
+    assert record["values"]["first_stage"] == ["pgd"]
+    assert cascade_checks.white_box_alone(result)["status"] == "FAILED"
+
+
+def test_an_honest_gradient_passes_the_same_check():
+    model = Linear(noise_std=0.5)
+    result, adversarial, x, labels = _run(model)
+    record = cascade_checks.challengers_break_little(model, result, adversarial, x, labels, ["square", "fgsm"],
+                                                     "white-box beats black-box")
+    assert record["status"] == "passed", record
+    assert cascade_checks.white_box_alone(result)["status"] == "passed"
+
+
+def test_a_disputed_example_is_decided_by_rescoring_on_the_same_draws():
+    model = Linear(noise_std=0.5)
+    result, adversarial, x, labels = _run(model)
+    rows = {a["name"]: a for a in result["attacks"]}
+    # make square look as if it broke example 0 alone, with the first stage's own image: re-scoring clears it
+    rows["pgd"]["per_example"][0], rows["square"]["per_example"][0] = 1.0, 0.0
+    adversarial["square"] = adversarial["square"].clone()
+    adversarial["square"][0] = adversarial["pgd"][0]
+    record = cascade_checks.challengers_break_little(model, result, adversarial, x, labels, ["square"], "check")
+    assert 0 in record["values"]["square"]["disputed"]
+    assert 0 not in record["values"]["broken_alone"]
+
+
+def test_more_attack_finds_more_on_a_model_the_cascade_left_standing():
+    model = Linear(noise_std=0.5)
+    x = torch.rand(30, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        labels = Linear()(x).argmax(1)
+    weak = [AttackSpec("pgd", "pgd", {"eps": 0.2, "alpha": 0.001, "steps": 1, "random_start": False})]
+    result = evaluate(model, x, labels, weak, draws=4, cascade=True)
+    settings = APGDSettings(eps=0.2, steps=10, loss="margin")
+    record = cascade_checks.more_attack_moves_little(model, result, x, labels, settings, draws=4)
+    assert record["status"] == "FAILED" and record["values"]["settings"]["steps"] == 20
+    strong = [AttackSpec("apgd", "apgd", {"eps": 0.2, "steps": 20, "loss": "margin"})]
+    result = evaluate(model, x, labels, strong, draws=4, cascade=True)
+    assert cascade_checks.more_attack_moves_little(model, result, x, labels, settings, draws=4)["status"] == "passed"
