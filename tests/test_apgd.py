@@ -87,13 +87,18 @@ def test_apgd_draws_fresh_noise_per_eot_draw_and_keeps_the_most_misclassified_it
     original = model.forward
 
     def recording(v, generator=None):
-        seen.append(generator)
-        return original(v, generator=generator)
+        logits = original(v, generator=generator)
+        seen.append((generator, v.detach(), logits.detach()))
+        return logits
 
     model.forward = recording
     start = apgd_start(x, 0.05, "Linf", torch.Generator().manual_seed(0))
     run = apgd_run(model, x, labels, settings, torch.Generator().manual_seed(2), start)
-    assert len(seen) == (settings.steps + 1) * settings.eot_samples and all(g is not None for g in seen)
+    # one call per iterate, holding the 8 draws of every example as 8 copies, each with noise of its own
+    assert len(seen) == settings.steps + 1 and all(g is not None for g, _, _ in seen)
+    _, images, logits = seen[0]
+    assert images.shape[0] == 8 * len(x) and torch.equal(images[:len(x)], images[len(x):2 * len(x)])
+    assert not torch.allclose(logits[:len(x)], logits[len(x):2 * len(x)])
     # error rates are shares of 8 draws, and the kept iterate has the highest share seen on the way
     assert bool(((run.best_error * 8).round() == run.best_error * 8).all())
     again = apgd_run(model, x, labels, settings, torch.Generator().manual_seed(2), start)

@@ -121,3 +121,16 @@ def test_the_contributing_pages_worked_example_registers_and_runs(linear_batch):
         assert row["settings"]["loss"] == "margin" and row["robust_accuracy"] < 1.0
     finally:
         unregister_attack("corners")
+
+
+def test_a_cascade_refines_a_black_box_attack_only_where_it_found_more(linear_batch):
+    _, x, labels = linear_batch
+    model = Linear(noise_std=0.5)
+    suite = [AttackSpec("weak", "pgd", {"eps": 0.1, "alpha": 0.002, "steps": 1, "random_start": False}),
+             AttackSpec("square", "square", {"eps": 0.1, "queries": 20}),
+             AttackSpec("refine", "apgd", {"eps": 0.1, "steps": 5, "loss": "margin"}, start_from="square")]
+    result = evaluate(model, x, labels, suite, draws=4, cascade=True)
+    weak, square, refine = (r["per_example"] for r in result["attacks"])
+    expected = [i for i in range(len(x)) if square[i] is not None and 0 < square[i] < weak[i]]
+    assert expected, "the test needs examples where the black-box attack found more than the first"
+    assert [i for i, v in enumerate(refine) if v is not None] == expected

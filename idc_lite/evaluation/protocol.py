@@ -176,14 +176,14 @@ def _run_attacks(model, attacker, x, labels, clean, attacks, *, seed, rule, draw
                  cascade, progress):
     """:func:`evaluate`'s loop over the attacks: per attack its scores (B,) (NaN where a cascade did not
     run it), its table row and its adversarial examples; and the per-example worst case so far (B,)."""
-    scores, table, adversarial = {}, [], {}
+    scores, table, adversarial, before = {}, [], {}, {}
     running = torch.full_like(clean, float("inf"))    # per-example worst case so far
     for spec in progress_bar(attacks, desc="attacks", disable=not progress):
         if spec.start_from is not None and spec.start_from not in adversarial:
             raise InputError(f"attack {spec.name!r} starts from {spec.start_from!r}, which must come earlier in the list")
         attack_seed, scoring_seed = hashed_seed(seed, f"attack/{spec.name}"), hashed_seed(seed, f"scoring/{spec.name}")
-        # a query-free attack (a painted-in image) depends on the whole batch and costs nothing: run it on all
-        on = (running > 0).nonzero().squeeze(1) if cascade and spec.family != "no query" else None
+        before[spec.name] = running
+        on = _cascade_rows(spec, running, scores, before, attacks) if cascade else None
         t0 = time.perf_counter()
         adv, spent = _attack_in_batches(attacker, spec, x, labels, torch.Generator().manual_seed(attack_seed),
                                         batch_size, adversarial.get(spec.start_from), sources, on)
@@ -192,13 +192,28 @@ def _run_attacks(model, attacker, x, labels, clean, attacks, *, seed, rule, draw
             too_far = (adv - x).flatten(1).norm(dim=1) > l2_budget
             adv = torch.where(too_far.view(-1, 1, 1, 1), x, adv)
         adversarial[spec.name] = adv
-        scored = (running > 0).nonzero().squeeze(1) if cascade else None
+        # a cascade scores the rows it attacked (a query-free attack: every row still standing)
+        scored = None if not cascade else on if on is not None else (running > 0).nonzero().squeeze(1)
         score = _score_on(model, adv, labels, rule, torch.Generator().manual_seed(scoring_seed), draws, scored)
         scores[spec.name] = score
         running = torch.fmin(running, score)
         table.append(_attack_row(spec, x, adv, clean, score, attack_seed, scoring_seed, seconds, spent,
                                  running if cascade else None))
     return scores, table, adversarial, running
+
+
+def _cascade_rows(spec: AttackSpec, running: torch.Tensor, scores: dict, before: dict, attacks: list) -> torch.Tensor | None:
+    """The examples a cascade runs ``spec`` on: those still standing (worst case so far above 0); a
+    query-free attack (a painted-in image) depends on the whole batch and costs nothing, so it runs on all
+    (None); an attack started from a black-box attack's examples refines only where that attack found a
+    lower score than every attack before it (a black-box success to build on)."""
+    if spec.family == "no query":
+        return None
+    rows = running > 0
+    start = next((a for a in attacks if a.name == spec.start_from), None)
+    if start is not None and start.family == "black-box":
+        rows &= scores[start.name].nan_to_num(nan=float("inf")) < before[start.name]
+    return rows.nonzero().squeeze(1)
 
 
 def _attack_in_batches(attacker, spec: AttackSpec, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
@@ -350,7 +365,8 @@ def _ci(interval: dict | None) -> str:
 
 def attack_table(result: dict) -> list[dict]:
     """Rows (attack, robust accuracy and its 95 % interval, clean-and-adversarial and its interval, key
-    settings, seconds) for display; n is the result's ``examples``."""
+    settings, the examples attacked and the draws spent per attacked example, seconds) for display; n is the
+    result's ``examples``.  In a cascade, an attack's robust accuracy is the accuracy left after it."""
     rows = []
     for a in result["attacks"]:
         s = a["settings"]
@@ -360,6 +376,9 @@ def attack_table(result: dict) -> list[dict]:
                      "clean_and_adversarial 95 % interval": _ci(a.get("clean_and_adversarial_interval")),
                      "eps": s.get("eps"), "norm": s.get("norm"), "steps": s.get("steps"), "alpha": s.get("alpha"),
                      "restarts": s.get("restarts"), "eot_samples": s.get("eot_samples"), "loss": s.get("loss"),
+                     **({"attacked": a["attacked_examples"],
+                         "gradient draws/example": round(a["gradient_draws_per_example"], 1),
+                         "queries/example": round(a["queries_per_example"], 1)} if "attacked_examples" in a else {}),
                      "seconds": a["seconds"]})
     intervals = result.get("intervals") or {}
     rows.append({"attack": "worst case (per example)", "target": "", "robust_accuracy": result["worst_case_accuracy"],

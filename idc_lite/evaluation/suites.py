@@ -17,7 +17,7 @@ class AttackDefaults:
     square_queries: int = 100    # queries of the gradient-free Square attack
     surrogate_steps: int = 50    # PGD steps on the deterministic first-step surrogate
     apgd_steps: int = 100        # APGD iterations of the cascade (AutoAttack's 100)
-    apgd_eot: int = 4            # fresh noise draws averaged per APGD iteration
+    apgd_eot: int = 2            # fresh noise draws averaged per APGD iteration
     rescoring_draws: int = 32    # draws that decide an example only a black-box attack seems to break
 
 
@@ -82,13 +82,14 @@ def cascade_suite(eps: float, apgd_steps: int = DEFAULTS.apgd_steps, apgd_eot: i
 
     1. *white-box from the clean image or a random point*: PGD on the deterministic first-step
        surrogate, then APGD with EOT (``apgd_steps`` x ``apgd_eot`` fresh draws) on cross-entropy, on
-       DLR, and targeted at the nearest wrong label images, and EOT-PGD from the painted-in image of
+       DLR and targeted at the nearest wrong label image, and APGD from the painted-in image of
        another class;
     2. *challengers*, which should break (almost) nothing the first stage left: FGSM, EOT-PGD with the
        fixed step (is APGD at least as strong as PGD?), fixed-noise and BPDA PGD (is the full gradient
        at least as strong?), Square and the transfer from ``transfer_source`` (black-box);
-    3. *refinement*: APGD with EOT started from the black-box examples, so that the worst case does not
-       stop at what another model or a random search found.
+    3. *refinement*: APGD with EOT started from the black-box examples where they found a lower score
+       than everything before them, so that the worst case does not stop at what another model or a
+       random search found.
 
     The sanity checks read the stages from the attacks' families and starts."""
     apgd = {"eps": eps, "steps": apgd_steps, "eot_samples": apgd_eot}
@@ -100,7 +101,8 @@ def cascade_suite(eps: float, apgd_steps: int = DEFAULTS.apgd_steps, apgd_eot: i
                    "first_step"),
         AttackSpec(f"apgd_ce_eot{apgd_eot}", "apgd", {**apgd, "loss": "ce"}),
         AttackSpec(f"apgd_dlr_eot{apgd_eot}", "apgd", {**apgd, "loss": "dlr"}),
-        AttackSpec(f"apgd_targeted_eot{apgd_eot}", "apgd", {**apgd, "loss": "targeted_margin", "targets": 3}),
+        AttackSpec(f"apgd_targeted_eot{apgd_eot}", "apgd", {**apgd, "loss": "targeted_margin", "targets": 1}),
+        # at every budget: on the digits model it broke 3.4 % more at 16/255 after the three APGD runs
         AttackSpec("other_class", "other_class", {"eps": eps}),
         AttackSpec(f"apgd_eot{apgd_eot}_from_other_class", "apgd", {**apgd, "loss": "margin"}, start_from="other_class"),
         AttackSpec("fgsm", "fgsm", {"eps": eps}),

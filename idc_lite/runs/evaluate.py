@@ -36,8 +36,9 @@ PROTOCOLS = ("adaptive", "paper", "both")
 # notebook 04's defaults (its parameters cell); a test keeps the two equal
 NOTEBOOK_DEFAULTS = {"budget_grid_255": "16,24,32,48,64", "paper_eps_255": 8.0, "sanity_examples": 24,
                      "scoring_draws": 5, "eps_sweep_255": "8,16,32,64,128", "eot_curve": "1,2,16", "cnn_epochs": 15,
-                     "gradient_precision": "auto"}
-SMOKE = {"steps": 2, "eot_samples": 2, "square_queries": 4, "scoring_draws": 2, "sanity_examples": 4, "cnn_epochs": 1}
+                     "gradient_precision": "auto", "cascade": True, "cnn_autoattack_queries": 5000}
+SMOKE = {"steps": 2, "eot_samples": 2, "square_queries": 4, "scoring_draws": 2, "sanity_examples": 4, "cnn_epochs": 1,
+         "apgd_steps": 3, "apgd_eot": 1, "rescoring_draws": 4, "cnn_autoattack_queries": 10}
 
 
 @dataclass
@@ -143,7 +144,15 @@ def resolve_config(args: argparse.Namespace, recorded: AttackMetrics | None,
         square_queries=pick(args.square_queries, rec and rec.square_queries, DEFAULTS.square_queries, "square_queries"),
         scoring_draws=pick(args.scoring_draws, rec and rec.scoring_draws, NOTEBOOK_DEFAULTS["scoring_draws"], "scoring_draws"),
         gradient_twin=True, gradient_precision=NOTEBOOK_DEFAULTS["gradient_precision"],
-        cnn_train_examples=rec.cnn_train_examples if rec else None)
+        cnn_train_examples=rec.cnn_train_examples if rec else None,
+        # a record of notebook 04 keeps the suite it ran (the cascade, or every attack on every example before it)
+        cascade=rec.cascade if rec else NOTEBOOK_DEFAULTS["cascade"],
+        apgd_steps=pick(None, rec and rec.apgd_steps, DEFAULTS.apgd_steps, "apgd_steps"),
+        apgd_eot=pick(None, rec and rec.apgd_eot, DEFAULTS.apgd_eot, "apgd_eot"),
+        rescoring_draws=pick(None, rec and rec.rescoring_draws, DEFAULTS.rescoring_draws, "rescoring_draws"),
+        autoattack_queries=(rec.autoattack_queries if rec else
+                            SMOKE["cnn_autoattack_queries"] if smoke else NOTEBOOK_DEFAULTS["cnn_autoattack_queries"]),
+        autoattack_iterations=rec.autoattack_iterations if rec else 2 if smoke else 100)
     for name in ("steps", "eot_samples", "square_queries", "scoring_draws"):
         if getattr(settings, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(settings, name)}")

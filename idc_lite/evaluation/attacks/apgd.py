@@ -100,19 +100,19 @@ def _loss(logits: torch.Tensor, labels: torch.Tensor, kind: str, target: torch.T
 
 
 def _draws(model, x_adv, labels, s: APGDSettings, target, generator):
-    """Mean loss (B,), mean gradient (B, C, H, W) and error rate (B,) over ``eot_samples`` fresh draws."""
+    """Mean loss (B,), mean gradient (B, C, H, W) and error rate (B,) over ``eot_samples`` fresh draws.
+
+    The draws go through the model as one batch of ``eot_samples`` x B images (copy k of example i at row
+    k B + i), each with noise of its own: small batches use the machine far better that way."""
+    b, k = x_adv.shape[0], s.eot_samples
     x_adv = x_adv.detach().requires_grad_(True)
-    loss_sum = torch.zeros(x_adv.shape[0], device=x_adv.device)
-    grad_sum, wrong = torch.zeros_like(x_adv), torch.zeros(x_adv.shape[0], device=x_adv.device)
-    for _ in range(s.eot_samples):
-        with torch.enable_grad():
-            logits = model(x_adv, generator=generator)
-            per_example = _loss(logits, labels, s.loss, target)
-            (grad,) = torch.autograd.grad(per_example.sum(), x_adv)
-        loss_sum += per_example.detach()
-        grad_sum += grad.detach()
-        wrong += (logits.detach().argmax(1) != labels).float()
-    return loss_sum / s.eot_samples, grad_sum / s.eot_samples, wrong / s.eot_samples
+    with torch.enable_grad():
+        copies = x_adv.repeat(k, *([1] * (x_adv.dim() - 1)))
+        logits = model(copies, generator=generator)
+        per_draw = _loss(logits, labels.repeat(k), s.loss, None if target is None else target.repeat(k))
+        (grad,) = torch.autograd.grad(per_draw.sum() / k, x_adv)
+    wrong = (logits.detach().argmax(1) != labels.repeat(k)).float().view(k, b).mean(0)
+    return per_draw.detach().view(k, b).mean(0), grad.detach(), wrong
 
 
 def _step(x_adv, x_old, grad, step_size, a, x, s: APGDSettings):

@@ -21,11 +21,15 @@ def _autoattack(model, x, eps, generator, norm, version):
     except ImportError as err:   # pragma: no cover - pinned in requirements.txt
         raise ImportError("AutoAttack needs the package pyautoattack: pip install pyautoattack==0.2.0") from err
     logger = logging.getLogger("auto-attack")
-    if not logger.handlers:   # show its warnings and progress where the user is looking
+    ours = [h for h in logger.handlers if getattr(h, "idc_lite", False)]
+    if not ours:   # show its warnings and progress where the user is looking
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("[AutoAttack] %(levelname)s %(message)s"))
+        handler.idc_lite = True
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+        ours = [handler]
+    ours[0].setStream(sys.stdout)   # today's stdout (a notebook cell's, a captured test's), not the first caller's
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     return AutoAttack(WithGenerator(model, generator), eps=eps, norm=norm, version=version, seed=seed,
                       device=x.device)
