@@ -81,3 +81,14 @@ def test_more_attack_finds_more_on_a_model_the_cascade_left_standing():
     strong = [AttackSpec("apgd", "apgd", {"eps": 0.2, "steps": 20, "loss": "margin"})]
     result = evaluate(model, x, labels, strong, draws=4, cascade=True)
     assert cascade_checks.more_attack_moves_little(model, result, x, labels, settings, draws=4)["status"] == "passed"
+
+
+def test_a_result_restricted_to_its_first_examples_recounts_what_ran():
+    model = Linear(noise_std=0.5)
+    result, _, _, _ = _run(model)
+    first = cascade_checks.first_examples(result, 10)
+    assert first["examples"] == 10 and len(first["worst_case_per_example"]) == 10
+    assert first["worst_case_accuracy"] == sum(result["worst_case_per_example"][:10]) / 10
+    assert [a["attacked_examples"] for a in first["attacks"]] == [
+        sum(v is not None for v in a["per_example"][:10]) for a in result["attacks"]]
+    assert cascade_checks.first_examples(result, 40) is result

@@ -81,6 +81,17 @@ def _nan_scores(result: dict, name: str) -> torch.Tensor:
     return torch.tensor([float("nan") if v is None else v for v in row["per_example"]])
 
 
+def first_examples(result: dict, n: int) -> dict:
+    """A cascade's result restricted to its first ``n`` examples (what a sharded evaluation kept the
+    adversarial images of: block 0's); the worst case recomputed over them."""
+    if n >= result["examples"]:
+        return result
+    worst = result["worst_case_per_example"][:n]
+    return {**result, "examples": n, "worst_case_per_example": worst, "worst_case_accuracy": sum(worst) / n,
+            "attacks": [{**a, "per_example": a["per_example"][:n],
+                         "attacked_examples": sum(v is not None for v in a["per_example"][:n])} for a in result["attacks"]]}
+
+
 def white_box_alone(result: dict, gap: float = 0.03) -> dict:
     """How far white-box attacks from the clean image or a random point get: the first stage's worst
     case against the whole cascade's (the goal: within ``gap``)."""

@@ -273,10 +273,13 @@ def _cascade_checks(model, adaptive: dict, adversarial: dict, suite, x, labels, 
 
     names = {a.name: a for a in suite}
     steps = settings.steps
+    # a sharded evaluation keeps every attack's images for its first block only: judge on those examples
+    n = min(len(x), *(len(v) for v in adversarial.values()))
+    kept = cc.first_examples(adaptive, n)
     black_box = [a.name for a in suite if a.family == "black-box"]
 
     def challengers(names_, check):
-        return cc.challengers_break_little(model, adaptive, adversarial, x, labels, names_, check,
+        return cc.challengers_break_little(model, kept, adversarial, x[:n], labels[:n], names_, check,
                                            draws=settings.rescoring_draws, seed=seed)
 
     apgd_settings = APGDSettings(**{k: v for k, v in names[f"apgd_ce_eot{settings.apgd_eot}"].params.items()})
