@@ -1,7 +1,7 @@
 """Models side by side on the same examples: a table with intervals, and paired differences.
 
-Notebook 05 evaluates IDC, IDC without the inter-class loss and two CNNs with the same attacks on the
-same examples.  Two numbers side by side, each with its own interval, understate what such a design
+Notebook 05 evaluates IDC, IDC without the inter-class loss and two CNNs, each with the strongest suite of its
+kind, on the same examples.  Two numbers side by side, each with its own interval, understate what such a design
 can tell; the difference per example, resampled in pairs, says it (idc_lite.uncertainty).
 
 ``results``: ``{model name: {protocol key: idc_lite.evaluation.protocol.evaluate(...) result}}`` with keys
