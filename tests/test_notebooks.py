@@ -98,7 +98,8 @@ def test_papermill_chain_in_smoke_mode(smoke_run):
             for settings in protocol["attacks"].values():
                 assert {"steps", "alpha", "restarts", "eot_samples", "attack_seed", "scoring_seed"} <= set(settings)
     assert {c["status"] for c in summary["sanity_checks"]} <= {"passed", "FAILED", "measured"}
-    assert len(summary["sanity_checks"]) == 10
+    assert summary["metrics"]["04_attack"]["settings"]["cascade"] is True      # notebook 04's default suite
+    assert len(summary["sanity_checks"]) == 12                                  # the cascade's, example by example
     attacked = summary["metrics"]["05_baselines"]["models"]
     assert summary["metrics"]["04_attack"]["settings"]["gradient_twin"] is True
     precision = summary["metrics"]["04_attack"]["settings"]["gradient_precision"]   # 'auto', resolved on this machine
