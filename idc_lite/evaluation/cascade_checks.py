@@ -19,7 +19,7 @@ import torch
 from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks import APGDSettings, apgd
 from idc_lite.evaluation.check_record import check_record
-from idc_lite.evaluation.protocol import pick_worst
+from idc_lite.evaluation.protocol import pick_worst, scores_tensor
 from idc_lite.evaluation.scoring import score_under_rule
 from idc_lite.streams import seeded
 
@@ -43,7 +43,7 @@ def stage_scores(result: dict, names: list[str]) -> torch.Tensor:
     rows = {a["name"]: a["per_example"] for a in result["attacks"]}
     if not result.get("cascade"):
         raise InputError("stage_scores reads a cascade's result (evaluate(..., cascade=True))")
-    values = torch.tensor([[float("nan") if v is None else v for v in rows[n]] for n in names])
+    values = torch.stack([scores_tensor(rows[n]) for n in names])
     return values.nan_to_num(nan=float("inf")).min(0).values.clamp(max=1.0)
 
 
@@ -77,8 +77,7 @@ def challengers_break_little(model, result: dict, adversarial: dict, x: torch.Te
 
 
 def _nan_scores(result: dict, name: str) -> torch.Tensor:
-    row = next(a for a in result["attacks"] if a["name"] == name)
-    return torch.tensor([float("nan") if v is None else v for v in row["per_example"]])
+    return scores_tensor(next(a for a in result["attacks"] if a["name"] == name)["per_example"])
 
 
 def first_examples(result: dict, n: int) -> dict:

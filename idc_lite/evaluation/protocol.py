@@ -64,7 +64,12 @@ class AttackSpec:
             raise InputError(f"start_from is supported for the kinds {starting} only, not {self.kind!r}")
         if "eps" in self.params:
             check_eps(self.params["eps"], f"attack {self.name!r} eps", self.params.get("norm", "Linf"))
-        entry.validate(self.params, self.name)
+        entry.validate(self.attack_params, self.name)
+
+    @property
+    def attack_params(self) -> dict:
+        """The attack's own settings: ``params`` without ``noise_seed``, which is the fixed-noise target's."""
+        return {k: v for k, v in self.params.items() if k != "noise_seed"}
 
     @property
     def family(self) -> str:
@@ -75,7 +80,8 @@ class AttackSpec:
     def settings(self) -> dict:
         """The attack's full settings, defaults filled in: eps, norm, steps, step size (alpha),
         restarts, EOT samples, loss, plus anything specific."""
-        return attack_entry(self.kind).settings(dict(self.params))
+        noise = {"noise_seed": self.params["noise_seed"]} if "noise_seed" in self.params else {}
+        return {**attack_entry(self.kind).settings(self.attack_params), **noise}
 
 
 def _target(model, spec: AttackSpec, sources: dict | None):
@@ -97,8 +103,7 @@ def _target(model, spec: AttackSpec, sources: dict | None):
 def run_attack(model, spec: AttackSpec, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
                start: torch.Tensor | None = None, sources: dict | None = None) -> torch.Tensor:
     """Adversarial examples (B, C, H, W) in [0, 1] for one attack spec, run by its registry entry."""
-    params = {k: v for k, v in spec.params.items() if k != "noise_seed"}
-    return attack_entry(spec.kind).run(_target(model, spec, sources), x, labels, generator, params, start)
+    return attack_entry(spec.kind).run(_target(model, spec, sources), x, labels, generator, spec.attack_params, start)
 
 
 def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackSpec], *, seed: int = 0,
@@ -224,7 +229,7 @@ def _attack_in_batches(attacker, spec: AttackSpec, x: torch.Tensor, labels: torc
     index = torch.arange(x.shape[0]) if on is None else on
     target = CountingModel(_target(attacker, spec, sources))
     entry = attack_entry(spec.kind)
-    params = {k: v for k, v in spec.params.items() if k != "noise_seed"}
+    params = spec.attack_params
     adv = x.clone()
     for j in range(0, index.numel(), batch_size):
         rows = index[j:j + batch_size]
@@ -289,7 +294,7 @@ def _describe_model(model) -> str:
     return f"{type(model).__name__} with {bridge.num_network_calls} U-Net calls per prediction (steps {bridge.steps}){precision}"
 
 
-def _scores_tensor(scores) -> torch.Tensor:
+def scores_tensor(scores) -> torch.Tensor:
     """Per-example scores as a float tensor; None (an example a cascade did not attack) becomes NaN."""
     if isinstance(scores, torch.Tensor):
         return scores.float()
@@ -300,7 +305,7 @@ def pick_worst(scores: dict[str, torch.Tensor], adversarial: dict[str, torch.Ten
     """Per example, the adversarial example (B, C, H, W) of the attack with the lowest score
     (B,) for it (the first such attack on ties): what the per-example worst case keeps."""
     # NaN or None: an attack a cascade did not run on that example, never the worst
-    chosen = torch.stack([_scores_tensor(scores[name]) for name in adversarial]).nan_to_num(nan=float("inf")).argmin(0)
+    chosen = torch.stack([scores_tensor(scores[name]) for name in adversarial]).nan_to_num(nan=float("inf")).argmin(0)
     stacked = torch.stack(list(adversarial.values()))
     return stacked[chosen, torch.arange(stacked.shape[1])]
 

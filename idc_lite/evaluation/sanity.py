@@ -282,7 +282,7 @@ def _cascade_checks(model, adaptive: dict, adversarial: dict, suite, x, labels, 
         return cc.challengers_break_little(model, kept, adversarial, x[:n], labels[:n], names_, check,
                                            draws=settings.rescoring_draws, seed=seed)
 
-    apgd_settings = APGDSettings(**{k: v for k, v in names[f"apgd_ce_eot{settings.apgd_eot}"].params.items()})
+    apgd_settings = APGDSettings(**names[f"apgd_ce_eot{settings.apgd_eot}"].params)
     return [challengers(["fgsm"], "iterative beats single-step"),
             challengers(black_box, "white-box beats black-box, example by example"),
             challengers([f"fixed_noise_pgd{steps}_margin", f"bpda_pgd{steps}_margin"], "full gradient beats BPDA"),

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from idc_lite.errors import InputError
-from idc_lite.validation import check_batch, check_choice, check_generator, check_int, check_labels
+from idc_lite.validation import check_batch, check_choice, check_generator, check_images, check_int, check_labels
 
 LogitModel = Callable[..., torch.Tensor]
 LOSSES = ("ce", "margin", "dlr")
@@ -56,12 +56,12 @@ class AttackEntry:
 
     def validate(self, params: dict, name: str) -> None:
         """Refuse settings the attack does not know, then let it check their values."""
-        unknown = set(params) - set(self.defaults) - {"noise_seed"}
+        unknown = set(params) - set(self.defaults)
         if unknown and not self.open_params:
             raise InputError(f"attack {name!r} ({self.kind}): unknown setting(s) {sorted(unknown)}; "
                              f"it takes {sorted(self.defaults)}")
         if self.check is not None:
-            self.check({k: v for k, v in params.items() if k != "noise_seed"})
+            self.check(params)
 
     def settings(self, params: dict) -> dict:
         """Every setting, defaults filled in (what a result records)."""
@@ -80,8 +80,6 @@ def attack_inputs(x, labels, generator) -> tuple[torch.Tensor, torch.Tensor]:
 
 def check_start(start, x: torch.Tensor) -> torch.Tensor | None:
     """``start`` (B, C, H, W) in [0, 1] with x's shape, or None."""
-    from idc_lite.validation import check_images
-
     if start is None:
         return None
     start = check_images(start, x.shape[1], None, name="start")

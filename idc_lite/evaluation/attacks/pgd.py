@@ -123,6 +123,4 @@ ATTACK = AttackEntry(
                                                                      generator, start=start),
     defaults=PGDSettings().to_dict(),
     check=lambda params: PGDSettings(**params),
-    complete=lambda params: {**PGDSettings(**{k: v for k, v in params.items() if k != "noise_seed"}).to_dict(),
-                             **({"noise_seed": params["noise_seed"]} if "noise_seed" in params else {})},
 )
