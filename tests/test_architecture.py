@@ -97,6 +97,31 @@ def test_notebook_04_takes_its_attack_defaults_from_the_one_place():
         assert values[name] == value, name
 
 
+def _smoke_overrides(source: str) -> dict:
+    """``{name: value}`` of the tuple assignments under ``if smoke:`` (``min(x, N)`` read as N)."""
+    smoke = next(n for n in ast.parse(source).body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "smoke")
+    values = {}
+    for node in (n for n in smoke.body if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Tuple)):
+        for target, value in zip(node.targets[0].elts, node.value.elts):
+            if isinstance(value, ast.Call) and getattr(value.func, "id", "") == "min":
+                value = value.args[-1]
+            if isinstance(value, ast.Constant):
+                values[target.id] = value.value
+    return values
+
+
+def test_notebook_04_and_idc_lite_evaluate_smoke_alike():
+    """`idc-lite evaluate --smoke` proves the code path with notebook 04's smoke settings: one table kept equal."""
+    import nbformat
+
+    from idc_lite.runs.evaluate import SMOKE
+
+    cells = nbformat.read(REPO / "notebooks" / "04_attack.ipynb", as_version=4).cells
+    values = _smoke_overrides(next(c.source for c in cells if c.cell_type == "code" and c.source.startswith("eps_list")))
+    assert set(SMOKE) <= set(values), sorted(set(SMOKE) - set(values))
+    assert {name: values[name] for name in SMOKE} == SMOKE
+
+
 def _logic_lines(source: str) -> int:
     """Lines that do something: not blank, not a comment, not an import."""
     return sum(1 for line in source.splitlines()

@@ -2,7 +2,9 @@
 
 A record is a run's ``summary.json`` reduced to its figures (``docs/records/<name>.json``, a few kB), with
 the commit, machine and date it was measured at; the run's report (``summary.md`` and the executed notebooks
-as HTML) is kept beside it (``docs/records/reports/<name>/``) and published with the docs.
+as HTML) is kept beside it (``docs/records/reports/<name>/``) and published with the docs.  A benchmark that
+studies a recorded run writes its own record under ``docs/records/benchmarks/`` (``benchmarks/gradient_budget.py
+--record ...``), rendered the same way.
 
     idc-lite results add runs/<run> --name digits [--commit SHA]    # store or replace a run's record
     idc-lite results render                                          # rewrite every generated block
@@ -30,7 +32,8 @@ from idc_lite.uncertainty import format_difference, format_estimate, format_perc
 RECORDS_DIR = REPO / "docs" / "records"
 REFERENCE = "digits"               # the record behind the README's headline table
 TARGETS = {"README.md": ("headline",), "docs/results.md": ("results",), "docs/instructors.md": ("timings",),
-           "docs/costs_and_sweeps.md": ("costs",), "docs/performance.md": ("wall-times",)}
+           "docs/costs_and_sweeps.md": ("costs",), "docs/performance.md": ("wall-times",),
+           "docs/evaluation.md": ("gradient-budget",)}
 _BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 _PROTOCOL_KEYS = ("clean_accuracy", "clean_interval", "worst_case_accuracy", "worst_case_interval",
                   "worst_case_rescored", "worst_case_rescored_interval", "examples", "draws", "scoring_rule")
@@ -102,6 +105,11 @@ def commit_exists(commit: str, repo: Path = REPO) -> bool | None:
 
 def load_records(records_dir: Path = RECORDS_DIR) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(Path(records_dir).glob("*.json"))}
+
+
+def load_benchmarks(records_dir: Path = RECORDS_DIR) -> dict[str, dict]:
+    """The benchmarks' records (``records_dir/benchmarks/<name>.json``), by name."""
+    return load_records(Path(records_dir) / "benchmarks")
 
 
 # ---- the blocks ------------------------------------------------------------------------------------
@@ -218,38 +226,77 @@ def costs(records: dict[str, dict]) -> str:
     return "\n".join(lines + [""])
 
 
+def _interval(e: dict) -> str:
+    return f"{format_percent(e['value'])} [{100 * e['low']:.1f}, {100 * e['high']:.1f}]"
+
+
+def _gap(d: dict) -> str:
+    return f"{100 * d['difference']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
+
+
+def gradient_budget(benchmarks: dict[str, dict]) -> str:
+    """How far pure white-box attacks get, and what limits their gradient (benchmarks/gradient_budget.py)."""
+    b = benchmarks.get("gradient_budget")
+    if b is None:
+        return "No run of `benchmarks/gradient_budget.py` is recorded yet.\n"
+    head = "| accuracy left | minus the kit's worst case, paired |"
+    lines = [f"`benchmarks/gradient_budget.py` on the reference run's first {b['examples']} evaluated examples at "
+             f"{255 * b['eps']:.0f}/255, measured at {provenance(b)}. Accuracy: {b['scoring']} per example, with a 95 % "
+             f"bootstrap interval. On the same examples the clean accuracy is {_interval(b['clean'])} and the kit's "
+             f"worst case (the whole cascade, {b['kit_scoring']}) is {_interval(b['kit_worst_case_same_examples'])}.", "",
+             "| APGD-DLR from a random start | gradient draws per example " + head, "|---|---|---|---|"]
+    for row in b["apgd_dlr_from_random_start"]:
+        spent = f"{row['steps']} steps x EOT {row['eot']}" + (f", up to {row['restarts']} runs" if row["restarts"] > 1 else "")
+        lines.append(f"| {spent} | {row['draws_per_example']:,.0f} | {_interval(row['accuracy'])} | "
+                     f"{_gap(row['minus_kit_worst_case'])} |")
+    cosines = ", ".join(f"k = {k}: {v:.2f}" for k, v in b["gradient_cosine_between_two_eot_k_estimates"].items())
+    clamps = ", ".join(f"{100 * v:.1f} %" for v in b["clamped_share_per_step"])
+    lines += ["", f"Gradient noise: the cosine between two independent EOT-k estimates of the DLR gradient at the "
+              f"clean images is {cosines}. Clamps: the share of x0-prediction pixels the sampler clips to [-1, 1] "
+              f"(zero gradient), per step on the clean images: {clamps}.", "",
+              f"| APGD-DLR at about {b['surrogate_draws']} gradient draws per example, through " + head, "|---|---|---|"]
+    lines += [f"| {name} | {_interval(row['accuracy'])} | {_gap(row['minus_kit_worst_case'])} |"
+              for name, row in b["surrogates"].items()]
+    return "\n".join(lines + [""])
+
+
 BLOCKS = {"headline": headline, "results": results, "timings": timings, "wall-times": wall_times, "costs": costs}
+BENCHMARK_BLOCKS = {"gradient-budget": gradient_budget}    # rendered from the benchmarks' records
 
 
-def render_text(text: str, records: dict[str, dict]) -> str:
-    """``text`` with every generated block rewritten from ``records``."""
+def render_text(text: str, records: dict[str, dict], benchmarks: dict[str, dict] | None = None) -> str:
+    """``text`` with every generated block rewritten from ``records`` (and ``benchmarks``)."""
     def replace(match: re.Match) -> str:
         name = match.group("name")
+        if name in BENCHMARK_BLOCKS:
+            return match.group(1) + BENCHMARK_BLOCKS[name](benchmarks or {}) + match.group(4)
         if name not in BLOCKS:
-            raise InputError(f"unknown generated block {name!r}; known: {sorted(BLOCKS)}")
+            raise InputError(f"unknown generated block {name!r}; known: {sorted(BLOCKS) + sorted(BENCHMARK_BLOCKS)}")
         return match.group(1) + BLOCKS[name](records) + match.group(4)
     return _BLOCK.sub(replace, text)
 
 
-def stale_files(repo: Path = REPO, records: dict[str, dict] | None = None) -> list[str]:
+def stale_files(repo: Path = REPO, records: dict[str, dict] | None = None,
+                benchmarks: dict[str, dict] | None = None) -> list[str]:
     """The files of :data:`TARGETS` whose generated blocks differ from what the records give."""
     records = load_records(repo / "docs" / "records") if records is None else records
+    benchmarks = load_benchmarks(repo / "docs" / "records") if benchmarks is None else benchmarks
     stale = []
     for rel, names in TARGETS.items():
         text = (repo / rel).read_text()
         found = [m.group("name") for m in _BLOCK.finditer(text)]
-        if sorted(found) != sorted(names) or render_text(text, records) != text:
+        if sorted(found) != sorted(names) or render_text(text, records, benchmarks) != text:
             stale.append(rel)
     return stale
 
 
 def render(repo: Path = REPO) -> list[str]:
-    records = load_records(repo / "docs" / "records")
+    records, benchmarks = load_records(repo / "docs" / "records"), load_benchmarks(repo / "docs" / "records")
     changed = []
     for rel in TARGETS:
         path = repo / rel
         text = path.read_text()
-        new = render_text(text, records)
+        new = render_text(text, records, benchmarks)
         if new != text:
             path.write_text(new)
             changed.append(rel)

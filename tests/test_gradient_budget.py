@@ -1,0 +1,48 @@
+"""benchmarks/gradient_budget.py (how far pure white-box attacks get) and the page block rendered from its record."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from idc_lite.runs import records
+
+_spec = importlib.util.spec_from_file_location("gradient_budget",
+                                               Path(__file__).parents[1] / "benchmarks" / "gradient_budget.py")
+gradient_budget = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gradient_budget)
+
+
+def test_a_budget_of_draws_is_split_into_steps_eot_and_restarts():
+    assert gradient_budget._split(50) == (25, 2, 1)
+    assert gradient_budget._split(200) == (100, 2, 1)
+    assert gradient_budget._split(4000) == (100, 40, 1)
+    assert gradient_budget._split(4000, restarts=True) == (100, 2, 20)
+
+
+@pytest.mark.slow
+def test_the_benchmark_records_what_the_page_renders(smoke_run, tmp_path):
+    out = tmp_path / "gradient_budget.json"
+    gradient_budget.main([str(smoke_run), "--examples", "3", "--draws", "4", "--surrogate-draws", "4",
+                          "--record", str(out)])
+    b = json.loads(out.read_text())
+    assert b["examples"] == 3 and b["commit"] and b["machine"]["matmul_gflops_float32_2048"] > 0
+    row = b["apgd_dlr_from_random_start"][0]
+    assert (row["steps"], row["eot"], row["restarts"]) == (2, 2, 1)
+    assert row["draws_per_example"] == 6          # counted: a first draw, then one per step, each of EOT 2
+    assert 0.0 <= row["accuracy"]["low"] <= row["accuracy"]["value"] <= row["accuracy"]["high"] <= 1.0
+    assert len(row["per_example"]) == 3
+    assert set(b["gradient_cosine_between_two_eot_k_estimates"]) == {"1", "4", "16", "64"}
+    assert all(-1.0 <= c <= 1.0 for c in b["gradient_cosine_between_two_eot_k_estimates"].values())
+    assert len(b["clamped_share_per_step"]) == 4 and all(0.0 <= s <= 1.0 for s in b["clamped_share_per_step"])
+    assert list(b["surrogates"]) == ["true gradient (EOT)", "without clamps", "without noise (eta = 0)",
+                                     "first step only", "true gradient from the other-class start"]
+    text = records.gradient_budget({"gradient_budget": b})
+    assert text.count("\n| ") == 2 + 1 + 2 + 5          # two headers and rules, one curve row, five surrogate rows
+    assert f"{100 * row['accuracy']['value']:.1f} %" in text and "commit `" in text
+    block = "<!-- generated: gradient-budget -->\nold\n<!-- end generated -->\n"
+    assert records.render_text(block, {}, {"gradient_budget": b}) == block.replace("old\n", text)
+
+
+def test_without_a_record_the_block_says_so():
+    assert "No run of `benchmarks/gradient_budget.py`" in records.gradient_budget({})
