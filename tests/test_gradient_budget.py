@@ -46,3 +46,11 @@ def test_the_benchmark_records_what_the_page_renders(smoke_run, tmp_path):
 
 def test_without_a_record_the_block_says_so():
     assert "No run of `benchmarks/gradient_budget.py`" in records.gradient_budget({})
+
+
+def test_the_recorded_benchmark_feeds_the_evaluation_page():
+    recorded = records.load_benchmarks()
+    assert "gradient_budget" in recorded, "no gradient-budget benchmark is recorded in docs/records/benchmarks/"
+    changed = json.loads(json.dumps(recorded))
+    changed["gradient_budget"]["clean"]["value"] = 0.5
+    assert records.stale_files(benchmarks=changed) == ["docs/evaluation.md"]
