@@ -38,7 +38,7 @@ def test_the_benchmark_records_what_the_page_renders(smoke_run, tmp_path):
     assert list(b["surrogates"]) == ["true gradient (EOT)", "without clamps", "without noise (eta = 0)",
                                      "first step only", "true gradient from the other-class start"]
     text = records.gradient_budget({"gradient_budget": b})
-    assert text.count("\n| ") == 2 + 1 + 2 + 5          # two headers and rules, one curve row, five surrogate rows
+    assert text.count("\n| ") == 2 + 1 + 5              # two table headers, one curve row, five surrogate rows
     assert f"{100 * row['accuracy']['value']:.1f} %" in text and "commit `" in text
     block = "<!-- generated: gradient-budget -->\nold\n<!-- end generated -->\n"
     assert records.render_text(block, {}, {"gradient_budget": b}) == block.replace("old\n", text)
