@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 
 import torch
+from timing import evaluated_run
 
-import idc_lite
 from idc_lite.evaluation.attacks import autoattack_rand
 from idc_lite.evaluation.scoring import score_under_rule
-from idc_lite.metrics import RunMetrics
 
 
 def main() -> None:
@@ -31,13 +30,7 @@ def main() -> None:
     parser.add_argument("--eot-iter", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    summary = json.loads((args.run / "summary.json").read_text())
-    evaluation = RunMetrics.from_dict(summary["metrics"]).attack
-    model = idc_lite.load_classifier(args.run / summary["evaluated_model"]).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    x, labels = idc_lite.load_examples(args.run / summary["evaluated_examples"]["path"])
-    x, labels = x[:args.examples], labels[:args.examples]
+    summary, evaluation, model, x, labels = evaluated_run(args.run, args.examples)
     eps, draws = evaluation.eps, evaluation.adaptive_protocol["draws"]
     t0 = time.perf_counter()
     adv = autoattack_rand(model, x, labels, eps, generator=torch.Generator().manual_seed(args.seed + 50_000),

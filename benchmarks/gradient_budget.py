@@ -32,12 +32,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from timing import evaluated_run
 
-import idc_lite
 from idc_lite.evaluation.attacks import APGDSettings, CountingModel, FirstStepSurrogate, apgd, loss_and_grad, other_class_start
 from idc_lite.evaluation.scoring import score_under_rule
 from idc_lite.machine import machine_info
-from idc_lite.metrics import RunMetrics
 from idc_lite.model.bridge import BrownianBridge
 from idc_lite.model.classifier import to_model_scale
 from idc_lite.runs.folders import repository_commit
@@ -124,14 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--record", type=Path, default=None, help="also write the figures, with the commit and machine, here")
     args = parser.parse_args(argv)
-    summary = json.loads((args.run / "summary.json").read_text())
-    evaluation = RunMetrics.from_dict(summary["metrics"]).attack
-    model = idc_lite.load_classifier(args.run / summary["evaluated_model"]).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    summary, evaluation, model, x, labels = evaluated_run(args.run, args.examples)
     gradient_model = model.gradient_twin("auto")
-    x, labels = idc_lite.load_examples(args.run / summary["evaluated_examples"]["path"])
-    x, labels = x[:args.examples], labels[:args.examples]
     eps, seed = evaluation.eps, args.seed                  # every consumer below draws from a named stream of its own
     kit = torch.tensor(evaluation.adaptive_protocol["worst_case_per_example"][:args.examples])
     report = {"benchmark": "gradient_budget", "commit": repository_commit(),

@@ -1,16 +1,21 @@
-"""Helpers the benchmark scripts share: a trainer on a synthetic batch, its training step, a timer.
+"""Helpers the benchmark scripts share: a trainer on a synthetic batch, its training step, a timer, and a
+recorded run's evaluated model and examples.
 
 Run as scripts (``python benchmarks/<name>.py``), the benchmarks import this file from their own folder.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Callable
 
 import torch
 
+import idc_lite
 from idc_lite import measure
 from idc_lite.data.splits import DataSplit
+from idc_lite.metrics import AttackMetrics, RunMetrics
 from idc_lite.model.classifier import IDCClassifier
 from idc_lite.training.presets import get_preset
 from idc_lite.training.trainer import Trainer
@@ -42,3 +47,15 @@ def training_step(trainer: Trainer, x: torch.Tensor, labels: torch.Tensor) -> Ca
 def seconds_per_call(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
     """Mean wall seconds of ``fn`` over ``repeats`` calls (the kit's timer, :mod:`idc_lite.measure`)."""
     return measure.seconds_per_call(fn, repeats, warmup=warmup, reduce="mean")
+
+
+def evaluated_run(run: Path, examples: int) -> tuple[dict, AttackMetrics, IDCClassifier, torch.Tensor, torch.Tensor]:
+    """A ``make reproduce`` run as an outside evaluator sees it: its summary, notebook 04's record, the evaluated
+    model (eval mode, weights frozen) and its first ``examples`` evaluated images (N, C, H, W) and labels (N,)."""
+    summary = json.loads((Path(run) / "summary.json").read_text())
+    evaluation = RunMetrics.from_dict(summary["metrics"]).attack
+    model = idc_lite.load_classifier(Path(run) / summary["evaluated_model"]).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x, labels = idc_lite.load_examples(Path(run) / summary["evaluated_examples"]["path"])
+    return summary, evaluation, model, x[:examples], labels[:examples]

@@ -1,14 +1,16 @@
 """benchmarks/gradient_budget.py (how far pure white-box attacks get) and the page block rendered from its record."""
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from idc_lite.runs import records
 
-_spec = importlib.util.spec_from_file_location("gradient_budget",
-                                               Path(__file__).parents[1] / "benchmarks" / "gradient_budget.py")
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))   # as when run as a script: the benchmarks import their shared helpers (timing.py)
+_spec = importlib.util.spec_from_file_location("gradient_budget", BENCHMARKS / "gradient_budget.py")
 gradient_budget = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gradient_budget)
 
