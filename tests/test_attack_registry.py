@@ -123,7 +123,7 @@ def test_the_contributing_pages_worked_example_registers_and_runs(linear_batch):
         unregister_attack("corners")
 
 
-def test_a_cascade_refines_a_black_box_attack_only_where_it_found_more(linear_batch):
+def test_a_cascade_refines_square_only_where_it_found_more_and_a_transfer_wherever_standing(linear_batch):
     _, x, labels = linear_batch
     model = Linear(noise_std=0.5)
     suite = [AttackSpec("weak", "pgd", {"eps": 0.1, "alpha": 0.002, "steps": 1, "random_start": False}),
@@ -134,3 +134,14 @@ def test_a_cascade_refines_a_black_box_attack_only_where_it_found_more(linear_ba
     expected = [i for i in range(len(x)) if square[i] is not None and 0 < square[i] < weak[i]]
     assert expected, "the test needs examples where the black-box attack found more than the first"
     assert [i for i, v in enumerate(refine) if v is not None] == expected
+    # the same from a transfer (PGD on another model, scored on this one): every example still standing
+    suite = [suite[0], AttackSpec("transfer", "pgd", {"eps": 0.1, "alpha": 0.01, "steps": 5}, "transfer", source="other"),
+             AttackSpec("refine", "apgd", {"eps": 0.1, "steps": 5, "loss": "margin"}, start_from="transfer")]
+    other = Linear()
+    with torch.no_grad():   # another model: half its weights those of the attacked one, half unrelated
+        other.weight.mul_(0.5).add_(torch.randn(4, 64, generator=torch.Generator().manual_seed(5)))
+    result = evaluate(model, x, labels, suite, draws=4, cascade=True, sources={"other": other})
+    left = result["attacks"][1]["accuracy_left_per_example"]
+    refine = result["attacks"][2]["per_example"]
+    assert 0 < sum(v > 0 for v in left) < len(x), "the test needs examples standing and examples broken"
+    assert [i for i, v in enumerate(refine) if v is not None] == [i for i, v in enumerate(left) if v > 0]

@@ -38,7 +38,7 @@ def _run(model, n=40):
 def test_a_black_box_attack_breaking_what_the_white_box_stage_missed_fails_the_check():
     model = Rounded(noise_std=0.5)
     result, adversarial, x, labels = _run(model)
-    record = cascade_checks.challengers_break_little(model, result, adversarial, x, labels, ["square"],
+    record = cascade_checks.challengers_break_little(model, result, adversarial, labels, ["square"],
                                                      "white-box beats black-box")
     assert record["status"] == "FAILED", record
     assert len(record["values"]["broken_alone"]) > 0.01 * len(x)
@@ -49,7 +49,7 @@ def test_a_black_box_attack_breaking_what_the_white_box_stage_missed_fails_the_c
 def test_an_honest_gradient_passes_the_same_check():
     model = Linear(noise_std=0.5)
     result, adversarial, x, labels = _run(model)
-    record = cascade_checks.challengers_break_little(model, result, adversarial, x, labels, ["square", "fgsm"],
+    record = cascade_checks.challengers_break_little(model, result, adversarial, labels, ["square", "fgsm"],
                                                      "white-box beats black-box")
     assert record["status"] == "passed", record
     assert cascade_checks.white_box_alone(result)["status"] == "passed"
@@ -63,7 +63,7 @@ def test_a_disputed_example_is_decided_by_rescoring_on_the_same_draws():
     rows["pgd"]["per_example"][0], rows["square"]["per_example"][0] = 1.0, 0.0
     adversarial["square"] = adversarial["square"].clone()
     adversarial["square"][0] = adversarial["pgd"][0]
-    record = cascade_checks.challengers_break_little(model, result, adversarial, x, labels, ["square"], "check")
+    record = cascade_checks.challengers_break_little(model, result, adversarial, labels, ["square"], "check")
     assert 0 in record["values"]["square"]["disputed"]
     assert 0 not in record["values"]["broken_alone"]
 
@@ -83,12 +83,28 @@ def test_more_attack_finds_more_on_a_model_the_cascade_left_standing():
     assert cascade_checks.more_attack_moves_little(model, result, x, labels, settings, draws=4)["status"] == "passed"
 
 
-def test_a_result_restricted_to_its_first_examples_recounts_what_ran():
-    model = Linear(noise_std=0.5)
-    result, _, _, _ = _run(model)
-    first = cascade_checks.first_examples(result, 10)
-    assert first["examples"] == 10 and len(first["worst_case_per_example"]) == 10
-    assert first["worst_case_accuracy"] == sum(result["worst_case_per_example"][:10]) / 10
-    assert [a["attacked_examples"] for a in first["attacks"]] == [
-        sum(v is not None for v in a["per_example"][:10]) for a in result["attacks"]]
-    assert cascade_checks.first_examples(result, 40) is result
+def test_blocks_judged_apart_and_joined_give_the_verdict_on_all_their_examples():
+    model = Rounded(noise_std=0.5)
+    x = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        labels = Linear()(x).argmax(1)
+    parts, results = [], []
+    for start in (0, 20):   # two blocks of 20, each evaluated and judged on its own images
+        adversarial = {}
+        result = evaluate(model, x[start:start + 20], labels[start:start + 20], _suite(), draws=4, cascade=True,
+                          examples=adversarial)
+        breaks = cascade_checks.challenger_breaks(model, result, adversarial, labels[start:start + 20], ["square"],
+                                                  "check", seed=start)
+        parts.append((start, breaks))
+        results.append((result, breaks))
+    joined = cascade_checks.join_challenger_breaks(parts)
+    alone = joined["square"]["broken_alone_after_rescoring"]
+    assert alone == [i for b, (start, _) in zip(results, parts) for i in
+                     (start + j for j in b[1]["square"]["broken_alone_after_rescoring"])]
+    assert any(i >= 20 for i in alone), "the second block's breaks keep their place among all 40 examples"
+    assert joined["square"]["attacked"] == sum(r["attacks"][2]["attacked_examples"] for r, _ in results)
+    from idc_lite.evaluation.sharding import merge_results
+    merged = merge_results([r for r, _ in results], seed=0, block_size=20)
+    record = cascade_checks.judge_challengers(merged, joined, "check", draws=32)
+    assert record["status"] == "FAILED" and record["values"]["broken_alone"] == sorted(alone)
+    assert "of the 40 examples" in record["criterion"]

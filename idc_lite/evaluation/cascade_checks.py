@@ -47,48 +47,68 @@ def stage_scores(result: dict, names: list[str]) -> torch.Tensor:
     return values.nan_to_num(nan=float("inf")).min(0).values.clamp(max=1.0)
 
 
-def challengers_break_little(model, result: dict, adversarial: dict, x: torch.Tensor, labels: torch.Tensor,
-                             challengers: list[str], check: str, *, draws: int = 32, seed: int = 0,
-                             share: float = SHARE) -> dict:
-    """Per challenger, the examples it breaks that the first stage left standing (score lower by more
-    than MARGIN), each re-scored with ``draws`` fresh draws beside the first stage's best example for it;
-    passes when at most ``share`` of the examples are broken by a challenger alone after re-scoring."""
+def challenger_breaks(model, result: dict, adversarial: dict, labels: torch.Tensor, challengers: list[str], check: str,
+                      *, draws: int = 32, seed: int = 0) -> dict:
+    """Per challenger, ``{'attacked', 'disputed', 'broken_alone_after_rescoring'}`` (indices into the
+    result's examples): the examples it breaks that the first stage left standing (score lower by more
+    than MARGIN), and those of them that stay broken when re-scored with ``draws`` fresh draws beside the
+    first stage's best example for it (the same draws for both: a paired comparison).  A sharded
+    evaluation computes this per block, where the block's images are at hand, and joins the blocks with
+    :func:`join_challenger_breaks`."""
     stage = first_stage(result)
     white = stage_scores(result, stage)
     stage_examples = pick_worst({n: _nan_scores(result, n) for n in stage}, {n: adversarial[n] for n in stage})
     rows = {a["name"]: a for a in result["attacks"]}
-    values, alone_total = {"first_stage": stage, "first_stage_worst_case": white.mean().item()}, set()
+    breaks = {}
     for name in challengers:
         score = _nan_scores(result, name)
         disputed = ((white - score.nan_to_num(nan=1.0)) > MARGIN).nonzero().squeeze(1)
         alone = []
         if disputed.numel():
-            stream = f"cascade-check/{check}/{name}"   # both scored on the same draws: a paired comparison
+            stream = f"cascade-check/{check}/{name}"
             theirs = score_under_rule(model, adversarial[name][disputed], labels[disputed], "one", seeded(seed, stream), draws)
             ours = score_under_rule(model, stage_examples[disputed], labels[disputed], "one", seeded(seed, stream), draws)
             alone = disputed[(ours - theirs) > MARGIN].tolist()
-        alone_total |= set(alone)
-        values[name] = {"attacked": rows[name]["attacked_examples"], "disputed": disputed.tolist(),
+        breaks[name] = {"attacked": rows[name]["attacked_examples"], "disputed": disputed.tolist(),
                         "broken_alone_after_rescoring": alone}
-    passed = len(alone_total) <= share * len(white)
-    return check_record(check, passed, f"after re-scoring with {draws} draws, the attacks {challengers} alone break at most "
-                   f"{share:.0%} of the {len(white)} examples (score below the first stage's by more than {MARGIN})",
-                   broken_alone=sorted(alone_total), rescoring_draws=draws, **values)
+    return breaks
+
+
+def join_challenger_breaks(parts: list[tuple[int, dict]]) -> dict:
+    """:func:`challenger_breaks` of consecutive blocks, [(first example's index, breaks)], as one over all
+    their examples: indices shifted by each block's start, attacked examples summed."""
+    joined = {}
+    for start, breaks in parts:
+        for name, b in breaks.items():
+            into = joined.setdefault(name, {"attacked": 0, "disputed": [], "broken_alone_after_rescoring": []})
+            into["attacked"] += b["attacked"]
+            for key in ("disputed", "broken_alone_after_rescoring"):
+                into[key] += [start + i for i in b[key]]
+    return joined
+
+
+def judge_challengers(result: dict, breaks: dict, check: str, *, draws: int, share: float = SHARE) -> dict:
+    """The check's record from :func:`challenger_breaks` over all of ``result``'s examples: passes when
+    at most ``share`` of them are broken by a challenger alone after re-scoring."""
+    stage = first_stage(result)
+    alone = sorted({i for b in breaks.values() for i in b["broken_alone_after_rescoring"]})
+    n = result["examples"]
+    return check_record(check, len(alone) <= share * n,
+                        f"after re-scoring with {draws} draws, the attacks {list(breaks)} alone break at most "
+                        f"{share:.0%} of the {n} examples (score below the first stage's by more than {MARGIN})",
+                        broken_alone=alone, rescoring_draws=draws, first_stage=stage,
+                        first_stage_worst_case=stage_scores(result, stage).mean().item(), **breaks)
+
+
+def challengers_break_little(model, result: dict, adversarial: dict, labels: torch.Tensor, challengers: list[str],
+                             check: str, *, draws: int = 32, seed: int = 0, share: float = SHARE) -> dict:
+    """:func:`challenger_breaks` and :func:`judge_challengers` on one result whose images are all at hand."""
+    breaks = challenger_breaks(model, result, adversarial, labels, challengers, check, draws=draws, seed=seed)
+    return judge_challengers(result, breaks, check, draws=draws, share=share)
 
 
 def _nan_scores(result: dict, name: str) -> torch.Tensor:
     return scores_tensor(next(a for a in result["attacks"] if a["name"] == name)["per_example"])
-
-
-def first_examples(result: dict, n: int) -> dict:
-    """A cascade's result restricted to its first ``n`` examples (what a sharded evaluation kept the
-    adversarial images of: block 0's); the worst case recomputed over them."""
-    if n >= result["examples"]:
-        return result
-    worst = result["worst_case_per_example"][:n]
-    return {**result, "examples": n, "worst_case_per_example": worst, "worst_case_accuracy": sum(worst) / n,
-            "attacks": [{**a, "per_example": a["per_example"][:n],
-                         "attacked_examples": sum(v is not None for v in a["per_example"][:n])} for a in result["attacks"]]}
 
 
 def white_box_alone(result: dict, gap: float = 0.03) -> dict:

@@ -264,29 +264,43 @@ def _example_checks(adaptive: dict, suite, settings: AttackSettings) -> list[dic
             full_gradient_beats_bpda(adaptive, model_pgd, f"bpda_pgd{settings.steps}_margin")]
 
 
+def challenger_groups(settings: AttackSettings, transfer: bool = True) -> dict[str, list[str]]:
+    """{check: the challengers it judges} of a cascade run with ``settings`` (:func:`adaptive_suite_for`'s
+    names); ``transfer``: the suite has a transfer from the CNN."""
+    steps = settings.steps
+    return {"iterative beats single-step": ["fgsm"],
+            "white-box beats black-box, example by example": [f"square{settings.square_queries}"]
+            + (["transfer_from_cnn"] if transfer else []),
+            "full gradient beats BPDA": [f"fixed_noise_pgd{steps}_margin", f"bpda_pgd{steps}_margin"],
+            "APGD is not weaker than PGD": [f"eot{settings.eot_samples}_pgd{steps}_margin"]}
+
+
+def cascade_challenger_breaks(model, adaptive: dict, adversarial: dict, labels: torch.Tensor,
+                              settings: AttackSettings, seed: int) -> dict:
+    """{check: :func:`cascade_checks.challenger_breaks`} for every group of :func:`challenger_groups`, on
+    a cascade's result whose images are all in ``adversarial`` (notebook 04's, or one block's)."""
+    from idc_lite.evaluation import cascade_checks as cc
+
+    transfer = any(a["name"] == "transfer_from_cnn" for a in adaptive["attacks"])
+    return {check: cc.challenger_breaks(model, adaptive, adversarial, labels, names, check,
+                                        draws=settings.rescoring_draws, seed=seed)
+            for check, names in challenger_groups(settings, transfer).items()}
+
+
 def _cascade_checks(model, adaptive: dict, adversarial: dict, suite, x, labels, settings: AttackSettings, seed: int,
-                    gradient_model) -> list[dict]:
+                    gradient_model, breaks: dict | None) -> list[dict]:
     """Checks 2a, 3, 4a and the cascade's own (APGD against PGD, twice the attack, white-box alone) on all
-    the evaluated examples: every challenger's breaks, re-scored with ``settings.rescoring_draws`` draws."""
+    the evaluated examples: every challenger's breaks, re-scored with ``settings.rescoring_draws`` draws
+    (``breaks``: already computed, block by block, by a sharded evaluation)."""
     from idc_lite.evaluation import cascade_checks as cc
     from idc_lite.evaluation.attacks import APGDSettings
 
     names = {a.name: a for a in suite}
-    steps = settings.steps
-    # a sharded evaluation keeps every attack's images for its first block only: judge on those examples
-    n = min(len(x), *(len(v) for v in adversarial.values()))
-    kept = cc.first_examples(adaptive, n)
-    black_box = [a.name for a in suite if a.family == "black-box"]
-
-    def challengers(names_, check):
-        return cc.challengers_break_little(model, kept, adversarial, x[:n], labels[:n], names_, check,
-                                           draws=settings.rescoring_draws, seed=seed)
-
+    if breaks is None:
+        breaks = cascade_challenger_breaks(model, adaptive, adversarial, labels, settings, seed)
     apgd_settings = APGDSettings(**names[f"apgd_ce_eot{settings.apgd_eot}"].params)
-    return [challengers(["fgsm"], "iterative beats single-step"),
-            challengers(black_box, "white-box beats black-box, example by example"),
-            challengers([f"fixed_noise_pgd{steps}_margin", f"bpda_pgd{steps}_margin"], "full gradient beats BPDA"),
-            challengers([f"eot{settings.eot_samples}_pgd{steps}_margin"], "APGD is not weaker than PGD"),
+    return [*(cc.judge_challengers(adaptive, found, check, draws=settings.rescoring_draws)
+              for check, found in breaks.items()),
             cc.white_box_alone(adaptive),
             cc.more_attack_moves_little(model, adaptive, x, labels, apgd_settings, draws=settings.scoring_draws,
                                         seed=seed, gradient_model=gradient_model)]
@@ -295,7 +309,8 @@ def _cascade_checks(model, adaptive: dict, adversarial: dict, suite, x, labels, 
 # ---- all of them, as notebook 04 runs them ---------------------------------------------------------
 def run_sanity_checks(model, cnn, adaptive: dict, adversarial: dict, x: torch.Tensor, labels: torch.Tensor, *,
                       eps: float, eps_list: list[float], eot_list: list[int], settings: AttackSettings,
-                      sanity_examples: int, seed: int, num_classes: int, gradient_model=None) -> list[dict]:
+                      sanity_examples: int, seed: int, num_classes: int, gradient_model=None,
+                      challenger_breaks: dict | None = None) -> list[dict]:
     """Every check above, in the guide's order, for the adaptive protocol's result ``adaptive`` at ``eps``
     (:func:`idc_lite.evaluation.run_protocols.adaptive_protocol` with ``settings`` and a transfer from
     the undefended ``cnn``) and its adversarial examples by name.  The costlier checks use the first
@@ -305,7 +320,8 @@ def run_sanity_checks(model, cnn, adaptive: dict, adversarial: dict, x: torch.Te
     suite = adaptive_suite_for(eps, settings)
     xs, ys = x[:sanity_examples], labels[:sanity_examples]
     if adaptive.get("cascade"):
-        checks = _cascade_checks(model, adaptive, adversarial, suite, x, labels, settings, seed, gradient_model)
+        checks = _cascade_checks(model, adaptive, adversarial, suite, x, labels, settings, seed, gradient_model,
+                                 challenger_breaks)
     else:
         checks = _example_checks(adaptive, suite, settings)
     checks.insert(3, gradient_checks(model, xs[:8], ys[:8], seed=seed))

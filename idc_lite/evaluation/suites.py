@@ -87,9 +87,9 @@ def cascade_suite(eps: float, apgd_steps: int = DEFAULTS.apgd_steps, apgd_eot: i
     2. *challengers*, which should break (almost) nothing the first stage left: FGSM, EOT-PGD with the
        fixed step (is APGD at least as strong as PGD?), fixed-noise and BPDA PGD (is the full gradient
        at least as strong?), Square and the transfer from ``transfer_source`` (black-box);
-    3. *refinement*: APGD with EOT started from the black-box examples where they found a lower score
-       than everything before them, so that the worst case does not stop at what another model or a
-       random search found.
+    3. *refinement*: APGD with EOT started from the black-box examples, so that the worst case does not
+       stop at what another model or a random search found: from Square's where they found a lower score
+       than everything before them, from the transfer's on every example still standing.
 
     The sanity checks read the stages from the attacks' families and starts."""
     apgd = {"eps": eps, "steps": apgd_steps, "eot_samples": apgd_eot}

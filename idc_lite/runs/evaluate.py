@@ -251,13 +251,14 @@ def run_evaluation(args: argparse.Namespace, group) -> Path:
 def _evaluate_block(model, attacker, cnn, x, labels, bounds: tuple[int, int], block: int, config: EvaluationConfig,
                     settings: AttackSettings, out: Path) -> None:
     """Notebook 04's protocols on one block, seeded by block (idc_lite.evaluation.sharding), written to ``out``."""
+    from idc_lite.evaluation import sanity
     from idc_lite.evaluation.protocol import pick_worst, rescore
     from idc_lite.evaluation.run_protocols import adaptive_protocol, paper_protocols, protocol_budgets
     from idc_lite.evaluation.sharding import block_seed
 
     seed = block_seed(config.seed, block)
     xb, yb = x[bounds[0]:bounds[1]], labels[bounds[0]:bounds[1]]
-    results, rules, tensors = {}, [], {"worst": None, "by_attack": {}}
+    results, rules, tensors, breaks = {}, [], {"worst": None, "by_attack": {}}, None
     started = time.perf_counter()
     if config.protocol in ("paper", "both"):
         budgets = protocol_budgets(config.paper_eps, config.eps, config.secondary_eps)
@@ -272,10 +273,13 @@ def _evaluate_block(model, attacker, cnn, x, labels, bounds: tuple[int, int], bl
             results["adaptive_secondary"] = adaptive_protocol(model, xb, yb, config.secondary_eps, settings, seed=seed,
                                                               sources={"cnn": cnn}, gradient_model=attacker)
         rules = rescore(model, xb, yb, adversarial, ["majority", "all"], draws=settings.scoring_draws, seed=seed)
+        if settings.cascade and config.sanity_examples:   # judged here, where every attack's images are at hand
+            breaks = sanity.cascade_challenger_breaks(model, results["adaptive"], adversarial, yb, settings, seed)
         worst = pick_worst({a["name"]: a["per_example"] for a in results["adaptive"]["attacks"]}, adversarial)
         tensors = shards.adversarial_tensors(adversarial, worst, every_attack=block == 0)
     shards.write_block(out, block, {"start": bounds[0], "stop": bounds[1], "seed": seed, "results": results,
-                                    "other_scoring_rules": rules, "seconds": round(time.perf_counter() - started, 2)},
+                                    "other_scoring_rules": rules, "challenger_breaks": breaks,
+                                    "seconds": round(time.perf_counter() - started, 2)},
                        tensors)
 
 
@@ -304,11 +308,12 @@ def _merge_and_report(model, attacker, cnn, x, labels, data, config: EvaluationC
         adversarial = blocks[0][1]["by_attack"]
         if config.sanity_examples:
             t0 = time.perf_counter()
+            breaks = _joined_challenger_breaks(records, out) if adaptive.get("cascade") else None
             checks = sanity.run_sanity_checks(
                 model, cnn, adaptive, adversarial, x, labels, eps=config.eps,
                 eps_list=_sweep_budgets(config.smoke), eot_list=_eot_list(config.smoke), settings=settings,
                 sanity_examples=config.sanity_examples, seed=config.seed, num_classes=data.num_classes,
-                gradient_model=attacker)
+                gradient_model=attacker, challenger_breaks=breaks)
             print(f"sanity checks: {time.perf_counter() - t0:.0f} s")
     examples_path = save_examples(out / "eval_examples.pt", x, labels, split="test", first=config.examples, data=data.info)
     metrics = AttackMetrics(
@@ -327,6 +332,18 @@ def _merge_and_report(model, attacker, cnn, x, labels, data, config: EvaluationC
     atomic_write_bytes(out / "report.md", lambda handle: handle.write(report.encode()))
     print(report)
     return metrics
+
+
+def _joined_challenger_breaks(records: list[dict], out: Path) -> dict:
+    """{check: the challengers' breaks over all blocks}, from what each block judged on its own images."""
+    from idc_lite.evaluation.cascade_checks import join_challenger_breaks
+
+    stale = [b for b, r in enumerate(records) if not r.get("challenger_breaks")]
+    if stale:
+        raise InputError(f"blocks {stale} of {out} were evaluated by a version of the kit that judged the challengers "
+                         "on block 0 only; evaluate into a new folder (--out) to judge them on every example")
+    return {check: join_challenger_breaks([(r["start"], r["challenger_breaks"][check]) for r in records])
+            for check in records[0]["challenger_breaks"]}
 
 
 def _sweep_budgets(smoke: bool) -> list[float]:
