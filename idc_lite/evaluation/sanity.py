@@ -298,9 +298,11 @@ def _cascade_checks(model, adaptive: dict, adversarial: dict, suite, x, labels, 
     names = {a.name: a for a in suite}
     if breaks is None:
         breaks = cascade_challenger_breaks(model, adaptive, adversarial, labels, settings, seed)
+    groups = challenger_groups(settings, "transfer_from_cnn" in names)
     apgd_settings = APGDSettings(**names[f"apgd_ce_eot{settings.apgd_eot}"].params)
-    return [*(cc.judge_challengers(adaptive, found, check, draws=settings.rescoring_draws)
-              for check, found in breaks.items()),
+    # in the groups' order, whatever order a record read back from JSON keeps
+    return [*(cc.judge_challengers(adaptive, {name: breaks[check][name] for name in challengers}, check,
+                                   draws=settings.rescoring_draws) for check, challengers in groups.items()),
             cc.white_box_alone(adaptive),
             cc.more_attack_moves_little(model, adaptive, x, labels, apgd_settings, draws=settings.scoring_draws,
                                         seed=seed, gradient_model=gradient_model)]
