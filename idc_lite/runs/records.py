@@ -240,8 +240,8 @@ def gradient_budget(benchmarks: dict[str, dict]) -> str:
     if b is None:
         return "No run of `benchmarks/gradient_budget.py` is recorded yet.\n"
     head = "| accuracy left | minus the kit's worst case, paired |"
-    lines = [f"`benchmarks/gradient_budget.py` on the reference run's first {b['examples']} evaluated examples at "
-             f"{255 * b['eps']:.0f}/255, measured at {provenance(b)}. Accuracy: {b['scoring']} per example, with a 95 % "
+    lines = [f"`benchmarks/gradient_budget.py` on the first {b['examples']} evaluated examples of the digits run made "
+             f"at commit `{(b.get('run_commit') or 'unknown')[:10]}`, at {255 * b['eps']:.0f}/255, measured at {provenance(b)}. Accuracy: {b['scoring']} per example, with a 95 % "
              f"bootstrap interval. On the same examples the clean accuracy is {_interval(b['clean'])} and the kit's "
              f"worst case (the whole cascade, {b['kit_scoring']}) is {_interval(b['kit_worst_case_same_examples'])}.", "",
              "| APGD-DLR from a random start | gradient draws per example " + head, "|---|---|---|---|"]
