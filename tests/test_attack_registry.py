@@ -145,3 +145,6 @@ def test_a_cascade_refines_square_only_where_it_found_more_and_a_transfer_wherev
     refine = result["attacks"][2]["per_example"]
     assert 0 < sum(v > 0 for v in left) < len(x), "the test needs examples standing and examples broken"
     assert [i for i, v in enumerate(refine) if v is not None] == [i for i, v in enumerate(left) if v > 0]
+    first, transfer = (result["attacks"][k]["per_example"] for k in (0, 1))
+    assert any(v > 0 and transfer[i] is not None and transfer[i] >= first[i] for i, v in enumerate(left)), \
+        "the test needs a standing example where the transfer found no more (the rule for Square skips it)"

@@ -1,5 +1,6 @@
 """The front door and the book: a short README, docs that build without a warning and open in a browser,
 figures only from the recorded runs, no internal issue numbers, no solution anywhere but the notebooks."""
+import json
 import re
 import subprocess
 import sys
@@ -49,6 +50,32 @@ def test_no_page_names_an_internal_issue_number():
     notebooks = sorted((REPO / "notebooks").glob("*.ipynb"))
     hits = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in [*FRONT, *notebooks] for m in pattern.finditer(p.read_text())]
     assert hits == []
+
+
+def test_no_published_file_names_a_path_of_a_machine():
+    """The published pages and reports say ``runs/<time>``, never where a run lay on the machine that made it."""
+    pattern = re.compile(r"(?<![\w.])/(tmp|work|home|Users|root|mnt|scratch)/")
+    published = [*FRONT, *sorted((REPO / "notebooks").glob("*.ipynb")),
+                 *sorted(p for p in (REPO / "docs" / "records").rglob("*") if p.suffix in (".md", ".html", ".json"))]
+    hits = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in published for m in pattern.finditer(p.read_text())]
+    assert hits == []
+
+
+def test_a_recorded_report_names_its_run_folder_not_the_machines_path(tmp_path):
+    run = tmp_path / "checkout" / "runs" / "20260101-000000"
+    (run / "html").mkdir(parents=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    (run / "summary.json").write_text(json.dumps({"commit": commit, "complete": True, "smoke": False, "created": "2026",
+                                                  "html_pages": ["html/01_label_images.html"]}))
+    (run / "summary.md").write_text(f"report of {run}\n")
+    (run / "html" / "01_label_images.html").write_text(f"<pre>run folder: {run} | smoke: False</pre>"
+                                                        f"<pre>PosixPath('{run}/metrics/01.json')</pre>")
+    records.add_run(run, "example", records_dir=tmp_path / "records")
+    page = (tmp_path / "records" / "reports" / "example" / "html" / "01_label_images.html").read_text()
+    assert page == ("<pre>run folder: runs/20260101-000000 | smoke: False</pre>"
+                    "<pre>PosixPath('runs/20260101-000000/metrics/01.json')</pre>")
+    assert (tmp_path / "records" / "reports" / "example" / "summary.md").read_text() == "report of runs/20260101-000000\n"
+    assert str(tmp_path) not in (tmp_path / "records" / "example.json").read_text()
 
 
 def test_every_page_is_in_the_book():

@@ -114,6 +114,21 @@ def _outcomes(record: dict) -> dict:
                                          "other_scoring_rules", "sanity_checks", "eps", "seed", "settings", "num_examples")})
 
 
+def test_a_folder_with_blocks_of_an_earlier_version_is_refused_before_any_work_and_kept(tmp_path):
+    from idc_lite.runs import shards
+
+    config = {"examples": 200, "seed": 0}
+    shards.claim_folder(tmp_path, config)
+    shards.write_block(tmp_path, 0, {"start": 0, "stop": 100}, {"worst": torch.zeros(1)})
+    assert shards.check_folder(tmp_path, config) and shards.outdated_blocks(tmp_path) == []
+    old = tmp_path / "blocks" / "block-00001.json"
+    old.write_text(json.dumps({"format": "idc_lite-evaluation-block-1", "block": 1, "start": 100, "stop": 200}))
+    before = old.read_bytes()
+    with pytest.raises(InputError, match=r"blocks \[1\] written by an earlier version.*kept.*new folder"):
+        shards.check_folder(tmp_path, config)
+    assert old.read_bytes() == before and shards.read_block(tmp_path, 0) is not None
+
+
 @pytest.mark.slow
 def test_two_gloo_processes_give_the_per_example_outcomes_of_one_and_a_lost_block_is_redone(smoke_run, tmp_path, capsys):
     model = smoke_run / "model.pt"
@@ -131,6 +146,14 @@ def test_two_gloo_processes_give_the_per_example_outcomes_of_one_and_a_lost_bloc
     # the blocks are not copies of one another: each draws its own noise
     scores = first["adaptive_protocol"]["attacks"][0]["per_example"]
     assert len(set(first["adaptive_protocol"]["blocks"]["seeds"])) == 3 and len(scores) == 12
+    # the per-example challenger checks are judged over all 3 blocks, not block 0 alone
+    rows = {a["name"]: a for a in first["adaptive_protocol"]["attacks"]}
+    judged = [c for c in first["sanity_checks"] if any(isinstance(v, dict) and "attacked" in v for v in c["values"].values())]
+    assert judged and all("of the 12 examples" in c["criterion"] for c in judged)
+    for check in judged:
+        for name, v in check["values"].items():
+            if isinstance(v, dict) and "attacked" in v:
+                assert v["attacked"] == sum(p is not None for p in rows[name]["per_example"]), (check["check"], name)
 
     # preemption: block 1 lost, the record not written; the same command evaluates block 1 only, same result
     kept = {b: (tmp_path / "two" / "blocks" / f"block-{b:05d}.json").stat().st_mtime_ns for b in (0, 2)}

@@ -41,7 +41,8 @@ def test_the_benchmark_records_what_the_page_renders(smoke_run, tmp_path):
                                      "first step only", "true gradient from the other-class start"]
     text = records.gradient_budget({"gradient_budget": b})
     assert text.count("\n| ") == 2 + 1 + 5              # two table headers, one curve row, five surrogate rows
-    assert f"{100 * row['accuracy']['value']:.1f} %" in text and "commit `" in text
+    assert f"{100 * row['accuracy']['value']:.1f} %" in text
+    assert f"run made at commit `{b['run_commit'][:10]}`" in text and f"measured at commit `{b['commit'][:10]}" in text
     block = "<!-- generated: gradient-budget -->\nold\n<!-- end generated -->\n"
     assert records.render_text(block, {}, {"gradient_budget": b}) == block.replace("old\n", text)
 

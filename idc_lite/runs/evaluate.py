@@ -339,9 +339,9 @@ def _joined_challenger_breaks(records: list[dict], out: Path) -> dict:
     from idc_lite.evaluation.cascade_checks import join_challenger_breaks
 
     stale = [b for b, r in enumerate(records) if not r.get("challenger_breaks")]
-    if stale:
-        raise InputError(f"blocks {stale} of {out} were evaluated by a version of the kit that judged the challengers "
-                         "on block 0 only; evaluate into a new folder (--out) to judge them on every example")
+    if stale:        # shards.check_folder refuses earlier formats before any work; this guards the merge itself
+        raise InputError(f"blocks {stale} of {out} hold no challenger checks of their own; they are kept: evaluate "
+                         "into a new folder (--out)")
     return {check: join_challenger_breaks([(r["start"], r["challenger_breaks"][check]) for r in records])
             for check in records[0]["challenger_breaks"]}
 

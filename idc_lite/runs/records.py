@@ -86,10 +86,19 @@ def add_run(run_dir: str | Path, name: str, commit: str | None = None, records_d
     report = records_dir / "reports" / name
     shutil.rmtree(report, ignore_errors=True)
     (report / "html").mkdir(parents=True)
-    shutil.copy(run_dir / "summary.md", report / "summary.md")
-    for page in summary.get("html_pages") or []:
-        shutil.copy(run_dir / page, report / page)
+    for page in ["summary.md", *(summary.get("html_pages") or [])]:
+        text = (run_dir / page).read_text(encoding="utf-8")
+        (report / page).write_text(portable_paths(text, run_dir), encoding="utf-8")
     return atomic_write_json(record, records_dir / f"{name}.json")
+
+
+def portable_paths(text: str, run_dir: Path) -> str:
+    """``text`` with the run folder's absolute path written as ``runs/<folder>``: a published report names
+    no path of the machine it ran on (the executed notebooks print their run folder)."""
+    portable = f"runs/{run_dir.name}"
+    for absolute in sorted({str(run_dir.absolute()), str(run_dir.resolve())}, key=len, reverse=True):
+        text = text.replace(absolute, portable)
+    return text
 
 
 def commit_exists(commit: str, repo: Path = REPO) -> bool | None:
@@ -240,8 +249,9 @@ def gradient_budget(benchmarks: dict[str, dict]) -> str:
     if b is None:
         return "No run of `benchmarks/gradient_budget.py` is recorded yet.\n"
     head = "| accuracy left | minus the kit's worst case, paired |"
-    lines = [f"`benchmarks/gradient_budget.py` on the first {b['examples']} evaluated examples of the digits run made "
-             f"at commit `{(b.get('run_commit') or 'unknown')[:10]}`, at {255 * b['eps']:.0f}/255, measured at {provenance(b)}. Accuracy: {b['scoring']} per example, with a 95 % "
+    made = f" made at commit `{b['run_commit'][:10]}`" if b.get("run_commit") else ""
+    lines = [f"`benchmarks/gradient_budget.py` on the first {b['examples']} evaluated examples of the run{made}, at "
+             f"{255 * b['eps']:.0f}/255, measured at {provenance(b)}. Accuracy: {b['scoring']} per example, with a 95 % "
              f"bootstrap interval. On the same examples the clean accuracy is {_interval(b['clean'])} and the kit's "
              f"worst case (the whole cascade, {b['kit_scoring']}) is {_interval(b['kit_worst_case_same_examples'])}.", "",
              "| APGD-DLR from a random start | gradient draws per example " + head, "|---|---|---|---|"]

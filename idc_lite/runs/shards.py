@@ -20,7 +20,9 @@ import torch
 from idc_lite.errors import InputError
 from idc_lite.files import atomic_save, atomic_write_json, read_torch_file
 
-BLOCK_FORMAT = "idc_lite-evaluation-block-1"
+# -2: blocks judge their own challengers (``challenger_breaks``) and the cascade refines from the transfer's examples
+# on every example still standing; a -1 block holds other figures and cannot be merged with -2 ones
+BLOCK_FORMAT = "idc_lite-evaluation-block-2"
 CONFIG_FILE = "config.json"
 
 
@@ -44,10 +46,29 @@ def check_folder(folder: Path, config: dict) -> bool:
             differ = sorted(k for k in set(held) | set(config) if held.get(k) != config.get(k))
             raise InputError(f"{folder} holds an evaluation with other settings ({', '.join(differ)}); its blocks "
                              "are kept: choose another --out, or give the same settings to resume it")
+        outdated = outdated_blocks(folder)
+        if outdated:
+            raise InputError(f"{folder} holds blocks {outdated} written by an earlier version of the kit, whose cascade "
+                             f"and checks differ from this one's; they are kept: evaluate into a new folder (--out), or "
+                             f"move {Path(folder) / 'blocks'} away to evaluate them again here")
         return True
     if folder.is_file() or (folder.exists() and any(folder.iterdir())):
         raise InputError(f"{folder} is not empty and holds no {CONFIG_FILE}: choose a new or empty --out")
     return False
+
+
+def outdated_blocks(folder: Path) -> list[int]:
+    """The blocks of ``folder`` written in an earlier block format (reads only; unreadable files are not counted:
+    :func:`read_block` evaluates those again)."""
+    found = []
+    for path in sorted((Path(folder) / "blocks").glob("block-*.json")):
+        try:
+            fmt = json.loads(path.read_text()).get("format")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(fmt, str) and fmt.startswith("idc_lite-evaluation-block-") and fmt != BLOCK_FORMAT:
+            found.append(int(path.stem.removeprefix("block-")))
+    return found
 
 
 def claim_folder(folder: Path, config: dict) -> None:
