@@ -67,13 +67,17 @@ def test_a_recorded_report_names_its_run_folder_not_the_machines_path(tmp_path):
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     (run / "summary.json").write_text(json.dumps({"commit": commit, "complete": True, "smoke": False, "created": "2026",
                                                   "html_pages": ["html/01_label_images.html"]}))
+    data = tmp_path / "data" / "cifar10-jpeg.tar.gz"
+    (run / "model.json").write_text(json.dumps({"data": {"dataset": "cifar10", "root": str(data)}}))
     (run / "summary.md").write_text(f"report of {run}\n")
     (run / "html" / "01_label_images.html").write_text(f"<pre>run folder: {run} | smoke: False</pre>"
-                                                        f"<pre>PosixPath('{run}/metrics/01.json')</pre>")
+                                                        f"<pre>PosixPath('{run}/metrics/01.json')</pre>"
+                                                        f"<pre>{{'root': '{data}'}}</pre>")
     records.add_run(run, "example", records_dir=tmp_path / "records")
     page = (tmp_path / "records" / "reports" / "example" / "html" / "01_label_images.html").read_text()
     assert page == ("<pre>run folder: runs/20260101-000000 | smoke: False</pre>"
-                    "<pre>PosixPath('runs/20260101-000000/metrics/01.json')</pre>")
+                    "<pre>PosixPath('runs/20260101-000000/metrics/01.json')</pre>"
+                    "<pre>{'root': '$IDC_LITE_DATA'}</pre>")
     assert (tmp_path / "records" / "reports" / "example" / "summary.md").read_text() == "report of runs/20260101-000000\n"
     assert str(tmp_path) not in (tmp_path / "records" / "example.json").read_text()
 

@@ -86,18 +86,31 @@ def add_run(run_dir: str | Path, name: str, commit: str | None = None, records_d
     report = records_dir / "reports" / name
     shutil.rmtree(report, ignore_errors=True)
     (report / "html").mkdir(parents=True)
+    data_root = _data_root(run_dir)
     for page in ["summary.md", *(summary.get("html_pages") or [])]:
         text = (run_dir / page).read_text(encoding="utf-8")
-        (report / page).write_text(portable_paths(text, run_dir), encoding="utf-8")
+        (report / page).write_text(portable_paths(text, run_dir, data_root), encoding="utf-8")
     return atomic_write_json(record, records_dir / f"{name}.json")
 
 
-def portable_paths(text: str, run_dir: Path) -> str:
-    """``text`` with the run folder's absolute path written as ``runs/<folder>``: a published report names
-    no path of the machine it ran on (the executed notebooks print their run folder)."""
-    portable = f"runs/{run_dir.name}"
-    for absolute in sorted({str(run_dir.absolute()), str(run_dir.resolve())}, key=len, reverse=True):
-        text = text.replace(absolute, portable)
+def _data_root(run_dir: Path) -> str | None:
+    """Where the run read its data (the model record's ``data.root``), None for the bundled digits."""
+    try:
+        root = json.loads((run_dir / "model.json").read_text()).get("data", {}).get("root")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    return root if isinstance(root, str) and root.startswith("/") else None
+
+
+def portable_paths(text: str, run_dir: Path, data_root: str | None = None) -> str:
+    """``text`` with the run folder's absolute path written as ``runs/<folder>`` and the data's location as
+    ``$IDC_LITE_DATA`` (where ``make reproduce`` reads it): a published report names no path of the machine it
+    ran on (the executed notebooks print their run folder and their data's record)."""
+    replacements = {str(run_dir.absolute()): f"runs/{run_dir.name}", str(run_dir.resolve()): f"runs/{run_dir.name}"}
+    if data_root:
+        replacements[data_root] = "$IDC_LITE_DATA"
+    for absolute in sorted(replacements, key=len, reverse=True):
+        text = text.replace(absolute, replacements[absolute])
     return text
 
 
@@ -113,7 +126,9 @@ def commit_exists(commit: str, repo: Path = REPO) -> bool | None:
 
 
 def load_records(records_dir: Path = RECORDS_DIR) -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted(Path(records_dir).glob("*.json"))}
+    """{name: record}, the reference run first, then the others by name."""
+    paths = sorted(Path(records_dir).glob("*.json"), key=lambda p: (p.stem != REFERENCE, p.stem))
+    return {p.stem: json.loads(p.read_text()) for p in paths}
 
 
 def load_benchmarks(records_dir: Path = RECORDS_DIR) -> dict[str, dict]:
