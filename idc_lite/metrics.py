@@ -97,6 +97,7 @@ class AttackSettings:
     apgd_steps: int = 0                  # the cascade's APGD iterations and EOT draws per iteration
     apgd_eot: int = 0
     rescoring_draws: int = 0             # draws deciding an example only a challenger breaks
+    apgd_tail_eot: int = 0               # EOT draws of the cascade's last white-box APGD at the main budget (0: none)
     autoattack_queries: int | None = None   # deterministic models: AutoAttack standard's Square queries (None: not run)
     autoattack_iterations: int = 100
 

@@ -88,7 +88,7 @@ def test_notebook_04_takes_its_attack_defaults_from_the_one_place():
     cell = next(c for c in nbformat.read(REPO / "notebooks" / "04_attack.ipynb", as_version=4).cells
                 if "parameters" in c.metadata.get("tags", []))
     values = {n.target.id: ast.literal_eval(n.value) for n in ast.parse(cell.source).body if isinstance(n, ast.AnnAssign)}
-    for name in ("steps", "eot_samples", "square_queries", "apgd_steps", "apgd_eot", "rescoring_draws"):
+    for name in ("steps", "eot_samples", "square_queries", "apgd_steps", "apgd_eot", "apgd_tail_eot", "rescoring_draws"):
         assert values[name] == getattr(DEFAULTS, name), name
     # idc-lite evaluate falls back on the same defaults where a run has no record of notebook 04
     from idc_lite.runs.evaluate import NOTEBOOK_DEFAULTS

@@ -1,11 +1,14 @@
 """The cascade's sanity checks fail where the gradient lies and pass where it does not."""
+import pytest
 import torch
 from torch import nn
 
 from conftest import Linear
+from idc_lite.errors import InputError
 from idc_lite.evaluation import cascade_checks
 from idc_lite.evaluation.attacks import APGDSettings
 from idc_lite.evaluation.protocol import AttackSpec, evaluate
+from idc_lite.evaluation.suites import cascade_suite
 
 
 class Rounded(nn.Module):
@@ -108,3 +111,17 @@ def test_blocks_judged_apart_and_joined_give_the_verdict_on_all_their_examples()
     record = cascade_checks.judge_challengers(merged, joined, "check", draws=32)
     assert record["status"] == "FAILED" and record["values"]["broken_alone"] == sorted(alone)
     assert "of the 40 examples" in record["criterion"]
+
+
+def test_the_eot_heavy_tail_closes_the_white_box_stage():
+    """The tail counts as white-box from a random point (the first stage), runs after the cheaper APGD runs
+    and before any challenger, and must average more draws than they do."""
+    suite = cascade_suite(0.1, apgd_steps=100, apgd_eot=2, tail_eot=20, transfer_source="cnn")
+    stage = cascade_checks.first_stage({"attacks": [{"name": s.name} for s in suite]})
+    assert stage[-1] == "apgd_dlr_eot20" and stage[-2] == "apgd_eot2_from_other_class"
+    tail = suite[len(stage) - 1]
+    assert (tail.kind, tail.start_from, tail.params) == ("apgd", None, {"eps": 0.1, "steps": 100, "eot_samples": 20,
+                                                                        "loss": "dlr"})
+    assert "apgd_dlr_eot20" not in [s.name for s in cascade_suite(0.1, apgd_eot=2, transfer_source="cnn")]
+    with pytest.raises(InputError, match="tail_eot"):
+        cascade_suite(0.1, apgd_eot=2, tail_eot=2)

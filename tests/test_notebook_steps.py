@@ -30,7 +30,8 @@ from idc_lite.training.trainer import Trainer
 
 TINY_SETTINGS = AttackSettings(steps=1, eot_samples=2, square_queries=2, scoring_draws=2)
 CASCADE_SETTINGS = AttackSettings(steps=1, eot_samples=2, square_queries=2, scoring_draws=2, cascade=True, apgd_steps=2,
-                                  apgd_eot=1, rescoring_draws=3, autoattack_queries=5, autoattack_iterations=2)
+                                  apgd_eot=1, apgd_tail_eot=2, rescoring_draws=3, autoattack_queries=5,
+                                  autoattack_iterations=2)
 
 
 def _tiny_split(n_train: int = 16, n_test: int = 6) -> DataSplit:
@@ -142,9 +143,14 @@ def test_adaptive_protocol_picks_the_suite_and_scoring_by_model_kind(monkeypatch
     adaptive_protocol("idc", x, labels, 0.1, CASCADE_SETTINGS, seed=3, sources={"cnn": "a cnn"})
     adaptive_protocol("cnn", x, labels, 0.1, CASCADE_SETTINGS, seed=3, random_model=False)
     (random_suite, random_kw), (fixed_suite, fixed_kw) = calls
-    expected = cascade_suite(0.1, apgd_steps=2, apgd_eot=1, steps=1, eot_samples=2, square_queries=2, transfer_source="cnn")
+    expected = cascade_suite(0.1, apgd_steps=2, apgd_eot=1, steps=1, eot_samples=2, square_queries=2, transfer_source="cnn",
+                             tail_eot=2)
     assert [s.name for s in random_suite] == [s.name for s in expected] and random_kw["cascade"]
+    assert "apgd_dlr_eot2" in [s.name for s in random_suite]
     assert fixed_suite[-1].kind == "autoattack_standard" and fixed_suite[-1].params["square_queries"] == 5
+    calls.clear()   # a secondary budget: the same cascade without its EOT-heavy tail
+    adaptive_protocol("idc", x, labels, 0.1, CASCADE_SETTINGS, seed=3, sources={"cnn": "a cnn"}, main_budget=False)
+    assert [s.name for s in calls[0][0]] == [s.name for s in expected if s.name != "apgd_dlr_eot2"]
 
 
 def test_adaptive_and_paper_protocols_equal_evaluate_with_their_suites():
@@ -183,6 +189,8 @@ def test_sanity_checks_run_together_in_the_guides_order(settings):
                               "twice the iterations and draws move the worst case by at most 2 points"]
         assert "doubling steps or adding a restart no longer changes the result" not in names
         assert checks[1]["values"]["rescoring_draws"] == 3
+        doubled = checks[6]["values"]["settings"]   # the strongest white-box attack, the tail (EOT 2), doubled
+        assert (doubled["loss"], doubled["eot_samples"], doubled["steps"]) == ("dlr", 4, 4)
     assert len(checks) == (12 if settings.cascade else 10)
     assert all(c["status"] in ("passed", "FAILED", "measured") for c in checks)
     sweep = next(c for c in checks if c["check"] == "accuracy falls to chance as eps grows")
@@ -191,6 +199,19 @@ def test_sanity_checks_run_together_in_the_guides_order(settings):
 
 
 # ---- notebook 05 --------------------------------------------------------------------------------
+def test_notebook_05_runs_the_eot_heavy_tail_at_the_main_budget_only(monkeypatch):
+    from idc_lite.comparisons import robustness
+
+    calls = []
+    monkeypatch.setattr(robustness, "paper_protocols", lambda *a, **kw: {})
+    monkeypatch.setattr(robustness, "adaptive_protocol",
+                        lambda model, x, labels, budget, settings, **kw: calls.append((budget, kw["main_budget"])))
+    x, labels = torch.rand(2, 1, 8, 8), torch.tensor([0, 1])
+    evaluate_models({"ablation": None}, x, labels, eps=48 / 255, paper_eps=8 / 255, secondary_eps=16 / 255,
+                    settings=CASCADE_SETTINGS, random_models={"ablation"}, gradient_models={}, sources={}, seed=0)
+    assert calls == [(48 / 255, True), (16 / 255, False)]
+
+
 def test_every_model_is_evaluated_by_its_kind_and_known_results_are_kept():
     x, labels = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 2, 3])
     known = {"IDC": {"from": "04"}}

@@ -32,7 +32,8 @@ def evaluate_models(models: dict, x, labels, *, eps: float, paper_eps: float, se
         for key, budget in (("adaptive", eps), ("adaptive_secondary", secondary_eps)):
             if budget is not None:
                 per_protocol[key] = adaptive_protocol(model, x, labels, budget, settings, seed=seed, random_model=is_random,
-                                                      sources=sources, gradient_model=gradient_models.get(name))
+                                                      sources=sources, gradient_model=gradient_models.get(name),
+                                                      main_budget=key == "adaptive")
         results[name] = per_protocol
         if progress:
             print(f"{name}: {time.time() - started:.0f} s so far")

@@ -34,16 +34,17 @@ def paper_protocols(model, x, labels, budgets: list[float], *, seed: int, full: 
 
 def adaptive_protocol(model, x, labels, eps: float, settings: AttackSettings, *, seed: int, random_model: bool = True,
                       sources: dict | None = None, transfer_source: str | None = "cnn", gradient_model=None,
-                      examples: dict | None = None, progress: bool = False) -> dict:
+                      examples: dict | None = None, progress: bool = False, main_budget: bool = True) -> dict:
     """The adaptive protocol at ``eps``: for a random model (IDC) the adaptive suite scored over
     ``settings.scoring_draws`` draws, with gradients through ``gradient_model`` (None: the model itself)
     and a transfer attack from ``sources[transfer_source]``; for a deterministic model (a CNN) PGD on
     cross-entropy and margin plus Square, and AutoAttack standard where the settings ask, scored once.
     ``settings.cascade`` runs the suite as a cascade (each attack on the examples still standing).
-    ``examples`` receives the adversarial examples by attack name.  Returns the
+    ``examples`` receives the adversarial examples by attack name; ``main_budget`` False (a secondary
+    budget) leaves out the cascade's EOT-heavy tail.  Returns the
     :func:`idc_lite.evaluation.protocol.evaluate` result."""
     if random_model:
-        suite = adaptive_suite_for(eps, settings, transfer_source)
+        suite = adaptive_suite_for(eps, settings, transfer_source, main_budget)
     else:
         suite = deterministic_suite_for(eps, settings)
     return evaluate(model, x, labels, suite, seed=seed, draws=settings.scoring_draws if random_model else 1,

@@ -20,7 +20,7 @@ from idc_lite.evaluation.attacks import FixedNoise, PGDSettings, margin, pgd, pg
 from idc_lite.evaluation.check_record import check_record
 from idc_lite.evaluation.protocol import accuracy_curve
 from idc_lite.evaluation.scoring import score_under_rule
-from idc_lite.evaluation.suites import DEFAULTS, adaptive_suite_for, sweep_suite
+from idc_lite.evaluation.suites import DEFAULTS, adaptive_suite_for, sweep_suite, tail_name
 from idc_lite.metrics import AttackSettings
 from idc_lite.streams import seeded
 
@@ -299,7 +299,10 @@ def _cascade_checks(model, adaptive: dict, adversarial: dict, suite, x, labels, 
     if breaks is None:
         breaks = cascade_challenger_breaks(model, adaptive, adversarial, labels, settings, seed)
     groups = challenger_groups(settings, "transfer_from_cnn" in names)
-    apgd_settings = APGDSettings(**names[f"apgd_ce_eot{settings.apgd_eot}"].params)
+    # twice the strongest white-box attack: the EOT-heavy tail where the suite has one, else APGD-CE
+    tail = tail_name(settings.apgd_tail_eot)
+    strongest = tail if tail in names else f"apgd_ce_eot{settings.apgd_eot}"
+    apgd_settings = APGDSettings(**names[strongest].params)
     # in the groups' order, whatever order a record read back from JSON keeps
     return [*(cc.judge_challengers(adaptive, {name: breaks[check][name] for name in challengers}, check,
                                    draws=settings.rescoring_draws) for check, challengers in groups.items()),

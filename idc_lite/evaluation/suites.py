@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from idc_lite.errors import InputError
 from idc_lite.evaluation.protocol import AttackSpec
 from idc_lite.metrics import AttackSettings
 
@@ -19,6 +20,7 @@ class AttackDefaults:
     apgd_steps: int = 100        # APGD iterations of the cascade (AutoAttack's 100)
     apgd_eot: int = 2            # fresh noise draws averaged per APGD iteration
     rescoring_draws: int = 32    # draws that decide an example only a black-box attack seems to break
+    apgd_tail_eot: int = 20      # EOT draws of the first stage's last APGD-DLR at the main budget (AutoAttack rand's 20)
 
 
 DEFAULTS = AttackDefaults()
@@ -75,7 +77,7 @@ def adaptive_suite(eps: float, steps: int = DEFAULTS.steps, eot_samples: int = D
 def cascade_suite(eps: float, apgd_steps: int = DEFAULTS.apgd_steps, apgd_eot: int = DEFAULTS.apgd_eot,
                   steps: int = DEFAULTS.steps, eot_samples: int = DEFAULTS.eot_samples,
                   square_queries: int = DEFAULTS.square_queries, surrogate_steps: int = DEFAULTS.surrogate_steps,
-                  transfer_source: str | None = None) -> list[AttackSpec]:
+                  transfer_source: str | None = None, tail_eot: int = 0) -> list[AttackSpec]:
     """The adaptive protocol of a random classifier as a cascade (``evaluate(..., cascade=True)``), L-inf.
 
     Three stages, each attack only on the examples every earlier one left standing:
@@ -92,6 +94,8 @@ def cascade_suite(eps: float, apgd_steps: int = DEFAULTS.apgd_steps, apgd_eot: i
        than everything before them, from the transfer's on every example still standing.
 
     The sanity checks read the stages from the attacks' families and starts."""
+    if tail_eot and tail_eot <= apgd_eot:
+        raise InputError(f"tail_eot must be 0 (no tail) or more than apgd_eot={apgd_eot}, got {tail_eot}")
     apgd = {"eps": eps, "steps": apgd_steps, "eot_samples": apgd_eot}
     pgd_eot = {"eps": eps, "alpha": eps / 8, "steps": steps, "loss": "margin", "eot_samples": eot_samples}
     fixed_step = {"eps": eps, "alpha": eps / 4, "steps": steps, "loss": "margin"}
@@ -105,6 +109,7 @@ def cascade_suite(eps: float, apgd_steps: int = DEFAULTS.apgd_steps, apgd_eot: i
         # at every budget, small ones too: a painted-in start reaches examples the APGD runs from x leave
         AttackSpec("other_class", "other_class", {"eps": eps}),
         AttackSpec(f"apgd_eot{apgd_eot}_from_other_class", "apgd", {**apgd, "loss": "margin"}, start_from="other_class"),
+        *([AttackSpec(tail_name(tail_eot), "apgd", {**apgd, "eot_samples": tail_eot, "loss": "dlr"})] if tail_eot else []),
         AttackSpec("fgsm", "fgsm", {"eps": eps}),
         AttackSpec(f"eot{eot_samples}_pgd{steps}_margin", "pgd", pgd_eot),
         AttackSpec(f"fixed_noise_pgd{steps}_margin", "pgd", fixed_step, "fixed_noise"),
@@ -122,14 +127,22 @@ def cascade_suite(eps: float, apgd_steps: int = DEFAULTS.apgd_steps, apgd_eot: i
     return suite
 
 
-def adaptive_suite_for(eps: float, settings: AttackSettings, transfer_source: str | None = "cnn") -> list[AttackSpec]:
+def tail_name(tail_eot: int) -> str:
+    """The name of the cascade's EOT-heavy APGD-DLR (the first stage's last attack at the main budget)."""
+    return f"apgd_dlr_eot{tail_eot}"
+
+
+def adaptive_suite_for(eps: float, settings: AttackSettings, transfer_source: str | None = "cnn",
+                       main_budget: bool = True) -> list[AttackSpec]:
     """The adaptive suite of a random model at ``eps`` with a run's attack settings (notebook 04's, which 05
     and the sanity checks reuse), so that the protocol and its checks name the same attacks:
-    :func:`cascade_suite` where ``settings.cascade``, else :func:`adaptive_suite` (runs before the cascade)."""
+    :func:`cascade_suite` where ``settings.cascade``, else :func:`adaptive_suite` (runs before the cascade).
+    The cascade's EOT-heavy tail (``settings.apgd_tail_eot``) runs at the ``main_budget`` only: at a smaller
+    budget most examples stand, so it would cost most of the run (the CHANGELOG has what it found there)."""
     if settings.cascade:
         return cascade_suite(eps, apgd_steps=settings.apgd_steps, apgd_eot=settings.apgd_eot, steps=settings.steps,
                              eot_samples=settings.eot_samples, square_queries=settings.square_queries,
-                             transfer_source=transfer_source)
+                             transfer_source=transfer_source, tail_eot=settings.apgd_tail_eot if main_budget else 0)
     return adaptive_suite(eps, steps=settings.steps, eot_samples=settings.eot_samples,
                           square_queries=settings.square_queries, transfer_source=transfer_source)
 

@@ -38,7 +38,7 @@ NOTEBOOK_DEFAULTS = {"budget_grid_255": "16,24,32,48,64", "paper_eps_255": 8.0, 
                      "scoring_draws": 5, "eps_sweep_255": "8,16,32,64,128", "eot_curve": "1,2,16", "cnn_epochs": 15,
                      "gradient_precision": "auto", "cascade": True, "cnn_autoattack_queries": 5000}
 SMOKE = {"steps": 2, "eot_samples": 2, "square_queries": 4, "scoring_draws": 2, "sanity_examples": 4, "cnn_epochs": 1,
-         "apgd_steps": 3, "apgd_eot": 1, "rescoring_draws": 4, "cnn_autoattack_queries": 10}
+         "apgd_steps": 3, "apgd_eot": 1, "rescoring_draws": 4, "cnn_autoattack_queries": 10, "apgd_tail_eot": 2}
 
 
 @dataclass
@@ -150,6 +150,8 @@ def resolve_config(args: argparse.Namespace, recorded: AttackMetrics | None,
         apgd_steps=pick(None, rec and rec.apgd_steps, DEFAULTS.apgd_steps, "apgd_steps"),
         apgd_eot=pick(None, rec and rec.apgd_eot, DEFAULTS.apgd_eot, "apgd_eot"),
         rescoring_draws=pick(None, rec and rec.rescoring_draws, DEFAULTS.rescoring_draws, "rescoring_draws"),
+        # records made before the tail hold 0: a rerun of them keeps their suite
+        apgd_tail_eot=pick(None, rec.apgd_tail_eot if rec else None, DEFAULTS.apgd_tail_eot, "apgd_tail_eot"),
         autoattack_queries=(rec.autoattack_queries if rec else
                             SMOKE["cnn_autoattack_queries"] if smoke else NOTEBOOK_DEFAULTS["cnn_autoattack_queries"]),
         autoattack_iterations=rec.autoattack_iterations if rec else 2 if smoke else 100)
@@ -271,7 +273,8 @@ def _evaluate_block(model, attacker, cnn, x, labels, bounds: tuple[int, int], bl
                                                 gradient_model=attacker, examples=adversarial)
         if config.secondary_eps:
             results["adaptive_secondary"] = adaptive_protocol(model, xb, yb, config.secondary_eps, settings, seed=seed,
-                                                              sources={"cnn": cnn}, gradient_model=attacker)
+                                                              sources={"cnn": cnn}, gradient_model=attacker,
+                                                              main_budget=False)
         rules = rescore(model, xb, yb, adversarial, ["majority", "all"], draws=settings.scoring_draws, seed=seed)
         if settings.cascade and config.sanity_examples:   # judged here, where every attack's images are at hand
             breaks = sanity.cascade_challenger_breaks(model, results["adaptive"], adversarial, yb, settings, seed)
