@@ -49,9 +49,9 @@ def seconds_per_call(fn: Callable[[], object], repeats: int, warmup: int = 1) ->
     return measure.seconds_per_call(fn, repeats, warmup=warmup, reduce="mean")
 
 
-def evaluated_run(run: Path, examples: int) -> tuple[dict, AttackMetrics, IDCClassifier, torch.Tensor, torch.Tensor]:
+def evaluated_run(run: Path, examples: int | None) -> tuple[dict, AttackMetrics, IDCClassifier, torch.Tensor, torch.Tensor]:
     """A ``make reproduce`` run as an outside evaluator sees it: its summary, notebook 04's record, the evaluated
-    model (eval mode, weights frozen) and its first ``examples`` evaluated images (N, C, H, W) and labels (N,)."""
+    model (eval mode, weights frozen) and its first ``examples`` (None: all) evaluated images (N, C, H, W) and labels (N,)."""
     summary = json.loads((Path(run) / "summary.json").read_text())
     evaluation = RunMetrics.from_dict(summary["metrics"]).attack
     model = idc_lite.load_classifier(Path(run) / summary["evaluated_model"]).eval()

@@ -1,6 +1,7 @@
 """benchmarks/gradient_budget.py (how far pure white-box attacks get) and the page block rendered from its record."""
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -57,3 +58,31 @@ def test_the_recorded_benchmark_feeds_the_evaluation_page():
     changed = json.loads(json.dumps(recorded))
     changed["gradient_budget"]["clean"]["value"] = 0.5
     assert records.stale_files(benchmarks=changed) == ["docs/evaluation.md"]
+
+
+_tail_spec = importlib.util.spec_from_file_location("tail_at_secondary", BENCHMARKS / "tail_at_secondary.py")
+tail_at_secondary = importlib.util.module_from_spec(_tail_spec)
+_tail_spec.loader.exec_module(tail_at_secondary)
+
+
+@pytest.mark.slow
+def test_the_tail_is_checked_on_the_examples_the_secondary_cascade_left_standing(smoke_run, tmp_path):
+    """benchmarks/tail_at_secondary.py attacks only the standing examples, counts its draws and scores them."""
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    summary = json.loads((run / "summary.json").read_text())
+    secondary = summary["metrics"]["04_attack"]["adaptive_protocol_secondary"]
+    n = len(secondary["worst_case_per_example"])
+    secondary["worst_case_per_example"] = [1.0, 0.0] * (n // 2) + [1.0] * (n % 2)   # every other one stands
+    (run / "summary.json").write_text(json.dumps(summary))
+    out = tmp_path / "tail.json"
+    tail_at_secondary.main([str(run), "--examples", "2", "--eot", "2", "--steps", "2", "--record", str(out)])
+    b = json.loads(out.read_text())
+    assert (b["standing"], b["examples"], b["steps"], b["eot"]) == ((n + 1) // 2, 2, 2, 2)
+    assert b["draws_per_example"] == 6          # a first draw, then one per step, each of EOT 2
+    assert b["kit_worst_case_on_them"]["value"] == 1.0 and len(b["per_example"]) == 2
+    assert b["broken_by_tail"] == sum(s < 0.5 for s in b["per_example"])
+    secondary["worst_case_per_example"] = [0.0] * n
+    (run / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(SystemExit, match="no example stands"):
+        tail_at_secondary.main([str(run)])
