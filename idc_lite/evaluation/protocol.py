@@ -87,10 +87,10 @@ class AttackSpec:
 def _target(model, spec: AttackSpec, sources: dict | None):
     if spec.target == "fixed_noise":
         return FixedNoise(model, seed=spec.params.get("noise_seed", 0))
-    if spec.target == "bpda":
-        return BPDA(model)
+    if spec.target == "bpda":   # a defence other than IDC brings its own (idc_lite.defences)
+        return model.bpda() if hasattr(model, "bpda") else BPDA(model)
     if spec.target == "first_step":
-        return FirstStepSurrogate(model)
+        return model.first_step_surrogate() if hasattr(model, "first_step_surrogate") else FirstStepSurrogate(model)
     if spec.target == "paper_wrapper":
         return PaperProtocolModel(model)
     if spec.target == "transfer":

@@ -265,7 +265,15 @@ class UNet(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        emb = self.time_embed(timestep_embedding(t, self.config.model_channels).to(x.dtype))   # float64 copies too
+        return self.run(x, self.embed_time(t, x.dtype))
+
+    def embed_time(self, t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The timestep embedding (B,) -> (B, 4 * model_channels) every residual block is given."""
+        return self.time_embed(timestep_embedding(t, self.config.model_channels).to(dtype))   # float64 copies too
+
+    def run(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """The network on x (B, C, H, W) given the blocks' embedding (B, 4 * model_channels): a subclass
+        that conditions on more than the timestep adds its own embedding to it (guided diffusion's way)."""
         skips = []
         h = x
         for block in self.input_blocks:

@@ -1,0 +1,156 @@
+"""The diffusion defences of claim C1: the DDPM's algebra, purification's randomness and gradient, the
+likelihood classifier's scores, and a denoiser that learns."""
+import pytest
+import torch
+from torch import nn
+
+from idc_lite.defences.ddpm import (
+    ClassConditionalUNet,
+    DDPMConfig,
+    DDPMSchedule,
+    DenoiserRecipe,
+    reverse_timesteps,
+    train_denoiser,
+)
+from idc_lite.defences.likelihood import DiffusionLikelihoodClassifier, spread_timesteps
+from idc_lite.defences.purification import DiffPure
+from idc_lite.errors import InputError
+from idc_lite.model.unet import UNet, UNetConfig
+
+TINY = UNetConfig(image_size=8, in_channels=1, model_channels=32, out_channels=1, num_res_blocks=1,
+                  attention_resolutions=(), channel_mult=(1, 2), dropout=0.0, resblock_updown=False)
+
+
+def _x(n=3, seed=0):
+    return torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+
+class Oracle(nn.Module):
+    """A denoiser that knows the clean image x0: it returns the exact noise of x_t = sqrt(ab) x0 + sqrt(1 - ab) e."""
+
+    def __init__(self, schedule, x0):
+        super().__init__()
+        self.schedule, self.x0 = schedule, x0 * 2 - 1
+
+    def forward(self, x_t, t):
+        ab = self.schedule.alphas_cumprod[t].float().view(-1, 1, 1, 1)
+        return (x_t - ab.sqrt() * self.x0) / (1 - ab).sqrt()
+
+
+def test_the_schedule_and_a_deterministic_ddim_step_invert_the_forward_noise():
+    schedule = DDPMSchedule(DDPMConfig(timesteps=1000))
+    ab = schedule.alphas_cumprod
+    assert ab[0] == pytest.approx(1 - 1e-4) and 0 < ab[-1] < 1e-4 and bool((ab[1:] < ab[:-1]).all())
+    x0, noise = torch.randn(2, 1, 8, 8, dtype=torch.float64), torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    t = torch.tensor([100, 100])
+    x_t = schedule.q_sample(x0, t, noise)
+    # with the true noise, one deterministic DDIM step from t goes exactly to x_s for the same noise
+    x_s = schedule.ddim_step(x_t, 100, 40, noise, eta=0.0, noise=None)
+    assert torch.allclose(x_s, schedule.q_sample(x0, torch.tensor([40, 40]), noise), atol=1e-10)
+    assert torch.allclose(schedule.ddim_step(x_t, 100, -1, noise, eta=0.0, noise=None), x0, atol=1e-10)
+    with pytest.raises(InputError, match="needs noise"):
+        schedule.ddim_step(x_t, 100, 40, noise, eta=1.0, noise=None)
+    assert reverse_timesteps(100, 5) == [100, 80, 60, 40, 20] and reverse_timesteps(3, 4) == [3, 2, 1, 0]
+    with pytest.raises(InputError):
+        reverse_timesteps(10, 12)
+
+
+def test_purification_with_an_oracle_denoiser_returns_the_input_and_fresh_noise_differs():
+    schedule = DDPMSchedule()
+    x = _x()
+    purifier = DiffPure(Oracle(schedule, x), schedule, nn.Flatten(), t_star=100, reverse_steps=5)
+    g = torch.Generator().manual_seed(0)
+    # the oracle predicts the noise that is there, so every step lands on the same x0: the input comes back
+    assert torch.allclose(purifier.purify(x, g), x, atol=1e-4)
+    wrong = DiffPure(lambda h, t: torch.zeros_like(h), schedule, nn.Flatten(), t_star=100, reverse_steps=5)
+    a, b = wrong.purify(x, g), wrong.purify(x, g)
+    assert not torch.allclose(a, b)                                   # random: two calls, two noises
+    assert torch.equal(wrong.purify(x, torch.Generator().manual_seed(1)), wrong.purify(x, torch.Generator().manual_seed(1)))
+    assert purifier.network_calls() == 5
+
+
+def test_the_gradient_flows_through_every_reverse_step():
+    schedule = DDPMSchedule()
+    unet = UNet(TINY).reset_parameters(0, official_init=False)
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(64, 4))
+    purifier = DiffPure(unet, schedule, classifier, t_star=50, reverse_steps=3)
+    x = _x().requires_grad_(True)
+    purifier(x, torch.Generator().manual_seed(0)).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_the_likelihood_classifier_picks_the_class_whose_denoiser_is_right():
+    schedule = DDPMSchedule()
+    x = _x(4)
+
+    class OneRight(nn.Module):   # class 2 predicts the true noise, every other class predicts none
+        num_classes = 4
+
+        def __init__(self):
+            super().__init__()   # rows come class by class, each class's block example by example, 3 timesteps each
+            self.oracle = Oracle(schedule, x.repeat_interleave(3, 0).repeat(4, 1, 1, 1))
+
+        def forward(self, x_t, t, y):
+            return torch.where((y == 2).view(-1, 1, 1, 1), self.oracle(x_t, t), torch.zeros_like(x_t))
+
+    clf = DiffusionLikelihoodClassifier(OneRight(), schedule, (1, 8, 8), timesteps=[50, 200, 400], seed=0)
+    assert clf(x).argmax(1).tolist() == [2, 2, 2, 2] and clf.network_calls() == 12
+    again = DiffusionLikelihoodClassifier(OneRight(), schedule, (1, 8, 8), timesteps=[50, 200, 400], seed=0)
+    assert torch.equal(clf(x), again(x))                               # fixed timesteps and noises: deterministic
+    assert spread_timesteps(schedule, 3) == [50, 275, 500]
+    with pytest.raises(InputError):
+        DiffusionLikelihoodClassifier(OneRight(), schedule, (1, 8, 8), timesteps=[1000])
+
+
+def test_a_denoiser_learns_and_a_conditional_one_needs_its_labels():
+    schedule = DDPMSchedule(DDPMConfig(timesteps=100))
+    x = _x(32).round()                                                 # binary images: an easy distribution
+    recipe = DenoiserRecipe(epochs=6, batch_size=16, lr=2e-3, seed=0)
+    ema, losses = train_denoiser(UNet(TINY), schedule, x, recipe)
+    assert losses[-1] < 0.8 * losses[0] and not ema.training
+    again, _ = train_denoiser(UNet(TINY), schedule, x, recipe)
+    assert all(torch.equal(a, b) for a, b in zip(ema.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(InputError, match="labels"):
+        train_denoiser(ClassConditionalUNet(TINY, 4), schedule, x, recipe)
+    with pytest.raises(InputError, match="labels"):
+        ClassConditionalUNet(TINY, 4)(x, torch.zeros(32, dtype=torch.long))
+
+
+def test_a_stored_denoiser_is_reused_only_with_the_same_settings(tmp_path):
+    from idc_lite.defences.store import load_or_train_denoiser
+
+    x, labels = _x(8), torch.arange(8) % 4
+    recipe = DenoiserRecipe(epochs=1, batch_size=8, seed=0)
+    ddpm = DDPMConfig(timesteps=50)
+    path = tmp_path / "denoiser.pt"
+    first, schedule, made = load_or_train_denoiser(path, x, TINY, ddpm, recipe, data_info={"name": "tiny"},
+                                                   labels=labels, num_classes=4)
+    assert not made.exists and path.is_file() and schedule.timesteps == 50
+    again, _, loaded = load_or_train_denoiser(path, x, TINY, ddpm, recipe, data_info={"name": "tiny"},
+                                              labels=labels, num_classes=4)
+    assert loaded.exists and isinstance(again, ClassConditionalUNet)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    other, _, beside = load_or_train_denoiser(path, x, TINY, ddpm, DenoiserRecipe(epochs=1, batch_size=8, seed=1),
+                                              data_info={"name": "tiny"}, labels=labels, num_classes=4)
+    assert not beside.exists and beside.path != path and path.is_file()     # the other settings' file sits beside it
+    (tmp_path / "foreign.pt").write_bytes(b"not a denoiser")
+    with pytest.raises(Exception, match="foreign.pt"):
+        load_or_train_denoiser(tmp_path / "foreign.pt", x, TINY, ddpm, recipe, data_info={}, labels=labels,
+                               num_classes=4)
+
+
+def test_purification_brings_its_own_surrogates_for_the_attacks():
+    from idc_lite.evaluation.protocol import AttackSpec, _target
+
+    schedule = DDPMSchedule()
+    unet = UNet(TINY).reset_parameters(0, official_init=False)
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(64, 4))
+    purifier = DiffPure(unet, schedule, classifier, t_star=50, reverse_steps=3)
+    x = _x()
+    first = _target(purifier, AttackSpec("s", "pgd", {"eps": 0.1, "alpha": 0.01, "steps": 1}, "first_step"), None)
+    assert torch.equal(first(x), first(x))                             # deterministic: no noise drawn
+    bpda = _target(purifier, AttackSpec("b", "pgd", {"eps": 0.1, "alpha": 0.01, "steps": 1}, "bpda"), None)
+    xg = x.clone().requires_grad_(True)
+    bpda(xg, torch.Generator().manual_seed(0)).sum().backward()
+    # the identity backward: the gradient is the classifier's own, whatever the purified image
+    assert torch.allclose(xg.grad, classifier[1].weight.sum(0).view(1, 1, 8, 8).expand_as(x), atol=1e-6)
