@@ -15,6 +15,8 @@ from idc_lite.errors import InputError
 from idc_lite.machine import native_bf16
 from idc_lite.model.unet import UNet, UNetConfig
 from idc_lite.streams import seeded
+from idc_lite.training.trainer import EMA
+from idc_lite.validation import check_choice
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,7 @@ class DenoiserRecipe:
         return asdict(self)
 
     def uses_bf16(self) -> bool:
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise InputError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
+        check_choice(self.precision, "DenoiserRecipe.precision", ("auto", "fp32", "bf16"))
         return self.precision == "bf16" or (self.precision == "auto" and native_bf16("cpu"))
 
 
@@ -119,7 +120,7 @@ def train_denoiser(unet: UNet, schedule: DDPMSchedule, x: torch.Tensor, recipe: 
         raise InputError("a class-conditional denoiser is trained with labels")
     order_stream, noise_stream = seeded(recipe.seed, "ddpm/order"), seeded(recipe.seed, "ddpm/noise")
     unet.reset_parameters(recipe.seed, official_init=False).train()
-    ema = copy.deepcopy(unet).eval().requires_grad_(False)
+    ema = EMA(unet, recipe.ema_decay)     # the trainer's (the authors' EMA)
     optimizer = torch.optim.Adam(unet.parameters(), lr=recipe.lr)
     data, bf16 = x * 2 - 1, recipe.uses_bf16()
     losses = []
@@ -136,11 +137,11 @@ def train_denoiser(unet: UNet, schedule: DDPMSchedule, x: torch.Tensor, recipe: 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            with torch.no_grad():
-                for e, p in zip(ema.parameters(), unet.parameters()):
-                    e.lerp_(p, 1 - recipe.ema_decay)
+            ema.update(unet)
             total += loss.item() * len(idx)
         losses.append(total / len(data))
         if progress:
             print(f"epoch {epoch + 1}/{recipe.epochs}: loss {losses[-1]:.4f}", flush=True)
-    return ema, losses
+    averaged = copy.deepcopy(unet)
+    averaged.load_state_dict(ema.state_dict_for(unet))
+    return averaged.eval().requires_grad_(False), losses

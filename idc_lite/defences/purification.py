@@ -55,21 +55,28 @@ class DiffPure(nn.Module):
 
     def first_step_surrogate(self) -> nn.Module:
         """The attacks' deterministic surrogate (target ``first_step``): the CNN on :meth:`one_shot`."""
-        return _Surrogate(self, bpda=False)
+        return _OneShot(self)
 
     def bpda(self) -> nn.Module:
         """BPDA (target ``bpda``, a comparison only): the real purification forward, the identity backward."""
-        return _Surrogate(self, bpda=True)
+        return _StraightThrough(self)
 
 
-class _Surrogate(nn.Module):
-    def __init__(self, purifier: DiffPure, bpda: bool):
+class _OneShot(nn.Module):
+    def __init__(self, purifier: DiffPure):
         super().__init__()
-        self.purifier, self.is_bpda = purifier, bpda
+        self.purifier = purifier
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        if not self.is_bpda:
-            return self.purifier.classifier(self.purifier.one_shot(x))
+        return self.purifier.classifier(self.purifier.one_shot(x))
+
+
+class _StraightThrough(nn.Module):
+    def __init__(self, purifier: DiffPure):
+        super().__init__()
+        self.purifier = purifier
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         with torch.no_grad():
             purified = self.purifier.purify(x, generator)
         return self.purifier.classifier(x + (purified - x).detach())
