@@ -168,8 +168,23 @@ class EfficiencyMetrics(NotebookMetrics):
     flop_counter: str = ""
 
 
+@dataclass
+class DefencesMetrics(NotebookMetrics):
+    NOTEBOOK: ClassVar[str] = "07_diffusion_defences"
+    examples_file: str = "eval_examples.pt"
+    eps: float = 0.0
+    secondary_eps: float | None = None
+    norm: str = "Linf"
+    seed: int = 0
+    settings: dict = field(default_factory=dict)               # idc_lite.comparisons.diffusion_defences.DefenceSettings
+    defences: dict = field(default_factory=dict)               # name -> {"kind", "build", "clean_test", "protocols"}
+    comparisons: list = field(default_factory=list)            # diffusion_defences.defence_comparisons
+    costs: list = field(default_factory=list)                  # measured CostRow dicts: IDC, CNNs, defences
+    test_examples: int = 0
+
+
 SCHEMAS: tuple[type[NotebookMetrics], ...] = (LabelImagesMetrics, TrainingMetrics, TrajectoryMetrics, AttackMetrics,
-                                              BaselinesMetrics, EfficiencyMetrics)
+                                              BaselinesMetrics, EfficiencyMetrics, DefencesMetrics)
 _BY_NOTEBOOK = {s.NOTEBOOK: s for s in SCHEMAS}
 
 
@@ -182,6 +197,7 @@ class RunMetrics:
     attack: AttackMetrics | None = None
     baselines: BaselinesMetrics | None = None
     efficiency: EfficiencyMetrics | None = None
+    defences: DefencesMetrics | None = None
 
     def to_dict(self) -> dict[str, dict]:
         """{notebook stem: record} as the files hold them (what summary.json stores)."""

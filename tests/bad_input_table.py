@@ -332,6 +332,7 @@ def cases() -> list[Case]:
     import idc_lite.training.config as train_config
     import idc_lite.training.trainer as trainer_module
     import idc_lite.uncertainty as uncertainty
+    from idc_lite.comparisons.diffusion_defences import DefenceSettings
 
     out: list[Case] = []
     x0 = torch.rand(4, 1, 8, 8, generator=g())
@@ -422,6 +423,10 @@ def cases() -> list[Case]:
          lambda env: attacks.autoattack_rand(env.model, env.x, env.labels, 8, g()), "<= 1"),
         ("attacks.autoattack_rand", "n_iter 0", lambda env: attacks.autoattack_rand(env.model, env.x, env.labels, 0.03, g(), n_iter=0),
          "n_iter must be >= 1"),
+        ("DefenceSettings", "more reverse steps than t* + 1",
+         lambda env: DefenceSettings(t_star=10, reverse_steps=12), "at most t_star \\+ 1 = 11"),
+        ("DefenceSettings", "no example to attack", lambda env: DefenceSettings(classifier_examples=0),
+         "classifier_examples must be >= 1"),
         ("IDCClassifier.forward", "generator given as an int", lambda env: env.model(env.x, generator=0), "torch.Generator"),
         ("IDCClassifier.predict", "batch_size 0", lambda env: env.model.predict(env.x, generator=g(), batch_size=0),
          "batch_size must be >= 1"),

@@ -154,3 +154,56 @@ def test_purification_brings_its_own_surrogates_for_the_attacks():
     bpda(xg, torch.Generator().manual_seed(0)).sum().backward()
     # the identity backward: the gradient is the classifier's own, whatever the purified image
     assert torch.allclose(xg.grad, classifier[1].weight.sum(0).view(1, 1, 8, 8).expand_as(x), atol=1e-6)
+
+
+class _Linear(nn.Module):
+    """A linear classifier of 8x8 images that takes (and ignores) the generator every model of the kit takes."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(64, 4)
+
+    def forward(self, x, generator=None):
+        return self.layer(x.flatten(1))
+
+
+def test_the_likelihood_classifiers_cascade_attacks_its_exact_gradient_and_pairs_with_idcs_first_examples():
+    """A deterministic diffusion classifier under its cascade: no EOT, no surrogate, the black-box challengers
+    refined by APGD; a defence attacked on the first n examples pairs with IDC's first n."""
+    from idc_lite.comparisons.diffusion_defences import defence_comparisons
+    from idc_lite.evaluation.protocol import evaluate
+    from idc_lite.evaluation.suites import deterministic_cascade_suite_for
+    from idc_lite.metrics import AttackSettings
+
+    settings = AttackSettings(steps=3, square_queries=5, apgd_steps=4, scoring_draws=3)
+    suite = deterministic_cascade_suite_for(0.1, settings)
+    assert [s.name for s in suite] == ["pgd3_margin", "apgd_ce", "apgd_dlr", "apgd_targeted", "square5",
+                                       "transfer_from_cnn", "apgd_from_square5", "apgd_from_transfer_from_cnn"]
+    assert {s.settings()["eot_samples"] for s in suite if s.kind == "apgd"} == {1}
+    assert {s.target for s in suite} == {"model", "transfer"}        # the exact gradient: no surrogate, no BPDA
+    torch.manual_seed(0)
+    linear = _Linear()
+    x, labels = _x(6), linear(_x(6)).argmax(1)                        # every example right before the attack
+    result = evaluate(linear, x, labels, suite, draws=1, sources={"cnn": linear}, cascade=True, protocol="adaptive")
+    assert result["clean_accuracy"] == 1.0 and len(result["worst_case_per_example"]) == 6
+    idc = {"adaptive": {"worst_case_per_example": [1.0] * 3 + [0.0] * 7}}
+    defence = {"adaptive": {**result, "worst_case_per_example": [0.0] * 3, "examples": 3}}
+    (row,) = defence_comparisons(idc, {"RDC": defence})
+    assert row["examples"] == 3 and row["difference"]["difference"] == pytest.approx(1.0)   # IDC's first 3, not all 10
+
+
+def test_measured_costs_count_every_model_with_one_counter():
+    from idc_lite.comparisons.diffusion_defences import measured_costs
+
+    schedule = DDPMSchedule()
+    classifier = _Linear()
+    purifier = DiffPure(UNet(TINY).reset_parameters(0, official_init=False), schedule, classifier, t_star=50, reverse_steps=3)
+    conditional = ClassConditionalUNet(TINY, 4).reset_parameters(0, official_init=False)
+    likelihood = DiffusionLikelihoodClassifier(conditional, schedule, (1, 8, 8), timesteps=[10, 20], seed=0)
+    kinds = {"cnn": "standard training", "purifier": "diffusion purification", "likelihood": "diffusion classifier"}
+    rows = measured_costs({"cnn": classifier, "purifier": purifier, "likelihood": likelihood}, kinds, (1, 8, 8), batch_size=2)
+    by = {r["method"]: r for r in rows}
+    assert by["cnn"]["network_calls"] == 1 and by["purifier"]["network_calls"] == 4 and by["likelihood"]["network_calls"] == 8
+    one_unet = by["likelihood"]["flops_per_prediction"] / 8           # the classifier calls the U-Net once per class and timestep
+    assert by["purifier"]["flops_per_prediction"] == pytest.approx(3 * one_unet + by["cnn"]["flops_per_prediction"], rel=1e-6)
+    assert all(r["seconds_per_prediction"] > 0 and r["time_source"] == "measured here" for r in rows)

@@ -544,3 +544,59 @@ def test_05_claim_verdict():
         def untouched(d):
             raise NotImplementedError()
         checks.check_claim_verdict(untouched)
+
+
+def test_07_forward_diffusion_to_t_star():
+    answer = solution_functions("07_diffusion_defences", "ex07_1_solution")["my_diffuse"]
+    assert "passed" in checks.check_diffuse_to_t_star(answer)
+    with fails("under a square root"):
+        checks.check_diffuse_to_t_star(lambda x, t, n, ab: ab[t] * (2 * x - 1) + (1 - ab[t]) * n)
+    with fails("diffused on the"):
+        checks.check_diffuse_to_t_star(lambda x, t, n, ab: ab[t].sqrt() * x + (1 - ab[t]).sqrt() * n)
+    with fails("is read at t"):
+        checks.check_diffuse_to_t_star(lambda x, t, n, ab: ab[t - 1].sqrt() * (2 * x - 1) + (1 - ab[t - 1]).sqrt() * n)
+    with fails("swapped"):
+        checks.check_diffuse_to_t_star(lambda x, t, n, ab: (1 - ab[t]).sqrt() * (2 * x - 1) + ab[t].sqrt() * n)
+    with fails("noise term is missing"):
+        checks.check_diffuse_to_t_star(lambda x, t, n, ab: ab[t].sqrt() * (2 * x - 1))
+    with fails("differs from the forward diffusion"):                 # right only at one t*: a hard-coded index
+        checks.check_diffuse_to_t_star(lambda x, t, n, ab: ab[100].sqrt() * (2 * x - 1) + (1 - ab[100]).sqrt() * n)
+    with fails("shape"):
+        checks.check_diffuse_to_t_star(lambda x, t, n, ab: (ab[t].sqrt() * (2 * x - 1) + (1 - ab[t]).sqrt() * n)[0])
+
+
+def test_07_class_errors():
+    answer = solution_functions("07_diffusion_defences", "ex07_2_solution")["my_class_errors"]
+    assert "passed" in checks.check_class_errors(answer)
+
+    def variant(scale=True, against_image=False, summed=False, fresh=False, sign=1.0, transpose=False):
+        def errors(denoiser, schedule, x, timesteps, noises, num_classes):
+            x0 = x * 2 - 1 if scale else x
+            out = torch.zeros(len(x), num_classes)
+            for y in range(num_classes):
+                for t, e in zip(timesteps, noises):
+                    noise = torch.randn_like(x0) if fresh else e.expand_as(x0)
+                    tb = torch.full((len(x),), t)
+                    eps = denoiser(schedule.q_sample(x0, tb, noise), tb, torch.full((len(x),), y))
+                    err = (eps - (x0 if against_image else noise)).pow(2).flatten(1).mean(1)
+                    out[:, y] += err if summed else err / len(timesteps)
+            out = sign * out
+            return out.T.contiguous().view(len(x), num_classes) if transpose else out
+        return errors
+
+    with fails("noised on the"):
+        checks.check_class_errors(variant(scale=False))
+    with fails("against the clean image"):
+        checks.check_class_errors(variant(against_image=True))
+    with fails("summed over the timesteps"):
+        checks.check_class_errors(variant(summed=True))
+    with fails("the same noises for every class"):                    # fresh noise per class: the pairing lost
+        checks.check_class_errors(variant(fresh=True))
+    with fails("these are the logits"):
+        checks.check_class_errors(variant(sign=-1.0))
+    with fails("rows and columns"):
+        checks.check_class_errors(variant(transpose=True))
+    with fails("not answered yet"):
+        def untouched(*args):
+            raise NotImplementedError()
+        checks.check_class_errors(untouched)

@@ -227,3 +227,29 @@ def sweep_suite(eps: float, protocol: str, random_model: bool, steps: int = DEFA
     return suite
 
 
+
+
+def deterministic_cascade_suite_for(eps: float, settings: AttackSettings,
+                                    transfer_source: str | None = "cnn") -> list[AttackSpec]:
+    """The cascade of a deterministic model too costly for AutoAttack's nine-target runs (a diffusion
+    classifier: tens of network calls per prediction), with a run's attack settings: PGD on the margin,
+    APGD on cross-entropy, on DLR and targeted at the nearest wrong class, then the black-box challengers
+    (Square, the transfer from ``transfer_source``) and APGD started from their examples.  No EOT (the
+    model has no noise: one draw is the exact gradient) and no surrogates (the gradient is exact)."""
+    apgd = {"eps": eps, "steps": settings.apgd_steps, "eot_samples": 1}
+    suite = [
+        AttackSpec(f"pgd{settings.steps}_margin", "pgd",
+                   {"eps": eps, "alpha": eps / 4, "steps": settings.steps, "loss": "margin"}),
+        AttackSpec("apgd_ce", "apgd", {**apgd, "loss": "ce"}),
+        AttackSpec("apgd_dlr", "apgd", {**apgd, "loss": "dlr"}),
+        AttackSpec("apgd_targeted", "apgd", {**apgd, "loss": "targeted_margin", "targets": 1}),
+        AttackSpec(f"square{settings.square_queries}", "square", {"eps": eps, "queries": settings.square_queries}),
+    ]
+    black_box = [f"square{settings.square_queries}"]
+    if transfer_source is not None:
+        transfer = f"transfer_from_{transfer_source}"
+        suite.append(AttackSpec(transfer, "pgd", {"eps": eps, "alpha": eps / 10, "steps": 50, "loss": "margin"},
+                                "transfer", source=transfer_source))
+        black_box.append(transfer)
+    return suite + [AttackSpec(f"apgd_from_{name}", "apgd", {**apgd, "loss": "margin"}, start_from=name)
+                    for name in black_box]

@@ -16,6 +16,7 @@ from idc_lite.teaching.checks.attack import (
     check_surrogate_attack,
 )
 from idc_lite.teaching.checks.baselines import check_adv_cnn_exercise, check_claim_verdict, check_protocol_gaps
+from idc_lite.teaching.checks.defences import check_class_errors, check_diffuse_to_t_star
 from idc_lite.teaching.checks.efficiency import check_cost_ratios, check_wide_unet_flops
 from idc_lite.teaching.checks.label_images import check_global_minmax, check_label_image_distances
 from idc_lite.teaching.checks.training import check_interclass_term, check_posterior_variance, check_q_sample, check_skip_noop
@@ -29,4 +30,5 @@ __all__ = [
     "check_fixed_noise_attack",                                                               # 04
     "check_protocol_gaps", "check_adv_cnn_exercise", "check_claim_verdict",                   # 05
     "check_cost_ratios", "check_wide_unet_flops",                                             # 06
+    "check_diffuse_to_t_star", "check_class_errors",                                          # 07
 ]
