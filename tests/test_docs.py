@@ -141,3 +141,34 @@ def test_the_book_opens_in_headless_chromium(built_docs, browser, tmp_path):
         assert driver.execute_script("return document.readyState") == "complete"
     finally:
         driver.quit()
+
+
+def test_the_results_figures_are_drawn_from_the_records(tmp_path):
+    """Each record's two figures come from its own figures: a line and an interval band per model and protocol,
+    a point and a threshold per paired difference behind a claim; a page whose figure is missing is stale."""
+    import shutil
+
+    from idc_lite.runs.record_figures import _difference_rows, accuracy_figure, claims_figure
+
+    recorded = records.load_records()
+    reference = recorded[records.REFERENCE]
+    pairs = {(m, k.split("@")[0]) for m, e in reference["robustness"].items() for k in e["protocols"]}
+    ax = accuracy_figure(reference).axes[0]
+    assert len(ax.lines) == len(pairs) and len(ax.collections) == len(pairs)   # one band per line
+    record = {**reference, "claims": [{"claim": "C5", "verdict": "supported", "values": {
+        "difference": {"difference": 0.01, "low": -0.02, "high": 0.04}}}, {"claim": "C1", "verdict": "contradicted", "values": {
+        "differences": {"A": {"difference": -0.3, "low": -0.4, "high": -0.2}}}}]}
+    assert [(label, t) for label, _, t in _difference_rows(record)] == [("C5 (supported)", -0.05),
+                                                                        ("C1 against A (contradicted)", 0.0)]
+    left = claims_figure(record).axes[0]
+    assert [line.get_xdata()[0] for line in left.lines if line.get_color() == "tab:red"] == [-5.0, 0.0]
+    # a copy of the pages and records: rendered, nothing is stale; a figure gone, the page is
+    for rel in records.TARGETS:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, tmp_path / rel)
+    shutil.copytree(REPO / "docs" / "records", tmp_path / "docs" / "records", dirs_exist_ok=True)
+    shutil.rmtree(tmp_path / "docs" / "records" / "figures", ignore_errors=True)
+    records.render(tmp_path)
+    assert records.stale_files(tmp_path) == []
+    (tmp_path / "docs" / "records" / "figures" / f"{records.REFERENCE}-accuracy.png").unlink()
+    assert records.stale_files(tmp_path) == [f"docs/records/figures/{records.REFERENCE}-accuracy.png"]

@@ -7,7 +7,7 @@ studies a recorded run writes its own record under ``docs/records/benchmarks/`` 
 --record ...``), rendered the same way.
 
     idc-lite results add runs/<run> --name digits [--commit SHA]    # store or replace a run's record
-    idc-lite results render                                          # rewrite every generated block
+    idc-lite results render                                          # rewrite every generated block and figure
     idc-lite results check                                           # exit 1 when a block is stale
 
 A generated block sits between ``<!-- generated: NAME -->`` and ``<!-- end generated -->`` in README.md and
@@ -62,7 +62,8 @@ def compact_record(summary: dict, name: str, commit: str | None = None, note: st
             "main_budget": {k: v for k, v in (summary.get("main_budget") or {}).items() if k != "choice"},
             "robustness": robustness, "comparisons": summary.get("comparisons") or [],
             "sanity_checks": summary.get("sanity_checks") or [],
-            "claims": [{k: c.get(k) for k in ("claim", "text", "verdict", "evidence")} for c in summary.get("claims") or []],
+            "claims": [{k: c.get(k) for k in ("claim", "text", "verdict", "evidence", "rule", "quoted", "values")}
+                       for c in summary.get("claims") or []],
             "costs": efficiency.rows if efficiency else [],
             "report": [f"reports/{name}/summary.md", *(f"reports/{name}/{p}" for p in summary.get("html_pages") or [])]}
 
@@ -199,7 +200,7 @@ def results(records: dict[str, dict]) -> str:
         if budget:
             out += [f"**Main budget**: {budget.get('eps_255'):g}/255: {budget.get('reason')}.", ""]
         out += ["**Robust accuracy** (worst case over each protocol's attacks; {doc}`evaluation`):", "",
-                *robustness_table(r), ""]
+                *robustness_table(r), "", f"![accuracy against eps, {name}](records/figures/{name}-accuracy.png)", ""]
         if r.get("comparisons"):
             out += ["**Paired differences** on the same examples:", "", "| protocol | models | difference |", "|---|---|---|"]
             out += [f"| {c['protocol']} | {c['reference']} minus {c['other']} | {format_difference(c['difference'])} |"
@@ -208,11 +209,36 @@ def results(records: dict[str, dict]) -> str:
             out += ["**Sanity checks**:", "", "| check | status | criterion |", "|---|---|---|"]
             out += [f"| {c['check']} | {c['status']} | {c['criterion']} |" for c in r["sanity_checks"]] + [""]
         if r.get("claims"):
-            out += ["**The paper's claims** against this run:", "", "| claim | verdict | evidence |", "|---|---|---|"]
-            out += [f"| {c['claim']}: {c['text']} | {c['verdict']} | {c['evidence']} |" for c in r["claims"]] + [""]
+            out += claims_section(r)
         links = " · ".join(f'<a href="{p}">{Path(p).name}</a>' for p in r.get("report") or [])
         out += [f"The run's report and executed notebooks: {links}", ""]
     return "\n".join(out) if out else "No reference run is recorded yet.\n"
+
+
+def claims_section(r: dict) -> list[str]:
+    """A record's claims: the verdict table, then per claim its rule, scope (data, budget, n, training seeds,
+    measured or quoted), the failed sanity checks its evidence rests on, and what it means at CIFAR-10 scale."""
+    from idc_lite.comparisons.claims import CIFAR_SCALE, ROBUSTNESS_CLAIMS
+
+    failed = [c["check"] for c in r.get("sanity_checks") or [] if c["status"] == "FAILED"]
+    budget = (r.get("main_budget") or {}).get("eps_255")
+    out = ["**The paper's claims** against this run:", "", "| claim | verdict | evidence |", "|---|---|---|"]
+    out += [f"| {c['claim']}: {c['text']} | {c['verdict']} | {c['evidence']} |" for c in r["claims"]] + [""]
+    if any(c.get("values") for c in r["claims"]):
+        out += [f"![the evidence behind each claim, {r['name']}](records/figures/{r['name']}-claims.png)", ""]
+    for c in r["claims"]:
+        if not c.get("rule"):       # a record made before the claims kept their rules
+            continue
+        scope = (f"{r.get('data')}; main budget {budget:g}/255 (L-inf); the n of each figure is in the evidence; each model "
+                 f"trained once (seed {r.get('seed')}), so an interval holds evaluation noise only")
+        out += [f"*{c['claim']}, {c['verdict']}.* Rule: {c['rule']}. Scope: {scope}."]
+        if c.get("quoted"):
+            out[-1] += f" Quoted, not measured here (no part of the verdict): {c['quoted']}."
+        if c["claim"] in ROBUSTNESS_CLAIMS and failed:
+            out[-1] += (" Caveat: the evidence rests on an evaluation whose sanity checks "
+                        f"{'; '.join(failed)} FAILED at the main budget, so the robust accuracies are upper bounds.")
+        out += ["", f"At CIFAR-10 scale: {CIFAR_SCALE[c['claim']]}", ""]
+    return out
 
 
 def timings(records: dict[str, dict]) -> str:
@@ -228,11 +254,13 @@ def timings(records: dict[str, dict]) -> str:
 
 
 def wall_times(records: dict[str, dict]) -> str:
-    lines = ["| record | machine | whole chain | " + " | ".join(f"{i:02d}" for i in range(1, 7)) + " |", "|---" * 9 + "|"]
+    count = max([len(r.get("wall_seconds_per_notebook") or {}) for r in records.values()] + [1])
+    lines = ["| record | machine | whole chain | " + " | ".join(f"{i:02d}" for i in range(1, count + 1)) + " |",
+             "|---" * (count + 3) + "|"]
     for name, r in records.items():
-        per = list((r.get("wall_seconds_per_notebook") or {}).values())
+        per = [f"{s:.0f} s" for s in (r.get("wall_seconds_per_notebook") or {}).values()]
         lines.append(f"| {name} | {provenance(r)} | {r['wall_seconds_total'] / 60:.1f} min | "
-                     + " | ".join(f"{s:.0f} s" for s in per) + " |")
+                     + " | ".join(per + ["–"] * (count - len(per))) + " |")
     return "\n".join(lines + [""])
 
 
@@ -312,11 +340,17 @@ def stale_files(repo: Path = REPO, records: dict[str, dict] | None = None,
         found = [m.group("name") for m in _BLOCK.finditer(text)]
         if sorted(found) != sorted(names) or render_text(text, records, benchmarks) != text:
             stale.append(rel)
+    figures = repo / "docs" / "records" / "figures"
+    shown = re.findall(r"records/figures/([\w.-]+\.png)", (repo / "docs" / "results.md").read_text())
+    stale += [f"docs/records/figures/{m}" for m in shown if not (figures / m).is_file()]
     return stale
 
 
 def render(repo: Path = REPO) -> list[str]:
+    from idc_lite.runs.record_figures import write_figures
+
     records, benchmarks = load_records(repo / "docs" / "records"), load_benchmarks(repo / "docs" / "records")
+    write_figures(records, repo / "docs" / "records" / "figures")
     changed = []
     for rel in TARGETS:
         path = repo / rel

@@ -87,19 +87,28 @@ def _protocol_intervals(result: dict, paper: bool) -> dict:
 
 
 def robustness_summary(metrics: RunMetrics) -> dict:
-    """{model: {protocol@eps: protocol_summary}} from notebooks 04 and 05 (empty if they did not run)."""
+    """{model: {protocol@eps: protocol_summary}} from notebooks 04, 05 and 07 (empty if they did not run)."""
     evaluation, baselines = metrics.attack, metrics.baselines
     out = {}
     models = dict(baselines.models) if baselines else {}
     if evaluation and "IDC" not in models:
         models["IDC"] = {"protocols": idc_protocols(evaluation)}
+    files = dict(baselines.files) if baselines else {}
+    if metrics.defences:   # notebook 07's diffusion defences, on the first of the same examples
+        costs = {r["method"]: r for r in metrics.defences.costs}
+        for name, d in metrics.defences.defences.items():
+            row = costs.get(name)
+            models[name] = {"protocols": d["protocols"], "cost": row and {
+                "parameters": row["parameters"], "flops_per_prediction": row["flops_per_prediction"],
+                "seconds_per_image": row["seconds_per_prediction"]}}
+            files[name] = d["build"]["file"]
     for name, entry in models.items():
         per = {}
         for key, result in entry["protocols"].items():
             eps = result["attacks"][0]["settings"]["eps"] if result["attacks"] else evaluation.eps
             label = key if key.startswith("paper") else f"adaptive@{round(255 * eps)}"
             per[label] = protocol_summary(result, eps)
-        out[name] = {"protocols": per, "cost": entry.get("cost"), "file": baselines.files.get(name) if baselines else None}
+        out[name] = {"protocols": per, "cost": entry.get("cost"), "file": files.get(name)}
     return out
 
 
@@ -365,8 +374,19 @@ def resummarize(out: Path) -> dict:
 
 
 def write_summary(out: Path, summary: dict) -> None:
+    """``summary.json``, the figures drawn from it (``figures/``, as the results pages draw a record's) and
+    ``summary.md``, which shows them."""
+    from idc_lite.runs.record_figures import write_figures
+    from idc_lite.runs.records import compact_record
+
     atomic_write_json(summary, out / "summary.json")
+    figures = []
+    if summary.get("robustness"):
+        record = compact_record(summary, "run", commit=summary.get("commit") or "uncommitted")
+        figures = [p.relative_to(out) for p in write_figures({"run": record}, out / "figures")]
     text = summary_markdown(summary)
+    if figures:
+        text += "\n## Figures\n\n" + "".join(f"![{p.stem}]({p.as_posix()})\n\n" for p in figures)
     atomic_write_bytes(out / "summary.md", lambda h: h.write(text.encode()))
 
 
