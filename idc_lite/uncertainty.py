@@ -10,7 +10,8 @@ Which interval (the guide's rule):
 
 Paired comparisons: :func:`paired_difference` (bootstrap of the per-example difference, resampling
 examples together) and :func:`mcnemar_exact` (exact two-sided test on the discordant pairs of one-draw
-outcomes).
+outcomes).  Models trained with several seeds: :func:`seeds_estimate` and :func:`seeds_difference`, a
+bootstrap over seeds and examples, so that the interval holds the luck of training too.
 """
 from __future__ import annotations
 
@@ -110,6 +111,61 @@ def paired_difference(a, b, seed: int = 0, resamples: int = RESAMPLES, confidenc
             "confidence": confidence, "excludes_zero": low > 0 or high < 0}
 
 
+def _per_seed(groups, name: str) -> torch.Tensor:
+    """(seeds, n) scores from a list of per-seed lists, each on the same n examples."""
+    if not isinstance(groups, (list, tuple)) or not groups:
+        raise InputError(f"{name} must be a non-empty list of per-seed scores, got {groups!r}")
+    rows = [_scores(g, f"{name}[{i}]") for i, g in enumerate(groups)]
+    if len({r.numel() for r in rows}) != 1:
+        raise InputError(f"every seed of {name} must be scored on the same examples: n = {[r.numel() for r in rows]}")
+    return torch.stack(rows)
+
+
+def _seeds_bootstrap(groups: list[torch.Tensor], seed: int, resamples: int, label: str) -> torch.Tensor:
+    """(resamples,) of sum(sign * mean over resampled seeds and examples) for ``groups`` = [(S, n) tensor
+    with its sign]: the examples are resampled once for all groups (paired), the seeds of each group apart."""
+    n = groups[0][0].shape[1]
+    g = seeded(seed, label)
+    examples = torch.randint(0, n, (resamples, n), generator=g)
+    total = torch.zeros(resamples, dtype=torch.float64)
+    for scores, sign in groups:
+        picked = torch.randint(0, scores.shape[0], (resamples, scores.shape[0]), generator=g)
+        per_seed_example = scores[picked]                                          # (R, S, n)
+        chosen = torch.gather(per_seed_example, 2, examples[:, None, :].expand(-1, scores.shape[0], -1))
+        total += sign * chosen.mean((1, 2))
+    return total
+
+
+def seeds_estimate(per_seed, seed: int = 0, resamples: int = RESAMPLES, confidence: float = CONFIDENCE) -> dict:
+    """Mean of per-example scores over training seeds and examples, with a two-level percentile bootstrap
+    (seeds resampled, then examples): the interval holds the luck of training as well as the evaluation's.
+
+    ``per_seed``: one list of per-example scores in [0, 1] per training seed, all on the same n examples.
+    Returns :func:`estimate`'s keys plus ``seeds`` and ``per_seed`` (each seed's mean)."""
+    t = _per_seed(per_seed, "per_seed")
+    means = _seeds_bootstrap([(t, 1.0)], seed, resamples, "seeds-bootstrap")
+    tail = (1 - confidence) / 2
+    return {"value": t.mean().item(), "n": t.shape[1], "seeds": t.shape[0], "per_seed": t.mean(1).tolist(),
+            "low": torch.quantile(means, tail).item(), "high": torch.quantile(means, 1 - tail).item(),
+            "method": "seed x example bootstrap", "confidence": confidence}
+
+
+def seeds_difference(a_per_seed, b_per_seed, seed: int = 0, resamples: int = RESAMPLES,
+                     confidence: float = CONFIDENCE) -> dict:
+    """Mean of a - b where each model was trained with several seeds and scored on the same examples: the
+    examples are resampled together (paired), each model's seeds apart (independent trainings).  Keys of
+    :func:`paired_difference` plus ``seeds`` (a's, b's)."""
+    ta, tb = _per_seed(a_per_seed, "a_per_seed"), _per_seed(b_per_seed, "b_per_seed")
+    if ta.shape[1] != tb.shape[1]:
+        raise InputError(f"a paired comparison needs scores on the same examples: {ta.shape[1]} against {tb.shape[1]}")
+    diffs = _seeds_bootstrap([(ta, 1.0), (tb, -1.0)], seed, resamples, "seeds-paired-bootstrap")
+    tail = (1 - confidence) / 2
+    low, high = torch.quantile(diffs, tail).item(), torch.quantile(diffs, 1 - tail).item()
+    return {"difference": (ta.mean() - tb.mean()).item(), "n": ta.shape[1], "seeds": [ta.shape[0], tb.shape[0]],
+            "low": low, "high": high, "method": "seed x example bootstrap", "confidence": confidence,
+            "excludes_zero": low > 0 or high < 0}
+
+
 def mcnemar_exact(a_correct, b_correct) -> dict:
     """McNemar's exact test for two one-draw outcomes (0/1) on the same examples: the two-sided
     binomial p-value of the discordant pairs (``only_a`` right for a only, ``only_b`` for b only)."""
@@ -139,14 +195,16 @@ def format_estimate(e: dict | None, digits: int = 1, with_n: bool = True) -> str
         return "n/a"
     f = f"{{:.{digits}f}}"
     text = f"{f.format(100 * e['value'])} % [{f.format(100 * e['low'])}, {f.format(100 * e['high'])}]"
-    return text + (f" (n = {e['n']})" if with_n else "")
+    seeds = f", {e['seeds']} training seed{'s' if e['seeds'] > 1 else ''}" if e.get("seeds") else ""
+    return text + (f" (n = {e['n']}{seeds})" if with_n else "")
 
 
 def format_difference(d: dict | None) -> str:
     """'+12.0 points [4.0, 20.0] (paired bootstrap, n = 100)' from :func:`paired_difference`."""
     if not d:
         return "n/a"
+    seeds = f", training seeds {d['seeds'][0]} and {d['seeds'][1]}" if d.get("seeds") else ""
     return (f"{100 * d['difference']:+.1f} points [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] "
-            f"({d['method']}, n = {d['n']})")
+            f"({d['method']}, n = {d['n']}{seeds})")
 
 

@@ -13,6 +13,12 @@ from idc_lite.comparisons.claims import (
     cost_verdict,
     interval_verdict,
 )
+from idc_lite.comparisons.replicate_claims import (
+    assess_replicate_claims,
+    combine_budgets,
+    inter_class_loss_claim,
+    pruning_claim,
+)
 from idc_lite.metrics import RunMetrics
 
 
@@ -134,3 +140,56 @@ def test_cost_claims_are_split_and_measured_on_this_runs_models():
     assert claims["C3b"]["verdict"] == CONTRADICTED
     text = "\n".join(claims_markdown(list(claims.values())))
     assert "| C3b: at a fraction of the computational cost of adversarially trained CNNs | **contradicted** |" in text
+
+
+def _group(seed_means, n=100, eps=(48.0, 16.0), clean=None, checks="passed", flops=5e8):
+    """A replicate group whose per-seed scores are right on the first mean x n examples, at both budgets."""
+    scores = [[1.0] * round(m * n) + [0.0] * (n - round(m * n)) for m in seed_means]
+    clean_scores = [[1.0] * round(c * n) + [0.0] * (n - round(c * n)) for c in (clean or [0.98] * len(seed_means))]
+    return {"seeds": list(range(len(seed_means))), "main": scores, "secondary": scores, "eps_255": eps[0],
+            "secondary_eps_255": eps[1], "clean": clean_scores, "undefended_checks": [checks] * len(seed_means),
+            "flops_per_prediction": flops}
+
+
+@pytest.mark.parametrize("reference, other, verdict", [
+    ([0.40, 0.42, 0.41], [0.20, 0.22, 0.21], SUPPORTED),          # seeds agree: a 20-point gain is sure
+    ([0.20, 0.22, 0.21], [0.40, 0.42, 0.41], CONTRADICTED),
+    ([0.10, 0.60, 0.35], [0.30, 0.32, 0.31], INCONCLUSIVE),       # the same mean gain, seeds scattered
+])
+def test_the_inter_class_loss_claim_is_judged_over_seeds_and_examples(reference, other, verdict):
+    claim = inter_class_loss_claim(_group(reference), _group(other), ("IDC", "no inter-class loss"))
+    assert claim["verdict"] == verdict
+    assert set(claim["values"]["differences"]) == {"48/255", "16/255"}
+    assert "seed x example bootstrap, n = 100, training seeds 3 and 3" in claim["evidence"]
+    assert "seeds 0, 1, 2" in claim["evidence"]
+
+
+def test_the_inter_class_loss_claim_combines_the_budgets_and_needs_the_undefended_check():
+    assert combine_budgets([SUPPORTED, INCONCLUSIVE]) == SUPPORTED
+    assert combine_budgets([SUPPORTED, CONTRADICTED]) == INCONCLUSIVE
+    assert combine_budgets([INCONCLUSIVE, CONTRADICTED]) == CONTRADICTED
+    failed = inter_class_loss_claim(_group([0.4] * 3, checks="FAILED"), _group([0.2] * 3), ("a", "b"))
+    assert failed["verdict"] == INCONCLUSIVE and "did not pass in every replicate" in failed["evidence"]
+    unattacked = {k: v for k, v in _group([0.4]).items() if k not in ("main", "secondary")}
+    assert inter_class_loss_claim(unattacked, unattacked, ("a", "b"))["verdict"] == NOT_TESTED
+
+
+@pytest.mark.parametrize("pruned, unpruned, verdict", [
+    ([0.97, 0.98, 0.97], [0.99], SUPPORTED),         # 1.7 points below: inside the 5-point margin
+    ([0.80, 0.81, 0.80], [0.99], CONTRADICTED),      # 18.7 points below
+    ([0.99, 0.80, 0.95], [0.98], INCONCLUSIVE),      # one seed far off: the margin inside the interval
+])
+def test_the_pruning_claim_compares_clean_accuracy_with_an_unpruned_longer_sampler(pruned, unpruned, verdict):
+    claim = pruning_claim(_group([0.3] * len(pruned), clean=pruned, flops=5e8),
+                          _group([0.3], clean=unpruned, flops=1e10), ("pruned, T = 4", "unpruned, T = 10"))
+    assert claim["verdict"] == verdict
+    assert claim["values"]["flops_ratio"] == pytest.approx(0.05)
+    assert "500.0 MFLOPs" in claim["evidence"] and "10,000.0 MFLOPs" in claim["evidence"]
+
+
+def test_replicate_claims_of_missing_points_are_not_tested():
+    claims = assess_replicate_claims({"base": _group([0.4] * 3)},
+                                     {"C4": {"reference": "base", "other": "no inter-class loss"},
+                                      "C5": {"reference": "base", "other": "unpruned"}})
+    assert [(c["claim"], c["verdict"]) for c in claims] == [("C4", NOT_TESTED), ("C5", NOT_TESTED)]
+    assert "no finished run of unpruned" in claims[1]["evidence"]

@@ -172,3 +172,46 @@ def test_the_results_figures_are_drawn_from_the_records(tmp_path):
     assert records.stale_files(tmp_path) == []
     (tmp_path / "docs" / "records" / "figures" / f"{records.REFERENCE}-accuracy.png").unlink()
     assert records.stale_files(tmp_path) == [f"docs/records/figures/{records.REFERENCE}-accuracy.png"]
+
+
+def test_a_sweep_with_seeds_is_recorded_and_its_claims_replace_the_single_seed_ones(tmp_path):
+    """`results add` of a sweep folder writes docs/records/sweeps/<name>.json; the results page then shows each
+    point over its seeds, and the reference run's C4 carries the seeds' verdict with its own kept in the evidence;
+    a smoke sweep, one with a failed run, or one made from uncommitted changes is refused."""
+    from idc_lite.errors import RunFolderError
+    from idc_lite.runs.sweep_records import load_sweeps, seeds_block, with_seed_claims
+
+    group = {"seeds": [0, 1, 2], "eps_255": 48.0, "secondary_eps_255": 16.0, "flops_per_prediction": 5.3e8,
+             "clean": {"value": 0.98, "low": 0.97, "high": 0.99, "n": 359, "seeds": 3, "per_seed": [0.97, 0.98, 0.99]},
+             "main": {"value": 0.05, "low": 0.01, "high": 0.1, "n": 64, "seeds": 3, "per_seed": [0.04, 0.05, 0.06]},
+             "secondary": None}
+    claim = {"claim": "C4", "text": "the inter-class loss helps", "verdict": "inconclusive at this n", "evidence": "E4",
+             "rule": "R4", "values": {}}
+    sweep = {"name": "digits-seeds", "grid_file": "sweeps/digits_seeds.json", "smoke": False, "commit": "a" * 40,
+             "created": "2026-12-05T10:00:00", "machine_line": "a machine", "wall_seconds": 3600, "seeds": [0, 1, 2],
+             "points": [{"point": "base, seed=0", "group": "base", "seed": 0, "status": "finished"}],
+             "replicates": {"base": group}, "claims": [claim]}
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    (folder / "sweep.json").write_text(json.dumps(sweep))
+    path = records.add_run(folder, "digits-seeds", records_dir=tmp_path / "records")
+    assert path == tmp_path / "records" / "sweeps" / "digits-seeds.json"
+    recorded = load_sweeps(tmp_path / "records")
+    assert "per_example" not in path.read_text() and recorded["digits-seeds"]["claims"] == [claim]
+    block = seeds_block(recorded)
+    assert "| base | 0, 1, 2 | 98.0 % [97.0, 99.0] (n = 359, 3 training seeds) | 97.0, 98.0, 99.0 |" in block
+    assert "5.0 % [1.0, 10.0] (n = 64, 3 training seeds) at 48/255" in block and "*C4 (the inter-class loss" in block
+    reference = records.load_records()[records.REFERENCE]
+    replaced = with_seed_claims(reference, recorded)
+    c4 = next(c for c in replaced["claims"] if c["claim"] == "C4")
+    single = next(c for c in reference["claims"] if c["claim"] == "C4")
+    assert c4["verdict"] == "inconclusive at this n" and c4["seeds_record"] == "digits-seeds"
+    assert f"this run's single-seed verdict: {single['verdict']}" in c4["evidence"]
+    assert [c["claim"] for c in replaced["claims"]] == [c["claim"] for c in reference["claims"]]
+    page = records.results({records.REFERENCE: reference}, recorded)
+    assert "sweep record digits-seeds" in page and "luck of training" in page
+    for change, message in (({"smoke": True}, "smoke sweep"), ({"commit": "a" * 40 + "+changes"}, "uncommitted"),
+                            ({"points": [{"point": "x", "status": "failed"}]}, r"runs \['x'\] did not finish")):
+        (folder / "sweep.json").write_text(json.dumps({**sweep, **change}))
+        with pytest.raises(RunFolderError, match=message):
+            records.add_run(folder, "digits-seeds", records_dir=tmp_path / "records")

@@ -7,10 +7,11 @@ import sys
 import pytest
 
 from conftest import REPO
+from idc_lite.comparisons.claims import SUPPORTED, UNDEFENDED_CHECK
 from idc_lite.errors import GridError, InputError
 from idc_lite.metrics import AttackMetrics, TrainingMetrics, write_metrics
 from idc_lite.runs.reproduce import check_run_parameters
-from idc_lite.runs.sweep import grid_points, load_grid, notebook_files, run_sweep
+from idc_lite.runs.sweep import grid_points, load_grid, notebook_files, run_sweep, sweep_runs
 from idc_lite.training.presets import get_preset, with_ablation
 
 DEFAULT_GRID = REPO / "sweeps" / "digits_ablations.json"
@@ -164,3 +165,80 @@ def test_a_sweep_on_two_dask_workers_makes_the_table_of_a_serial_run(tmp_path):
         return [line.rsplit("|", 2)[0] for line in (folder / "sweep.md").read_text().splitlines() if line.startswith("| ")]
 
     assert table(tmp_path / "parallel") == table(tmp_path / "serial")
+
+
+def test_the_seeds_grid_names_the_claims_points_with_parameters_the_notebooks_take():
+    grid = load_grid(REPO / "sweeps" / "digits_seeds.json")
+    runs = sweep_runs(grid)
+    assert [r["run"] for r in runs] == [f"{p}, seed={s}" for p in ("base", "no inter-class loss") for s in (0, 1, 2)] + [
+        "pruned, T = 10", "unpruned, T = 10"]
+    assert [r["seed"] for r in runs] == [0, 1, 2, 0, 1, 2, 0, 0]
+    unpruned = runs[-1]
+    assert [nb.stem for nb in unpruned["notebooks"]] == ["02_train_classifier"]
+    assert unpruned["parameters"] == {"num_timesteps": 10, "model_channels": 64, "num_res_blocks": 2}   # 04's dropped
+    assert runs[3]["parameters"]["cls_loss_weight"] == 0.0 and runs[0]["parameters"]["eps_255"] == 48.0
+    for run in runs:
+        check_run_parameters(run["notebooks"], {"smoke": False, "seed": run["seed"], **run["parameters"]})
+    assert grid["claims"] == {"C4": {"reference": "base", "other": "no inter-class loss"},
+                              "C5": {"reference": "base", "other": "unpruned, T = 10"}}
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"seeds": [0, 0]}, "distinct whole numbers"),
+    ({"seeds": [0, "1"]}, "distinct whole numbers"),
+    ({"replicate": ["base"]}, "has no 'seeds'"),
+    ({"seeds": [0, 1], "replicate": ["bsae"]}, r"unknown: \['bsae'\]"),
+    ({"points": {"x": 3}}, "each an object of parameters"),
+    ({"points": {"x": {"seed": 3}}}, "sets what the sweep sets itself"),
+    ({"points": {"base": {"eta": 0.0}}}, "two points share a name"),
+    ({"points": {"x": {"notebooks": []}}}, "non-empty list of notebooks"),
+    ({"claims": {"C9": {"reference": "base", "other": "base"}}}, "'claims' maps"),
+    ({"claims": {"C4": {"reference": "base", "other": "nothing"}}}, "'claims' maps"),
+])
+def test_bad_seed_and_point_keys_are_refused_with_a_message(tmp_path, content, message):
+    with pytest.raises(GridError, match=message):
+        load_grid(_grid(tmp_path, **content))
+
+
+def _fake_replicate(worst_by_group):
+    """A stand-in for 02 / 04 whose scores depend on the point and the training seed (secondary budget too)."""
+    def run_point(folder, smoke, seed, parameters, notebooks):
+        group = folder.name.split("__seed=")[0]
+        main, clean = worst_by_group[group](seed)
+        n = len(clean)
+        write_metrics(folder, TrainingMetrics(test_accuracy=sum(clean) / n, test_examples=n, flops_per_prediction=4e6,
+                                              accuracy_over_draws={"per_example": clean}))
+        if any(nb.stem == "04_attack" for nb in notebooks):
+            protocol = {"examples": len(main), "draws": 5, "worst_case_per_example": main,
+                        "worst_case_accuracy": sum(main) / len(main), "worst_case_rescored": None}
+            write_metrics(folder, AttackMetrics(eps=48 / 255, paper_eps=8 / 255, adaptive_protocol=protocol,
+                                                adaptive_protocol_secondary=protocol, secondary_eps=16 / 255,
+                                                sanity_checks=[{"check": UNDEFENDED_CHECK, "status": "passed"}]))
+    return run_point
+
+
+def test_replicated_points_run_once_per_seed_and_the_claims_are_judged_over_seeds(tmp_path):
+    grid = _grid(tmp_path, name="seeds", base={"num_examples": 40}, seeds=[0, 1, 2], replicate=["base", "no loss"],
+                 points={"no loss": {"cls_loss_weight": 0.0},
+                         "wide": {"model_channels": 64, "notebooks": ["02_train_classifier"]}},
+                 claims={"C4": {"reference": "base", "other": "no loss"}, "C5": {"reference": "base", "other": "wide"}})
+
+    def right(k, n=40):
+        return [1.0] * k + [0.0] * (n - k)
+    calls = []
+    fake = _fake_replicate({"base": lambda s: (right(20 + s), right(40)), "no_loss": lambda s: (right(4 + s), right(38)),
+                            "wide": lambda s: (right(0), right(39))})
+    sweep = run_sweep(grid, tmp_path / "out", run_point=lambda *a: calls.append(a[2]) or fake(*a))
+    assert calls == [0, 1, 2, 0, 1, 2, 0]                                # training seeds reach the notebooks
+    assert sorted(p.name for p in (tmp_path / "out" / "points").iterdir())[:2] == ["base__seed=0", "base__seed=1"]
+    groups = sweep["replicates"]
+    assert groups["base"]["seeds"] == [0, 1, 2] and groups["base"]["main"]["per_seed"] == [0.5, 0.525, 0.55]
+    assert groups["base"]["main"]["method"] == "seed x example bootstrap" and groups["wide"]["main"] is None
+    rows = {r["point"]: r for r in sweep["points"]}
+    assert rows["no loss, seed=2"]["difference"]["change"] == pytest.approx(-0.4)     # against base, seed=2
+    claims = {c["claim"]: c for c in sweep["claims"]}
+    assert claims["C4"]["verdict"] == SUPPORTED and claims["C5"]["verdict"] == SUPPORTED
+    assert claims["C4"]["values"]["differences"]["48/255"]["seeds"] == [3, 3]
+    text = (tmp_path / "out" / "sweep.md").read_text()
+    assert "## Over training seeds" in text and "| base | 0, 1, 2 |" in text and "50.0, 52.5, 55.0" in text
+    assert "| C4: the inter-class loss helps | **supported** |" in text

@@ -218,6 +218,9 @@ def test_accuracy_over_draws_states_each_scoring_rule():
     result = accuracy_over_draws(model, data.x_test, data.y_test, seeds=[0, 1, 2])
     assert len(result["per_draw"]) == 3 and result["min"] <= result["mean"] <= result["max"]
     assert 0.0 <= result["majority_vote"] <= 1.0 and result["examples"] == 8
+    # each image's share of right draws (what a sweep pairs across models): its mean is the mean accuracy
+    assert len(result["per_example"]) == 8 and set(result["per_example"]) <= {0.0, 1 / 3, 2 / 3, 1.0} | {0.3333, 0.6667}
+    assert sum(result["per_example"]) / 8 == pytest.approx(result["mean"], abs=1e-3)
     again = accuracy_over_draws(model, data.x_test, data.y_test, seeds=[0, 1, 2])
     assert again == result
 

@@ -11,6 +11,8 @@ from idc_lite.uncertainty import (
     mcnemar_exact,
     paired_difference,
     rate_estimate,
+    seeds_difference,
+    seeds_estimate,
     wilson_interval,
 )
 
@@ -70,3 +72,41 @@ def test_mcnemar_exact_counts_discordant_pairs():
     assert mcnemar_exact([1, 1], [1, 1])["p_value"] == 1.0
     with pytest.raises(InputError):
         mcnemar_exact([0.5], [1])
+
+
+def test_seeds_estimate_widens_with_the_spread_between_training_seeds():
+    """Three seeds on the same 200 examples: when the seeds agree the interval is about a one-seed bootstrap's;
+    when their means differ by 30 points the interval holds that spread."""
+    g = torch.Generator().manual_seed(0)
+    same = [(torch.rand(200, generator=g) < 0.6).float().tolist() for _ in range(3)]
+    spread = [(torch.rand(200, generator=g) < p).float().tolist() for p in (0.45, 0.6, 0.75)]
+    agree, disagree = seeds_estimate(same), seeds_estimate(spread)
+    assert (agree["seeds"], agree["n"], agree["method"]) == (3, 200, "seed x example bootstrap")
+    assert agree["per_seed"] == pytest.approx([sum(s) / 200 for s in same])
+    assert agree["value"] == pytest.approx(sum(map(sum, same)) / 600)
+    assert disagree["high"] - disagree["low"] > 2 * (agree["high"] - agree["low"])
+    assert disagree["low"] < 0.5 and disagree["high"] > 0.7
+    assert seeds_estimate(spread) == disagree                                   # seeded
+    assert "(n = 200, 3 training seeds)" in format_estimate(disagree)
+    with pytest.raises(InputError, match="same examples"):
+        seeds_estimate([[1, 0, 1], [1, 0]])
+    with pytest.raises(InputError, match="non-empty list"):
+        seeds_estimate([])
+
+
+def test_seeds_difference_pairs_the_examples_and_keeps_the_seeds_apart():
+    """b is a copy of a's scores with 10 % of the examples flipped right -> wrong: the examples' pairing makes
+    the difference sure at one seed per model; a model whose seeds scatter makes it unsure."""
+    g = torch.Generator().manual_seed(1)
+    a = (torch.rand(300, generator=g) < 0.7).float()
+    b = a.clone()
+    b[torch.nonzero(a)[:30, 0]] = 0.0
+    d = seeds_difference([a.tolist()], [b.tolist()])
+    assert d["difference"] == pytest.approx(0.1) and d["low"] > 0.05 and d["excludes_zero"]
+    assert (d["seeds"], d["method"]) == ([1, 1], "seed x example bootstrap")
+    scattered = [a.tolist(), torch.zeros(300).tolist(), torch.ones(300).tolist()]
+    wide = seeds_difference(scattered, [b.tolist()])
+    assert not wide["excludes_zero"] and wide["high"] - wide["low"] > 0.5
+    assert "training seeds 3 and 1" in format_difference(wide)
+    with pytest.raises(InputError, match="same examples"):
+        seeds_difference([[1, 0]], [[1, 0, 1]])

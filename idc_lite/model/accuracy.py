@@ -57,7 +57,7 @@ def accuracy_over_draws(model: IDCClassifier, x: torch.Tensor, labels: torch.Ten
     majority_correct = (majority_vote(stacked, model.config.num_classes) == labels).float()
     return {"per_draw": per_draw, "mean": sum(per_draw) / len(per_draw), "min": min(per_draw), "max": max(per_draw),
             "majority_vote": majority_correct.mean().item(), "draws": len(seeds), "seeds": list(seeds),
-            "examples": int(x.shape[0]),
+            "examples": int(x.shape[0]), "per_example": [round(v, 4) for v in per_example.tolist()],
             # one draw: Wilson; the mean over draws: a bootstrap over images (idc_lite.uncertainty)
             "interval": estimate(per_example, "wilson" if len(seeds) == 1 else "bootstrap"),
             "majority_vote_interval": estimate(majority_correct, "wilson")}

@@ -61,7 +61,8 @@ def _difference_rows(record: dict) -> list[tuple[str, dict, float]]:
         if "difference" in values:
             rows.append((f"{c['claim']} ({c['verdict']})", values["difference"], threshold))
         for other, d in (values.get("differences") or {}).items():
-            rows.append((f"{c['claim']} against {other} ({c['verdict']})", d, threshold))
+            where = "at" if other.endswith("/255") else "against"      # seed claims are keyed by budget
+            rows.append((f"{c['claim']} {where} {other} ({c['verdict']})", d, threshold))
     return rows
 
 

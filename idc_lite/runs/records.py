@@ -27,11 +27,12 @@ from idc_lite.errors import InputError, RunFolderError
 from idc_lite.files import atomic_write_json
 from idc_lite.metrics import RunMetrics
 from idc_lite.runs.folders import REPO, git
+from idc_lite.runs.sweep_records import add_sweep, load_sweeps, seeds_block, with_seed_claims
 from idc_lite.uncertainty import format_difference, format_estimate, format_percent
 
 RECORDS_DIR = REPO / "docs" / "records"
 REFERENCE = "digits"               # the record behind the README's headline table
-TARGETS = {"README.md": ("headline",), "docs/results.md": ("results",), "docs/instructors.md": ("timings",),
+TARGETS = {"README.md": ("headline",), "docs/results.md": ("results", "seeds"), "docs/instructors.md": ("timings",),
            "docs/costs_and_sweeps.md": ("costs",), "docs/performance.md": ("wall-times",),
            "docs/evaluation.md": ("gradient-budget",)}
 _BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
@@ -74,6 +75,8 @@ def add_run(run_dir: str | Path, name: str, commit: str | None = None, records_d
     run_dir = Path(run_dir)
     if not re.fullmatch(r"[a-z0-9_-]+", name or ""):
         raise InputError(f"a record name is lower-case letters, digits, '_' or '-', got {name!r}")
+    if (run_dir / "sweep.json").is_file():
+        return add_sweep(run_dir, name, records_dir, note)
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file():
         raise RunFolderError(f"{run_dir} has no summary.json: give a run folder that `make reproduce` wrote")
@@ -189,9 +192,11 @@ def headline(records: dict[str, dict]) -> str:
                       *robustness_table(r), ""])
 
 
-def results(records: dict[str, dict]) -> str:
+def results(records: dict[str, dict], sweeps: dict[str, dict] | None = None) -> str:
     out = []
     for name, r in records.items():
+        if name == REFERENCE:
+            r = with_seed_claims(r, sweeps or {})
         budget = r.get("main_budget") or {}
         out += [f"## {name}: {r.get('data')}", "", f"Measured at {provenance(r)}. The whole chain took "
                 f"{r['wall_seconds_total'] / 60:.1f} minutes; seed {r.get('seed')}.", "",
@@ -231,6 +236,9 @@ def claims_section(r: dict) -> list[str]:
             continue
         scope = (f"{r.get('data')}; main budget {budget:g}/255 (L-inf); the n of each figure is in the evidence; each model "
                  f"trained once (seed {r.get('seed')}), so an interval holds evaluation noise only")
+        if c.get("seeds_record"):
+            scope = (f"{r.get('data')}; the budgets, n and training seeds are in the evidence (sweep record "
+                     f"{c['seeds_record']}, below), so an interval holds the luck of training as well as evaluation noise")
         out += [f"*{c['claim']}, {c['verdict']}.* Rule: {c['rule']}. Scope: {scope}."]
         if c.get("quoted"):
             out[-1] += f" Quoted, not measured here (no part of the verdict): {c['quoted']}."
@@ -313,32 +321,40 @@ def gradient_budget(benchmarks: dict[str, dict]) -> str:
     return "\n".join(lines + [""])
 
 
-BLOCKS = {"headline": headline, "results": results, "timings": timings, "wall-times": wall_times, "costs": costs}
+BLOCKS = {"headline": headline, "timings": timings, "wall-times": wall_times, "costs": costs}
 BENCHMARK_BLOCKS = {"gradient-budget": gradient_budget}    # rendered from the benchmarks' records
+SWEEP_BLOCKS = {"seeds": seeds_block}                      # rendered from the sweeps' records
 
 
-def render_text(text: str, records: dict[str, dict], benchmarks: dict[str, dict] | None = None) -> str:
-    """``text`` with every generated block rewritten from ``records`` (and ``benchmarks``)."""
+def render_text(text: str, records: dict[str, dict], benchmarks: dict[str, dict] | None = None,
+                sweeps: dict[str, dict] | None = None) -> str:
+    """``text`` with every generated block rewritten from ``records`` (and ``benchmarks``, ``sweeps``)."""
     def replace(match: re.Match) -> str:
         name = match.group("name")
         if name in BENCHMARK_BLOCKS:
             return match.group(1) + BENCHMARK_BLOCKS[name](benchmarks or {}) + match.group(4)
+        if name in SWEEP_BLOCKS:
+            return match.group(1) + SWEEP_BLOCKS[name](sweeps or {}) + match.group(4)
+        if name == "results":
+            return match.group(1) + results(records, sweeps) + match.group(4)
         if name not in BLOCKS:
-            raise InputError(f"unknown generated block {name!r}; known: {sorted(BLOCKS) + sorted(BENCHMARK_BLOCKS)}")
+            known = sorted([*BLOCKS, "results", *BENCHMARK_BLOCKS, *SWEEP_BLOCKS])
+            raise InputError(f"unknown generated block {name!r}; known: {known}")
         return match.group(1) + BLOCKS[name](records) + match.group(4)
     return _BLOCK.sub(replace, text)
 
 
 def stale_files(repo: Path = REPO, records: dict[str, dict] | None = None,
-                benchmarks: dict[str, dict] | None = None) -> list[str]:
+                benchmarks: dict[str, dict] | None = None, sweeps: dict[str, dict] | None = None) -> list[str]:
     """The files of :data:`TARGETS` whose generated blocks differ from what the records give."""
     records = load_records(repo / "docs" / "records") if records is None else records
     benchmarks = load_benchmarks(repo / "docs" / "records") if benchmarks is None else benchmarks
+    sweeps = load_sweeps(repo / "docs" / "records") if sweeps is None else sweeps
     stale = []
     for rel, names in TARGETS.items():
         text = (repo / rel).read_text()
         found = [m.group("name") for m in _BLOCK.finditer(text)]
-        if sorted(found) != sorted(names) or render_text(text, records, benchmarks) != text:
+        if sorted(found) != sorted(names) or render_text(text, records, benchmarks, sweeps) != text:
             stale.append(rel)
     figures = repo / "docs" / "records" / "figures"
     shown = re.findall(r"records/figures/([\w.-]+\.png)", (repo / "docs" / "results.md").read_text())
@@ -350,12 +366,14 @@ def render(repo: Path = REPO) -> list[str]:
     from idc_lite.runs.record_figures import write_figures
 
     records, benchmarks = load_records(repo / "docs" / "records"), load_benchmarks(repo / "docs" / "records")
-    write_figures(records, repo / "docs" / "records" / "figures")
+    sweeps = load_sweeps(repo / "docs" / "records")
+    write_figures({name: with_seed_claims(r, sweeps) if name == REFERENCE else r for name, r in records.items()},
+                  repo / "docs" / "records" / "figures")
     changed = []
     for rel in TARGETS:
         path = repo / rel
         text = path.read_text()
-        new = render_text(text, records, benchmarks)
+        new = render_text(text, records, benchmarks, sweeps)
         if new != text:
             path.write_text(new)
             changed.append(rel)
@@ -366,7 +384,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Exit status: 0 done (check: every block up to date), 1 check found stale blocks, 2 bad arguments."""
     parser = argparse.ArgumentParser(prog=prog or "python -m idc_lite.runs.records", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    add = sub.add_parser("add", help="store a run's record (and its report) under docs/records/")
+    add = sub.add_parser("add", help="store a run's record (and its report) under docs/records/; a sweep folder's "
+                                     "(with sweep.json) under docs/records/sweeps/")
     add.add_argument("run_dir")
     add.add_argument("--name", required=True, help=f"the record's name ({REFERENCE!r} feeds the README)")
     add.add_argument("--commit", default=None, help="the commit the run was made at, when its summary does not say")

@@ -15,6 +15,15 @@ ablations); ``product`` runs every combination.  Each point is a run folder of i
 is reported as failed and the others still run.  Every point's parameters are checked against the notebooks
 before anything runs.  The sweep then writes ``OUT/sweep.json``, ``OUT/sweep.md`` (one table, with the
 protocol columns of the main report and each figure's noise) and ``OUT/sweep.png``.
+
+Optional keys, for claims that need several training seeds (``sweeps/digits_seeds.json``):
+
+* ``points``: named points beside the varied ones, ``{"unpruned, T = 10": {"model_channels": 64, ...}}``; a
+  point may list its own ``notebooks`` (then only the base parameters those notebooks take reach it);
+* ``seeds``: training seeds, and ``replicate``: the points run once per seed (default: all of them), each
+  run named ``'<point>, seed=<s>'``; the others run once with the sweep's ``seed``;
+* ``claims``: ``{"C4": {"reference": point, "other": point}, "C5": ...}``, judged from the seeds by
+  :mod:`idc_lite.comparisons.replicate_claims` (a bootstrap over seeds and examples).
 """
 from __future__ import annotations
 
@@ -27,14 +36,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from idc_lite.cluster import TaskOutcome, check_cluster_options, run_tasks
+from idc_lite.comparisons.claims import UNDEFENDED_CHECK
 from idc_lite.errors import GridError, InputError, KitError
 from idc_lite.files import atomic_write_bytes, atomic_write_json
 from idc_lite.metrics import read_metrics
-from idc_lite.runs.folders import NOTEBOOKS, REPO
+from idc_lite.runs.folders import NOTEBOOKS, REPO, repository_commit
+from idc_lite.runs.replicates import replicates_markdown
 from idc_lite.runs.reproduce import check_run_parameters, declared_parameters, stream_papermill_output
 from idc_lite.uncertainty import estimate, format_difference, format_estimate, paired_difference, rate_estimate
 
-GRID_KEYS = {"name", "description", "notebooks", "base", "vary", "mode", "seed"}
+GRID_KEYS = {"name", "description", "notebooks", "base", "vary", "mode", "seed", "seeds", "replicate", "points", "claims"}
 
 
 def load_grid(path: str | Path) -> dict:
@@ -64,7 +75,41 @@ def load_grid(path: str | Path) -> dict:
         if name in grid["base"] or name in grid["vary"]:
             raise GridError(f"{path}: {name!r} is set by the sweep itself (--seed, --smoke; each point's own run folder)")
     grid["notebooks"] = [str(nb) for nb in grid["notebooks"]]
+    check_replicates(grid, path)
     return grid
+
+
+def check_replicates(grid: dict, path: Path) -> None:
+    """The optional keys of a grid with training seeds and named points (see the module docstring)."""
+    points = grid.setdefault("points", {})
+    if not isinstance(points, dict) or not all(isinstance(p, dict) for p in points.values()):
+        raise GridError(f"{path}: 'points' must be an object of named points, each an object of parameters")
+    for name, point in points.items():
+        if "notebooks" in point and (not isinstance(point["notebooks"], list) or not point["notebooks"]):
+            raise GridError(f"{path}: points[{name!r}]['notebooks'] must be a non-empty list of notebooks")
+        if {"run_dir", "smoke", "seed"} & set(point):
+            raise GridError(f"{path}: points[{name!r}] sets what the sweep sets itself (run_dir, smoke, seed)")
+    seeds = grid.setdefault("seeds", [])
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise GridError(f"{path}: 'seeds' must be a list of distinct whole numbers >= 0 (training seeds), got {seeds!r}")
+    names = [name for name, _ in grid_points(grid)]
+    if len(set(names)) != len(names):
+        raise GridError(f"{path}: two points share a name: {sorted({n for n in names if names.count(n) > 1})}")
+    replicate = grid.setdefault("replicate", names if seeds else [])
+    if replicate and not seeds:
+        raise GridError(f"{path}: 'replicate' names points to train with several seeds, but the grid has no 'seeds'")
+    unknown = [r for r in replicate if r not in names] if isinstance(replicate, list) else replicate
+    if unknown:
+        raise GridError(f"{path}: 'replicate' must list points of the grid; unknown: {unknown!r} (points: {names})")
+    claims = grid.setdefault("claims", {})
+    from idc_lite.comparisons.replicate_claims import REPLICATE_CLAIMS
+
+    for cid, pair in claims.items() if isinstance(claims, dict) else [(None, claims)]:
+        if cid not in REPLICATE_CLAIMS or not isinstance(pair, dict) or set(pair) != {"reference", "other"} \
+                or not {pair["reference"], pair["other"]} <= set(names):
+            raise GridError(f"{path}: 'claims' maps {sorted(REPLICATE_CLAIMS)} to {{'reference': point, 'other': point}} "
+                            f"with points of the grid {names}; got {cid!r}: {pair!r}")
 
 
 def notebook_files(names: list[str], folder: Path = NOTEBOOKS) -> list[Path]:
@@ -82,14 +127,35 @@ def notebook_files(names: list[str], folder: Path = NOTEBOOKS) -> list[Path]:
 def grid_points(grid: dict) -> list[tuple[str, dict]]:
     """[(point name, its parameters)]: ``base`` first, then one change at a time (or every combination)."""
     base, vary = grid["base"], grid["vary"]
+    named = [(name, {**base, **point}) for name, point in grid.get("points", {}).items()]
     if grid["mode"] == "product" and vary:
         names = list(vary)
         return [(", ".join(f"{n}={v}" for n, v in zip(names, combo)), {**base, **dict(zip(names, combo))})
-                for combo in itertools.product(*(vary[n] for n in names))]
+                for combo in itertools.product(*(vary[n] for n in names))] + named
     points = [("base", dict(base))]
     for name, values in vary.items():
         points += [(f"{name}={value}", {**base, name: value}) for value in values if base.get(name) != value]
-    return points
+    return points + named
+
+
+def sweep_runs(grid: dict) -> list[dict]:
+    """Every run of the grid: ``{"run", "point", "seed", "parameters", "notebooks"}``, a replicated point once per
+    training seed (``'base, seed=1'``), any other once with the sweep's seed.  A named point that lists its own
+    notebooks keeps only the base parameters those notebooks declare."""
+    sweep_seed = int(grid.get("seed", 0))
+    runs = []
+    for name, parameters in grid_points(grid):
+        parameters = dict(parameters)
+        names = parameters.pop("notebooks", None)
+        notebooks = notebook_files(names or grid["notebooks"])
+        if names:
+            declared = set().union(*declared_parameters(notebooks).values())
+            own = grid["points"][name]
+            parameters = {k: v for k, v in parameters.items() if k in declared or k in own}
+        seeds = grid["seeds"] if name in grid["replicate"] else [sweep_seed]
+        runs += [{"run": f"{name}, seed={s}" if name in grid["replicate"] else name, "point": name, "seed": s,
+                  "parameters": parameters, "notebooks": notebooks} for s in seeds]
+    return runs
 
 
 def folder_name(point: str) -> str:
@@ -111,6 +177,7 @@ def point_row(name: str, parameters: dict, run: Path, status: dict) -> dict:
         interval = trained.accuracy_over_draws.get("interval")
         row.update(clean_accuracy=clean, clean_examples=n, n_params=trained.n_params,
                    flops_per_prediction=trained.flops_per_prediction,
+                   clean_per_example=trained.accuracy_over_draws.get("per_example"),
                    clean_interval=interval or (rate_estimate(clean, n) if clean is not None and n else None))
     if attacked:
         adaptive = attacked.adaptive_protocol
@@ -124,6 +191,12 @@ def point_row(name: str, parameters: dict, run: Path, status: dict) -> dict:
                    paper_intervals={key: (p.get("intervals") or {}).get("worst_case_and_clean")
                                     for key, p in attacked.paper_protocol.items()},
                    paper_eps_255=paper_255)
+        secondary = attacked.adaptive_protocol_secondary
+        if secondary and attacked.secondary_eps:
+            row.update(secondary_eps_255=round(255 * attacked.secondary_eps, 1),
+                       secondary_per_example=secondary["worst_case_per_example"])
+        check = attacked.sanity_check(UNDEFENDED_CHECK)
+        row["undefended_check"] = None if check is None else check["status"]
     return row
 
 
@@ -175,6 +248,7 @@ def sweep_markdown(sweep: dict) -> str:
         lines.append(f"| {r['point']} | {status} | {clean} | " + (paper + " | " if paper_keys else "")
                      + f"{adaptive} | {change} | {beyond} | {flops} | {seconds} |")
     beyond = [r["point"] for r in rows if (r.get("difference") or {}).get("beyond_noise")]
+    lines += ["", *replicates_markdown(sweep)] if sweep.get("replicates") else []
     lines += ["", "Changes the adaptive robust accuracy beyond the noise of the evaluation: "
               + (", ".join(beyond) if beyond else "none of the points") + ".", "",
               "Each point's own report: `points/<point>/summary.md`.", ""]
@@ -226,44 +300,57 @@ def run_sweep(grid_file: str | Path, out: Path, smoke: bool = False, seed: int |
     check_cluster_options(workers, scheduler)
     grid = load_grid(grid_file)
     notebooks = notebook_files(grid["notebooks"])
-    seed = int(grid.get("seed", 0) if seed is None else seed)
-    points = grid_points(grid)
-    declared = declared_parameters(notebooks)
-    for name, parameters in points:        # every point checked before the first one runs
+    if seed is not None:
+        grid["seed"] = seed
+    seed = int(grid.get("seed", 0))
+    runs = sweep_runs(grid)
+    for run in runs:        # every run checked before the first one runs
         try:
-            check_run_parameters(notebooks, {"smoke": smoke, "seed": seed, **parameters}, declared)
+            check_run_parameters(run["notebooks"], {"smoke": smoke, "seed": run["seed"], **run["parameters"]})
         except KitError as err:
-            raise GridError(f"point {name!r}: {err} (nothing was run)") from None
+            raise GridError(f"point {run['run']!r}: {err} (nothing was run)") from None
     run_point = run_point or run_notebooks
-    machine = machine_info()
+    machine, commit = machine_info(), repository_commit()
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    names = [name for name, _ in points]
+    names = [run["run"] for run in runs]
     folders = [out / "points" / folder_name(name) for name in names]
 
     def announce(i: int, name: str) -> None:
-        print(f"=== point {i + 1}/{len(points)}: {name}", flush=True)
+        print(f"=== point {i + 1}/{len(runs)}: {name}", flush=True)
 
     def report(outcome: TaskOutcome) -> None:
         if outcome.status != "finished":
             print(f"=== point {outcome.name} failed: {(outcome.error or '')[:300]}", flush=True)
 
-    outcomes = run_tasks(run_point, [(folder, smoke, seed, parameters, notebooks)
-                                     for folder, (_, parameters) in zip(folders, points)],
+    outcomes = run_tasks(run_point, [(folder, smoke, run["seed"], run["parameters"], run["notebooks"])
+                                     for folder, run in zip(folders, runs)],
                          names, workers=workers, scheduler=scheduler, on_start=announce, on_outcome=report)
-    rows = [point_row(name, parameters, folder, {"status": o.status, **({"error": o.error} if o.error else {}),
-                                                 "seconds": o.seconds})
-            for (name, parameters), folder, o in zip(points, folders, outcomes)]
-    base = rows[0] if grid["mode"] == "one_at_a_time" else None
+    rows = [point_row(run["run"], run["parameters"], folder, {"status": o.status, **({"error": o.error} if o.error else {}),
+                                                            "seconds": o.seconds})
+            | {"group": run["point"], "seed": run["seed"], "notebooks": [nb.stem for nb in run["notebooks"]]}
+            for run, folder, o in zip(runs, folders, outcomes)]
     for row in rows:
+        base = _base_row(rows, row) if grid["mode"] == "one_at_a_time" else None
         row["difference"] = _difference(row, base) if base is not None and base["status"] == "finished" else None
     sweep = {"name": grid["name"], "description": grid["description"], "grid_file": str(grid_file), "mode": grid["mode"],
-             "notebooks": [nb.stem for nb in notebooks], "base": grid["base"], "vary": grid["vary"], "seed": seed,
-             "smoke": smoke, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "notebooks": [nb.stem for nb in notebooks], "base": grid["base"], "vary": grid["vary"],
+             "points_named": grid["points"], "seed": seed, "seeds": grid["seeds"], "replicate": grid["replicate"],
+             "smoke": smoke, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
              "wall_seconds": round(time.perf_counter() - started, 1), "machine": machine,
              "machine_line": describe(machine), "points": rows}
+    if grid["seeds"] or grid["claims"]:
+        from idc_lite.runs.replicates import add_replicates
+
+        add_replicates(sweep, grid["claims"], folders)
     write_sweep(out, sweep)
     return sweep
+
+
+def _base_row(rows: list[dict], row: dict) -> dict | None:
+    """The base point's run a row is compared with: the one with the same training seed, else the first."""
+    bases = [r for r in rows if r["group"] == "base"]
+    return next((r for r in bases if r["seed"] == row["seed"]), bases[0] if bases else None)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
