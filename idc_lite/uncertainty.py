@@ -113,26 +113,29 @@ def paired_difference(a, b, seed: int = 0, resamples: int = RESAMPLES, confidenc
 
 def _per_seed(groups, name: str) -> torch.Tensor:
     """(seeds, n) scores from a list of per-seed lists, each on the same n examples."""
-    if not isinstance(groups, (list, tuple)) or not groups:
-        raise InputError(f"{name} must be a non-empty list of per-seed scores, got {groups!r}")
+    if not isinstance(groups, (list, tuple)) or not groups or not all(isinstance(g, (list, tuple, torch.Tensor))
+                                                                        for g in groups):
+        raise InputError(f"{name} must be a non-empty list of per-seed scores (one list per seed), got {groups!r}"[:300])
     rows = [_scores(g, f"{name}[{i}]") for i, g in enumerate(groups)]
     if len({r.numel() for r in rows}) != 1:
         raise InputError(f"every seed of {name} must be scored on the same examples: n = {[r.numel() for r in rows]}")
     return torch.stack(rows)
 
 
-def _seeds_bootstrap(groups: list[torch.Tensor], seed: int, resamples: int, label: str) -> torch.Tensor:
-    """(resamples,) of sum(sign * mean over resampled seeds and examples) for ``groups`` = [(S, n) tensor
-    with its sign]: the examples are resampled once for all groups (paired), the seeds of each group apart."""
+def _seeds_bootstrap(groups: list[tuple[torch.Tensor, float]], seed: int, resamples: int, label: str) -> torch.Tensor:
+    """(resamples,) of sum(sign * mean over resampled seeds and examples) for ``groups`` = [((S, n) scores, sign)]:
+    the examples are resampled once for all groups (paired), the seeds of each group apart.  Each resample's
+    examples enter as counts (R, n), so memory grows with R x n, not R x S x n."""
     n = groups[0][0].shape[1]
     g = seeded(seed, label)
     examples = torch.randint(0, n, (resamples, n), generator=g)
+    counts = torch.zeros(resamples, n, dtype=torch.float64).scatter_add_(
+        1, examples, torch.ones(resamples, n, dtype=torch.float64))
     total = torch.zeros(resamples, dtype=torch.float64)
     for scores, sign in groups:
+        per_seed = counts @ scores.T / n                                   # (R, S): each seed on the resampled examples
         picked = torch.randint(0, scores.shape[0], (resamples, scores.shape[0]), generator=g)
-        per_seed_example = scores[picked]                                          # (R, S, n)
-        chosen = torch.gather(per_seed_example, 2, examples[:, None, :].expand(-1, scores.shape[0], -1))
-        total += sign * chosen.mean((1, 2))
+        total += sign * torch.gather(per_seed, 1, picked).mean(1)
     return total
 
 

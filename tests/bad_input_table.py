@@ -530,7 +530,7 @@ def cases() -> list[Case]:
         ("uncertainty.seeds_estimate", "seeds scored on different examples",
          lambda env: uncertainty.seeds_estimate([[1, 0, 1], [1, 0]]), "same examples"),
         ("uncertainty.seeds_estimate", "one list, not a list per seed",
-         lambda env: uncertainty.seeds_estimate(0.5), "non-empty list of per-seed scores"),
+         lambda env: uncertainty.seeds_estimate([1, 0, 1]), "one list per seed"),
         ("uncertainty.seeds_difference", "the models on different examples",
          lambda env: uncertainty.seeds_difference([[1, 0]], [[1, 0, 1]]), "same examples"),
         ("uncertainty.mcnemar_exact", "averaged scores", lambda env: uncertainty.mcnemar_exact([0.5], [1]), "0/1 outcomes"),

@@ -154,7 +154,7 @@ def _group(seed_means, n=100, eps=(48.0, 16.0), clean=None, checks="passed", flo
 @pytest.mark.parametrize("reference, other, verdict", [
     ([0.40, 0.42, 0.41], [0.20, 0.22, 0.21], SUPPORTED),          # seeds agree: a 20-point gain is sure
     ([0.20, 0.22, 0.21], [0.40, 0.42, 0.41], CONTRADICTED),
-    ([0.10, 0.60, 0.35], [0.30, 0.32, 0.31], INCONCLUSIVE),       # the same mean gain, seeds scattered
+    ([0.10, 0.60, 0.35], [0.30, 0.32, 0.31], INCONCLUSIVE),       # a 4-point mean gain, its seeds scattered
 ])
 def test_the_inter_class_loss_claim_is_judged_over_seeds_and_examples(reference, other, verdict):
     claim = inter_class_loss_claim(_group(reference), _group(other), ("IDC", "no inter-class loss"))
@@ -193,3 +193,18 @@ def test_replicate_claims_of_missing_points_are_not_tested():
                                       "C5": {"reference": "base", "other": "unpruned"}})
     assert [(c["claim"], c["verdict"]) for c in claims] == [("C4", NOT_TESTED), ("C5", NOT_TESTED)]
     assert "no finished run of unpruned" in claims[1]["evidence"]
+
+
+def test_replicate_claims_refuse_to_pair_what_was_not_measured_alike():
+    """Different budgets, different examples, or a replicate without the undefended-CNN check: said in the
+    verdict, never a comparison of unlike numbers (and never an exception that loses a finished sweep)."""
+    other_budget = _group([0.2] * 3, eps=(32.0, 16.0))
+    c4 = inter_class_loss_claim(_group([0.4] * 3), other_budget, ("a", "b"))
+    assert c4["verdict"] == NOT_TESTED and "different budgets" in c4["evidence"]
+    fewer = _group([0.2] * 3, n=50)
+    claims = assess_replicate_claims({"a": _group([0.4] * 3), "b": fewer}, {"C4": {"reference": "a", "other": "b"}})
+    assert claims[0]["verdict"] == NOT_TESTED and "cannot be paired" in claims[0]["evidence"]
+    one_missing = {**_group([0.4] * 3), "undefended_checks": ["passed", "passed"]}
+    assert inter_class_loss_claim(one_missing, _group([0.2] * 3), ("a", "b"))["verdict"] == INCONCLUSIVE
+    failed = {**_group([0.4] * 3), "failed_checks": ["doubling the EOT tail"]}
+    assert "FAILED in some replicate" in inter_class_loss_claim(failed, _group([0.2] * 3), ("a", "b"))["evidence"]

@@ -188,8 +188,10 @@ def test_a_sweep_with_seeds_is_recorded_and_its_claims_replace_the_single_seed_o
     claim = {"claim": "C4", "text": "the inter-class loss helps", "verdict": "inconclusive at this n", "evidence": "E4",
              "rule": "R4", "values": {}}
     sweep = {"name": "digits-seeds", "grid_file": "sweeps/digits_seeds.json", "smoke": False, "commit": "a" * 40,
+             "base": {"eps_255": 48.0},
              "created": "2026-12-05T10:00:00", "machine_line": "a machine", "wall_seconds": 3600, "seeds": [0, 1, 2],
-             "points": [{"point": "base, seed=0", "group": "base", "seed": 0, "status": "finished"}],
+             "points": [{"point": "base, seed=0", "group": "base", "seed": 0, "status": "finished",
+                         "adaptive_per_example": [1.0, 0.0], "clean_per_example": [1.0, 1.0]}],
              "replicates": {"base": group}, "claims": [claim]}
     folder = tmp_path / "sweep"
     folder.mkdir()
@@ -197,7 +199,8 @@ def test_a_sweep_with_seeds_is_recorded_and_its_claims_replace_the_single_seed_o
     path = records.add_run(folder, "digits-seeds", records_dir=tmp_path / "records")
     assert path == tmp_path / "records" / "sweeps" / "digits-seeds.json"
     recorded = load_sweeps(tmp_path / "records")
-    assert "per_example" not in path.read_text() and recorded["digits-seeds"]["claims"] == [claim]
+    assert "per_example" not in path.read_text() and recorded["digits-seeds"]["claims"] == [claim]   # figures only
+    assert recorded["digits-seeds"]["preset"] == "digits"
     block = seeds_block(recorded)
     assert "| base | 0, 1, 2 | 98.0 % [97.0, 99.0] (n = 359, 3 training seeds) | 97.0, 98.0, 99.0 |" in block
     assert "5.0 % [1.0, 10.0] (n = 64, 3 training seeds) at 48/255" in block and "*C4 (the inter-class loss" in block
@@ -209,9 +212,13 @@ def test_a_sweep_with_seeds_is_recorded_and_its_claims_replace_the_single_seed_o
     assert f"this run's single-seed verdict: {single['verdict']}" in c4["evidence"]
     assert [c["claim"] for c in replaced["claims"]] == [c["claim"] for c in reference["claims"]]
     page = records.results({records.REFERENCE: reference}, recorded)
-    assert "sweep record digits-seeds" in page and "luck of training" in page
+    assert "sweep record digits-seeds" in page and "brings the spread of its trainings" in page
+    assert with_seed_claims({**reference, "preset": "mnist"}, recorded) == {**reference, "preset": "mnist"}
+    untested = {"digits-seeds": {**recorded["digits-seeds"], "claims": [{**claim, "verdict": "not tested at this scale"}]}}
+    assert with_seed_claims(reference, untested) == reference         # the run's own verdict stays
     for change, message in (({"smoke": True}, "smoke sweep"), ({"commit": "a" * 40 + "+changes"}, "uncommitted"),
-                            ({"points": [{"point": "x", "status": "failed"}]}, r"runs \['x'\] did not finish")):
+                            ({"points": [{"point": "x", "status": "failed"}]}, r"runs \['x'\] did not finish"),
+                            ({"replicates": {}, "claims": []}, "no training seeds or claims")):
         (folder / "sweep.json").write_text(json.dumps({**sweep, **change}))
         with pytest.raises(RunFolderError, match=message):
             records.add_run(folder, "digits-seeds", records_dir=tmp_path / "records")

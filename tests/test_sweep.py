@@ -191,7 +191,13 @@ def test_the_seeds_grid_names_the_claims_points_with_parameters_the_notebooks_ta
     ({"points": {"x": 3}}, "each an object of parameters"),
     ({"points": {"x": {"seed": 3}}}, "sets what the sweep sets itself"),
     ({"points": {"base": {"eta": 0.0}}}, "two points share a name"),
-    ({"points": {"x": {"notebooks": []}}}, "non-empty list of notebooks"),
+    ({"points": {"x": {"notebooks": []}}}, "non-empty list of notebook names"),
+    ({"points": {"x": {"notebooks": [2]}}}, "non-empty list of notebook names"),
+    ({"base": {"notebooks": ["04_attack"]}}, "'notebooks' is the grid's own key"),
+    ({"seeds": [0, 1], "replicate": None}, "'replicate' must be a list of point names"),
+    ({"seeds": [0, 1], "replicate": "base"}, "'replicate' must be a list of point names"),
+    ({"seeds": [1], "replicate": ["base"], "points": {"base, seed=1": {"eta": 0.0}}}, "the name of another point's seed run"),
+    ({"claims": {"C4": {"reference": ["base"], "other": "base"}}}, "'claims' maps"),
     ({"claims": {"C9": {"reference": "base", "other": "base"}}}, "'claims' maps"),
     ({"claims": {"C4": {"reference": "base", "other": "nothing"}}}, "'claims' maps"),
 ])
@@ -218,7 +224,8 @@ def _fake_replicate(worst_by_group):
 
 
 def test_replicated_points_run_once_per_seed_and_the_claims_are_judged_over_seeds(tmp_path):
-    grid = _grid(tmp_path, name="seeds", base={"num_examples": 40}, seeds=[0, 1, 2], replicate=["base", "no loss"],
+    grid = _grid(tmp_path, name="seeds", base={"num_examples": 40, "eps_255": 48.0}, seeds=[0, 1, 2],
+                 replicate=["base", "no loss"],
                  points={"no loss": {"cls_loss_weight": 0.0},
                          "wide": {"model_channels": 64, "notebooks": ["02_train_classifier"]}},
                  claims={"C4": {"reference": "base", "other": "no loss"}, "C5": {"reference": "base", "other": "wide"}})
@@ -242,3 +249,80 @@ def test_replicated_points_run_once_per_seed_and_the_claims_are_judged_over_seed
     text = (tmp_path / "out" / "sweep.md").read_text()
     assert "## Over training seeds" in text and "| base | 0, 1, 2 |" in text and "50.0, 52.5, 55.0" in text
     assert "| C4: the inter-class loss helps | **supported** |" in text
+
+
+def test_a_point_attacked_with_several_seeds_needs_a_fixed_budget(tmp_path):
+    """Notebook 04 chooses its main budget from a CNN trained with the run's seed: seeds could be attacked at
+    different budgets and pooled, so a replicated point without eps_255 stops the sweep before anything runs."""
+    calls = []
+    grid = _grid(tmp_path, seeds=[0, 1], points={"wide": {"model_channels": 64, "notebooks": ["02_train_classifier"]}},
+                 replicate=["base", "wide"])
+    with pytest.raises(GridError, match="'base, seed=0': a point attacked with several seeds needs the main budget fixed"):
+        run_sweep(grid, tmp_path / "out", run_point=lambda *a: calls.append(a))
+    assert calls == []
+
+
+def test_groups_pool_seeds_only_when_attacked_alike_and_say_which_checks_failed():
+    """A seed attacked at another budget is not pooled (no figure rather than a mixed one); a replicate without
+    the undefended-CNN check counts as 'missing', which C4's rule does not take as passed."""
+    from idc_lite.runs.replicates import group_runs
+
+    def row(seed, eps, check="passed", failed=()):
+        return {"status": "finished", "group": "base", "point": f"base, seed={seed}", "seed": seed, "parameters": {},
+                "clean_per_example": [1.0, 0.0], "adaptive_per_example": [1.0, 0.0], "secondary_per_example": [1.0, 1.0],
+                "eps_255": eps, "secondary_eps_255": 16.0, "undefended_check": check, "failed_checks": list(failed)}
+    alike = group_runs([row(0, 48.0), row(1, 48.0, failed=["doubling EOT"])])["base"]
+    assert alike["main"] == [[1.0, 0.0]] * 2 and alike["eps_255"] == 48.0 and alike["failed_checks"] == ["doubling EOT"]
+    mixed = group_runs([row(0, 48.0), row(1, 32.0, check=None)])["base"]
+    assert mixed["main"] is None and mixed["eps_255"] is None and mixed["secondary"] == [[1.0, 1.0]] * 2
+    assert mixed["undefended_checks"] == ["passed", "missing"]
+
+
+def test_the_costs_of_a_claims_points_are_measured_from_their_models(tmp_path):
+    """measure_costs loads each compared point's first model and counts and times it with the kit's one counter and
+    timer: a U-Net twice as wide costs about four times the FLOPs; a point without a model keeps what it had."""
+    from dataclasses import replace
+
+    from test_training_and_checkpoints import tiny_data
+
+    from conftest import tiny_config
+    from idc_lite.model.classifier import IDCClassifier
+    from idc_lite.runs.replicates import measure_costs
+    from idc_lite.training.config import TrainConfig
+    from idc_lite.training.trainer import Trainer
+
+    for name, width in (("narrow", 32), ("wide", 64)):
+        config = tiny_config()
+        config.unet = replace(config.unet, model_channels=width)
+        (tmp_path / name).mkdir()
+        trainer = Trainer(IDCClassifier(config), TrainConfig(epochs=1, batch_size=8, seed=0), tiny_data())
+        trainer.save(tmp_path / name / "model.pt")
+    groups = {"narrow": {"runs": ["narrow"]}, "wide": {"runs": ["wide"]}, "none": {"runs": ["none"], "flops_per_prediction": 7}}
+    measure_costs(groups, {n: tmp_path / n for n in ("narrow", "wide", "none")}, ["narrow", "wide", "none"], batch_size=4)
+    assert 3.5 < groups["wide"]["flops_per_prediction"] / groups["narrow"]["flops_per_prediction"] < 4.5
+    assert groups["wide"]["n_params"] > 3 * groups["narrow"]["n_params"] and groups["narrow"]["seconds_per_prediction"] > 0
+    assert groups["none"] == {"runs": ["none"], "flops_per_prediction": 7}
+
+
+def test_a_finished_sweep_is_retabulated_from_its_runs_folders(tmp_path):
+    """--tabulate rebuilds the table, seeds and claims with the checkout's code from the runs' folders, keeping the
+    runs' statuses, commit and times; a folder from another grid is refused."""
+    from idc_lite.runs.sweep import main
+
+    grid = _grid(tmp_path, name="seeds", base={"num_examples": 4, "eps_255": 48.0}, seeds=[0, 1],
+                 points={"no loss": {"cls_loss_weight": 0.0}}, claims={"C4": {"reference": "base", "other": "no loss"}})
+    fake = _fake_replicate({"base": lambda s: ([1.0, 1.0, 0.0, 0.0], [1.0] * 4),
+                            "no_loss": lambda s: ([0.0] * 4, [1.0] * 4)})
+    first = run_sweep(grid, tmp_path / "out", run_point=fake)
+    saved = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    saved["commit"], saved["points"][0]["seconds"] = "c" * 40, 123.0
+    for row in saved["points"]:
+        row.pop("difference")
+    saved.pop("claims")
+    (tmp_path / "out" / "sweep.json").write_text(json.dumps(saved))
+    assert main([str(grid), "--out", str(tmp_path / "out"), "--tabulate"]) == 0
+    again = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert again["commit"] == "c" * 40 and again["points"][0]["seconds"] == 123.0
+    assert again["claims"] == first["claims"] and again["replicates"] == json.loads(json.dumps(first["replicates"]))
+    other = _grid(tmp_path, name="other", base={"eps_255": 48.0}, seeds=[5])
+    assert main([str(other), "--out", str(tmp_path / "out"), "--tabulate"]) == 2

@@ -32,6 +32,7 @@ from idc_lite.comparisons.claims import (
     claim_record,
     interval_verdict,
 )
+from idc_lite.errors import InputError
 from idc_lite.uncertainty import format_difference, format_estimate, seeds_difference, seeds_estimate
 
 REPLICATE_CLAIMS = ("C4", "C5")
@@ -65,7 +66,11 @@ def inter_class_loss_claim(reference: dict, other: dict, names: tuple[str, str])
     budgets = [(key, eps) for key, eps in (("main", "eps_255"), ("secondary", "secondary_eps_255"))
                if reference.get(key) and other.get(key)]
     if not budgets:
-        return claim_record("C4", NOT_TESTED, "the replicates were not attacked (notebook 04 did not run)", C4_RULE)
+        return claim_record("C4", NOT_TESTED, "no budget at which every seed of both points was attacked alike "
+                            "(notebook 04 did not run, or its budget or examples differ between seeds)", C4_RULE)
+    unequal = [f"{reference.get(eps)} against {other.get(eps)}" for _, eps in budgets if reference.get(eps) != other.get(eps)]
+    if unequal:
+        return claim_record("C4", NOT_TESTED, f"the two points were attacked at different budgets (/255): {unequal}", C4_RULE)
     parts, verdicts, differences = [], [], {}
     for key, eps in budgets:
         d = seeds_difference(reference[key], other[key])
@@ -74,11 +79,15 @@ def inter_class_loss_claim(reference: dict, other: dict, names: tuple[str, str])
         parts.append(f"{reference[eps]:g}/255 (adaptive): {names[0]} {format_estimate(seeds_estimate(reference[key]))}, "
                      f"{names[1]} {format_estimate(seeds_estimate(other[key]))}; difference {format_difference(d)}")
     checks = reference.get("undefended_checks", []) + other.get("undefended_checks", [])
-    passed = bool(checks) and all(c == "passed" for c in checks)
+    passed = len(checks) == len(reference["seeds"]) + len(other["seeds"]) and all(c == "passed" for c in checks)
     verdict = combine_budgets(verdicts) if passed else INCONCLUSIVE
     evidence = f"{names[0]} trained with {_seeds(reference)}, {names[1]} with {_seeds(other)}; " + "; ".join(parts)
     if not passed:
         evidence += "; the undefended-CNN sanity check did not pass in every replicate, so robustness is not judged"
+    failed = sorted(set(reference.get("failed_checks", []) + other.get("failed_checks", [])))
+    if failed:
+        evidence += (f"; sanity checks that FAILED in some replicate (the robust accuracies are then upper bounds): "
+                     f"{'; '.join(failed)}")
     return claim_record("C4", verdict, evidence, C4_RULE, values={"differences": differences, "eps_255": reference["eps_255"]})
 
 
@@ -115,5 +124,9 @@ def assess_replicate_claims(groups: dict[str, dict], claims: dict[str, dict]) ->
             rule = C4_RULE if cid == "C4" else C5_RULE
             out.append(claim_record(cid, NOT_TESTED, f"no finished run of {', '.join(missing)}", rule))
             continue
-        out.append(judge[cid](reference, other, (pair["reference"], pair["other"])))
+        try:
+            out.append(judge[cid](reference, other, (pair["reference"], pair["other"])))
+        except InputError as err:           # e.g. scored on different examples: said, never a lost sweep
+            out.append(claim_record(cid, NOT_TESTED, f"the two points cannot be paired: {err}",
+                                    C4_RULE if cid == "C4" else C5_RULE))
     return out

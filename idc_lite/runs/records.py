@@ -238,11 +238,12 @@ def claims_section(r: dict) -> list[str]:
                  f"trained once (seed {r.get('seed')}), so an interval holds evaluation noise only")
         if c.get("seeds_record"):
             scope = (f"{r.get('data')}; the budgets, n and training seeds are in the evidence (sweep record "
-                     f"{c['seeds_record']}, below), so an interval holds the luck of training as well as evaluation noise")
+                     f"{c['seeds_record']}, below): a model trained with several seeds brings the spread of its trainings "
+                     "into the interval, one trained once its evaluation noise only")
         out += [f"*{c['claim']}, {c['verdict']}.* Rule: {c['rule']}. Scope: {scope}."]
         if c.get("quoted"):
             out[-1] += f" Quoted, not measured here (no part of the verdict): {c['quoted']}."
-        if c["claim"] in ROBUSTNESS_CLAIMS and failed:
+        if c["claim"] in ROBUSTNESS_CLAIMS and failed and not c.get("seeds_record"):   # a sweep's evidence says its own
             out[-1] += (" Caveat: the evidence rests on an evaluation whose sanity checks "
                         f"{'; '.join(failed)} FAILED at the main budget, so the robust accuracies are upper bounds.")
         out += ["", f"At CIFAR-10 scale: {CIFAR_SCALE[c['claim']]}", ""]

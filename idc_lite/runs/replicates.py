@@ -24,14 +24,18 @@ def group_runs(rows: list[dict]) -> dict[str, dict]:
                             ("secondary", "secondary_per_example")):
             g.setdefault(key, []).append(row.get(source))
         for key in ("eps_255", "secondary_eps_255"):
-            if row.get(key) is not None:
-                g[key] = row[key]
-        if row.get("undefended_check"):
-            g.setdefault("undefended_checks", []).append(row["undefended_check"])
+            g.setdefault(key + "_per_seed", []).append(row.get(key))
+        if "undefended_check" in row:          # notebook 04 ran: its check's status, 'missing' when absent
+            g.setdefault("undefended_checks", []).append(row["undefended_check"] or "missing")
+        g.setdefault("failed_checks", []).extend(c for c in row.get("failed_checks") or [] if c not in g["failed_checks"])
     for g in groups.values():
-        for key in ("clean", "main", "secondary"):
+        for key, eps in (("clean", None), ("main", "eps_255"), ("secondary", "secondary_eps_255")):
             lists = g[key]
-            if not all(lists) or len({len(x) for x in lists}) != 1:
+            budgets = set(g[eps + "_per_seed"]) if eps else {None}
+            if eps:
+                g[eps] = next(iter(budgets)) if len(budgets) == 1 else None
+            # pooled only when every seed has scores on the same examples, attacked at the same budget
+            if not all(lists) or len({len(x) for x in lists}) != 1 or len(budgets) != 1:
                 g[key] = None
     return groups
 
@@ -57,7 +61,7 @@ def group_summary(group: dict) -> dict:
     """What the sweep's table and the record keep of a group: its seeds, each figure's seed x example
     estimate (with each seed's own mean), its budgets and its cost."""
     out = {k: group.get(k) for k in ("seeds", "runs", "parameters", "eps_255", "secondary_eps_255", "flops_per_prediction",
-                                     "seconds_per_prediction", "n_params", "threads", "undefended_checks")}
+                                     "seconds_per_prediction", "n_params", "threads", "undefended_checks", "failed_checks")}
     for key in ("clean", "main", "secondary"):
         out[key] = seeds_estimate(group[key]) if group.get(key) else None
     return out

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from idc_lite.cluster import TaskOutcome, check_cluster_options, run_tasks
 from idc_lite.comparisons.claims import UNDEFENDED_CHECK
-from idc_lite.errors import GridError, InputError, KitError
+from idc_lite.errors import GridError, InputError, KitError, RunFolderError
 from idc_lite.files import atomic_write_bytes, atomic_write_json
 from idc_lite.metrics import read_metrics
 from idc_lite.runs.folders import NOTEBOOKS, REPO, repository_commit
@@ -79,14 +79,20 @@ def load_grid(path: str | Path) -> dict:
     return grid
 
 
+def _names(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
 def check_replicates(grid: dict, path: Path) -> None:
     """The optional keys of a grid with training seeds and named points (see the module docstring)."""
     points = grid.setdefault("points", {})
     if not isinstance(points, dict) or not all(isinstance(p, dict) for p in points.values()):
         raise GridError(f"{path}: 'points' must be an object of named points, each an object of parameters")
+    if "notebooks" in grid["base"] or "notebooks" in grid["vary"]:
+        raise GridError(f"{path}: 'notebooks' is the grid's own key, or a named point's; not a parameter of base or vary")
     for name, point in points.items():
-        if "notebooks" in point and (not isinstance(point["notebooks"], list) or not point["notebooks"]):
-            raise GridError(f"{path}: points[{name!r}]['notebooks'] must be a non-empty list of notebooks")
+        if "notebooks" in point and (not _names(point["notebooks"]) or not point["notebooks"]):
+            raise GridError(f"{path}: points[{name!r}]['notebooks'] must be a non-empty list of notebook names")
         if {"run_dir", "smoke", "seed"} & set(point):
             raise GridError(f"{path}: points[{name!r}] sets what the sweep sets itself (run_dir, smoke, seed)")
     seeds = grid.setdefault("seeds", [])
@@ -97,17 +103,25 @@ def check_replicates(grid: dict, path: Path) -> None:
     if len(set(names)) != len(names):
         raise GridError(f"{path}: two points share a name: {sorted({n for n in names if names.count(n) > 1})}")
     replicate = grid.setdefault("replicate", names if seeds else [])
+    if not _names(replicate):
+        raise GridError(f"{path}: 'replicate' must be a list of point names, got {replicate!r}")
     if replicate and not seeds:
         raise GridError(f"{path}: 'replicate' names points to train with several seeds, but the grid has no 'seeds'")
-    unknown = [r for r in replicate if r not in names] if isinstance(replicate, list) else replicate
+    unknown = [r for r in replicate if r not in names]
     if unknown:
         raise GridError(f"{path}: 'replicate' must list points of the grid; unknown: {unknown!r} (points: {names})")
-    claims = grid.setdefault("claims", {})
+    runs = [f"{n}, seed={s}" for n in replicate for s in seeds] + [n for n in names if n not in replicate]
+    if len(set(runs)) != len(runs):
+        raise GridError(f"{path}: a point's name is the name of another point's seed run: {sorted(set(names) & set(runs))}")
+    _check_claims(grid.setdefault("claims", {}), names, path)
+
+
+def _check_claims(claims, names: list[str], path: Path) -> None:
     from idc_lite.comparisons.replicate_claims import REPLICATE_CLAIMS
 
     for cid, pair in claims.items() if isinstance(claims, dict) else [(None, claims)]:
         if cid not in REPLICATE_CLAIMS or not isinstance(pair, dict) or set(pair) != {"reference", "other"} \
-                or not {pair["reference"], pair["other"]} <= set(names):
+                or not _names([pair["reference"], pair["other"]]) or not {pair["reference"], pair["other"]} <= set(names):
             raise GridError(f"{path}: 'claims' maps {sorted(REPLICATE_CLAIMS)} to {{'reference': point, 'other': point}} "
                             f"with points of the grid {names}; got {cid!r}: {pair!r}")
 
@@ -197,6 +211,7 @@ def point_row(name: str, parameters: dict, run: Path, status: dict) -> dict:
                        secondary_per_example=secondary["worst_case_per_example"])
         check = attacked.sanity_check(UNDEFENDED_CHECK)
         row["undefended_check"] = None if check is None else check["status"]
+        row["failed_checks"] = [c["check"] for c in attacked.sanity_checks if c.get("status") == "FAILED"]
     return row
 
 
@@ -219,6 +234,8 @@ def sweep_markdown(sweep: dict) -> str:
     paper_keys = sorted({k for r in rows for k in (r.get("paper_worst_case") or {})}, key=lambda k: float(k.split("@")[1]))
     lines = [f"# Sweep {sweep['name']}", "", *([sweep["description"], ""] if sweep.get("description") else []),
              f"- grid: `{sweep['grid_file']}` ({sweep['mode']}); notebooks: {', '.join(sweep['notebooks'])}; seed {sweep['seed']}"
+             + (f"; training seeds {', '.join(map(str, sweep['seeds']))} for {', '.join(sweep['replicate'])}"
+                if sweep.get("seeds") else "")
              + ("  **SMOKE RUN: numbers are not meaningful**" if sweep["smoke"] else ""),
              f"- base parameters: `{json.dumps(sweep['base'])}`",
              f"- {sum(r['status'] == 'finished' for r in rows)} of {len(rows)} points finished; wall time "
@@ -299,7 +316,7 @@ def run_sweep(grid_file: str | Path, out: Path, smoke: bool = False, seed: int |
 
     check_cluster_options(workers, scheduler)
     grid = load_grid(grid_file)
-    notebooks = notebook_files(grid["notebooks"])
+    notebook_files(grid["notebooks"])          # an unknown notebook stops the sweep here
     if seed is not None:
         grid["seed"] = seed
     seed = int(grid.get("seed", 0))
@@ -309,6 +326,10 @@ def run_sweep(grid_file: str | Path, out: Path, smoke: bool = False, seed: int |
             check_run_parameters(run["notebooks"], {"smoke": smoke, "seed": run["seed"], **run["parameters"]})
         except KitError as err:
             raise GridError(f"point {run['run']!r}: {err} (nothing was run)") from None
+        attacked = any(nb.stem == "04_attack" for nb in run["notebooks"])
+        if run["point"] in grid["replicate"] and attacked and not float(run["parameters"].get("eps_255", 0)) > 0:
+            raise GridError(f"point {run['run']!r}: a point attacked with several seeds needs the main budget fixed "
+                            "(eps_255 > 0 in base or the point): notebook 04 would choose one per seed (nothing was run)")
     run_point = run_point or run_notebooks
     machine, commit = machine_info(), repository_commit()
     out.mkdir(parents=True, exist_ok=True)
@@ -326,25 +347,55 @@ def run_sweep(grid_file: str | Path, out: Path, smoke: bool = False, seed: int |
     outcomes = run_tasks(run_point, [(folder, smoke, run["seed"], run["parameters"], run["notebooks"])
                                      for folder, run in zip(folders, runs)],
                          names, workers=workers, scheduler=scheduler, on_start=announce, on_outcome=report)
-    rows = [point_row(run["run"], run["parameters"], folder, {"status": o.status, **({"error": o.error} if o.error else {}),
-                                                            "seconds": o.seconds})
+    statuses = [{"status": o.status, **({"error": o.error} if o.error else {}), "seconds": o.seconds} for o in outcomes]
+    header = {"smoke": smoke, "seed": seed, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "commit": commit, "wall_seconds": round(time.perf_counter() - started, 1), "machine": machine,
+              "machine_line": describe(machine)}
+    return tabulate(grid, grid_file, out, runs, folders, statuses, header)
+
+
+def tabulate(grid: dict, grid_file, out: Path, runs: list[dict], folders: list[Path], statuses: list[dict],
+             header: dict) -> dict:
+    """The sweep's table from its runs' folders (each run's ``status``, ``error``, ``seconds`` in ``statuses``;
+    ``header``: smoke, seed, created, commit, wall_seconds, machine, machine_line), written to ``out``."""
+    rows = [point_row(run["run"], run["parameters"], folder, status)
             | {"group": run["point"], "seed": run["seed"], "notebooks": [nb.stem for nb in run["notebooks"]]}
-            for run, folder, o in zip(runs, folders, outcomes)]
+            for run, folder, status in zip(runs, folders, statuses)]
     for row in rows:
         base = _base_row(rows, row) if grid["mode"] == "one_at_a_time" else None
         row["difference"] = _difference(row, base) if base is not None and base["status"] == "finished" else None
     sweep = {"name": grid["name"], "description": grid["description"], "grid_file": str(grid_file), "mode": grid["mode"],
-             "notebooks": [nb.stem for nb in notebooks], "base": grid["base"], "vary": grid["vary"],
-             "points_named": grid["points"], "seed": seed, "seeds": grid["seeds"], "replicate": grid["replicate"],
-             "smoke": smoke, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
-             "wall_seconds": round(time.perf_counter() - started, 1), "machine": machine,
-             "machine_line": describe(machine), "points": rows}
+             "notebooks": [nb.stem for nb in notebook_files(grid["notebooks"])], "base": grid["base"], "vary": grid["vary"],
+             "points_named": grid["points"],
+             "seeds": grid["seeds"], "replicate": grid["replicate"], **header, "points": rows}
+    write_sweep(out, sweep)             # written first: the runs' table survives whatever follows
     if grid["seeds"] or grid["claims"]:
         from idc_lite.runs.replicates import add_replicates
 
         add_replicates(sweep, grid["claims"], folders)
-    write_sweep(out, sweep)
+        write_sweep(out, sweep)
     return sweep
+
+
+def retabulate(grid_file: str | Path, out: Path) -> dict:
+    """Rebuild a finished sweep's table, seeds and claims from its runs' folders with this checkout's code (the
+    runs themselves, their statuses, commit, machine and times stay those of ``out/sweep.json``)."""
+    grid = load_grid(grid_file)
+    try:
+        old = json.loads((out / "sweep.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise GridError(f"{out} holds no readable sweep.json to rebuild from: {err}") from None
+    if old.get("seed") is not None:
+        grid["seed"] = old["seed"]
+    runs = sweep_runs(grid)
+    by_name = {row["point"]: row for row in old["points"]}
+    missing = [run["run"] for run in runs if run["run"] not in by_name]
+    if missing:
+        raise GridError(f"{out}/sweep.json has no runs {missing}: it was made from another grid")
+    statuses = [{k: by_name[run["run"]][k] for k in ("status", "error", "seconds") if k in by_name[run["run"]]}
+                for run in runs]
+    header = {k: old.get(k) for k in ("smoke", "seed", "created", "commit", "wall_seconds", "machine", "machine_line")}
+    return tabulate(grid, grid_file, out, runs, [out / "points" / folder_name(run["run"]) for run in runs], statuses, header)
 
 
 def _base_row(rows: list[dict], row: dict) -> dict | None:
@@ -358,14 +409,29 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("grid", help="grid file (JSON), e.g. sweeps/digits_ablations.json")
     parser.add_argument("--out", default=None, help="sweep folder (default runs/sweep-<grid name>-<UTC time>)")
     parser.add_argument("--smoke", action="store_true", help="tiny settings: proves the code path, not the numbers")
-    parser.add_argument("--seed", type=int, default=None, help="seed of every point (default: the grid's, else 0)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of every point the grid does not replicate over its 'seeds' (default: the grid's, else 0)")
     parser.add_argument("--workers", type=int, default=1,
                         help="points run at once, each in a worker process of a Dask LocalCluster "
                              "(default 1: one after the other, here)")
     parser.add_argument("--scheduler", default=None,
                         help="address of a running Dask scheduler (e.g. tcp://host:8786, a dask-jobqueue SLURMCluster's) "
                              "to run the points on instead; the sweep folder must be on a file system the workers share")
+    parser.add_argument("--tabulate", action="store_true",
+                        help="run nothing: rebuild the table, seeds and claims of the finished sweep in --out from its "
+                             "runs' folders with this checkout's code")
     args = parser.parse_args(argv)
+    if args.tabulate:
+        if not args.out:
+            print("error: --tabulate needs --out, the sweep folder to rebuild", file=sys.stderr)
+            return 2
+        try:
+            retabulate(args.grid, Path(args.out))
+        except (GridError, InputError, RunFolderError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print((Path(args.out) / "sweep.md").read_text())
+        return 0
     try:
         grid = load_grid(args.grid)
     except GridError as err:

@@ -21,7 +21,8 @@ def compact_sweep(sweep: dict, name: str, note: str = "") -> dict:
     point's figures over its seeds, the claims; no per-example lists."""
     runs = [{k: r.get(k) for k in ("point", "group", "seed", "status", "error", "seconds", "notebooks")}
             for r in sweep["points"]]
-    return {"name": name, "note": note, "kind": "sweep", "commit": sweep.get("commit"), "created": sweep.get("created"),
+    return {"name": name, "note": note, "kind": "sweep", "preset": (sweep.get("base") or {}).get("preset", "digits"),
+            "commit": sweep.get("commit"), "created": sweep.get("created"),
             "machine": sweep.get("machine"), "machine_line": sweep.get("machine_line"), "grid": sweep.get("name"),
             "grid_file": sweep.get("grid_file"), "description": sweep.get("description"), "base": sweep.get("base"),
             "seeds": sweep.get("seeds"), "replicate": sweep.get("replicate"), "wall_seconds": sweep.get("wall_seconds"),
@@ -31,7 +32,13 @@ def compact_sweep(sweep: dict, name: str, note: str = "") -> dict:
 def add_sweep(sweep_dir: Path, name: str, records_dir: Path, note: str = "") -> Path:
     """Store ``sweep_dir``'s record as ``records_dir/sweeps/<name>.json``; refuses a smoke sweep, one with a
     failed run, and one made from uncommitted changes."""
-    sweep = json.loads((sweep_dir / "sweep.json").read_text())
+    try:
+        sweep = json.loads((sweep_dir / "sweep.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunFolderError(f"{sweep_dir}/sweep.json is not a readable sweep: {err}") from None
+    if not sweep.get("replicates") and not sweep.get("claims"):
+        raise RunFolderError(f"{sweep_dir} has no training seeds or claims to record (a plain ablation sweep: its "
+                             "table is sweep.md)")
     if sweep.get("smoke"):
         raise RunFolderError(f"{sweep_dir} is a smoke sweep: its figures mean nothing")
     failed = [r["point"] for r in sweep["points"] if r["status"] != "finished"]
@@ -47,10 +54,13 @@ def load_sweeps(records_dir: Path) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((Path(records_dir) / SWEEPS).glob("*.json"))}
 
 
-def seed_claims(sweeps: dict[str, dict]) -> dict[str, tuple[str, dict]]:
-    """{claim id: (sweep record name, claim)} for every claim a sweep judged from its seeds (the last
-    record by name wins)."""
-    return {c["claim"]: (name, c) for name, s in sweeps.items() for c in s.get("claims") or []}
+def seed_claims(sweeps: dict[str, dict], preset: str | None) -> dict[str, tuple[str, dict]]:
+    """{claim id: (sweep record name, claim)} for every claim a sweep of ``preset`` tested with its seeds (the
+    last record by name wins; a claim the sweep could not test leaves the run's own verdict in place)."""
+    from idc_lite.comparisons.claims import NOT_TESTED
+
+    return {c["claim"]: (name, c) for name, s in sweeps.items() if s.get("preset", "digits") == preset
+            for c in s.get("claims") or [] if c["verdict"] != NOT_TESTED}
 
 
 def _provenance(s: dict) -> str:
@@ -90,7 +100,7 @@ def seeds_block(sweeps: dict[str, dict]) -> str:
 def with_seed_claims(record: dict, sweeps: dict[str, dict]) -> dict:
     """``record`` with its single-seed verdicts replaced by those the sweeps judged from training seeds (the
     single-seed verdict kept in the evidence); the record itself is not changed."""
-    judged = seed_claims(sweeps)
+    judged = seed_claims(sweeps, record.get("preset"))
     if not judged or not record.get("claims"):
         return record
     claims = []
