@@ -222,3 +222,8 @@ def test_a_sweep_with_seeds_is_recorded_and_its_claims_replace_the_single_seed_o
         (folder / "sweep.json").write_text(json.dumps({**sweep, **change}))
         with pytest.raises(RunFolderError, match=message):
             records.add_run(folder, "digits-seeds", records_dir=tmp_path / "records")
+    failed_run = {"point": "base, seed=1", "group": "base", "seed": 1, "status": "failed", "error": "ExerciseCheckFailed: x"}
+    (folder / "sweep.json").write_text(json.dumps({**sweep, "points": sweep["points"] + [failed_run]}))
+    records.add_run(folder, "digits-seeds", records_dir=tmp_path / "records", allow_failed=True)
+    assert "left out of the figures above: base, seed=1 (failed: ExerciseCheckFailed: x)" in seeds_block(
+        load_sweeps(tmp_path / "records"))

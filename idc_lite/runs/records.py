@@ -70,13 +70,13 @@ def compact_record(summary: dict, name: str, commit: str | None = None, note: st
 
 
 def add_run(run_dir: str | Path, name: str, commit: str | None = None, records_dir: Path = RECORDS_DIR,
-            note: str = "") -> Path:
+            note: str = "", allow_failed: bool = False) -> Path:
     """Store ``run_dir``'s record as ``records_dir/<name>.json`` and its report beside it; returns the record's path."""
     run_dir = Path(run_dir)
     if not re.fullmatch(r"[a-z0-9_-]+", name or ""):
         raise InputError(f"a record name is lower-case letters, digits, '_' or '-', got {name!r}")
     if (run_dir / "sweep.json").is_file():
-        return add_sweep(run_dir, name, records_dir, note)
+        return add_sweep(run_dir, name, records_dir, note, allow_failed)
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file():
         raise RunFolderError(f"{run_dir} has no summary.json: give a run folder that `make reproduce` wrote")
@@ -391,12 +391,14 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     add.add_argument("--name", required=True, help=f"the record's name ({REFERENCE!r} feeds the README)")
     add.add_argument("--commit", default=None, help="the commit the run was made at, when its summary does not say")
     add.add_argument("--note", default="", help="what a reader must know about how it was measured")
+    add.add_argument("--allow-failed", action="store_true",
+                     help="a sweep: record it although some runs failed (the page names them and their errors)")
     sub.add_parser("render", help="rewrite the generated blocks of README.md and docs/ from the records")
     sub.add_parser("check", help="exit 1 when a generated block disagrees with the records")
     args = parser.parse_args(argv)
     try:
         if args.command == "add":
-            print(f"wrote {add_run(args.run_dir, args.name, args.commit, note=args.note)}")
+            print(f"wrote {add_run(args.run_dir, args.name, args.commit, note=args.note, allow_failed=args.allow_failed)}")
             args.command = "render"
         if args.command == "render":
             print("rewrote: " + (", ".join(render()) or "nothing (up to date)"))

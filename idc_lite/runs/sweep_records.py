@@ -29,9 +29,10 @@ def compact_sweep(sweep: dict, name: str, note: str = "") -> dict:
             "runs": runs, "replicates": sweep.get("replicates") or {}, "claims": sweep.get("claims") or []}
 
 
-def add_sweep(sweep_dir: Path, name: str, records_dir: Path, note: str = "") -> Path:
-    """Store ``sweep_dir``'s record as ``records_dir/sweeps/<name>.json``; refuses a smoke sweep, one with a
-    failed run, and one made from uncommitted changes."""
+def add_sweep(sweep_dir: Path, name: str, records_dir: Path, note: str = "", allow_failed: bool = False) -> Path:
+    """Store ``sweep_dir``'s record as ``records_dir/sweeps/<name>.json``; refuses a smoke sweep, one made from
+    uncommitted changes, and one with a failed run unless ``allow_failed`` (then the page names each failed run
+    and its error beside the figures, which leave it out)."""
     try:
         sweep = json.loads((sweep_dir / "sweep.json").read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -42,8 +43,9 @@ def add_sweep(sweep_dir: Path, name: str, records_dir: Path, note: str = "") -> 
     if sweep.get("smoke"):
         raise RunFolderError(f"{sweep_dir} is a smoke sweep: its figures mean nothing")
     failed = [r["point"] for r in sweep["points"] if r["status"] != "finished"]
-    if failed:
-        raise RunFolderError(f"{sweep_dir}: runs {failed} did not finish; rerun them before recording the sweep")
+    if failed and not allow_failed:
+        raise RunFolderError(f"{sweep_dir}: runs {failed} did not finish; rerun them before recording the sweep, or "
+                             "record it with --allow-failed (the page then names them)")
     if not sweep.get("commit") or sweep["commit"].endswith("+changes"):
         raise RunFolderError(f"{sweep_dir} was made from uncommitted changes ({sweep.get('commit')}): rerun it on a commit")
     return atomic_write_json(compact_sweep(sweep, name, note), records_dir / SWEEPS / f"{name}.json")
@@ -92,6 +94,10 @@ def seeds_block(sweeps: dict[str, dict]) -> str:
             ms = f"{1e3 * g['seconds_per_prediction']:.2f}" if g.get("seconds_per_prediction") else "–"
             out.append(f"| {point} | {', '.join(map(str, g['seeds']))} | " + " | ".join(cells) + f" | {flops} | {ms} |")
         out.append("")
+        failed = [r for r in s["runs"] if r["status"] != "finished"]
+        if failed:
+            out += ["Runs that did not finish, left out of the figures above: " + "; ".join(
+                f"{r['point']} ({r['status']}: {(r.get('error') or '').strip()[:240]})" for r in failed) + ".", ""]
         for c in s.get("claims") or []:
             out += [f"*{c['claim']} ({c['text']}), {c['verdict']}.* {c['evidence']}. Rule: {c['rule']}.", ""]
     return "\n".join(out)
