@@ -6,7 +6,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from idc_lite.evaluation.attacks import FirstStepSurrogate, FixedNoise, PGDSettings, margin, pgd
+from idc_lite.evaluation.attacks import FirstStepSurrogate, FixedNoise, PGDSettings, margin, pgd, pgd_linf
 from idc_lite.model.classifier import to_image_scale, to_model_scale
 from idc_lite.teaching.checks.common import as_tensor, call_answer, close, diagnose, fail, passed
 
@@ -132,9 +132,12 @@ def check_first_step_logits(first_step_logits: Callable, model, x: torch.Tensor)
 
 
 def _attack_progress(ex: str, answer, target, x: torch.Tensor, labels: torch.Tensor, eps: float, seed: int,
-                     what: str) -> str:
+                     what: str, teaching_pgd: bool = False) -> str:
     """Shared by the surrogate and fixed-noise exercises: adversarial examples inside the budget that
-    raise the attacked target's margin by at least half what 10 steps of the package's PGD achieve."""
+    raise the attacked target's margin by at least half what 10 steps of PGD achieve.  ``teaching_pgd``: the
+    yardstick is the exercise's own attack, ``pgd_linf`` (cross-entropy, last iterate); the package's margin PGD
+    keeps each example's best iterate and, on some trained models, raises the mean margin three times as much
+    on a single example, which rejected the reference solution."""
     x_adv = as_tensor(ex, "the adversarial examples", answer, x.shape).float()
     if float((x_adv - x.cpu()).abs().max()) > eps + 1e-6 or float(x_adv.min()) < 0 or float(x_adv.max()) > 1:
         fail(ex, f"the examples leave the eps-ball (eps = {eps:.4f}) around x or the range [0, 1]")
@@ -143,8 +146,9 @@ def _attack_progress(ex: str, answer, target, x: torch.Tensor, labels: torch.Ten
     with torch.no_grad():
         start = margin(target(x), labels)
         gain = (margin(target(x_adv.to(x.device)), labels) - start).mean().item()
-    reference = pgd(target, x, labels, PGDSettings(eps=eps, alpha=eps / 4, steps=10, loss="margin"),
-                    torch.Generator().manual_seed(seed))
+    attack = pgd_linf if teaching_pgd else pgd
+    reference = attack(target, x, labels, PGDSettings(eps=eps, alpha=eps / 4, steps=10, loss="ce" if teaching_pgd else "margin"),
+                       torch.Generator().manual_seed(seed))
     with torch.no_grad():
         reference_gain = (margin(target(reference), labels) - start).mean().item()
     if gain < 0.5 * max(reference_gain, 1e-6):
@@ -163,6 +167,6 @@ def check_fixed_noise_attack(x_fixed, model, x: torch.Tensor, labels: torch.Tens
                              seed: int = 0) -> str:
     """Exercise 04.3: adversarial examples made against the model with its noise fixed to ``noise_seed``."""
     return _attack_progress("04.3 the fixed-noise attack", x_fixed, FixedNoise(model, noise_seed), x, labels, eps, seed,
-                            f"model with fixed noise (seed {noise_seed})")
+                            f"model with fixed noise (seed {noise_seed})", teaching_pgd=True)
 
 
