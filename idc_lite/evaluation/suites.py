@@ -114,16 +114,11 @@ def cascade_suite(eps: float, apgd_steps: int = DEFAULTS.apgd_steps, apgd_eot: i
         AttackSpec(f"eot{eot_samples}_pgd{steps}_margin", "pgd", pgd_eot),
         AttackSpec(f"fixed_noise_pgd{steps}_margin", "pgd", fixed_step, "fixed_noise"),
         AttackSpec(f"bpda_pgd{steps}_margin", "pgd", fixed_step, "bpda"),
-        AttackSpec(f"square{square_queries}", "square", {"eps": eps, "queries": square_queries}),
     ]
-    black_box = [f"square{square_queries}"]
-    if transfer_source is not None:
-        transfer = f"transfer_from_{transfer_source}"
-        suite.append(AttackSpec(transfer, "pgd", {"eps": eps, "alpha": eps / 10, "steps": 50, "loss": "margin"},
-                                "transfer", source=transfer_source))
-        black_box.append(transfer)
-    suite += [AttackSpec(f"apgd_eot{apgd_eot}_from_{name}", "apgd", {**apgd, "loss": "margin"}, start_from=name)
-              for name in black_box]
+    black_box = black_box_attacks(eps, square_queries, transfer_source)
+    suite += black_box
+    suite += [AttackSpec(f"apgd_eot{apgd_eot}_from_{b.name}", "apgd", {**apgd, "loss": "margin"}, start_from=b.name)
+              for b in black_box]
     return suite
 
 
@@ -243,13 +238,19 @@ def deterministic_cascade_suite_for(eps: float, settings: AttackSettings,
         AttackSpec("apgd_ce", "apgd", {**apgd, "loss": "ce"}),
         AttackSpec("apgd_dlr", "apgd", {**apgd, "loss": "dlr"}),
         AttackSpec("apgd_targeted", "apgd", {**apgd, "loss": "targeted_margin", "targets": 1}),
-        AttackSpec(f"square{settings.square_queries}", "square", {"eps": eps, "queries": settings.square_queries}),
     ]
-    black_box = [f"square{settings.square_queries}"]
-    if transfer_source is not None:
-        transfer = f"transfer_from_{transfer_source}"
-        suite.append(AttackSpec(transfer, "pgd", {"eps": eps, "alpha": eps / 10, "steps": 50, "loss": "margin"},
-                                "transfer", source=transfer_source))
-        black_box.append(transfer)
-    return suite + [AttackSpec(f"apgd_from_{name}", "apgd", {**apgd, "loss": "margin"}, start_from=name)
-                    for name in black_box]
+    black_box = black_box_attacks(eps, settings.square_queries, transfer_source)
+    return suite + black_box + [AttackSpec(f"apgd_from_{b.name}", "apgd", {**apgd, "loss": "margin"}, start_from=b.name)
+                                for b in black_box]
+
+
+def black_box_attacks(eps: float, square_queries: int, transfer_source: str | None) -> list[AttackSpec]:
+    """The cascades' black-box challengers: Square with ``square_queries`` queries, then (unless
+    ``transfer_source`` is None) PGD-50 on the source model, transferred; each cascade then starts APGD from
+    their examples."""
+    square = AttackSpec(f"square{square_queries}", "square", {"eps": eps, "queries": square_queries})
+    if transfer_source is None:
+        return [square]
+    return [square, AttackSpec(f"transfer_from_{transfer_source}", "pgd",
+                               {"eps": eps, "alpha": eps / 10, "steps": 50, "loss": "margin"}, "transfer",
+                               source=transfer_source)]
