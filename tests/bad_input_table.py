@@ -427,6 +427,7 @@ def cases() -> list[Case]:
          lambda env: DefenceSettings(t_star=10, reverse_steps=12), "at most t_star \\+ 1 = 11"),
         ("DefenceSettings", "no example to attack", lambda env: DefenceSettings(classifier_examples=0),
          "classifier_examples must be >= 1"),
+        ("DefenceSettings", "a negative batch cap", lambda env: DefenceSettings(max_batches=-1), "max_batches must be >= 0"),
         ("IDCClassifier.forward", "generator given as an int", lambda env: env.model(env.x, generator=0), "torch.Generator"),
         ("IDCClassifier.predict", "batch_size 0", lambda env: env.model.predict(env.x, generator=g(), batch_size=0),
          "batch_size must be >= 1"),

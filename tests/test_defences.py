@@ -139,6 +139,28 @@ def test_a_stored_denoiser_is_reused_only_with_the_same_settings(tmp_path):
                                num_classes=4)
 
 
+def test_max_batches_caps_each_epoch_and_an_uncapped_recipe_still_reuses_older_denoisers(tmp_path):
+    from idc_lite.defences.store import denoiser_settings, load_or_train_denoiser
+
+    schedule, x = DDPMSchedule(DDPMConfig(timesteps=50)), _x(40)
+    calls = []
+    unet = UNet(TINY)
+    unet.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    _, losses = train_denoiser(unet, schedule, x, DenoiserRecipe(epochs=2, batch_size=8, max_batches=2))
+    assert calls == [8] * 4 and len(losses) == 2                       # 2 batches in each of 2 epochs, not 5
+    assert DenoiserRecipe(max_batches=2).to_dict()["max_batches"] == 2
+    assert "max_batches" not in DenoiserRecipe().to_dict()              # the settings written before the cap existed
+    with pytest.raises(InputError, match="max_batches"):
+        DenoiserRecipe(max_batches=-1)
+    path, ddpm, recipe = tmp_path / "denoiser.pt", DDPMConfig(timesteps=50), DenoiserRecipe(epochs=1, batch_size=8)
+    load_or_train_denoiser(path, x, TINY, ddpm, recipe, data_info={"name": "tiny"})
+    assert "max_batches" not in denoiser_settings(path)["recipe"]
+    _, _, reused = load_or_train_denoiser(path, x, TINY, ddpm, recipe, data_info={"name": "tiny"})
+    _, _, capped = load_or_train_denoiser(path, x, TINY, ddpm, DenoiserRecipe(epochs=1, batch_size=8, max_batches=1),
+                                          data_info={"name": "tiny"})
+    assert reused.exists and not capped.exists and capped.path != path
+
+
 def test_purification_brings_its_own_surrogates_for_the_attacks():
     from idc_lite.evaluation.protocol import AttackSpec, _target
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO
 from idc_lite.comparisons.claims import SUPPORTED, UNDEFENDED_CHECK
-from idc_lite.errors import GridError, InputError
+from idc_lite.errors import GridError, InputError, RunFolderError
 from idc_lite.metrics import AttackMetrics, TrainingMetrics, write_metrics
 from idc_lite.runs.reproduce import check_run_parameters
 from idc_lite.runs.sweep import grid_points, load_grid, notebook_files, run_sweep, sweep_runs
@@ -326,3 +326,47 @@ def test_a_finished_sweep_is_retabulated_from_its_runs_folders(tmp_path):
     assert again["claims"] == first["claims"] and again["replicates"] == json.loads(json.dumps(first["replicates"]))
     other = _grid(tmp_path, name="other", base={"eps_255": 48.0}, seeds=[5])
     assert main([str(other), "--out", str(tmp_path / "out"), "--tabulate"]) == 2
+
+
+def test_runs_that_stopped_are_rerun_alone_and_the_record_names_their_commit(tmp_path, monkeypatch):
+    """--rerun-unfinished runs again only the runs that did not finish, into their folders, and rebuilds the
+    claims with them; each rerun keeps its commit and its first try's error, the sweep keeps its own commit, and
+    the sweep record names the rerun (and refuses one rerun from uncommitted changes)."""
+    import idc_lite.runs.sweep as sweep_module
+    from idc_lite.runs.sweep import main
+    from idc_lite.runs.sweep_records import add_sweep, load_sweeps, seeds_block
+
+    grid = _grid(tmp_path, name="seeds", base={"num_examples": 4, "eps_255": 48.0}, seeds=[0, 1],
+                 points={"no loss": {"cls_loss_weight": 0.0}}, claims={"C4": {"reference": "base", "other": "no loss"}})
+    fake = _fake_replicate({"base": lambda s: ([1.0, 1.0, 0.0, 0.0], [1.0] * 4),
+                            "no_loss": lambda s: ([0.0] * 4, [1.0] * 4)})
+
+    def breaks_once(folder, *args):
+        if folder.name == "no_loss__seed=1":
+            raise RuntimeError("exercise checker rejected the solution")
+        return fake(folder, *args)
+    monkeypatch.setattr(sweep_module, "repository_commit", lambda: "a" * 40)
+    first = run_sweep(grid, tmp_path / "out", run_point=breaks_once)
+    assert [r["status"] for r in first["points"]] == ["finished", "finished", "finished", "failed"]
+    assert first["replicates"]["no loss"]["seeds"] == [0]
+    calls = []
+    monkeypatch.setattr(sweep_module, "repository_commit", lambda: "b" * 40)
+    again = sweep_module.rerun_unfinished(grid, tmp_path / "out", run_point=lambda *a: calls.append(a[0].name) or fake(*a))
+    assert calls == ["no_loss__seed=1"] and again["commit"] == "a" * 40
+    rerun = again["points"][3]["rerun"]
+    assert again["points"][3]["status"] == "finished" and rerun["commit"] == "b" * 40
+    assert "exercise checker rejected" in rerun["first_try"]["error"] and "rerun" not in again["points"][0]
+    assert again["replicates"]["no loss"]["seeds"] == [0, 1]
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["points"][3]["rerun"]["commit"] == "b" * 40
+    assert main([str(grid), "--out", str(tmp_path / "out"), "--rerun-unfinished"]) == 2     # nothing left to rerun
+    assert main([str(grid), "--out", str(tmp_path / "out"), "--tabulate"]) == 0           # keeps the rerun
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["points"][3]["rerun"]["commit"] == "b" * 40
+    add_sweep(tmp_path / "out", "seeds", tmp_path / "records")
+    block = seeds_block(load_sweeps(tmp_path / "records"))
+    assert "run again, with a later commit: no loss, seed=1 at commit `bbbbbbbbbb`" in block
+    assert "exercise checker rejected the solution" in block and "did not finish" not in block
+    saved = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    saved["points"][3]["rerun"]["commit"] = "b" * 40 + "+changes"
+    (tmp_path / "out" / "sweep.json").write_text(json.dumps(saved))
+    with pytest.raises(RunFolderError, match=r"\['no loss, seed=1'\] were rerun from uncommitted changes"):
+        add_sweep(tmp_path / "out", "seeds", tmp_path / "records")

@@ -40,7 +40,9 @@ class DefenceSettings:
 
     ``t_star``/``reverse_steps``: DiffPure's diffusion time (of the 1,000-step linear schedule) and its
     DDIM reverse steps (eta 1); ``timesteps``, ``low``, ``high``: the likelihood classifier's fixed
-    timesteps, spread over that fraction of the schedule; ``epochs``: the denoisers' training;
+    timesteps, spread over that fraction of the schedule; ``epochs``: the denoisers' training, with at
+    most ``max_batches`` batches an epoch (0: the whole training split; smoke runs take 2, so that a
+    smoke run costs the same on any data);
     ``purification_examples``/``classifier_examples``: how many of 04's examples each faces (the first
     ones, so that IDC's per-example results pair with them)."""
     t_star: int = 100
@@ -51,6 +53,7 @@ class DefenceSettings:
     epochs: int = 40
     purification_examples: int = 100
     classifier_examples: int = 50
+    max_batches: int = 0
 
     def __post_init__(self):
         check_int(self.t_star, "t_star", 1)
@@ -59,6 +62,7 @@ class DefenceSettings:
             raise InputError(f"reverse_steps must be at most t_star + 1 = {self.t_star + 1}, got {self.reverse_steps}")
         for name in ("timesteps", "epochs", "purification_examples", "classifier_examples"):
             check_int(getattr(self, name), name, 1)
+        check_int(self.max_batches, "max_batches", 0)
         if not 0 <= self.low < self.high <= 1:
             raise InputError(f"the likelihood classifier's timesteps need 0 <= low < high <= 1, got {self.low}, {self.high}")
 
@@ -73,7 +77,7 @@ def build_defences(run: Path, data, cnn: torch.nn.Module, unet_config, settings:
     loaded from ``run`` when made with exactly these settings, else trained there.  DiffPure classifies
     with ``cnn`` (the run's standard CNN, as DiffPure classifies with a standard classifier)."""
     unet = dataclasses.replace(unet_config, dropout=0.0)
-    recipe = DenoiserRecipe(epochs=settings.epochs, seed=seed)
+    recipe = DenoiserRecipe(epochs=settings.epochs, seed=seed, max_batches=settings.max_batches)
     ddpm = DDPMConfig()
     info, models = {}, {}
     for name, file, labels in ((PURIFICATION, "ddpm.pt", None), (CLASSIFIER, "ddpm_class_conditional.pt", data.y_train)):

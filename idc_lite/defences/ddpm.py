@@ -16,7 +16,7 @@ from idc_lite.machine import native_bf16
 from idc_lite.model.unet import UNet, UNetConfig
 from idc_lite.streams import seeded
 from idc_lite.training.trainer import EMA
-from idc_lite.validation import check_choice
+from idc_lite.validation import check_choice, check_int
 
 
 @dataclass(frozen=True)
@@ -94,16 +94,28 @@ class ClassConditionalUNet(UNet):
 @dataclass(frozen=True)
 class DenoiserRecipe:
     """How a denoiser learns: Adam at ``lr`` on batches of ``batch_size`` for ``epochs``, an EMA of the
-    weights (``ema_decay``) kept for use, every random draw from ``seed``'s named streams."""
+    weights (``ema_decay``) kept for use, every random draw from ``seed``'s named streams.
+    ``max_batches`` caps the batches of an epoch (0: the whole training split; smoke runs take 2)."""
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
     ema_decay: float = 0.995
     seed: int = 0
     precision: str = "auto"    # 'fp32', 'bf16', or 'auto': bf16 autocast where the CPU has it natively (as IDC trains)
+    max_batches: int = 0
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            check_int(getattr(self, name), f"DenoiserRecipe.{name}", 1)
+        check_int(self.max_batches, "DenoiserRecipe.max_batches", 0)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The recipe as stored beside a denoiser; an uncapped recipe leaves ``max_batches`` out, so the
+        denoisers written before the cap existed are still reused."""
+        out = asdict(self)
+        if not self.max_batches:
+            del out["max_batches"]
+        return out
 
     def uses_bf16(self) -> bool:
         check_choice(self.precision, "DenoiserRecipe.precision", ("auto", "fp32", "bf16"))
@@ -124,9 +136,11 @@ def train_denoiser(unet: UNet, schedule: DDPMSchedule, x: torch.Tensor, recipe: 
     optimizer = torch.optim.Adam(unet.parameters(), lr=recipe.lr)
     data, bf16 = x * 2 - 1, recipe.uses_bf16()
     losses = []
+    starts = range(0, len(data), recipe.batch_size)
+    starts = starts[:recipe.max_batches] if recipe.max_batches else starts
     for epoch in range(recipe.epochs):
-        order, total = torch.randperm(len(data), generator=order_stream), 0.0
-        for start in range(0, len(data), recipe.batch_size):
+        order, total, seen = torch.randperm(len(data), generator=order_stream), 0.0, 0
+        for start in starts:
             idx = order[start:start + recipe.batch_size]
             t = torch.randint(0, schedule.timesteps, (len(idx),), generator=noise_stream)
             noise = torch.randn(data[idx].shape, generator=noise_stream)
@@ -138,8 +152,8 @@ def train_denoiser(unet: UNet, schedule: DDPMSchedule, x: torch.Tensor, recipe: 
             loss.backward()
             optimizer.step()
             ema.update(unet)
-            total += loss.item() * len(idx)
-        losses.append(total / len(data))
+            total, seen = total + loss.item() * len(idx), seen + len(idx)
+        losses.append(total / seen)
         if progress:
             print(f"epoch {epoch + 1}/{recipe.epochs}: loss {losses[-1]:.4f}", flush=True)
     averaged = copy.deepcopy(unet)

@@ -20,7 +20,7 @@ FORMAT = "idc_lite-denoiser-1"
 def denoiser_settings_wanted(unet: UNetConfig, ddpm: DDPMConfig, recipe: DenoiserRecipe, num_classes: int | None,
                              data_info: dict) -> dict:
     """What a stored denoiser must have been made with to be reused."""
-    return {"unet": unet.to_dict(), "ddpm": asdict(ddpm), "recipe": asdict(recipe), "num_classes": num_classes,
+    return {"unet": unet.to_dict(), "ddpm": asdict(ddpm), "recipe": recipe.to_dict(), "num_classes": num_classes,
             "data": data_info}
 
 

@@ -24,6 +24,9 @@ Optional keys, for claims that need several training seeds (``sweeps/digits_seed
   run named ``'<point>, seed=<s>'``; the others run once with the sweep's ``seed``;
 * ``claims``: ``{"C4": {"reference": point, "other": point}, "C5": ...}``, judged from the seeds by
   :mod:`idc_lite.comparisons.replicate_claims` (a bootstrap over seeds and examples).
+
+``--tabulate`` rebuilds a finished sweep's table with the checkout's code; ``--rerun-unfinished`` first runs
+again the runs that did not finish (each rerun's row names the commit it ran at).
 """
 from __future__ import annotations
 
@@ -182,7 +185,7 @@ def point_row(name: str, parameters: dict, run: Path, status: dict) -> dict:
     """One row of the sweep's table from a point's run folder: clean accuracy, the paper and adaptive
     protocols' worst cases, each with its 95 % interval (idc_lite.uncertainty), cost, wall time."""
     row = {"point": name, "parameters": parameters, "status": status["status"], "error": status.get("error"),
-           "seconds": status.get("seconds"), "run": str(run)}
+           "seconds": status.get("seconds"), "run": str(run), **({"rerun": status["rerun"]} if status.get("rerun") else {})}
     metrics = read_metrics(run)
     trained, attacked = metrics.training, metrics.attack
     if trained:
@@ -377,9 +380,11 @@ def tabulate(grid: dict, grid_file, out: Path, runs: list[dict], folders: list[P
     return sweep
 
 
-def retabulate(grid_file: str | Path, out: Path) -> dict:
-    """Rebuild a finished sweep's table, seeds and claims from its runs' folders with this checkout's code (the
-    runs themselves, their statuses, commit, machine and times stay those of ``out/sweep.json``)."""
+STATUS_KEYS = ("status", "error", "seconds", "rerun")    # what a run's row keeps of how it ran
+
+
+def _finished_sweep(grid_file: str | Path, out: Path) -> tuple[dict, list[dict], list[dict], dict]:
+    """(grid, runs, statuses, header) of the sweep in ``out`` as its sweep.json recorded them."""
     grid = load_grid(grid_file)
     try:
         old = json.loads((out / "sweep.json").read_text())
@@ -392,10 +397,46 @@ def retabulate(grid_file: str | Path, out: Path) -> dict:
     missing = [run["run"] for run in runs if run["run"] not in by_name]
     if missing:
         raise GridError(f"{out}/sweep.json has no runs {missing}: it was made from another grid")
-    statuses = [{k: by_name[run["run"]][k] for k in ("status", "error", "seconds") if k in by_name[run["run"]]}
+    statuses = [{k: by_name[run["run"]][k] for k in STATUS_KEYS if by_name[run["run"]].get(k) is not None}
                 for run in runs]
     header = {k: old.get(k) for k in ("smoke", "seed", "created", "commit", "wall_seconds", "machine", "machine_line")}
+    return grid, runs, statuses, header
+
+
+def retabulate(grid_file: str | Path, out: Path) -> dict:
+    """Rebuild a finished sweep's table, seeds and claims from its runs' folders with this checkout's code (the
+    runs themselves, their statuses, commit, machine and times stay those of ``out/sweep.json``)."""
+    grid, runs, statuses, header = _finished_sweep(grid_file, out)
     return tabulate(grid, grid_file, out, runs, [out / "points" / folder_name(run["run"]) for run in runs], statuses, header)
+
+
+def rerun_unfinished(grid_file: str | Path, out: Path, run_point=None) -> dict:
+    """Run again, into their own folders, the runs of the sweep in ``out`` that did not finish (a notebook
+    stopped, a worker was lost), with this checkout's code, then rebuild the table.  Each rerun keeps in its
+    row the commit, machine and time it ran at and the error of its first try (``rerun``); the sweep's own
+    commit and machine stay those of the first pass, and the records name every rerun.  ``run_point`` as
+    in :func:`run_sweep`.  Raises GridError when every run finished."""
+    from idc_lite.machine import describe, machine_info
+    from idc_lite.runs.reproduce import run as run_notebooks
+
+    grid, runs, statuses, header = _finished_sweep(grid_file, out)
+    todo = [i for i, status in enumerate(statuses) if status["status"] != "finished"]
+    if not todo:
+        raise GridError(f"every run of {out} finished: nothing to rerun")
+    run_point = run_point or run_notebooks
+    machine, commit = machine_info(), repository_commit()
+    folders = [out / "points" / folder_name(run["run"]) for run in runs]
+    outcomes = run_tasks(run_point, [(folders[i], bool(header.get("smoke")), runs[i]["seed"], runs[i]["parameters"],
+                                      runs[i]["notebooks"]) for i in todo], [runs[i]["run"] for i in todo],
+                         on_start=lambda k, name: print(f"=== rerun {k + 1}/{len(todo)}: {name}", flush=True))
+    for i, outcome in zip(todo, outcomes):
+        first = statuses[i]
+        statuses[i] = {"status": outcome.status, **({"error": outcome.error} if outcome.error else {}),
+                       "seconds": outcome.seconds,
+                       "rerun": {"commit": commit, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                 "machine_line": describe(machine),
+                                 "first_try": {k: first.get(k) for k in ("status", "error", "seconds")}}}
+    return tabulate(grid, grid_file, out, runs, folders, statuses, header)
 
 
 def _base_row(rows: list[dict], row: dict) -> dict | None:
@@ -420,18 +461,24 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--tabulate", action="store_true",
                         help="run nothing: rebuild the table, seeds and claims of the finished sweep in --out from its "
                              "runs' folders with this checkout's code")
+    parser.add_argument("--rerun-unfinished", action="store_true",
+                        help="run again, with this checkout's code, the runs of the sweep in --out that did not finish, "
+                             "then rebuild its table (each rerun's row and the records name its commit)")
     args = parser.parse_args(argv)
-    if args.tabulate:
-        if not args.out:
-            print("error: --tabulate needs --out, the sweep folder to rebuild", file=sys.stderr)
+    if args.tabulate or args.rerun_unfinished:
+        option = "--tabulate" if args.tabulate else "--rerun-unfinished"
+        if not args.out or (args.tabulate and args.rerun_unfinished):
+            print(f"error: {option} needs --out, the sweep folder to rebuild, and goes alone", file=sys.stderr)
             return 2
+        if args.rerun_unfinished:
+            stream_papermill_output()
         try:
-            retabulate(args.grid, Path(args.out))
+            sweep = retabulate(args.grid, Path(args.out)) if args.tabulate else rerun_unfinished(args.grid, Path(args.out))
         except (GridError, InputError, RunFolderError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         print((Path(args.out) / "sweep.md").read_text())
-        return 0
+        return 0 if all(r["status"] == "finished" for r in sweep["points"]) else 1
     try:
         grid = load_grid(args.grid)
     except GridError as err:

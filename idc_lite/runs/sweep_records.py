@@ -20,7 +20,7 @@ def compact_sweep(sweep: dict, name: str, note: str = "") -> dict:
     """The figures of a sweep (dict of ``sweep.json``) that the pages show: each run's status and time, each
     point's figures over its seeds, the claims; no per-example lists."""
     runs = [{k: r.get(k) for k in ("point", "group", "seed", "status", "error", "seconds", "notebooks")}
-            for r in sweep["points"]]
+            | ({"rerun": r["rerun"]} if r.get("rerun") else {}) for r in sweep["points"]]
     return {"name": name, "note": note, "kind": "sweep", "preset": (sweep.get("base") or {}).get("preset", "digits"),
             "commit": sweep.get("commit"), "created": sweep.get("created"),
             "machine": sweep.get("machine"), "machine_line": sweep.get("machine_line"), "grid": sweep.get("name"),
@@ -48,6 +48,9 @@ def add_sweep(sweep_dir: Path, name: str, records_dir: Path, note: str = "", all
                              "record it with --allow-failed (the page then names them)")
     if not sweep.get("commit") or sweep["commit"].endswith("+changes"):
         raise RunFolderError(f"{sweep_dir} was made from uncommitted changes ({sweep.get('commit')}): rerun it on a commit")
+    dirty = [r["point"] for r in sweep["points"] if (r.get("rerun") or {}).get("commit", "").endswith("+changes")]
+    if dirty:
+        raise RunFolderError(f"{sweep_dir}: runs {dirty} were rerun from uncommitted changes: rerun them on a commit")
     return atomic_write_json(compact_sweep(sweep, name, note), records_dir / SWEEPS / f"{name}.json")
 
 
@@ -98,6 +101,12 @@ def seeds_block(sweeps: dict[str, dict]) -> str:
         if failed:
             out += ["Runs that did not finish, left out of the figures above: " + "; ".join(
                 f"{r['point']} ({r['status']}: {(r.get('error') or '').strip()[:240]})" for r in failed) + ".", ""]
+        reruns = [r for r in s["runs"] if r.get("rerun")]
+        if reruns:
+            out += ["Runs that stopped in the first pass and were run again, with a later commit: " + "; ".join(
+                f"{r['point']} at commit `{r['rerun']['commit'][:10]}`, {r['rerun']['created'][:10]}, "
+                f"{r['rerun']['machine_line']} (first try: {(r['rerun']['first_try'].get('error') or '').strip()[:240]})"
+                for r in reruns) + ".", ""]
         for c in s.get("claims") or []:
             out += [f"*{c['claim']} ({c['text']}), {c['verdict']}.* {c['evidence']}. Rule: {c['rule']}.", ""]
     return "\n".join(out)
