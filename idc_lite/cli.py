@@ -25,7 +25,7 @@ SUBCOMMANDS = {
     "reproduce": ("idc_lite.runs.reproduce", [], "run every notebook with papermill into a new run folder"),
     "verify": ("idc_lite.authors.verify", ["verify"], "check the kit against reference outputs of the authors' code"),
     "evaluate": ("idc_lite.runs.evaluate", [], "robustness evaluation of a model on many examples (torchrun works too)"),
-    "sweep": ("idc_lite.runs.sweep", [], "run notebooks 02 and 04 over a grid of parameters"),
+    "sweep": ("idc_lite.runs.sweep_cli", [], "run notebooks 02 and 04 over a grid of parameters"),
     "assignments": ("idc_lite.teaching.assignments", ["generate"], "write the student copies of the notebooks (nbgrader)"),
     "grade": ("idc_lite.teaching.assignments", ["grade"], "autograde a folder of submitted notebooks"),
     "check-report": ("idc_lite.runs.html_report", ["check"], "open a run's HTML pages in headless Chromium"),

@@ -109,6 +109,14 @@ def test_diffusion_claim_needs_every_defence_beaten_on_the_examples_it_faced():
     assert beaten["verdict"] == CONTRADICTED                          # one defence clearly more robust
     unchecked = _by_id(assess_claims(_defences(strong, {"DiffPure": weak}, check="FAILED")))["C1"]
     assert unchecked["verdict"] == INCONCLUSIVE and "not judged" in unchecked["evidence"]
+    # a defence whose own cascade checks failed: its worst case is an upper bound, and the evidence says so
+    flagged = _defences(strong, {"DiffPure": weak}).to_dict()
+    flagged["07_diffusion_defences"]["defences"]["DiffPure"]["protocols"]["adaptive"]["sanity_checks"] = [
+        {"check": "white-box alone gets within 3 points of the worst case", "status": "FAILED"},
+        {"check": "iterative beats single-step", "status": "passed"}]
+    evidence = _by_id(assess_claims(RunMetrics.from_dict(flagged)))["C1"]["evidence"]
+    assert ("DiffPure's sanity checks that FAILED at the main budget (its worst case is an upper bound): white-box alone"
+            in evidence) and "iterative beats" not in evidence and "sanity checks that FAILED" not in both["evidence"]
 
 
 def _row(method, kind, flops, seconds=None):

@@ -229,3 +229,40 @@ def test_measured_costs_count_every_model_with_one_counter():
     one_unet = by["likelihood"]["flops_per_prediction"] / 8           # the classifier calls the U-Net once per class and timestep
     assert by["purifier"]["flops_per_prediction"] == pytest.approx(3 * one_unet + by["cnn"]["flops_per_prediction"], rel=1e-6)
     assert all(r["seconds_per_prediction"] > 0 and r["time_source"] == "measured here" for r in rows)
+
+
+def test_a_deterministic_defences_checks_catch_a_challenger_breaking_what_white_box_missed():
+    """The likelihood classifier's cascade has no FGSM: its first stage ends where Square begins, and an example
+    Square breaks that every white-box attack left standing fails 'white-box beats black-box' (one exact draw)."""
+    from idc_lite.evaluation.cascade_checks import first_stage
+    from idc_lite.evaluation.sanity import cascade_checks_of
+    from idc_lite.evaluation.suites import deterministic_cascade_suite_for
+    from idc_lite.metrics import AttackSettings
+
+    settings = AttackSettings(steps=3, square_queries=5, apgd_steps=4)
+    names = [s.name for s in deterministic_cascade_suite_for(0.1, settings)]
+    assert first_stage({"attacks": [{"name": n} for n in names]}) == names[:4]
+    torch.manual_seed(0)
+    linear = _Linear().requires_grad_(False)
+    x = _x(6)
+    labels = linear(x).argmax(1)
+    pool = torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    wrong = torch.stack([pool[linear(pool).argmax(1) != y][0] for y in labels])      # images the model gets wrong
+    square = [0.0, 0.0, 1.0, 1.0, 1.0, 1.0]                                          # breaks 0 and 1, white-box nothing
+    attacks = [{"name": n, "attacked_examples": 6, "per_example": [1.0] * 6} for n in names[:4]]
+    attacks += [{"name": names[4], "attacked_examples": 6, "per_example": square},
+                {"name": names[5], "attacked_examples": 4, "per_example": [None, None] + [1.0] * 4}]
+    result = {"attacks": attacks, "cascade": True, "examples": 6, "worst_case_per_example": square,
+              "worst_case_accuracy": 4 / 6}
+    adversarial = {n: x.clone() for n in names[:4]} | {names[4]: torch.cat([wrong[:2], x[2:]]), names[5]: x.clone()}
+    versus, alone, doubled = cascade_checks_of(linear, result, adversarial, x, labels, eps=0.1, settings=settings, seed=0,
+                                               random_model=False)
+    assert versus["check"] == "white-box beats black-box, example by example" and versus["status"] == "FAILED"
+    assert versus["values"]["broken_alone"] == [0, 1] and versus["values"]["rescoring_draws"] == 1
+    assert alone["status"] == "FAILED" and alone["values"]["first_stage"] == 1.0
+    assert doubled["values"]["attacked"] == 4 and doubled["values"]["settings"]["steps"] == 8
+    honest = {**result, "attacks": attacks[:4] + [{**attacks[4], "per_example": [1.0] * 6}, attacks[5]],
+              "worst_case_per_example": [1.0] * 6, "worst_case_accuracy": 1.0}
+    versus, alone, _ = cascade_checks_of(linear, honest, {**adversarial, names[4]: x.clone()}, x, labels, eps=0.1,
+                                         settings=settings, seed=0, random_model=False)
+    assert versus["status"] == "passed" and alone["status"] == "passed"

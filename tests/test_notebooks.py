@@ -126,6 +126,10 @@ def test_papermill_chain_in_smoke_mode(smoke_run):
     # notebook 07 trained and attacked both diffusion defences: C1 is judged on them, C3a and C3b on measured costs
     assert claims["C1"]["verdict"] != "not tested at this scale" and "RDC-style diffusion classifier" in claims["C1"]["evidence"]
     assert "measured here" in claims["C3a"]["evidence"] and "measured here" in claims["C3b"]["evidence"]
+    defences_run = json.loads((out / "metrics" / "07_diffusion_defences.json").read_text())["defences"]
+    checked = {name: [c["check"] for c in d["protocols"]["adaptive"]["sanity_checks"]] for name, d in defences_run.items()}
+    assert len(checked["DiffPure-style purification"]) == 6 and len(checked["RDC-style diffusion classifier"]) == 3
+    assert "sanity_checks" not in defences_run["DiffPure-style purification"]["protocols"]["adaptive_secondary"]
     assert claims["C3b"]["verdict"] == "contradicted"             # the digits IDC costs more than a small CNN
     assert {c["other"] for c in summary["comparisons"]} == {"IDC without inter-class loss", "standard CNN",
                                                            "adversarially trained CNN"}

@@ -307,7 +307,7 @@ def test_the_costs_of_a_claims_points_are_measured_from_their_models(tmp_path):
 def test_a_finished_sweep_is_retabulated_from_its_runs_folders(tmp_path):
     """--tabulate rebuilds the table, seeds and claims with the checkout's code from the runs' folders, keeping the
     runs' statuses, commit and times; a folder from another grid is refused."""
-    from idc_lite.runs.sweep import main
+    from idc_lite.runs.sweep_cli import main
 
     grid = _grid(tmp_path, name="seeds", base={"num_examples": 4, "eps_255": 48.0}, seeds=[0, 1],
                  points={"no loss": {"cls_loss_weight": 0.0}}, claims={"C4": {"reference": "base", "other": "no loss"}})
@@ -333,7 +333,8 @@ def test_runs_that_stopped_are_rerun_alone_and_the_record_names_their_commit(tmp
     claims with them; each rerun keeps its commit and its first try's error, the sweep keeps its own commit, and
     the sweep record names the rerun (and refuses one rerun from uncommitted changes)."""
     import idc_lite.runs.sweep as sweep_module
-    from idc_lite.runs.sweep import main
+    import idc_lite.runs.sweep_rebuild as rebuild
+    from idc_lite.runs.sweep_cli import main
     from idc_lite.runs.sweep_records import add_sweep, load_sweeps, seeds_block
 
     grid = _grid(tmp_path, name="seeds", base={"num_examples": 4, "eps_255": 48.0}, seeds=[0, 1],
@@ -350,8 +351,8 @@ def test_runs_that_stopped_are_rerun_alone_and_the_record_names_their_commit(tmp
     assert [r["status"] for r in first["points"]] == ["finished", "finished", "finished", "failed"]
     assert first["replicates"]["no loss"]["seeds"] == [0]
     calls = []
-    monkeypatch.setattr(sweep_module, "repository_commit", lambda: "b" * 40)
-    again = sweep_module.rerun_unfinished(grid, tmp_path / "out", run_point=lambda *a: calls.append(a[0].name) or fake(*a))
+    monkeypatch.setattr(rebuild, "repository_commit", lambda: "b" * 40)
+    again = rebuild.rerun_unfinished(grid, tmp_path / "out", run_point=lambda *a: calls.append(a[0].name) or fake(*a))
     assert calls == ["no_loss__seed=1"] and again["commit"] == "a" * 40
     rerun = again["points"][3]["rerun"]
     assert again["points"][3]["status"] == "finished" and rerun["commit"] == "b" * 40

@@ -231,6 +231,12 @@ def _diffusion_claim(results: dict, from_07, from_04: AttackMetrics | None) -> d
         parts.append(f"{c['eps_255']}/255 (adaptive, n = {c['examples']}): IDC {idc}, {c['other']} {them}; "
                      f"IDC minus it {format_difference(c['difference'])}")
     evidence = "; ".join(parts)
+    for name, defence in from_07.defences.items():      # a defence's worst case too is an upper bound when its checks fail
+        failed = [c["check"] for c in (defence["protocols"].get("adaptive") or {}).get("sanity_checks") or []
+                  if c["status"] == "FAILED"]
+        if failed:
+            evidence += f"; {name}'s sanity checks that FAILED at the main budget (its worst case is an upper bound): " \
+                        + "; ".join(failed)
     if not passed:
         evidence += "; the undefended-CNN sanity check did not pass at the main budget, so robustness is not judged"
     return claim_record("C1", verdict, evidence, DIFFUSION_RULE, quoted=quoted,

@@ -23,6 +23,7 @@ from idc_lite.defences.store import load_or_train_denoiser
 from idc_lite.errors import InputError
 from idc_lite.evaluation.protocol import evaluate
 from idc_lite.evaluation.run_protocols import adaptive_protocol
+from idc_lite.evaluation.sanity import cascade_checks_of
 from idc_lite.evaluation.scoring import score_under_rule
 from idc_lite.evaluation.suites import deterministic_cascade_suite_for
 from idc_lite.metrics import AttackSettings
@@ -114,18 +115,26 @@ def evaluate_defence(name: str, model, x, labels, *, eps: float, secondary_eps: 
     under IDC's cascade (gradients through every reverse step with EOT over its noise, its one-shot
     surrogate first, BPDA as a challenger, the transfer from the standard CNN), scored over
     ``settings.scoring_draws`` draws; the likelihood classifier (deterministic) under
-    :func:`~idc_lite.evaluation.suites.deterministic_cascade_suite_for`, scored once."""
+    :func:`~idc_lite.evaluation.suites.deterministic_cascade_suite_for`, scored once.  The main budget's
+    result carries the cascade's sanity checks (``sanity_checks``,
+    :func:`~idc_lite.evaluation.sanity.cascade_checks_of`), as IDC's in notebook 04 do."""
     out = {}
     for key, budget in (("adaptive", eps), ("adaptive_secondary", secondary_eps)):
         if budget is None:
             continue
+        adversarial = {} if key == "adaptive" else None     # the main budget's examples, for its sanity checks
         if name == PURIFICATION:
             out[key] = adaptive_protocol(model, x, labels, budget, settings, seed=seed, random_model=True,
-                                         sources={"cnn": cnn}, main_budget=key == "adaptive", progress=progress)
+                                         sources={"cnn": cnn}, main_budget=key == "adaptive", progress=progress,
+                                         examples=adversarial)
         else:
             out[key] = evaluate(model, x, labels, deterministic_cascade_suite_for(budget, settings), seed=seed, draws=1,
                                 sources={"cnn": cnn}, protocol="adaptive", cascade=True, progress=progress,
-                                batch_size=25)
+                                batch_size=25, examples=adversarial)
+        if adversarial is not None:
+            out[key]["sanity_checks"] = cascade_checks_of(model, out[key], adversarial, x, labels, eps=budget,
+                                                          settings=settings, seed=seed,
+                                                          random_model=name == PURIFICATION)
     return out
 
 

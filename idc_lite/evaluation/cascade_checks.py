@@ -30,11 +30,13 @@ CHANGE = 0.02       # more iterations and draws move the worst case by at most 2
 
 def first_stage(result: dict) -> list[str]:
     """The attacks of the first stage: every attack before the first challenger (FGSM opens the second
-    stage in :func:`~idc_lite.evaluation.suites.cascade_suite`)."""
+    stage in :func:`~idc_lite.evaluation.suites.cascade_suite`, Square in the deterministic cascade of
+    :func:`~idc_lite.evaluation.suites.deterministic_cascade_suite_for`, which has no FGSM)."""
     names = [a["name"] for a in result["attacks"]]
-    if "fgsm" not in names:
-        raise InputError("not a cascade suite's result: no 'fgsm' attack opens its second stage")
-    return names[:names.index("fgsm")]
+    opener = next((i for i, name in enumerate(names) if name == "fgsm" or name.startswith("square")), None)
+    if not opener:
+        raise InputError("not a cascade suite's result: no white-box stage closed by an 'fgsm' or 'square' attack")
+    return names[:opener]
 
 
 def stage_scores(result: dict, names: list[str]) -> torch.Tensor:

@@ -311,6 +311,31 @@ def _cascade_checks(model, adaptive: dict, adversarial: dict, suite, x, labels, 
                                         seed=seed, gradient_model=gradient_model)]
 
 
+def cascade_checks_of(model, adaptive: dict, adversarial: dict, x: torch.Tensor, labels: torch.Tensor, *, eps: float,
+                      settings: AttackSettings, seed: int, random_model: bool = True) -> list[dict]:
+    """The cascade's own checks for any model evaluated at ``eps`` with ``settings`` (notebook 07's defences),
+    from its result ``adaptive`` and its adversarial examples by name.  A random model (DiffPure) gets IDC's:
+    every challenger group re-scored with ``settings.rescoring_draws`` draws, white-box alone, doubled APGD.
+    A deterministic one under :func:`~idc_lite.evaluation.suites.deterministic_cascade_suite_for` (the
+    likelihood classifier) gets white-box against black-box example by example and white-box alone, scored
+    once (one draw is exact), and APGD-DLR with twice its iterations on the examples left standing."""
+    from idc_lite.evaluation import cascade_checks as cc
+    from idc_lite.evaluation.attacks import APGDSettings
+    from idc_lite.evaluation.suites import deterministic_cascade_suite_for
+
+    if random_model:
+        return _cascade_checks(model, adaptive, adversarial, adaptive_suite_for(eps, settings), x, labels, settings,
+                               seed, None, None)
+    names = {a["name"] for a in adaptive["attacks"]}
+    suite = {a.name: a for a in deterministic_cascade_suite_for(eps, settings)}
+    black_box = [n for n in suite if n in names and (n.startswith("square") or n.startswith("transfer_from"))]
+    check = "white-box beats black-box, example by example"
+    breaks = cc.challenger_breaks(model, adaptive, adversarial, labels, black_box, check, draws=1, seed=seed)
+    doubled = APGDSettings(**suite["apgd_dlr"].params)
+    return [cc.judge_challengers(adaptive, breaks, check, draws=1), cc.white_box_alone(adaptive),
+            cc.more_attack_moves_little(model, adaptive, x, labels, doubled, draws=1, seed=seed)]
+
+
 # ---- all of them, as notebook 04 runs them ---------------------------------------------------------
 def run_sanity_checks(model, cnn, adaptive: dict, adversarial: dict, x: torch.Tensor, labels: torch.Tensor, *,
                       eps: float, eps_list: list[float], eot_list: list[int], settings: AttackSettings,

@@ -30,22 +30,20 @@ again the runs that did not finish (each rerun's row names the commit it ran at)
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from idc_lite.cluster import TaskOutcome, check_cluster_options, run_tasks
 from idc_lite.comparisons.claims import UNDEFENDED_CHECK
-from idc_lite.errors import GridError, InputError, KitError, RunFolderError
+from idc_lite.errors import GridError, KitError
 from idc_lite.files import atomic_write_bytes, atomic_write_json
 from idc_lite.metrics import read_metrics
-from idc_lite.runs.folders import NOTEBOOKS, REPO, repository_commit
+from idc_lite.runs.folders import NOTEBOOKS, repository_commit
 from idc_lite.runs.replicates import replicates_markdown
-from idc_lite.runs.reproduce import check_run_parameters, declared_parameters, stream_papermill_output
+from idc_lite.runs.reproduce import check_run_parameters, declared_parameters
 from idc_lite.uncertainty import estimate, format_difference, format_estimate, paired_difference, rate_estimate
 
 GRID_KEYS = {"name", "description", "notebooks", "base", "vary", "mode", "seed", "seeds", "replicate", "points", "claims"}
@@ -380,122 +378,7 @@ def tabulate(grid: dict, grid_file, out: Path, runs: list[dict], folders: list[P
     return sweep
 
 
-STATUS_KEYS = ("status", "error", "seconds", "rerun")    # what a run's row keeps of how it ran
-
-
-def _finished_sweep(grid_file: str | Path, out: Path) -> tuple[dict, list[dict], list[dict], dict]:
-    """(grid, runs, statuses, header) of the sweep in ``out`` as its sweep.json recorded them."""
-    grid = load_grid(grid_file)
-    try:
-        old = json.loads((out / "sweep.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise GridError(f"{out} holds no readable sweep.json to rebuild from: {err}") from None
-    if old.get("seed") is not None:
-        grid["seed"] = old["seed"]
-    runs = sweep_runs(grid)
-    by_name = {row["point"]: row for row in old["points"]}
-    missing = [run["run"] for run in runs if run["run"] not in by_name]
-    if missing:
-        raise GridError(f"{out}/sweep.json has no runs {missing}: it was made from another grid")
-    statuses = [{k: by_name[run["run"]][k] for k in STATUS_KEYS if by_name[run["run"]].get(k) is not None}
-                for run in runs]
-    header = {k: old.get(k) for k in ("smoke", "seed", "created", "commit", "wall_seconds", "machine", "machine_line")}
-    return grid, runs, statuses, header
-
-
-def retabulate(grid_file: str | Path, out: Path) -> dict:
-    """Rebuild a finished sweep's table, seeds and claims from its runs' folders with this checkout's code (the
-    runs themselves, their statuses, commit, machine and times stay those of ``out/sweep.json``)."""
-    grid, runs, statuses, header = _finished_sweep(grid_file, out)
-    return tabulate(grid, grid_file, out, runs, [out / "points" / folder_name(run["run"]) for run in runs], statuses, header)
-
-
-def rerun_unfinished(grid_file: str | Path, out: Path, run_point=None) -> dict:
-    """Run again, into their own folders, the runs of the sweep in ``out`` that did not finish (a notebook
-    stopped, a worker was lost), with this checkout's code, then rebuild the table.  Each rerun keeps in its
-    row the commit, machine and time it ran at and the error of its first try (``rerun``); the sweep's own
-    commit and machine stay those of the first pass, and the records name every rerun.  ``run_point`` as
-    in :func:`run_sweep`.  Raises GridError when every run finished."""
-    from idc_lite.machine import describe, machine_info
-    from idc_lite.runs.reproduce import run as run_notebooks
-
-    grid, runs, statuses, header = _finished_sweep(grid_file, out)
-    todo = [i for i, status in enumerate(statuses) if status["status"] != "finished"]
-    if not todo:
-        raise GridError(f"every run of {out} finished: nothing to rerun")
-    run_point = run_point or run_notebooks
-    machine, commit = machine_info(), repository_commit()
-    folders = [out / "points" / folder_name(run["run"]) for run in runs]
-    outcomes = run_tasks(run_point, [(folders[i], bool(header.get("smoke")), runs[i]["seed"], runs[i]["parameters"],
-                                      runs[i]["notebooks"]) for i in todo], [runs[i]["run"] for i in todo],
-                         on_start=lambda k, name: print(f"=== rerun {k + 1}/{len(todo)}: {name}", flush=True))
-    for i, outcome in zip(todo, outcomes):
-        first = statuses[i]
-        statuses[i] = {"status": outcome.status, **({"error": outcome.error} if outcome.error else {}),
-                       "seconds": outcome.seconds,
-                       "rerun": {"commit": commit, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                 "machine_line": describe(machine),
-                                 "first_try": {k: first.get(k) for k in ("status", "error", "seconds")}}}
-    return tabulate(grid, grid_file, out, runs, folders, statuses, header)
-
-
 def _base_row(rows: list[dict], row: dict) -> dict | None:
     """The base point's run a row is compared with: the one with the same training seed, else the first."""
     bases = [r for r in rows if r["group"] == "base"]
     return next((r for r in bases if r["seed"] == row["seed"]), bases[0] if bases else None)
-
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog or "python -m idc_lite.sweep", description=__doc__.splitlines()[0])
-    parser.add_argument("grid", help="grid file (JSON), e.g. sweeps/digits_ablations.json")
-    parser.add_argument("--out", default=None, help="sweep folder (default runs/sweep-<grid name>-<UTC time>)")
-    parser.add_argument("--smoke", action="store_true", help="tiny settings: proves the code path, not the numbers")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="seed of every point the grid does not replicate over its 'seeds' (default: the grid's, else 0)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="points run at once, each in a worker process of a Dask LocalCluster "
-                             "(default 1: one after the other, here)")
-    parser.add_argument("--scheduler", default=None,
-                        help="address of a running Dask scheduler (e.g. tcp://host:8786, a dask-jobqueue SLURMCluster's) "
-                             "to run the points on instead; the sweep folder must be on a file system the workers share")
-    parser.add_argument("--tabulate", action="store_true",
-                        help="run nothing: rebuild the table, seeds and claims of the finished sweep in --out from its "
-                             "runs' folders with this checkout's code")
-    parser.add_argument("--rerun-unfinished", action="store_true",
-                        help="run again, with this checkout's code, the runs of the sweep in --out that did not finish, "
-                             "then rebuild its table (each rerun's row and the records name its commit)")
-    args = parser.parse_args(argv)
-    if args.tabulate or args.rerun_unfinished:
-        option = "--tabulate" if args.tabulate else "--rerun-unfinished"
-        if not args.out or (args.tabulate and args.rerun_unfinished):
-            print(f"error: {option} needs --out, the sweep folder to rebuild, and goes alone", file=sys.stderr)
-            return 2
-        if args.rerun_unfinished:
-            stream_papermill_output()
-        try:
-            sweep = retabulate(args.grid, Path(args.out)) if args.tabulate else rerun_unfinished(args.grid, Path(args.out))
-        except (GridError, InputError, RunFolderError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print((Path(args.out) / "sweep.md").read_text())
-        return 0 if all(r["status"] == "finished" for r in sweep["points"]) else 1
-    try:
-        grid = load_grid(args.grid)
-    except GridError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else REPO / "runs" / f"sweep-{folder_name(grid['name'])}-{stamp}"
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        print(f"error: {out} exists and is not an empty folder; choose a new --out", file=sys.stderr)
-        return 2
-    stream_papermill_output()
-    try:
-        sweep = run_sweep(args.grid, out, smoke=args.smoke, seed=args.seed, workers=args.workers,
-                          scheduler=args.scheduler)
-    except (GridError, InputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print((out / "sweep.md").read_text())
-    print(f"sweep report: {out / 'sweep.md'}")
-    return 0 if all(r["status"] == "finished" for r in sweep["points"]) else 1
