@@ -99,11 +99,16 @@ def run_tasks(function: Callable, arguments: list[tuple], names: list[str], *, w
                 on_outcome(outcomes[-1])
         return outcomes
     try:
+        from dask import config as dask_config
         from distributed import Client, LocalCluster, as_completed
     except ImportError as err:
         raise InputError("--workers above 1 and --scheduler need dask.distributed (pip install -r requirements.txt)") from err
     if threads is None and scheduler is None:
         threads = max(1, (os.cpu_count() or 1) // workers)
+    # Dask's nanny writes its pre-spawn variables (OMP_NUM_THREADS=1, ...) into this process's environment before
+    # starting a worker and leaves them there: every later kernel or subprocess of this process would run on one thread
+    leaked = set(THREAD_VARIABLES) | set(dask_config.get("distributed.nanny.pre-spawn-environ", default=None) or {})
+    saved = {name: os.environ.get(name) for name in leaked}
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                   dashboard_address=None)
     try:
@@ -126,4 +131,9 @@ def run_tasks(function: Callable, arguments: list[tuple], names: list[str], *, w
     finally:
         if cluster is not None:
             cluster.close()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return outcomes

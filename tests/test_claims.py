@@ -117,6 +117,11 @@ def test_diffusion_claim_needs_every_defence_beaten_on_the_examples_it_faced():
     evidence = _by_id(assess_claims(RunMetrics.from_dict(flagged)))["C1"]["evidence"]
     assert ("DiffPure's sanity checks that FAILED at the main budget (its worst case is an upper bound): white-box alone"
             in evidence) and "iterative beats" not in evidence and "sanity checks that FAILED" not in both["evidence"]
+    # a defence that seems more robust than IDC but failed a check of its own may be under-attacked: no contradiction
+    doubtful = _defences(weak, {"DiffPure": strong}).to_dict()
+    doubtful["07_diffusion_defences"]["defences"]["DiffPure"]["protocols"]["adaptive"]["sanity_checks"] = [
+        {"check": "white-box beats black-box, example by example", "status": "FAILED"}]
+    assert _by_id(assess_claims(RunMetrics.from_dict(doubtful)))["C1"]["verdict"] == INCONCLUSIVE
 
 
 def _row(method, kind, flops, seconds=None):

@@ -61,11 +61,15 @@ def test_bad_cluster_options_are_refused(workers, scheduler, names, message):
 
 @pytest.mark.slow  # starts a Dask LocalCluster of 2 worker processes (about 10 s)
 def test_a_local_cluster_gives_the_same_outcomes_and_survives_a_lost_worker():
+    environment_before = {v: os.environ.get(v) for v in THREAD_VARIABLES}
     here = run_tasks(square_or_fail, [(n,) for n in range(5)], [f"t{n}" for n in range(5)])
     there = run_tasks(square_or_fail, [(n,) for n in range(5)], [f"t{n}" for n in range(5)], workers=2)
     assert [(o.name, o.status, o.value, o.error) for o in there] == [(o.name, o.status, o.value, o.error) for o in here]
     assert all(o.worker.startswith(("tcp://", "inproc://")) for o in there)
     limits = run_tasks(threads_seen, [(0,), (1,)], ["a", "b"], workers=2, threads=1)
     assert [o.value for o in limits] == [("1", 1), ("1", 1)]
+    # the workers ran on one thread each; this process keeps its environment (Dask's nanny had left OMP_NUM_THREADS=1
+    # in it, and every later notebook kernel of the test session ran on one thread)
+    assert {v: os.environ.get(v) for v in THREAD_VARIABLES} == environment_before
     lost = run_tasks(die, [(0,), (1,), (2,)], ["a", "b", "c"], workers=2)
     assert [o.status for o in lost] == ["finished", "failed", "finished"] and "worker lost" in lost[1].error

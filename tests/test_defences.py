@@ -261,8 +261,13 @@ def test_a_deterministic_defences_checks_catch_a_challenger_breaking_what_white_
     assert versus["values"]["broken_alone"] == [0, 1] and versus["values"]["rescoring_draws"] == 1
     assert alone["status"] == "FAILED" and alone["values"]["first_stage"] == 1.0
     assert doubled["values"]["attacked"] == 4 and doubled["values"]["settings"]["steps"] == 8
+    assert doubled["values"]["settings"]["eot_samples"] == 1 and doubled["check"].startswith("twice the iterations move")
     honest = {**result, "attacks": attacks[:4] + [{**attacks[4], "per_example": [1.0] * 6}, attacks[5]],
               "worst_case_per_example": [1.0] * 6, "worst_case_accuracy": 1.0}
     versus, alone, _ = cascade_checks_of(linear, honest, {**adversarial, names[4]: x.clone()}, x, labels, eps=0.1,
                                          settings=settings, seed=0, random_model=False)
     assert versus["status"] == "passed" and alone["status"] == "passed"
+    white_only = {**honest, "attacks": attacks[:4]}                  # nothing to compare with: refused, not passed
+    with pytest.raises(InputError, match="no white-box stage|no Square or transfer"):
+        cascade_checks_of(linear, white_only, adversarial, x, labels, eps=0.1, settings=settings, seed=0,
+                          random_model=False)

@@ -360,14 +360,50 @@ def test_runs_that_stopped_are_rerun_alone_and_the_record_names_their_commit(tmp
     assert again["replicates"]["no loss"]["seeds"] == [0, 1]
     assert json.loads((tmp_path / "out" / "sweep.json").read_text())["points"][3]["rerun"]["commit"] == "b" * 40
     assert main([str(grid), "--out", str(tmp_path / "out"), "--rerun-unfinished"]) == 2     # nothing left to rerun
+    assert main([str(grid), "--out", str(tmp_path / "out"), "--tabulate", "--workers", "2"]) == 2
     assert main([str(grid), "--out", str(tmp_path / "out"), "--tabulate"]) == 0           # keeps the rerun
     assert json.loads((tmp_path / "out" / "sweep.json").read_text())["points"][3]["rerun"]["commit"] == "b" * 40
     add_sweep(tmp_path / "out", "seeds", tmp_path / "records")
     block = seeds_block(load_sweeps(tmp_path / "records"))
-    assert "run again, with a later commit: no loss, seed=1 at commit `bbbbbbbbbb`" in block
+    assert "were run again: no loss, seed=1 at commit `bbbbbbbbbb`" in block
     assert "exercise checker rejected the solution" in block and "did not finish" not in block
     saved = json.loads((tmp_path / "out" / "sweep.json").read_text())
     saved["points"][3]["rerun"]["commit"] = "b" * 40 + "+changes"
     (tmp_path / "out" / "sweep.json").write_text(json.dumps(saved))
-    with pytest.raises(RunFolderError, match=r"\['no loss, seed=1'\] were rerun from uncommitted changes"):
+    with pytest.raises(RunFolderError, match=r"\['no loss, seed=1'\] were rerun outside a commit"):
         add_sweep(tmp_path / "out", "seeds", tmp_path / "records")
+    saved["points"][3]["rerun"]["commit"] = None                      # rerun outside a git checkout
+    (tmp_path / "out" / "sweep.json").write_text(json.dumps(saved))
+    with pytest.raises(RunFolderError, match="outside a commit"):
+        add_sweep(tmp_path / "out", "seeds", tmp_path / "records")
+
+
+def test_a_rerun_keeps_the_first_passs_try_and_refuses_a_grid_changed_since(tmp_path, monkeypatch):
+    """A run that fails again and is rerun a second time still names the first pass's error; a grid that now gives
+    the run other parameters is refused before anything runs (the rerun would mix two grids)."""
+    import idc_lite.runs.sweep_rebuild as rebuild
+
+    grid = _grid(tmp_path, name="toy", base={"epochs": 2}, vary={"num_timesteps": [2]})
+    fake = _fake_point({"base": [1.0, 0.0] * 4, "num_timesteps=2": [1.0] * 8})
+
+    def breaks(message):
+        def run_point(folder, *args):
+            if folder.name == "num_timesteps=2":
+                raise RuntimeError(message)
+            return fake(folder, *args)
+        return run_point
+    run_sweep(grid, tmp_path / "out", run_point=breaks("first pass broke"))
+    monkeypatch.setattr(rebuild, "repository_commit", lambda: "b" * 40)
+    again = rebuild.rerun_unfinished(grid, tmp_path / "out", run_point=breaks("rerun broke"))
+    assert again["points"][1]["status"] == "failed" and "rerun broke" in again["points"][1]["error"]
+    third = rebuild.rerun_unfinished(grid, tmp_path / "out", run_point=fake)
+    assert third["points"][1]["status"] == "finished"
+    assert "first pass broke" in third["points"][1]["rerun"]["first_try"]["error"]
+    saved = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    saved["points"][1]["status"] = "failed"
+    (tmp_path / "out" / "sweep.json").write_text(json.dumps(saved))
+    calls = []
+    changed = _grid(tmp_path, name="toy", base={"epochs": 3}, vary={"num_timesteps": [2]})
+    with pytest.raises(GridError, match=r"other parameters than the first pass"):
+        rebuild.rerun_unfinished(changed, tmp_path / "out", run_point=lambda *a: calls.append(a))
+    assert calls == []

@@ -203,7 +203,8 @@ def _quoted_diffusion_figures() -> str:
 
 DIFFUSION_RULE = ("paired 95 % interval of IDC minus each diffusion defence's adaptive worst case at the main budget, "
                   "on the examples it faced: supported when above 0 against every one, contradicted when below 0 against "
-                  "any, else inconclusive; judged only where the undefended-CNN check passed")
+                  "any whose own sanity checks all passed (a defence that failed one may be under-attacked: inconclusive), "
+                  "else inconclusive; judged only where the undefended-CNN check passed")
 
 
 def _diffusion_claim(results: dict, from_07, from_04: AttackMetrics | None) -> dict:
@@ -212,7 +213,11 @@ def _diffusion_claim(results: dict, from_07, from_04: AttackMetrics | None) -> d
     if from_07 is None or not from_07.comparisons:
         return claim_record("C1", NOT_TESTED, "notebook 07 (the diffusion defences) did not run", DIFFUSION_RULE, quoted=quoted)
     main = [c for c in from_07.comparisons if c["protocol"] == "adaptive"]
-    verdicts = [interval_verdict(c["difference"]) for c in main]
+    failed_checks = {name: [c["check"] for c in (d["protocols"].get("adaptive") or {}).get("sanity_checks") or []
+                            if c["status"] == "FAILED"] for name, d in from_07.defences.items()}
+    # a defence whose worst case is an upper bound (a failed check) cannot show IDC less robust than it
+    verdicts = [INCONCLUSIVE if v == CONTRADICTED and failed_checks.get(c["other"]) else v
+                for c, v in ((c, interval_verdict(c["difference"])) for c in main)]
     passed = _undefended_check_passed(from_04)
     if not passed:
         verdict = INCONCLUSIVE
@@ -231,9 +236,7 @@ def _diffusion_claim(results: dict, from_07, from_04: AttackMetrics | None) -> d
         parts.append(f"{c['eps_255']}/255 (adaptive, n = {c['examples']}): IDC {idc}, {c['other']} {them}; "
                      f"IDC minus it {format_difference(c['difference'])}")
     evidence = "; ".join(parts)
-    for name, defence in from_07.defences.items():      # a defence's worst case too is an upper bound when its checks fail
-        failed = [c["check"] for c in (defence["protocols"].get("adaptive") or {}).get("sanity_checks") or []
-                  if c["status"] == "FAILED"]
+    for name, failed in failed_checks.items():
         if failed:
             evidence += f"; {name}'s sanity checks that FAILED at the main budget (its worst case is an upper bound): " \
                         + "; ".join(failed)

@@ -43,7 +43,7 @@ class DefenceSettings:
     DDIM reverse steps (eta 1); ``timesteps``, ``low``, ``high``: the likelihood classifier's fixed
     timesteps, spread over that fraction of the schedule; ``epochs``: the denoisers' training, with at
     most ``max_batches`` batches an epoch (0: the whole training split; smoke runs take 2, so that a
-    smoke run costs the same on any data);
+    smoke run's cost does not grow with the training split);
     ``purification_examples``/``classifier_examples``: how many of 04's examples each faces (the first
     ones, so that IDC's per-example results pair with them)."""
     t_star: int = 100
@@ -117,7 +117,8 @@ def evaluate_defence(name: str, model, x, labels, *, eps: float, secondary_eps: 
     ``settings.scoring_draws`` draws; the likelihood classifier (deterministic) under
     :func:`~idc_lite.evaluation.suites.deterministic_cascade_suite_for`, scored once.  The main budget's
     result carries the cascade's sanity checks (``sanity_checks``,
-    :func:`~idc_lite.evaluation.sanity.cascade_checks_of`), as IDC's in notebook 04 do."""
+    :func:`~idc_lite.evaluation.sanity.cascade_checks_of`), as IDC's in notebook 04 do, when 04's settings
+    ran the suite as a cascade."""
     out = {}
     for key, budget in (("adaptive", eps), ("adaptive_secondary", secondary_eps)):
         if budget is None:
@@ -131,7 +132,7 @@ def evaluate_defence(name: str, model, x, labels, *, eps: float, secondary_eps: 
             out[key] = evaluate(model, x, labels, deterministic_cascade_suite_for(budget, settings), seed=seed, draws=1,
                                 sources={"cnn": cnn}, protocol="adaptive", cascade=True, progress=progress,
                                 batch_size=25, examples=adversarial)
-        if adversarial is not None:
+        if adversarial is not None and out[key].get("cascade"):    # 04 run with cascade=False: no stages to check
             out[key]["sanity_checks"] = cascade_checks_of(model, out[key], adversarial, x, labels, eps=budget,
                                                           settings=settings, seed=seed,
                                                           random_model=name == PURIFICATION)

@@ -318,7 +318,8 @@ def cascade_checks_of(model, adaptive: dict, adversarial: dict, x: torch.Tensor,
     every challenger group re-scored with ``settings.rescoring_draws`` draws, white-box alone, doubled APGD.
     A deterministic one under :func:`~idc_lite.evaluation.suites.deterministic_cascade_suite_for` (the
     likelihood classifier) gets white-box against black-box example by example and white-box alone, scored
-    once (one draw is exact), and APGD-DLR with twice its iterations on the examples left standing."""
+    once (one draw is exact), and APGD-DLR with twice its iterations (one draw each: no noise to average) on the
+    examples left standing.  Raises InputError on a result that is not such a cascade."""
     from idc_lite.evaluation import cascade_checks as cc
     from idc_lite.evaluation.attacks import APGDSettings
     from idc_lite.evaluation.suites import deterministic_cascade_suite_for
@@ -329,11 +330,13 @@ def cascade_checks_of(model, adaptive: dict, adversarial: dict, x: torch.Tensor,
     names = {a["name"] for a in adaptive["attacks"]}
     suite = {a.name: a for a in deterministic_cascade_suite_for(eps, settings)}
     black_box = [n for n in suite if n in names and (n.startswith("square") or n.startswith("transfer_from"))]
+    if not black_box:       # the check would pass with nothing to compare
+        raise InputError("not a deterministic cascade's result: it has no Square or transfer attack to check")
     check = "white-box beats black-box, example by example"
     breaks = cc.challenger_breaks(model, adaptive, adversarial, labels, black_box, check, draws=1, seed=seed)
-    doubled = APGDSettings(**suite["apgd_dlr"].params)
+    dlr = APGDSettings(**suite["apgd_dlr"].params)
     return [cc.judge_challengers(adaptive, breaks, check, draws=1), cc.white_box_alone(adaptive),
-            cc.more_attack_moves_little(model, adaptive, x, labels, doubled, draws=1, seed=seed)]
+            cc.more_attack_moves_little(model, adaptive, x, labels, dlr, draws=1, seed=seed, double_draws=False)]
 
 
 # ---- all of them, as notebook 04 runs them ---------------------------------------------------------

@@ -37,8 +37,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parser.parse_args(argv)
     if args.tabulate or args.rerun_unfinished:
         option = "--tabulate" if args.tabulate else "--rerun-unfinished"
-        if not args.out or (args.tabulate and args.rerun_unfinished):
-            print(f"error: {option} needs --out, the sweep folder to rebuild, and goes alone", file=sys.stderr)
+        # the sweep's own smoke flag and seeds hold, and reruns run here one after the other
+        others = args.smoke or args.seed is not None or args.workers != 1 or args.scheduler
+        if not args.out or (args.tabulate and args.rerun_unfinished) or others:
+            print(f"error: {option} needs --out, the sweep folder to rebuild, and takes no other option "
+                  "(--smoke, --seed, --workers, --scheduler)", file=sys.stderr)
             return 2
         if args.rerun_unfinished:
             stream_papermill_output()

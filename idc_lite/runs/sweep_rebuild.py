@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from idc_lite.cluster import run_tasks
-from idc_lite.errors import GridError
+from idc_lite.errors import GridError, KitError
 from idc_lite.runs.folders import repository_commit
+from idc_lite.runs.reproduce import check_run_parameters
 from idc_lite.runs.sweep import folder_name, load_grid, sweep_runs, tabulate
 
 STATUS_KEYS = ("status", "error", "seconds", "rerun")    # what a run's row keeps of how it ran
@@ -44,9 +45,10 @@ def retabulate(grid_file: str | Path, out: Path) -> dict:
 def rerun_unfinished(grid_file: str | Path, out: Path, run_point=None) -> dict:
     """Run again, into their own folders, the runs of the sweep in ``out`` that did not finish (a notebook
     stopped, a worker was lost), with this checkout's code, then rebuild the table.  Each rerun keeps in its
-    row the commit, machine and time it ran at and the error of its first try (``rerun``); the sweep's own
+    row the commit, machine and time it ran at and the first pass's try (``rerun``); the sweep's own
     commit and machine stay those of the first pass, and the records name every rerun.  ``run_point`` as
-    in :func:`run_sweep`.  Raises GridError when every run finished."""
+    in :func:`run_sweep`.  Raises GridError, before running anything, when every run finished or when the grid
+    now gives a run to rerun other parameters than the first pass did."""
     from idc_lite.machine import describe, machine_info
     from idc_lite.runs.reproduce import run as run_notebooks
 
@@ -54,6 +56,17 @@ def rerun_unfinished(grid_file: str | Path, out: Path, run_point=None) -> dict:
     todo = [i for i, status in enumerate(statuses) if status["status"] != "finished"]
     if not todo:
         raise GridError(f"every run of {out} finished: nothing to rerun")
+    recorded = {row["point"]: row.get("parameters") for row in json.loads((out / "sweep.json").read_text())["points"]}
+    changed = [runs[i]["run"] for i in todo if recorded[runs[i]["run"]] != runs[i]["parameters"]]
+    if changed:
+        raise GridError(f"the grid gives runs {changed} other parameters than the first pass ran them with: a rerun "
+                        "would mix two grids (nothing was run)")
+    for i in todo:
+        try:
+            check_run_parameters(runs[i]["notebooks"], {"smoke": bool(header.get("smoke")), "seed": runs[i]["seed"],
+                                                         **runs[i]["parameters"]})
+        except KitError as err:
+            raise GridError(f"run {runs[i]['run']!r}: {err} (nothing was run)") from None
     run_point = run_point or run_notebooks
     machine, commit = machine_info(), repository_commit()
     folders = [out / "points" / folder_name(run["run"]) for run in runs]
@@ -61,10 +74,10 @@ def rerun_unfinished(grid_file: str | Path, out: Path, run_point=None) -> dict:
                                       runs[i]["notebooks"]) for i in todo], [runs[i]["run"] for i in todo],
                          on_start=lambda k, name: print(f"=== rerun {k + 1}/{len(todo)}: {name}", flush=True))
     for i, outcome in zip(todo, outcomes):
-        first = statuses[i]
+        before = statuses[i]      # the first pass's try, kept through any number of reruns
+        first = (before.get("rerun") or {}).get("first_try") or {k: before.get(k) for k in ("status", "error", "seconds")}
         statuses[i] = {"status": outcome.status, **({"error": outcome.error} if outcome.error else {}),
                        "seconds": outcome.seconds,
                        "rerun": {"commit": commit, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                 "machine_line": describe(machine),
-                                 "first_try": {k: first.get(k) for k in ("status", "error", "seconds")}}}
+                                 "machine_line": describe(machine), "first_try": first}}
     return tabulate(grid, grid_file, out, runs, folders, statuses, header)

@@ -48,9 +48,11 @@ def add_sweep(sweep_dir: Path, name: str, records_dir: Path, note: str = "", all
                              "record it with --allow-failed (the page then names them)")
     if not sweep.get("commit") or sweep["commit"].endswith("+changes"):
         raise RunFolderError(f"{sweep_dir} was made from uncommitted changes ({sweep.get('commit')}): rerun it on a commit")
-    dirty = [r["point"] for r in sweep["points"] if (r.get("rerun") or {}).get("commit", "").endswith("+changes")]
+    dirty = [r["point"] for r in sweep["points"] if r.get("rerun")
+             and (not r["rerun"].get("commit") or r["rerun"]["commit"].endswith("+changes"))]
     if dirty:
-        raise RunFolderError(f"{sweep_dir}: runs {dirty} were rerun from uncommitted changes: rerun them on a commit")
+        raise RunFolderError(f"{sweep_dir}: runs {dirty} were rerun outside a commit (uncommitted changes or no git "
+                             "checkout): rerun them on a commit")
     return atomic_write_json(compact_sweep(sweep, name, note), records_dir / SWEEPS / f"{name}.json")
 
 
@@ -66,6 +68,12 @@ def seed_claims(sweeps: dict[str, dict], preset: str | None) -> dict[str, tuple[
 
     return {c["claim"]: (name, c) for name, s in sweeps.items() if s.get("preset", "digits") == preset
             for c in s.get("claims") or [] if c["verdict"] != NOT_TESTED}
+
+
+def _cut(error: str | None, limit: int = 240) -> str:
+    """An error message for the page: its first ``limit`` characters, an ellipsis where it goes on."""
+    text = (error or "").strip()
+    return text if len(text) <= limit else text[:limit].rstrip(" ,;:") + " …"
 
 
 def _provenance(s: dict) -> str:
@@ -100,12 +108,12 @@ def seeds_block(sweeps: dict[str, dict]) -> str:
         failed = [r for r in s["runs"] if r["status"] != "finished"]
         if failed:
             out += ["Runs that did not finish, left out of the figures above: " + "; ".join(
-                f"{r['point']} ({r['status']}: {(r.get('error') or '').strip()[:240]})" for r in failed) + ".", ""]
+                f"{r['point']} ({r['status']}: {_cut(r.get('error'))})" for r in failed) + ".", ""]
         reruns = [r for r in s["runs"] if r.get("rerun")]
         if reruns:
-            out += ["Runs that stopped in the first pass and were run again, with a later commit: " + "; ".join(
-                f"{r['point']} at commit `{r['rerun']['commit'][:10]}`, {r['rerun']['created'][:10]}, "
-                f"{r['rerun']['machine_line']} (first try: {(r['rerun']['first_try'].get('error') or '').strip()[:240]})"
+            out += ["Runs that stopped in the first pass and were run again: " + "; ".join(
+                f"{r['point']} at commit `{(r['rerun'].get('commit') or '?')[:10]}`, {r['rerun']['created'][:10]}, "
+                f"{r['rerun']['machine_line']} (first try: {_cut(r['rerun']['first_try'].get('error'))})"
                 for r in reruns) + ".", ""]
         for c in s.get("claims") or []:
             out += [f"*{c['claim']} ({c['text']}), {c['verdict']}.* {c['evidence']}. Rule: {c['rule']}.", ""]
