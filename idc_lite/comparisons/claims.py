@@ -35,6 +35,7 @@ at this scale``.  The rules:
 from __future__ import annotations
 
 from idc_lite.comparisons.costs import DIFFPURE_STEPS, LITERATURE, RDC_CLASSES, RDC_LEVELS
+from idc_lite.evaluation.check_record import failed_checks
 from idc_lite.evaluation.comparison import paired_comparisons
 from idc_lite.evaluation.protocol import idc_protocols
 from idc_lite.metrics import AttackMetrics, RunMetrics
@@ -213,10 +214,10 @@ def _diffusion_claim(results: dict, from_07, from_04: AttackMetrics | None) -> d
     if from_07 is None or not from_07.comparisons:
         return claim_record("C1", NOT_TESTED, "notebook 07 (the diffusion defences) did not run", DIFFUSION_RULE, quoted=quoted)
     main = [c for c in from_07.comparisons if c["protocol"] == "adaptive"]
-    failed_checks = {name: [c["check"] for c in (d["protocols"].get("adaptive") or {}).get("sanity_checks") or []
-                            if c["status"] == "FAILED"] for name, d in from_07.defences.items()}
+    failed = {name: failed_checks((d["protocols"].get("adaptive") or {}).get("sanity_checks"))
+              for name, d in from_07.defences.items()}
     # a defence whose worst case is an upper bound (a failed check) cannot show IDC less robust than it
-    verdicts = [INCONCLUSIVE if v == CONTRADICTED and failed_checks.get(c["other"]) else v
+    verdicts = [INCONCLUSIVE if v == CONTRADICTED and failed.get(c["other"]) else v
                 for c, v in ((c, interval_verdict(c["difference"])) for c in main)]
     passed = _undefended_check_passed(from_04)
     if not passed:
@@ -236,10 +237,10 @@ def _diffusion_claim(results: dict, from_07, from_04: AttackMetrics | None) -> d
         parts.append(f"{c['eps_255']}/255 (adaptive, n = {c['examples']}): IDC {idc}, {c['other']} {them}; "
                      f"IDC minus it {format_difference(c['difference'])}")
     evidence = "; ".join(parts)
-    for name, failed in failed_checks.items():
-        if failed:
+    for name, names in failed.items():
+        if names:
             evidence += f"; {name}'s sanity checks that FAILED at the main budget (its worst case is an upper bound): " \
-                        + "; ".join(failed)
+                        + "; ".join(names)
     if not passed:
         evidence += "; the undefended-CNN sanity check did not pass at the main budget, so robustness is not judged"
     return claim_record("C1", verdict, evidence, DIFFUSION_RULE, quoted=quoted,

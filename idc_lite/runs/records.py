@@ -224,8 +224,9 @@ def claims_section(r: dict) -> list[str]:
     """A record's claims: the verdict table, then per claim its rule, scope (data, budget, n, training seeds,
     measured or quoted), the failed sanity checks its evidence rests on, and what it means at CIFAR-10 scale."""
     from idc_lite.comparisons.claims import CIFAR_SCALE, ROBUSTNESS_CLAIMS
+    from idc_lite.evaluation.check_record import failed_checks
 
-    failed = [c["check"] for c in r.get("sanity_checks") or [] if c["status"] == "FAILED"]
+    failed = failed_checks(r.get("sanity_checks"))
     budget = (r.get("main_budget") or {}).get("eps_255")
     out = ["**The paper's claims** against this run:", "", "| claim | verdict | evidence |", "|---|---|---|"]
     out += [f"| {c['claim']}: {c['text']} | {c['verdict']} | {c['evidence']} |" for c in r["claims"]] + [""]

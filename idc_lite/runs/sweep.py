@@ -39,6 +39,7 @@ from pathlib import Path
 from idc_lite.cluster import TaskOutcome, check_cluster_options, run_tasks
 from idc_lite.comparisons.claims import UNDEFENDED_CHECK
 from idc_lite.errors import GridError, KitError
+from idc_lite.evaluation.check_record import failed_checks
 from idc_lite.files import atomic_write_bytes, atomic_write_json
 from idc_lite.metrics import read_metrics
 from idc_lite.runs.folders import NOTEBOOKS, repository_commit
@@ -212,7 +213,7 @@ def point_row(name: str, parameters: dict, run: Path, status: dict) -> dict:
                        secondary_per_example=secondary["worst_case_per_example"])
         check = attacked.sanity_check(UNDEFENDED_CHECK)
         row["undefended_check"] = None if check is None else check["status"]
-        row["failed_checks"] = [c["check"] for c in attacked.sanity_checks if c.get("status") == "FAILED"]
+        row["failed_checks"] = failed_checks(attacked.sanity_checks)
     return row
 
 
@@ -305,6 +306,20 @@ def write_sweep(out: Path, sweep: dict) -> None:
 
 
 # ---- running ----------------------------------------------------------------------------------------
+def check_runs(grid: dict, runs: list[dict], smoke: bool) -> None:
+    """Every run's parameters against its notebooks, and a fixed main budget for a point attacked with
+    several seeds; raises GridError before anything runs."""
+    for run in runs:
+        try:
+            check_run_parameters(run["notebooks"], {"smoke": smoke, "seed": run["seed"], **run["parameters"]})
+        except KitError as err:
+            raise GridError(f"point {run['run']!r}: {err} (nothing was run)") from None
+        attacked = any(nb.stem == "04_attack" for nb in run["notebooks"])
+        if run["point"] in grid["replicate"] and attacked and not float(run["parameters"].get("eps_255", 0)) > 0:
+            raise GridError(f"point {run['run']!r}: a point attacked with several seeds needs the main budget fixed "
+                            "(eps_255 > 0 in base or the point): notebook 04 would choose one per seed (nothing was run)")
+
+
 def run_sweep(grid_file: str | Path, out: Path, smoke: bool = False, seed: int | None = None,
               run_point=None, workers: int = 1, scheduler: str | None = None) -> dict:
     """Run every point of the grid into ``out/points/<point>/``, then write the sweep's table and plot.
@@ -322,15 +337,7 @@ def run_sweep(grid_file: str | Path, out: Path, smoke: bool = False, seed: int |
         grid["seed"] = seed
     seed = int(grid.get("seed", 0))
     runs = sweep_runs(grid)
-    for run in runs:        # every run checked before the first one runs
-        try:
-            check_run_parameters(run["notebooks"], {"smoke": smoke, "seed": run["seed"], **run["parameters"]})
-        except KitError as err:
-            raise GridError(f"point {run['run']!r}: {err} (nothing was run)") from None
-        attacked = any(nb.stem == "04_attack" for nb in run["notebooks"])
-        if run["point"] in grid["replicate"] and attacked and not float(run["parameters"].get("eps_255", 0)) > 0:
-            raise GridError(f"point {run['run']!r}: a point attacked with several seeds needs the main budget fixed "
-                            "(eps_255 > 0 in base or the point): notebook 04 would choose one per seed (nothing was run)")
+    check_runs(grid, runs, smoke)
     run_point = run_point or run_notebooks
     machine, commit = machine_info(), repository_commit()
     out.mkdir(parents=True, exist_ok=True)

@@ -7,16 +7,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from idc_lite.cluster import run_tasks
-from idc_lite.errors import GridError, KitError
+from idc_lite.errors import GridError
 from idc_lite.runs.folders import repository_commit
-from idc_lite.runs.reproduce import check_run_parameters
-from idc_lite.runs.sweep import folder_name, load_grid, sweep_runs, tabulate
+from idc_lite.runs.sweep import check_runs, folder_name, load_grid, sweep_runs, tabulate
 
-STATUS_KEYS = ("status", "error", "seconds", "rerun")    # what a run's row keeps of how it ran
+STATUS_KEYS = ("status", "error", "seconds", "rerun")    # what a run's row keeps of how it ran (and its parameters)
 
 
 def _finished_sweep(grid_file: str | Path, out: Path) -> tuple[dict, list[dict], list[dict], dict]:
-    """(grid, runs, statuses, header) of the sweep in ``out`` as its sweep.json recorded them."""
+    """(grid, runs, statuses, header) of the sweep in ``out`` as its sweep.json recorded them; each status
+    keeps the parameters the run was made with."""
     grid = load_grid(grid_file)
     try:
         old = json.loads((out / "sweep.json").read_text())
@@ -30,7 +30,7 @@ def _finished_sweep(grid_file: str | Path, out: Path) -> tuple[dict, list[dict],
     if missing:
         raise GridError(f"{out}/sweep.json has no runs {missing}: it was made from another grid")
     statuses = [{k: by_name[run["run"]][k] for k in STATUS_KEYS if by_name[run["run"]].get(k) is not None}
-                for run in runs]
+                | {"parameters": by_name[run["run"]].get("parameters")} for run in runs]
     header = {k: old.get(k) for k in ("smoke", "seed", "created", "commit", "wall_seconds", "machine", "machine_line")}
     return grid, runs, statuses, header
 
@@ -56,17 +56,11 @@ def rerun_unfinished(grid_file: str | Path, out: Path, run_point=None) -> dict:
     todo = [i for i, status in enumerate(statuses) if status["status"] != "finished"]
     if not todo:
         raise GridError(f"every run of {out} finished: nothing to rerun")
-    recorded = {row["point"]: row.get("parameters") for row in json.loads((out / "sweep.json").read_text())["points"]}
-    changed = [runs[i]["run"] for i in todo if recorded[runs[i]["run"]] != runs[i]["parameters"]]
+    changed = [runs[i]["run"] for i in todo if statuses[i]["parameters"] != runs[i]["parameters"]]
     if changed:
         raise GridError(f"the grid gives runs {changed} other parameters than the first pass ran them with: a rerun "
                         "would mix two grids (nothing was run)")
-    for i in todo:
-        try:
-            check_run_parameters(runs[i]["notebooks"], {"smoke": bool(header.get("smoke")), "seed": runs[i]["seed"],
-                                                         **runs[i]["parameters"]})
-        except KitError as err:
-            raise GridError(f"run {runs[i]['run']!r}: {err} (nothing was run)") from None
+    check_runs(grid, [runs[i] for i in todo], bool(header.get("smoke")))
     run_point = run_point or run_notebooks
     machine, commit = machine_info(), repository_commit()
     folders = [out / "points" / folder_name(run["run"]) for run in runs]
