@@ -16,7 +16,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 ## Run all notebooks with papermill on the digits default; the report lands in runs/<time>/summary.md.
-## PRESET=name runs them with a preset's parameters (cifar10_cpu, mnist, cifar10, cifar100; see README "Presets");
+## PRESET=name runs them with a preset's parameters (cifar10_cpu, mnist, cifar10, cifar100; see docs/data.md, "Presets");
 ## their data come from $IDC_LITE_DATA (a torchvision root, or a folder or .tar.gz of class folders)
 reproduce: setup
 	$(PY) -m idc_lite reproduce $(if $(PRESET),--preset $(PRESET)) $(ARGS)
@@ -35,8 +35,9 @@ sweep: setup
 ## Every test (what CI runs): ruff, unit, fidelity, bad input, the layering contract, the docs build and its
 ## browser check, the papermill chain, autograding, sweeps, torchrun, then nbval on the notebooks (smoke mode)
 test: setup
+	@$(PY) -c "from idc_lite.foundation import describe_machine, machine_info; print('tests run', describe_machine(machine_info()))"
 	$(PY) -m ruff check idc_lite tests benchmarks
-	IDC_LITE_SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider tests
+	IDC_LITE_SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider --durations=25 tests
 	IDC_LITE_SMOKE=1 MPLBACKEND=Agg IDC_LITE_RUN_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider \
 		--nbval-lax notebooks
 

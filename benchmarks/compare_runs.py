@@ -1,6 +1,11 @@
 """Two runs of `make reproduce` side by side (printed as Markdown, never asserted).
 
-    python benchmarks/compare_runs.py runs/OLD runs/NEW
+    python benchmarks/compare_runs.py runs/OLD runs/NEW            # the side-by-side table
+    python benchmarks/compare_runs.py runs/OLD runs/NEW --values   # every recorded value that differs
+
+``--values`` reads every notebook's record (``metrics/*.json``) of both runs and lists each value that differs,
+leaving out what measures time or names the machine, the commit or the date: after a change that should move no
+number (a refactoring), it should print nothing but its count.  Exit status 1 when some value differs.
 
 For speed claims that hold: run the old commit and the new one on the same machine, one right after
 the other, then compare their ``summary.json`` files here.  Prints each run's machine, the wall time
@@ -11,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
-from idc_lite.machine import describe
-from idc_lite.uncertainty import format_estimate
+from idc_lite.foundation.machine import describe_machine
+from idc_lite.foundation.uncertainty import format_estimate
 
 
 def _load(folder: str) -> dict:
@@ -34,7 +40,7 @@ def _row(cells) -> str:
 
 def compare(old: dict, new: dict, names: tuple[str, str]) -> list[str]:
     """Markdown lines comparing two summaries (old first)."""
-    lines = [f"- {name}: " + (describe(s["machine"]) if s.get("machine") else "machine not recorded (older commit)")
+    lines = [f"- {name}: " + (describe_machine(s["machine"]) if s.get("machine") else "machine not recorded (older commit)")
              for name, s in zip(names, (old, new))]
     lines += ["", _row(["", names[0], names[1], "old / new"]), _row(["---"] * 4)]
     times_old, times_new = old["wall_seconds_per_notebook"], new["wall_seconds_per_notebook"]
@@ -75,13 +81,56 @@ def compare(old: dict, new: dict, names: tuple[str, str]) -> list[str]:
     return lines
 
 
-def main() -> None:
+# keys whose values are times, the machine, or where and when a run was made: they differ between any two runs
+VOLATILE = re.compile(r"(^|_)(seconds|time|times|ms|wall|duration|started|finished|date|commit|machine|python|"
+                      r"versions?|run_dir|path|hostname)($|_)|_s$|seconds_per", re.I)
+
+
+def _leaves(value, prefix: str = ""):
+    """(dotted key, value) of every leaf of a JSON value, volatile keys left out."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not VOLATILE.search(str(key)):
+                yield from _leaves(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _leaves(item, f"{prefix}[{i}]")
+    else:
+        yield prefix, value
+
+
+def value_differences(old_run: Path, new_run: Path) -> tuple[int, list[str]]:
+    """(values compared, one line per difference) between the notebook records of two run folders."""
+    lines, compared = [], 0
+    for old_file in sorted((Path(old_run) / "metrics").glob("*.json")):
+        new_file = Path(new_run) / "metrics" / old_file.name
+        if not new_file.is_file():
+            lines.append(f"{old_file.name}: missing in {new_run}")
+            continue
+        old, new = (dict(_leaves(json.loads(f.read_text()))) for f in (old_file, new_file))
+        compared += len(old)
+        for key in sorted(set(old) | set(new)):
+            if old.get(key, "(missing)") != new.get(key, "(missing)"):
+                lines.append(f"{old_file.stem}: {key}: {old.get(key, '(missing)')!r} -> {new.get(key, '(missing)')!r}")
+    for new_file in sorted((Path(new_run) / "metrics").glob("*.json")):
+        if not (Path(old_run) / "metrics" / new_file.name).is_file():
+            lines.append(f"{new_file.name}: missing in {old_run}")
+    return compared, lines
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old")
     parser.add_argument("new")
+    parser.add_argument("--values", action="store_true", help="list every recorded value that differs")
     args = parser.parse_args()
+    if args.values:
+        compared, lines = value_differences(Path(args.old), Path(args.new))
+        print("\n".join(lines + [f"{compared} recorded values compared, {len(lines)} differ"]))
+        return 1 if lines else 0
     print("\n".join(compare(_load(args.old), _load(args.new), (args.old, args.new))))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -23,7 +23,7 @@ from idc_lite.defences.ddpm import DDPMConfig, DenoiserRecipe
 from idc_lite.defences.likelihood import DiffusionLikelihoodClassifier, spread_timesteps
 from idc_lite.defences.purification import DiffPure
 from idc_lite.defences.store import load_or_train_denoiser
-from idc_lite.machine import machine_info
+from idc_lite.foundation.machine import machine_info
 from idc_lite.training.presets import get_preset
 
 PURIFICATION = ((50, 5), (100, 5), (200, 5), (100, 101))        # (t*, reverse steps); t* + 1 steps: the full chain

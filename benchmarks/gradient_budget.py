@@ -36,12 +36,12 @@ from timing import evaluated_run
 
 from idc_lite.evaluation.attacks import APGDSettings, CountingModel, FirstStepSurrogate, apgd, loss_and_grad, other_class_start
 from idc_lite.evaluation.scoring import score_under_rule
-from idc_lite.machine import machine_info
+from idc_lite.foundation.machine import machine_info
+from idc_lite.foundation.runtime import repository_commit
+from idc_lite.foundation.streams import seeded
+from idc_lite.foundation.uncertainty import estimate, paired_difference
 from idc_lite.model.bridge import BrownianBridge
 from idc_lite.model.classifier import to_model_scale
-from idc_lite.runs.folders import repository_commit
-from idc_lite.streams import seeded
-from idc_lite.uncertainty import estimate, paired_difference
 
 SCORING_DRAWS = 32                 # per example, as the cascade's re-scoring
 SURROGATE_DRAWS = 200              # the cascade's APGD budget (100 steps x EOT 2)

@@ -20,8 +20,8 @@ import torch
 from timing import seconds_per_call, synthetic_trainer, training_step
 
 from idc_lite.evaluation.attacks import loss_and_grad
-from idc_lite.machine import describe, machine_info, matmul_gflops
-from idc_lite.measure import count_flops
+from idc_lite.foundation.cost_meter import count_flops
+from idc_lite.foundation.machine import describe_machine, machine_info, matmul_gflops
 from idc_lite.model.unet import count_parameters
 
 
@@ -70,7 +70,7 @@ def main() -> None:
     rate = machine["matmul_gflops_float32_2048"]
     if args.device != "cpu":
         machine["device_matmul_gflops_float32_2048"] = rate = round(matmul_gflops(device=args.device), 1)
-    print(f"machine: {describe(machine)}; torch {torch.__version__}, cuda: {torch.cuda.is_available()}"
+    print(f"machine: {describe_machine(machine)}; torch {torch.__version__}, cuda: {torch.cuda.is_available()}"
           + (f"; benchmarks on {machine.get('gpu')} measuring {rate:.0f} GFLOP/s" if args.device != "cpu" else ""))
     on_gpu = args.device != "cpu"        # a GPU is measured at the paper's batch (64) and larger predictions
     rows = [bench_preset("digits", 64, 128, 5, rate, args.device), bench_preset("mnist", 64, 128, 3, rate, args.device),

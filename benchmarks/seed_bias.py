@@ -4,7 +4,7 @@
 
 Prints Markdown (never asserts).  "raw stream" feeds the sampler the normals of
 ``Generator().manual_seed(seed)`` itself, as the kit did before the sampler spawned its own stream
-(:mod:`idc_lite.streams`); "kit stream" is what the classifier draws now.  The label images come from
+(:mod:`idc_lite.foundation.streams`); "kit stream" is what the classifier draws now.  The label images come from
 seed 0's first normals, so with the raw stream seed 0 pushes example i of a batch towards class i.
 The last table is the paper protocol's wrapper (probabilities, the same noise at every query) on the
 first test images, with both streams: its clean accuracy is what that protocol's robust count starts from.
@@ -16,7 +16,7 @@ import argparse
 import torch
 
 from idc_lite.evaluation.scoring import PaperProtocolModel
-from idc_lite.machine import describe, machine_info
+from idc_lite.foundation.machine import describe_machine, machine_info
 from idc_lite.training.checkpoint import load_checkpoint_data, load_classifier
 
 
@@ -48,7 +48,7 @@ def main(argv=None) -> None:
     data = load_checkpoint_data(args.model)
     x, labels = data.x_test, data.y_test
     k = model.config.num_classes
-    print(f"{len(labels)} test images; {describe(machine_info())}\n")
+    print(f"{len(labels)} test images; {describe_machine(machine_info())}\n")
     print("| seed | raw, batch 1 | raw, batch " + str(k) + " | kit, batch 1 | kit, batch " + str(k) + " |")
     print("|---|---|---|---|---|")
     for seed in range(args.seeds):

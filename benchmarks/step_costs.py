@@ -22,7 +22,7 @@ import torch
 from timing import seconds_per_call, synthetic_trainer, training_step
 
 from idc_lite.data.datasets import load_dataset
-from idc_lite.machine import describe, machine_info, native_bf16
+from idc_lite.foundation.machine import describe_machine, machine_info, native_bf16
 
 
 def _seconds_per_step(trainer, x: torch.Tensor, labels: torch.Tensor, repeats: int = 10) -> float:
@@ -33,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (needs a C++ compiler)")
     args = parser.parse_args()
-    print(f"machine: {describe(machine_info())}")
+    print(f"machine: {describe_machine(machine_info())}")
     rows = []
     trainer, x, labels = synthetic_trainer("digits", 64, precision="fp32")
     base = _seconds_per_step(trainer, x, labels)

@@ -20,10 +20,10 @@ from timing import evaluated_run
 
 from idc_lite.evaluation.attacks import APGDSettings, CountingModel, apgd
 from idc_lite.evaluation.scoring import score_under_rule
-from idc_lite.machine import machine_info
-from idc_lite.runs.folders import repository_commit
-from idc_lite.streams import seeded
-from idc_lite.uncertainty import estimate
+from idc_lite.foundation.machine import machine_info
+from idc_lite.foundation.runtime import repository_commit
+from idc_lite.foundation.streams import seeded
+from idc_lite.foundation.uncertainty import estimate
 
 SCORING_DRAWS = 32
 

@@ -13,9 +13,9 @@ from typing import Callable
 import torch
 
 import idc_lite
-from idc_lite import measure
 from idc_lite.data.splits import DataSplit
-from idc_lite.metrics import AttackMetrics, RunMetrics
+from idc_lite.foundation import cost_meter as measure
+from idc_lite.foundation.run_metrics import AttackMetrics, RunMetrics
 from idc_lite.model.classifier import IDCClassifier
 from idc_lite.training.presets import get_preset
 from idc_lite.training.trainer import Trainer
@@ -45,7 +45,7 @@ def training_step(trainer: Trainer, x: torch.Tensor, labels: torch.Tensor) -> Ca
 
 
 def seconds_per_call(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Mean wall seconds of ``fn`` over ``repeats`` calls (the kit's timer, :mod:`idc_lite.measure`)."""
+    """Mean wall seconds of ``fn`` over ``repeats`` calls (the kit's timer, :mod:`idc_lite.foundation.cost_meter`)."""
     return measure.seconds_per_call(fn, repeats, warmup=warmup, reduce="mean")
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from idc_lite.comparisons.baselines import load_cnn
 from idc_lite.evaluation.examples import load_examples
-from idc_lite.evaluation.protocol import evaluate
+from idc_lite.evaluation.protocol import evaluate_attacks
 from idc_lite.evaluation.suites import adaptive_suite
-from idc_lite.machine import describe, machine_info
+from idc_lite.foundation.machine import describe_machine, machine_info
 from idc_lite.training.checkpoint import load_classifier
 
 GRADIENT_MODELS = {"4-call": "4-call model", "3-call": "3-call twin", "3-call-bf16": "3-call twin, bf16 U-Net"}
@@ -45,11 +45,11 @@ def main() -> None:
     cnn = load_cnn(args.run / metrics["cnn_file"])
     suite = adaptive_suite(metrics["eps"], steps=settings["steps"], eot_samples=settings["eot_samples"],
                            square_queries=settings["square_queries"], transfer_source="cnn")
-    result = evaluate(model, x, labels, suite, seed=metrics["seed"], draws=recorded["draws"], sources={"cnn": cnn},
+    result = evaluate_attacks(model, x, labels, suite, seed=metrics["seed"], draws=recorded["draws"], sources={"cnn": cnn},
                       protocol="adaptive", gradient_model=None if now == "4-call" else
                       model.gradient_twin("bf16" if now == "3-call-bf16" else "fp32"))
     names = (GRADIENT_MODELS[used], GRADIENT_MODELS[now])
-    print(f"{args.run}: {len(x)} examples, eps {255 * metrics['eps']:.0f}/255, {describe(machine_info())}")
+    print(f"{args.run}: {len(x)} examples, eps {255 * metrics['eps']:.0f}/255, {describe_machine(machine_info())}")
     print(f"| attack | run (gradients via {names[0]}) | now (gradients via {names[1]}) | seconds then / now |")
     print("|---|---|---|---|")
     then = {a["name"]: a for a in recorded["attacks"]}

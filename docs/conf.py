@@ -5,7 +5,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from idc_lite.teaching.assignments import generate
+from idc_lite.teaching.course import generate
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -39,4 +39,23 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False}
 
-html_extra_path = ["records"]       # the reference runs' records and reports, linked from the results page
+
+
+def _copy_records(app, exception) -> None:
+    """The reference runs' records and reports, at ``records/`` in the book as in the repository, so that the
+    results page's links work in both."""
+    if exception is None and app.builder.format == "html":
+        shutil.copytree(HERE / "records", Path(app.outdir) / "records", dirs_exist_ok=True)
+
+
+def _record_ages(app, docname, source) -> None:
+    """The results page's ``<!-- record-age: COMMIT -->`` markers become a sentence: how far the code this book
+    was built from has moved since each record."""
+    from idc_lite.results.records import RECORD_AGE, record_age
+
+    source[0] = RECORD_AGE.sub(lambda m: record_age(m.group(1)), source[0])
+
+
+def setup(app):
+    app.connect("build-finished", _copy_records)
+    app.connect("source-read", _record_ages)

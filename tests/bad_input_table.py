@@ -35,16 +35,16 @@ import torch
 
 # error type name -> (module, built-in base a caller would catch)
 ERROR_TYPES = {
-    "InputError": ("idc_lite.errors", ValueError),
-    "ParameterError": ("idc_lite.errors", ValueError),
-    "DataError": ("idc_lite.errors", ValueError),
-    "TrainingDivergedError": ("idc_lite.errors", RuntimeError),
-    "CheckpointError": ("idc_lite.errors", RuntimeError),
-    "StaleRecordError": ("idc_lite.errors", RuntimeError),
-    "OverwriteRefusedError": ("idc_lite.errors", RuntimeError),
-    "DataNotFoundError": ("idc_lite.errors", FileNotFoundError),
-    "RunDirError": ("idc_lite.errors", NotADirectoryError),
-    "RunFolderError": ("idc_lite.errors", ValueError),
+    "InputError": ("idc_lite.foundation.errors", ValueError),
+    "ParameterError": ("idc_lite.foundation.errors", ValueError),
+    "DataError": ("idc_lite.foundation.errors", ValueError),
+    "TrainingDivergedError": ("idc_lite.foundation.errors", RuntimeError),
+    "CheckpointError": ("idc_lite.foundation.errors", RuntimeError),
+    "StaleRecordError": ("idc_lite.foundation.errors", RuntimeError),
+    "OverwriteRefusedError": ("idc_lite.foundation.errors", RuntimeError),
+    "DataNotFoundError": ("idc_lite.foundation.errors", FileNotFoundError),
+    "RunDirError": ("idc_lite.foundation.errors", NotADirectoryError),
+    "RunFolderError": ("idc_lite.foundation.errors", ValueError),
 }
 
 
@@ -177,17 +177,33 @@ class Env:
         return self.torch_file("edited.pt", state)
 
     @cached_property
-    def official_fixture(self) -> Path | None:
+    def official_fixture(self) -> Path:
         sys.path.insert(0, str(Path(__file__).parent))
-        from conftest import shared_dir
+        from conftest import OFFICIAL_FIXTURE
 
-        base = shared_dir()
-        path = base / "fixtures" / "official-idc" if base else None
-        return path if path and path.is_dir() else None
+        return OFFICIAL_FIXTURE
+
+
+def with_environment(values: dict, call):
+    """``call()`` with environment variables set, then restored."""
+    from idc_lite.foundation.runtime import environment
+
+    with environment(**values):
+        return call()
 
 
 def g(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def noise_draws(env, nan_at: int | None = None, inf_at: int | None = None) -> list[torch.Tensor]:
+    """The sampler's draws for env.x, given explicitly; one value of draw ``nan_at`` / ``inf_at`` made NaN / inf."""
+    draws = [torch.randn(env.x.shape, generator=g(i + 1)) for i in range(env.model.bridge.num_noise_draws)]
+    if nan_at is not None:
+        draws[nan_at][0, 0, 0, 0] = float("nan")
+    if inf_at is not None:
+        draws[inf_at][0, 0, 0, 0] = float("inf")
+    return draws
 
 
 def cli(main, argv: list[str]) -> tuple[int, str]:
@@ -265,7 +281,7 @@ def image_entry_points() -> dict[str, Callable]:
         "IDCClassifier.sample": lambda env, x: env.model.sample(x, generator=g()),
         "SmallCNN.forward": lambda env, x: env.cnn(x),
         "attacks.pgd": lambda env, x: attacks.pgd(env.model, x, env.labels, _pgd_settings(), g()),
-        "evaluation.evaluate": lambda env, x: protocol.evaluate(env.model, x, env.labels, [], draws=1),
+        "evaluation.evaluate_attacks": lambda env, x: protocol.evaluate_attacks(env.model, x, env.labels, [], draws=1),
         "robustness.score_under_rule": lambda env, x: scoring.score_under_rule(env.model, x, env.labels, "one", g(), draws=1),
         "attacks.pgd_linf": lambda env, x: attacks.pgd_linf(env.model, x, env.labels, _pgd_settings(), g()),
         "attacks.fgsm": lambda env, x: attacks.fgsm(env.model, x, env.labels, 8 / 255, g()),
@@ -281,7 +297,7 @@ def image_entry_points() -> dict[str, Callable]:
 
 
 ALL_IMAGE_KINDS_FOR = ("IDCClassifier.forward", "IDCClassifier.predict", "SmallCNN.forward", "attacks.pgd",
-                       "evaluation.evaluate", "robustness.score_under_rule")
+                       "evaluation.evaluate_attacks", "robustness.score_under_rule")
 
 
 def label_entry_points() -> dict[str, Callable]:
@@ -292,7 +308,7 @@ def label_entry_points() -> dict[str, Callable]:
 
     return {
         "attacks.pgd": lambda env, y: attacks.pgd(env.model, env.x, y, _pgd_settings(), g()),
-        "evaluation.evaluate": lambda env, y: protocol.evaluate(env.model, env.x, y, [], draws=1),
+        "evaluation.evaluate_attacks": lambda env, y: protocol.evaluate_attacks(env.model, env.x, y, [], draws=1),
         "robustness.score_under_rule": lambda env, y: scoring.score_under_rule(env.model, env.x, y, "one", g(), draws=1),
         "attacks.pgd (margin loss)": lambda env, y: attacks.pgd(env.model, env.x, y, _pgd_settings(loss="margin"), g()),
         "attacks.pgd_linf": lambda env, y: attacks.pgd_linf(env.model, env.x, y, _pgd_settings(), g()),
@@ -307,12 +323,15 @@ def label_entry_points() -> dict[str, Callable]:
     }
 
 
-ALL_LABEL_KINDS_FOR = ("attacks.pgd", "evaluation.evaluate", "robustness.score_under_rule")
+ALL_LABEL_KINDS_FOR = ("attacks.pgd", "evaluation.evaluate_attacks", "robustness.score_under_rule")
 
 
 def cases() -> list[Case]:
     import idc_lite.authors.checkpoint as authors_checkpoint
-    import idc_lite.authors.verify as verify
+    import idc_lite.cli.evaluate as evaluate_command
+    import idc_lite.cli.reproduce as reproduce_command
+    import idc_lite.cli.train as cli_module
+    import idc_lite.cli.verify as verify
     import idc_lite.comparisons.baselines as baselines
     import idc_lite.data.datasets as datasets
     import idc_lite.evaluation.attacks as attacks
@@ -320,18 +339,16 @@ def cases() -> list[Case]:
     import idc_lite.evaluation.protocol as protocol
     import idc_lite.evaluation.sanity as sanity
     import idc_lite.evaluation.scoring as scoring
+    import idc_lite.foundation.uncertainty as uncertainty
     import idc_lite.model.accuracy as accuracy
     import idc_lite.model.config as model_config
     import idc_lite.model.label_images as label_images
-    import idc_lite.runs.evaluate as evaluate_command
     import idc_lite.runs.folders as folders
     import idc_lite.runs.parameters as parameters
     import idc_lite.runs.reproduce as reproduce
     import idc_lite.training.checkpoint as kit_checkpoint
-    import idc_lite.training.cli as cli_module
     import idc_lite.training.config as train_config
     import idc_lite.training.trainer as trainer_module
-    import idc_lite.uncertainty as uncertainty
     from idc_lite.comparisons.diffusion_defences import DefenceSettings
 
     out: list[Case] = []
@@ -429,6 +446,22 @@ def cases() -> list[Case]:
          "classifier_examples must be >= 1"),
         ("DefenceSettings", "a negative batch cap", lambda env: DefenceSettings(max_batches=-1), "max_batches must be >= 0"),
         ("IDCClassifier.forward", "generator given as an int", lambda env: env.model(env.x, generator=0), "torch.Generator"),
+        ("IDCClassifier.forward", "noise with a NaN", lambda env: env.model(env.x, noise=noise_draws(env, nan_at=1)),
+         "noise\\[1\\] contains 1 NaN or infinite"),
+        ("IDCClassifier.forward", "noise with an infinity", lambda env: env.model(env.x, noise=noise_draws(env, inf_at=0)),
+         "noise\\[0\\] contains 1 NaN or infinite"),
+        ("IDCClassifier.forward", "noise as one tensor with a NaN",
+         lambda env: env.model(env.x, noise=torch.stack(noise_draws(env, nan_at=2))), "noise\\[2\\] contains 1 NaN"),
+        ("IDCClassifier.forward", "noise: one draw too few", lambda env: env.model(env.x, noise=noise_draws(env)[1:]),
+         "must hold 3 tensors"),
+        ("IDCClassifier.forward", "noise of another shape", lambda env: env.model(env.x, noise=[d[:1] for d in noise_draws(env)]),
+         "must have the input's shape"),
+        ("IDCClassifier.forward", "noise as a list of floats", lambda env: env.model(env.x, noise=[0.0, 0.0, 0.0]),
+         "noise\\[0\\] must be a floating torch.Tensor"),
+        ("IDCClassifier.forward", "noise and a generator", lambda env: env.model(env.x, generator=g(), noise=noise_draws(env)),
+         "exactly one of generator= or noise="),
+        ("IDCClassifier.sample", "noise with a NaN", lambda env: env.model.sample(env.x, noise=noise_draws(env, nan_at=0)),
+         "noise\\[0\\] contains 1 NaN"),
         ("IDCClassifier.predict", "batch_size 0", lambda env: env.model.predict(env.x, generator=g(), batch_size=0),
          "batch_size must be >= 1"),
         ("IDCClassifier.set_generator", "an int", lambda env: env.model.set_generator(0), "torch.Generator"),
@@ -445,20 +478,20 @@ def cases() -> list[Case]:
         ("robustness.majority_vote", "classes beyond num_classes",
          lambda env: accuracy.majority_vote(torch.tensor([[0, 5]]), 4), r"\[0, 3\]"),
         ("robustness.worst_case", "no attack results", lambda env: scoring.worst_case({}), "no attack results"),
-        ("evaluation.evaluate", "batch_size 0", lambda env: protocol.evaluate(env.model, env.x, env.labels, [], batch_size=0),
+        ("evaluation.evaluate_attacks", "batch_size 0", lambda env: protocol.evaluate_attacks(env.model, env.x, env.labels, [], batch_size=0),
          "batch_size must be >= 1"),
-        ("evaluation.evaluate", "draws 0", lambda env: protocol.evaluate(env.model, env.x, env.labels, [], draws=0),
+        ("evaluation.evaluate_attacks", "draws 0", lambda env: protocol.evaluate_attacks(env.model, env.x, env.labels, [], draws=0),
          "draws must be >= 1"),
-        ("evaluation.evaluate", "rule 'best'", lambda env: protocol.evaluate(env.model, env.x, env.labels, [], rule="best"),
+        ("evaluation.evaluate_attacks", "rule 'best'", lambda env: protocol.evaluate_attacks(env.model, env.x, env.labels, [], rule="best"),
          "rule must be one of"),
-        ("evaluation.evaluate", "negative seed", lambda env: protocol.evaluate(env.model, env.x, env.labels, [], seed=-1),
+        ("evaluation.evaluate_attacks", "negative seed", lambda env: protocol.evaluate_attacks(env.model, env.x, env.labels, [], seed=-1),
          "seed must be >= 0"),
-        ("evaluation.evaluate", "negative l2_budget", lambda env: protocol.evaluate(env.model, env.x, env.labels, [], l2_budget=-1.0),
+        ("evaluation.evaluate_attacks", "negative l2_budget", lambda env: protocol.evaluate_attacks(env.model, env.x, env.labels, [], l2_budget=-1.0),
          "l2_budget"),
-        ("evaluation.evaluate", "attacks not AttackSpec",
-         lambda env: protocol.evaluate(env.model, env.x, env.labels, [{"kind": "pgd"}]), "AttackSpec"),
-        ("evaluation.evaluate", "two attacks with one name",
-         lambda env: protocol.evaluate(env.model, env.x, env.labels, [protocol.AttackSpec("a", "fgsm", {"eps": 0.03})] * 2),
+        ("evaluation.evaluate_attacks", "attacks not AttackSpec",
+         lambda env: protocol.evaluate_attacks(env.model, env.x, env.labels, [{"kind": "pgd"}]), "AttackSpec"),
+        ("evaluation.evaluate_attacks", "two attacks with one name",
+         lambda env: protocol.evaluate_attacks(env.model, env.x, env.labels, [protocol.AttackSpec("a", "fgsm", {"eps": 0.03})] * 2),
          "unique"),
         ("evaluation.AttackSpec", "unknown kind", lambda env: protocol.AttackSpec("a", "deepfool"), "attack kind must be one of"),
         ("evaluation.AttackSpec", "unknown target", lambda env: protocol.AttackSpec("a", "pgd", target="oracle"), "target"),
@@ -768,64 +801,76 @@ def cases() -> list[Case]:
                   "nbformat": 4, "nbformat_minor": 5}
             (run / "notebooks" / f"{name}.ipynb").write_text(json.dumps(nb))
         env.target = run
-        return cli(reproduce.main, ["--summarize", str(run)])
+        return cli(reproduce_command.main, ["--summarize", str(run)])
 
     def incomplete_report(env, _result):
         text = (env.target / "summary.md").read_text()
         assert "INCOMPLETE RUN" in text and "02_train_classifier" in text, text[:500]
 
     out += [
-        exit_case("python -m idc_lite.train", "--out of an existing checkpoint, no flag", with_copy(2), 2,
+        exit_case("idc-lite train", "--out of an existing checkpoint, no flag", with_copy(2), 2,
                   "exists; --resume continues it", files_kept),
-        exit_case("python -m idc_lite.train", "--resume --epochs 1 on a 2-epoch checkpoint", with_copy(2, "--resume",
+        exit_case("idc-lite train", "--resume --epochs 1 on a 2-epoch checkpoint", with_copy(2, "--resume",
                                                                                                       "--epochs", "1"),
                   2, "already trained 2 epochs", files_kept),
-        exit_case("python -m idc_lite.train", "--resume --epochs 2 on a 1-epoch checkpoint (trains on)",
+        exit_case("idc-lite train", "--resume --epochs 2 on a 1-epoch checkpoint (trains on)",
                   with_copy(1, "--resume", "--epochs", "2"), 0, "", trained_to(2)),
-        exit_case("python -m idc_lite.train", "--resume and --overwrite together", with_copy(1, "--resume", "--overwrite"),
+        exit_case("idc-lite train", "--resume and --overwrite together", with_copy(1, "--resume", "--overwrite"),
                   2, "give one of them", files_kept),
-        exit_case("python -m idc_lite.train", "--eval-examples -5", lambda env: train_cli(env, "--out", str(env.path("m.pt")),
+        exit_case("idc-lite train", "--eval-examples -5", lambda env: train_cli(env, "--out", str(env.path("m.pt")),
                                                                                         "--eval-examples", "-5"),
                   2, ">= 1"),
-        exit_case("python -m idc_lite.train", "--epochs 0", lambda env: train_cli(env, "--out", str(env.path("m.pt")),
+        exit_case("idc-lite train", "--epochs 0", lambda env: train_cli(env, "--out", str(env.path("m.pt")),
                                                                                 "--epochs", "0"), 2, ">= 1"),
-        exit_case("python -m idc_lite.train", "--epochs ten", lambda env: train_cli(env, "--out", str(env.path("m.pt")),
+        exit_case("idc-lite train", "--epochs ten", lambda env: train_cli(env, "--out", str(env.path("m.pt")),
                                                                                   "--epochs", "ten"), 2, "whole number"),
-        exit_case("python -m idc_lite.train", "--out dir/ (a folder gets model.pt)", out_folder, 0, "", folder_used),
-        exit_case("python -m idc_lite.train", "--repair-record on a missing file",
+        exit_case("idc-lite train", "--out dir/ (a folder gets model.pt)", out_folder, 0, "", folder_used),
+        exit_case("idc-lite train", "--repair-record on a missing file",
                   lambda env: cli(cli_module.main, ["--repair-record", str(env.path("none.pt"))]), 2, "no checkpoint"),
-        exit_case("python -m idc_lite.official verify", "a reference JSON that is not JSON",
-                  lambda env: cli(verify.main, ["verify", *reference_files(env, json_text="{oops")]), 3, "ref.json: not valid JSON"),
-        exit_case("python -m idc_lite.official verify", "a reference JSON without 'config'",
-                  lambda env: cli(verify.main, ["verify", *reference_files(env, drop_key="config")]), 3,
+        exit_case("idc-lite verify", "a reference JSON that is not JSON",
+                  lambda env: cli(verify.main, [*reference_files(env, json_text="{oops")]), 3, "ref.json: not valid JSON"),
+        exit_case("idc-lite verify", "a reference JSON without 'config'",
+                  lambda env: cli(verify.main, [*reference_files(env, drop_key="config")]), 3,
                   "ref.json: missing key 'config'"),
-        exit_case("python -m idc_lite.official verify", "a reference .npz that is not a zip",
-                  lambda env: cli(verify.main, ["verify", *reference_files(env, npz_bytes=b"not a zip")]), 3,
+        exit_case("idc-lite verify", "a reference .npz that is not a zip",
+                  lambda env: cli(verify.main, [*reference_files(env, npz_bytes=b"not a zip")]), 3,
                   "ref.npz: not a readable"),
-        exit_case("python -m idc_lite.official verify", "a missing checkpoint",
-                  lambda env: cli(verify.main, ["verify", str(env.path("none.pth")), *reference_files(env)[1:]]), 2,
+        exit_case("idc-lite verify", "a missing checkpoint",
+                  lambda env: cli(verify.main, [str(env.path("none.pth")), *reference_files(env)[1:]]), 2,
                   "no such file"),
-        exit_case("python -m idc_lite.official verify", "a kit checkpoint instead of the authors'",
-                  lambda env: cli(verify.main, ["verify", str(env.checkpoint_1), *reference_files(env)[1:]]), 2,
+        exit_case("idc-lite verify", "a kit checkpoint instead of the authors'",
+                  lambda env: cli(verify.main, [str(env.checkpoint_1), *reference_files(env)[1:]]), 2,
                   "not an official"),
-        exit_case("python -m idc_lite.reproduce", "-p epochs '\"ten\"' (a mistyped value)",
-                  lambda env: cli(reproduce.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "epochs", '"ten"']), 2,
+        exit_case("idc-lite reproduce", "-p epochs '\"ten\"' (a mistyped value)",
+                  lambda env: cli(reproduce_command.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "epochs", '"ten"']), 2,
                   "epochs must be int.*nothing was run", nothing_written),
-        exit_case("python -m idc_lite.reproduce", "-p epochs true (a bool for an int)",
-                  lambda env: cli(reproduce.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "epochs", "true"]), 2,
+        exit_case("idc-lite reproduce", "-p epochs true (a bool for an int)",
+                  lambda env: cli(reproduce_command.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "epochs", "true"]), 2,
                   "epochs must be int", nothing_written),
-        exit_case("python -m idc_lite.reproduce", "an unknown parameter name",
-                  lambda env: cli(reproduce.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "epoch", "3"]), 2,
+        exit_case("idc-lite reproduce", "an unknown parameter name",
+                  lambda env: cli(reproduce_command.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "epoch", "3"]), 2,
                   "unknown parameter", nothing_written),
-        exit_case("python -m idc_lite.reproduce", "--out that is a file",
-                  lambda env: cli(reproduce.main, ["--smoke", "--out", str(env.file_with("run", b"notes"))]), 2, "is a file"),
-        exit_case("python -m idc_lite.reproduce", "--summarize of a corrupt summary.json",
+        exit_case("idc-lite reproduce", "-p model_path of a missing file",
+                  lambda env: cli(reproduce_command.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "model_path",
+                                                           json.dumps(str(env.path("none.pt")))]), 2,
+                  "model_path .*none.pt is not a usable checkpoint: no checkpoint at.*nothing was run", nothing_written),
+        exit_case("idc-lite reproduce", "-p model_path of a file that is not a checkpoint",
+                  lambda env: cli(reproduce_command.main, ["--smoke", "--out", str(reproduce_out(env)), "-p", "model_path",
+                                                           json.dumps(str(env.file_with("notes.pt", b"not a model")))]), 2,
+                  "notes.pt is not a usable checkpoint.*nothing was run", nothing_written),
+        exit_case("idc-lite reproduce", "$IDC_LITE_MODEL naming a text file",
+                  lambda env: with_environment({"IDC_LITE_MODEL": str(env.file_with("model.txt", b"hello"))},
+                                               lambda: cli(reproduce_command.main, ["--smoke", "--out", str(reproduce_out(env))])),
+                  2, "model.txt is not a usable checkpoint.*nothing was run", nothing_written),
+        exit_case("idc-lite reproduce", "--out that is a file",
+                  lambda env: cli(reproduce_command.main, ["--smoke", "--out", str(env.file_with("run", b"notes"))]), 2, "is a file"),
+        exit_case("idc-lite reproduce", "--summarize of a corrupt summary.json",
                   lambda env: (lambda run: ((run / "notebooks").mkdir(parents=True), (run / "summary.json").write_text("{"),
-                                            cli(reproduce.main, ["--summarize", str(run)]))[-1])(env.path("x").parent / "r"),
+                                            cli(reproduce_command.main, ["--summarize", str(run)]))[-1])(env.path("x").parent / "r"),
                   2, "summary.json is corrupt"),
-        exit_case("python -m idc_lite.reproduce", "--summarize of a folder that is not a run",
-                  lambda env: cli(reproduce.main, ["--summarize", str(env.path("x").parent)]), 2, "not a run folder"),
-        exit_case("python -m idc_lite.reproduce", "--summarize of a run stopped in notebook 02", interrupted_run, 1, "",
+        exit_case("idc-lite reproduce", "--summarize of a folder that is not a run",
+                  lambda env: cli(reproduce_command.main, ["--summarize", str(env.path("x").parent)]), 2, "not a run folder"),
+        exit_case("idc-lite reproduce", "--summarize of a run stopped in notebook 02", interrupted_run, 1, "",
                   incomplete_report),
     ]
 
@@ -886,7 +931,7 @@ def cases() -> list[Case]:
     def write_under_umask(env):
         import os
 
-        from idc_lite.files import atomic_write_json
+        from idc_lite.foundation.files import atomic_write_json
 
         old = os.umask(0o022)
         try:

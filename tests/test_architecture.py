@@ -22,16 +22,48 @@ def test_import_linter_contracts_hold():
     done = subprocess.run([sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()",
                            "--no-cache"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert re.search(r"Contracts: 2 kept, 0 broken", done.stdout), done.stdout[-2000:]
+    assert re.search(r"Contracts: 3 kept, 0 broken", done.stdout), done.stdout[-2000:]
 
 
-def test_the_contract_names_every_top_level_module_and_package():
-    text = (REPO / "pyproject.toml").read_text()
-    layers = text.split("layers = [", 1)[1].split("]", 1)[0]
-    named = set(re.findall(r"[\w]+", layers))
-    present = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"} | {p.name for p in PACKAGE.iterdir()
-                                                                                if (p / "__init__.py").is_file()}
+def _contract_layers(container: str) -> set[str]:
+    """The names the layers contract of ``container`` places (pyproject.toml)."""
+    import tomllib
+
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    contract = next(c for c in contracts if c.get("containers") == [container])
+    return {name.strip() for layer in contract["layers"] for name in layer.split("|")}
+
+
+def test_the_layers_are_folders():
+    """Nothing but ``__init__`` and ``__main__`` lies loose in the package: every layer is a folder."""
+    loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__"))
+    assert loose == []
+
+
+@pytest.mark.parametrize("container, folder", [("idc_lite", PACKAGE), ("idc_lite.foundation", PACKAGE / "foundation")])
+def test_the_contract_names_every_module_and_package(container, folder):
+    present = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"} | {p.name for p in folder.iterdir()
+                                                                               if (p / "__init__.py").is_file()}
+    named = _contract_layers(container)
     assert present <= named, f"not placed in a layer: {sorted(present - named)}"
+    assert named <= present, f"layers that do not exist: {sorted(named - present)}"
+
+
+def test_no_module_is_loaded_behind_the_contracts_back():
+    """import-linter sees import statements only: no importlib or __import__ in the package."""
+    hidden = [str(p.relative_to(PACKAGE)) for p in MODULES
+              if re.search(r"\bimportlib\.import_module\(|__import__\(", p.read_text())]
+    assert hidden == []
+
+
+PACKAGES = sorted(p.parent for p in PACKAGE.rglob("__init__.py"))
+
+
+@pytest.mark.parametrize("folder", PACKAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_package_says_what_it_holds(folder):
+    """Each ``__init__.py`` opens with a docstring: what the folder holds and what it may import."""
+    doc = ast.get_docstring(_tree(folder / "__init__.py"))
+    assert doc and len(doc.split()) >= 12, f"{folder.relative_to(REPO)}/__init__.py says nothing about its folder"
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
@@ -47,7 +79,7 @@ def test_no_function_is_over_80_lines():
 
 
 def test_every_error_type_lives_in_errors_py():
-    import idc_lite.errors as errors
+    import idc_lite.foundation.errors as errors
 
     elsewhere = []
     for path in MODULES:
@@ -66,9 +98,9 @@ def test_every_error_type_lives_in_errors_py():
 def test_one_flop_counter_and_one_timer():
     sources = [*MODULES, *(REPO / "benchmarks").glob("*.py")]
     counters = [p.relative_to(REPO) for p in sources if "FlopCounterMode(" in p.read_text()]
-    assert [str(p) for p in counters] == ["idc_lite/measure.py"]
+    assert [str(p) for p in counters] == ["idc_lite/foundation/cost_meter.py"]
     timing_loops = [p.relative_to(REPO) for p in sources if re.search(r"for _ in range\(repeats\)", p.read_text())]
-    assert [str(p) for p in timing_loops] == ["idc_lite/measure.py"]
+    assert [str(p) for p in timing_loops] == ["idc_lite/foundation/cost_meter.py"]
 
 
 def test_notebook_records_are_read_through_the_typed_accessor():
@@ -91,7 +123,7 @@ def test_notebook_04_takes_its_attack_defaults_from_the_one_place():
     for name in ("steps", "eot_samples", "square_queries", "apgd_steps", "apgd_eot", "apgd_tail_eot", "rescoring_draws"):
         assert values[name] == getattr(DEFAULTS, name), name
     # idc-lite evaluate falls back on the same defaults where a run has no record of notebook 04
-    from idc_lite.runs.evaluate import NOTEBOOK_DEFAULTS
+    from idc_lite.runs.sharded_evaluation import NOTEBOOK_DEFAULTS
 
     for name, value in NOTEBOOK_DEFAULTS.items():
         assert values[name] == value, name
@@ -114,7 +146,7 @@ def test_notebook_04_and_idc_lite_evaluate_smoke_alike():
     """`idc-lite evaluate --smoke` proves the code path with notebook 04's smoke settings: one table kept equal."""
     import nbformat
 
-    from idc_lite.runs.evaluate import SMOKE
+    from idc_lite.runs.sharded_evaluation import SMOKE
 
     cells = nbformat.read(REPO / "notebooks" / "04_attack.ipynb", as_version=4).cells
     values = _smoke_overrides(next(c.source for c in cells if c.cell_type == "code" and c.source.startswith("eps_list")))
@@ -144,3 +176,25 @@ def test_notebook_cells_call_the_package():
 
 def test_logic_lines_leave_out_comments_and_imports():
     assert _logic_lines("import torch\nfrom a import b\n\n# why\nx = 1  # what\n    y = 2\n") == 2
+
+
+LAYER_PACKAGES = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py") if p.parent.name != "cli")
+
+
+@pytest.mark.parametrize("name", LAYER_PACKAGES)
+def test_each_package_says_truly_what_it_imports(name):
+    """The face's "It imports ..." sentence names every package of the kit its modules import."""
+    doc = ast.get_docstring(_tree(PACKAGE / name / "__init__.py"))
+    said = re.search(r"It imports ([^.;(]*)", doc)
+    named = set() if "imports nothing of the kit" in doc else set(re.findall(r"\w+", said.group(1) if said else ""))
+    imported = set()
+    for path in (PACKAGE / name).rglob("*.py"):
+        imported |= set(re.findall(r"^\s*(?:from|import) idc_lite\.(\w+)", path.read_text(), flags=re.M))
+    assert imported - {name} <= named, f"idc_lite/{name}/__init__.py does not say it imports {sorted(imported - {name} - named)}"
+    assert named & set(LAYER_PACKAGES) <= imported | {name}, f"idc_lite/{name} does not import {sorted(named - imported)}"
+
+
+def test_the_tests_mirror_the_package():
+    """``tests/<layer>/`` holds the tests of ``idc_lite/<layer>/``: each test folder names a folder of the package."""
+    folders = {p.name for p in (REPO / "tests").iterdir() if p.is_dir() and p.name not in ("fixtures", "__pycache__")}
+    assert folders and folders <= set(LAYER_PACKAGES) | {"cli"}, sorted(folders - set(LAYER_PACKAGES))

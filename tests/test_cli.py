@@ -1,5 +1,5 @@
-"""`idc-lite` is the documented way in, and what users typed before still works: the old module commands,
-the console scripts, `idc_lite.load_classifier` and `idc_lite.load_examples`."""
+"""`idc-lite` is the documented way in (also as `python -m idc_lite`), with the console script,
+`idc_lite.load_classifier` and `idc_lite.load_examples`."""
 import runpy
 import subprocess
 import sys
@@ -9,9 +9,6 @@ import tomllib
 
 from conftest import REPO
 from idc_lite import cli
-
-OLD_COMMANDS = [["idc_lite.train"], ["idc_lite.official", "verify"], ["idc_lite.reproduce"], ["idc_lite.sweep"],
-                ["idc_lite.html_report", "check"], ["idc_lite.teaching.assignments", "grade"]]
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -36,14 +33,14 @@ def test_an_unknown_subcommand_is_refused_with_the_list(capsys):
     assert cli.main([]) == 2
 
 
-@pytest.mark.parametrize("command", OLD_COMMANDS, ids=lambda c: c[0])
-def test_the_older_module_commands_still_run(command, monkeypatch, capsys):
-    """As `python -m MODULE ... --help` runs them (runpy, in this process: no interpreter start per case)."""
-    monkeypatch.setattr(sys, "argv", [command[0], *command[1:], "--help"])
+@pytest.mark.parametrize("name", sorted(cli.SUBCOMMANDS))
+def test_python_dash_m_idc_lite_runs_each_subcommand(name, monkeypatch, capsys):
+    """As `python -m idc_lite NAME --help` (and torchrun's `-m idc_lite NAME`) runs it: runpy, in this process."""
+    monkeypatch.setattr(sys, "argv", ["idc_lite", name, "--help"])
     with pytest.raises(SystemExit) as done:
-        runpy.run_module(command[0], run_name="__main__", alter_sys=True)
+        runpy.run_module("idc_lite", run_name="__main__", alter_sys=True)
     assert done.value.code == 0
-    assert capsys.readouterr().out.startswith("usage: python -m " + command[0])
+    assert capsys.readouterr().out.startswith(f"usage: idc-lite {name}")
 
 
 def test_python_dash_m_idc_lite_is_the_command():

@@ -42,3 +42,23 @@ def test_side_by_side_table_gives_speed_up_accuracies_and_changed_checks(tmp_pat
 def test_a_folder_without_a_summary_is_explained(tmp_path):
     with pytest.raises(SystemExit, match="summary.json not found"):
         compare_runs._load(tmp_path)
+
+
+def test_values_mode_lists_every_recorded_value_that_differs_and_ignores_times(tmp_path):
+    def run(name, accuracy, seconds, checks):
+        (tmp_path / name / "metrics").mkdir(parents=True)
+        record = {"clean_accuracy": accuracy, "wall_seconds": seconds, "machine": {"cpu_model": name},
+                  "protocols": {"adaptive": {"worst_case": [0.5, accuracy / 2]}}, "sanity_checks": checks}
+        (tmp_path / name / "metrics" / "04_attack.json").write_text(json.dumps(record))
+        return tmp_path / name
+
+    same = run("a", 0.9, 10.0, [{"check": "x", "status": "passed", "seconds": 1.0}])
+    faster = run("b", 0.9, 3.0, [{"check": "x", "status": "passed", "seconds": 0.5}])
+    moved = run("c", 0.8, 10.0, [{"check": "x", "status": "FAILED", "seconds": 1.0}])
+    compared, lines = compare_runs.value_differences(same, faster)
+    assert compared == 5 and lines == []
+    compared, lines = compare_runs.value_differences(same, moved)
+    assert lines == ["04_attack: clean_accuracy: 0.9 -> 0.8", "04_attack: protocols.adaptive.worst_case[1]: 0.45 -> 0.4",
+                     "04_attack: sanity_checks[0].status: 'passed' -> 'FAILED'"]
+    (tmp_path / "c" / "metrics" / "05_baselines.json").write_text("{}")
+    assert compare_runs.value_differences(same, moved)[1][-1] == "05_baselines.json: missing in " + str(same)

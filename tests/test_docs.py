@@ -8,12 +8,16 @@ import sys
 import pytest
 
 from conftest import REPO
-from idc_lite.runs import records
+from idc_lite.results import records
 
 PAGES = sorted((REPO / "docs").glob("*.md"))
 FRONT = [REPO / "README.md", *PAGES, REPO / "CHANGELOG.md"]
-# how the kit writes a measured figure: a percentage with decimals, an interval, a time, a matmul rate
-MEASURED = re.compile(r"\d+\.\d+ ?%|\[\d+\.\d+, \d+\.\d+\]|\d+(\.\d+)? (minutes|min)\b|\d+(\.\d+)? ?GFLOP/s")
+# how a measured figure is written: a percentage (decimals, or a whole one that is not a criterion such as "at most
+# 5 %" or the intervals' 95 %), an interval, a time, a matmul rate, a ratio ("1.5 times faster", "a 30-minute sweep")
+CRITERION = r"(?<!95 %)(?<!at most )(?<!at least )(?<!about )(?<!within )(?<!below )(?<!above )(?<!under )(?<![<>≤≥] )"
+MEASURED = re.compile(r"\d+\.\d+ ?%|\[\d+\.\d+, \d+\.\d+\]|\d+(\.\d+)? (minutes|min)\b|\d+(\.\d+)? ?GFLOP/s|"
+                      r"\b\d+(\.\d+)?[ -]times (faster|slower|cheaper|dearer|more|less|as)\b|\b\d+-minute\b|"
+                      r"\b\d+(\.\d+)? times \(|" + CRITERION + r"(?<![\d.,])\b(?!95 %)\d+ ?%")
 
 
 def _outside_generated(text: str) -> str:
@@ -39,10 +43,99 @@ def test_a_changed_record_makes_the_pages_stale():
     assert records.stale_files(records=changed) != []
 
 
-@pytest.mark.parametrize("path", FRONT[:-1], ids=lambda p: p.name)
-def test_no_measured_figure_is_typed_by_hand(path):
-    found = [m.group(0) for m in MEASURED.finditer(_outside_generated(path.read_text()))]
-    assert found == [], f"{path.name}: figures outside a generated block (record a run instead): {found[:5]}"
+def _current_changelog() -> str:
+    """The CHANGELOG's current section (``## Unreleased``): the released ones are history, measured when they were."""
+    text = (REPO / "CHANGELOG.md").read_text()
+    current = text[text.index("## Unreleased"):]
+    later = re.search(r"\n## (?!Unreleased)", current)
+    return current[:later.start()] if later else current
+
+
+def _narration(notebook) -> str:
+    import nbformat
+
+    return "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "markdown")
+
+
+TYPED = {**{p.name: lambda p=p: p.read_text() for p in FRONT[:-1]}, "CHANGELOG.md (current section)": _current_changelog,
+         **{p.name: lambda p=p: _narration(p) for p in sorted((REPO / "notebooks").glob("*.ipynb"))}}
+
+
+@pytest.mark.parametrize("name", sorted(TYPED))
+def test_no_measured_figure_is_typed_by_hand(name):
+    found = [m.group(0) for m in MEASURED.finditer(_outside_generated(TYPED[name]()))]
+    assert found == [], f"{name}: figures outside a generated block (record a run instead): {found[:5]}"
+
+
+@pytest.mark.parametrize("text", ["about 1.5 times faster", "a 30-minute sweep", "accuracy 12 %", "98.4 %",
+                                  "[94.4, 97.7]", "measures 3.98 times (108.9 against 27.4)", "in 12.5 minutes"])
+def test_the_figure_guard_catches_a_typed_figure(text):
+    assert MEASURED.search(text), text
+
+
+@pytest.mark.parametrize("text", ["a 95 % interval", "at most 5 %", "to about 0 %", "within 3 points", "4 calls"])
+def test_the_figure_guard_lets_criteria_through(text):
+    assert not MEASURED.search(text), text
+
+
+def _headings(path) -> set[str]:
+    return {m.group(1).strip() for m in re.finditer(r"^#+ (.+)$", path.read_text(), flags=re.M)}
+
+
+def test_every_reference_to_a_section_names_one_that_exists():
+    """``README, "Presets"`` or ``docs/scale.md, "Training ..."`` in a page, a notebook, the Makefile or a docstring
+    names a heading that file has."""
+    import nbformat
+
+    pattern = re.compile(r"(README(?:\.md)?|docs/\w+\.md),? [\"“]([^\"”]+)[\"”]")
+    texts = {p.relative_to(REPO): p.read_text() for p in [*FRONT, REPO / "Makefile", *sorted((REPO / "idc_lite").rglob("*.py"))]}
+    for nb in sorted((REPO / "notebooks").glob("*.ipynb")):
+        texts[nb.relative_to(REPO)] = "\n".join(c.source for c in nbformat.read(nb, as_version=4).cells)
+    wrong = []
+    for where, text in texts.items():
+        for m in pattern.finditer(text):
+            target = REPO / ("README.md" if m.group(1).startswith("README") else m.group(1))
+            if not target.is_file() or m.group(2) not in _headings(target):
+                wrong.append(f"{where}: {m.group(0)}")
+    assert wrong == []
+
+
+def test_the_grids_shown_in_the_docs_are_the_grids_the_kit_runs():
+    """Each JSON grid on a docs page that names a grid of sweeps/ is that file, key for key (its description aside)."""
+    grids = {json.loads(p.read_text())["name"]: json.loads(p.read_text()) for p in (REPO / "sweeps").glob("*.json")}
+    shown = 0
+    for page in PAGES:
+        for block in re.findall(r"```json\n(.*?)```", page.read_text(), flags=re.S):
+            grid = json.loads(block)
+            if grid.get("name") in grids:
+                assert grid == {k: v for k, v in grids[grid["name"]].items() if k != "description"}, (page.name, grid["name"])
+                shown += 1
+    assert shown >= 2
+
+
+def test_every_relative_link_on_a_page_leads_to_a_file_of_the_repository():
+    """Links and images on README, the docs pages and the recorded reports open on a checkout as in the book
+    (generated blocks too); the book's own pages are linked with {doc}, which works in both."""
+    pattern = re.compile(r"\]\(([^)\s]+)\)|href=\"([^\"]+)\"|src=\"([^\"]+)\"")
+    broken = []
+    reports = sorted((REPO / "docs" / "records" / "reports").glob("*/summary.md"))
+    for page in [REPO / "README.md", *PAGES, *reports]:
+        for m in pattern.finditer(page.read_text()):
+            target = next(g for g in m.groups() if g).split("#")[0]
+            if target and not re.match(r"[a-z]+:", target) and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO)}: {target}")
+    assert broken == []
+
+
+def test_the_book_says_how_far_the_code_has_moved_since_each_record():
+    from idc_lite.foundation.runtime import git
+
+    head = git("rev-parse", "HEAD", repo=REPO)
+    assert "at the record's own commit" in records.record_age(head)
+    parent = git("rev-parse", "HEAD~1", repo=REPO)
+    assert "1 commit after the record's" in records.record_age(parent)
+    markers = records.RECORD_AGE.findall((REPO / "docs" / "results.md").read_text())
+    assert set(markers) == {r["commit"].removesuffix("+changes") for r in records.load_records().values()}
 
 
 def test_no_page_names_an_internal_issue_number():
@@ -105,7 +198,7 @@ def test_the_book_builds_with_every_page_chapter_and_module(built_docs):
     assert chapters == [p.with_suffix(".html").name for p in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
     api = (built_docs / "api.html").read_text()
     for name in ("idc_lite.model.bridge.BrownianBridge", "idc_lite.training.checkpoint.load_classifier",
-                 "idc_lite.evaluation.protocol.evaluate", "idc_lite.metrics.AttackMetrics"):
+                 "idc_lite.evaluation.protocol.evaluate_attacks", "idc_lite.foundation.run_metrics.AttackMetrics"):
         assert f'id="{name}"' in api, name
 
 
@@ -148,7 +241,7 @@ def test_the_results_figures_are_drawn_from_the_records(tmp_path):
     a point and a threshold per paired difference behind a claim; a page whose figure is missing is stale."""
     import shutil
 
-    from idc_lite.runs.record_figures import _difference_rows, accuracy_figure, claims_figure
+    from idc_lite.results.record_figures import _difference_rows, accuracy_figure, claims_figure
 
     recorded = records.load_records()
     reference = recorded[records.REFERENCE]
@@ -178,8 +271,8 @@ def test_a_sweep_with_seeds_is_recorded_and_its_claims_replace_the_single_seed_o
     """`results add` of a sweep folder writes docs/records/sweeps/<name>.json; the results page then shows each
     point over its seeds, and the reference run's C4 carries the seeds' verdict with its own kept in the evidence;
     a smoke sweep, one with a failed run, or one made from uncommitted changes is refused."""
-    from idc_lite.errors import RunFolderError
-    from idc_lite.runs.sweep_records import load_sweeps, seeds_block, with_seed_claims
+    from idc_lite.foundation.errors import RunFolderError
+    from idc_lite.results.sweep_records import load_sweeps, seeds_block, with_seed_claims
 
     group = {"seeds": [0, 1, 2], "eps_255": 48.0, "secondary_eps_255": 16.0, "flops_per_prediction": 5.3e8,
              "clean": {"value": 0.98, "low": 0.97, "high": 0.99, "n": 359, "seeds": 3, "per_seed": [0.97, 0.98, 0.99]},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from idc_lite.runs import records
+from idc_lite.results import records
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))   # as when run as a script: the benchmarks import their shared helpers (timing.py)

@@ -85,7 +85,8 @@ def test_make_lab_runs_the_kits_kernel_on_notebooks(lab):
     client.start_channels()
     client.wait_for_ready(timeout=60)
     printed = []
-    code = ("import sys, os\nfrom idc_lite.runtime import base_dir\nfrom idc_lite.data.datasets import resolve_data_root\n"
+    code = ("import sys, os\nfrom idc_lite.foundation.runtime import base_dir\n"
+            "from idc_lite.data.datasets import resolve_data_root\n"
             "print(sys.prefix, os.getcwd(), base_dir(), resolve_data_root(), sep='\\n')")
     client.execute_interactive(code, timeout=60, output_hook=lambda m: printed.append(m["content"].get("text", "")))
     client.stop_channels()

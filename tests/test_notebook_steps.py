@@ -11,16 +11,16 @@ from idc_lite.comparisons.baselines import cnn_settings, load_or_train_cnn, trai
 from idc_lite.comparisons.robustness import evaluate_models, sweep_models
 from idc_lite.data.datasets import load_digits
 from idc_lite.data.splits import DataSplit
-from idc_lite.errors import InputError
 from idc_lite.evaluation import run_protocols, sanity
 from idc_lite.evaluation.attacks import PGDSettings
-from idc_lite.evaluation.protocol import evaluate
+from idc_lite.evaluation.protocol import evaluate_attacks
 from idc_lite.evaluation.run_protocols import adaptive_protocol, paper_protocols, protocol_budgets
 from idc_lite.evaluation.suites import adaptive_suite, cascade_suite, deterministic_suite
-from idc_lite.metrics import AttackSettings
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.run_metrics import AttackSettings
 from idc_lite.model.accuracy import accuracy_over_draws, describe_draws
 from idc_lite.model.classifier import IDCClassifier
-from idc_lite.model.unet import count_flops
+from idc_lite.model.unet import flops_per_call
 from idc_lite.training.checkpoint import checkpoint_record
 from idc_lite.training.config import TrainConfig
 from idc_lite.training.load_or_train import load_or_train_variant
@@ -72,7 +72,7 @@ def test_training_record_states_its_protocol_size_and_cost():
     trainer = Trainer(IDCClassifier(tiny_config()), TrainConfig(epochs=1, batch_size=8, seed=0), data)
     trainer.train(progress=False)
     draws = accuracy_over_draws(trainer.ema_classifier(), data.x_test[:4], data.y_test[:4], seeds=[1, 2])
-    flops = count_flops(trainer.model.unet, (1, 8, 8))
+    flops = flops_per_call(trainer.model.unet, (1, 8, 8))
     metrics = training_metrics(trainer, draws, data, preset="tiny", seed=0, n_params=123, flops_per_call=flops,
                                network_calls=4, checkpoint="model.pt", trained_elsewhere=None)
     assert metrics.test_accuracy == draws["mean"] and metrics.test_examples == 4 and metrics.epochs == 1
@@ -128,7 +128,7 @@ def test_protocol_budgets_are_sorted_without_repeats():
 
 def test_adaptive_protocol_picks_the_suite_and_scoring_by_model_kind(monkeypatch):
     calls = []
-    monkeypatch.setattr(run_protocols, "evaluate", lambda model, x, labels, suite, **kw: calls.append((suite, kw)) or {})
+    monkeypatch.setattr(run_protocols, "evaluate_attacks", lambda model, x, labels, suite, **kw: calls.append((suite, kw)) or {})
     x, labels = torch.rand(2, 1, 8, 8), torch.tensor([0, 1])
     adaptive_protocol("idc", x, labels, 0.1, TINY_SETTINGS, seed=3, sources={"cnn": "a cnn"}, gradient_model="twin")
     adaptive_protocol("cnn", x, labels, 0.1, TINY_SETTINGS, seed=3, random_model=False)
@@ -157,7 +157,7 @@ def test_adaptive_and_paper_protocols_equal_evaluate_with_their_suites():
     model, x = Linear(), torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     labels = torch.arange(8) % 4
     ours = adaptive_protocol(model, x, labels, 0.1, TINY_SETTINGS, seed=1, random_model=False)
-    direct = evaluate(model, x, labels, deterministic_suite(0.1, steps=1, square_queries=2), seed=1, draws=1,
+    direct = evaluate_attacks(model, x, labels, deterministic_suite(0.1, steps=1, square_queries=2), seed=1, draws=1,
                       protocol="adaptive")
     assert ours["worst_case_per_example"] == direct["worst_case_per_example"]
     paper = paper_protocols(model, x, labels, [8 / 255, 16 / 255], seed=1, target="model", max_steps=1)

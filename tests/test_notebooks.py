@@ -44,7 +44,7 @@ def test_a_cpu_preset_runs_the_chain_on_its_offline_data(tmp_path, request, pres
     env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR", "IDC_LITE_HEADLESS")}
     env.update(IDC_LITE_DATA=str(data), IDC_LITE_CACHE=str(tmp_path / "cache"))
     out = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "idc_lite.reproduce", "--smoke", "--preset", preset, "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "idc_lite", "reproduce", "--smoke", "--preset", preset, "--out", str(out)],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
@@ -140,7 +140,7 @@ def test_papermill_chain_in_smoke_mode(smoke_run):
     assert {nb: set(ex) for nb, ex in summary["exercise_seconds"].items()} == graded
     assert "## Exercises" in report
     (out / "summary.md").unlink()
-    again = subprocess.run([sys.executable, "-m", "idc_lite.reproduce", "--summarize", str(out)], capture_output=True,
+    again = subprocess.run([sys.executable, "-m", "idc_lite", "reproduce", "--summarize", str(out)], capture_output=True,
                            text=True, cwd=REPO, timeout=120)
     assert again.returncode == 0 and (out / "summary.md").is_file()
     rebuilt = json.loads((out / "summary.json").read_text())
@@ -176,7 +176,7 @@ def _grade_ids(path):
 
 
 def test_unknown_parameter_is_rejected_before_running(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "idc_lite.reproduce", "--smoke", "--out", str(tmp_path / "r"),
+    done = subprocess.run([sys.executable, "-m", "idc_lite", "reproduce", "--smoke", "--out", str(tmp_path / "r"),
                            "-p", "epcohs", "3"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 2 and "unknown parameter(s) ['epcohs']" in done.stderr
 

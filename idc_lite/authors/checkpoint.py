@@ -10,11 +10,11 @@ from pathlib import Path
 
 import torch
 
-from idc_lite.errors import CheckpointError, InputError
-from idc_lite.files import read_torch_file
+from idc_lite.foundation.errors import CheckpointError, InputError
+from idc_lite.foundation.files import read_torch_file
+from idc_lite.foundation.validation import check_choice
 from idc_lite.model.classifier import IDCClassifier
 from idc_lite.model.config import IDCConfig
-from idc_lite.validation import check_choice
 
 UNET_PREFIX = "denoise_fn."
 

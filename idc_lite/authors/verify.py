@@ -9,9 +9,7 @@ a usable checkpoint, 3 a reference file is malformed (the message names the file
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +17,12 @@ import numpy as np
 import torch
 
 from idc_lite.authors.checkpoint import load_official_classifier
-from idc_lite.errors import CheckpointError, InputError, MalformedReferenceError
+from idc_lite.foundation.errors import MalformedReferenceError
 from idc_lite.model.classifier import to_image_scale, to_model_scale
 from idc_lite.model.config import IDCConfig
 from idc_lite.model.label_images import make_label_images
 from idc_lite.model.losses import idc_loss
 from idc_lite.model.unet import count_parameters
-from idc_lite.runtime import subcommand_prog
 
 EXIT_OK, EXIT_CHECKS_FAILED, EXIT_BAD_FILE, EXIT_MALFORMED_REFERENCE = 0, 1, 2, 3
 REFERENCE_KEYS = ("config", "loss", "recloss", "simloss", "n_params", "n_noise_draws")
@@ -121,34 +118,3 @@ def verify(checkpoint_path: str | Path, reference_json: str | Path, reference_np
     add("n_params", count_parameters(model.unet), ref["n_params"], 0)
     add("n_noise_draws", model.bridge.num_noise_draws, ref["n_noise_draws"], 0)
     return checks
-
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog or "python -m idc_lite.official",
-                                     description="Check idc_lite against reference outputs of the authors' code.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("verify", **subcommand_prog(prog, "verify"), help="recompute a fixture's arrays and compare")
-    v.add_argument("checkpoint")
-    v.add_argument("reference_json")
-    v.add_argument("reference_npz")
-    v.add_argument("--weights", choices=["ema", "model"], default="ema",
-                   help="which weights of the checkpoint to load (the fixtures use ema)")
-    args = parser.parse_args(argv)
-    for path in (args.checkpoint, args.reference_json, args.reference_npz):
-        if not Path(path).is_file():
-            print(f"error: no such file: {path}", file=sys.stderr)
-            return EXIT_BAD_FILE
-    try:
-        checks = verify(args.checkpoint, args.reference_json, args.reference_npz, args.weights)
-    except MalformedReferenceError as err:
-        print(f"error: malformed reference: {err}", file=sys.stderr)
-        return EXIT_MALFORMED_REFERENCE
-    except (CheckpointError, InputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_FILE
-    width = max(len(c.name) for c in checks)
-    for c in checks:
-        print(f"{'ok  ' if c.ok else 'FAIL'} {c.name:<{width}}  max |diff| = {c.max_abs_diff:.3e}  (tolerance {c.tolerance:g})")
-    failed = [c.name for c in checks if not c.ok]
-    print(f"{len(checks) - len(failed)} of {len(checks)} checks within tolerance" + (f"; failed: {failed}" if failed else ""))
-    return EXIT_CHECKS_FAILED if failed else EXIT_OK

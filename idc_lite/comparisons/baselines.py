@@ -8,12 +8,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from idc_lite.data.splits import DataSplit
-from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks import PGDSettings, pgd
-from idc_lite.measure import count_flops, seconds_per_call
-from idc_lite.reuse import Artefact, artefact_for_settings
-from idc_lite.runtime import progress_bar
-from idc_lite.validation import check_images, check_int, check_number
+from idc_lite.foundation.cost_meter import count_flops, seconds_per_call
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.reuse import Artefact, artefact_for_settings
+from idc_lite.foundation.runtime import progress_bar
+from idc_lite.foundation.validation import check_images, check_int, check_number
 
 
 class SmallCNN(nn.Module):
@@ -89,7 +89,7 @@ def save_cnn(model: SmallCNN, path, **info):
     """Write a CNN's weights atomically (plain tensors plus a JSON description; no pickled code)."""
     import json
 
-    from idc_lite.files import atomic_save
+    from idc_lite.foundation.files import atomic_save
 
     return atomic_save({"format": "idc_lite-cnn-1", "in_channels": model.in_channels, "image_size": model.image_size,
                         "num_classes": model.head[-1].out_features, "state_dict": model.state_dict(),
@@ -100,8 +100,8 @@ def cnn_settings(path) -> dict:
     """The settings a CNN file was written with (what :func:`save_cnn` got as ``info``)."""
     import json
 
-    from idc_lite.errors import CheckpointError
-    from idc_lite.files import read_torch_file
+    from idc_lite.foundation.errors import CheckpointError
+    from idc_lite.foundation.files import read_torch_file
 
     data = read_torch_file(path)
     if not isinstance(data, dict) or data.get("format") != "idc_lite-cnn-1":
@@ -111,8 +111,8 @@ def cnn_settings(path) -> dict:
 
 def load_cnn(path) -> SmallCNN:
     """A CNN written by :func:`save_cnn` (read with ``weights_only=True``)."""
-    from idc_lite.errors import CheckpointError
-    from idc_lite.files import read_torch_file
+    from idc_lite.foundation.errors import CheckpointError
+    from idc_lite.foundation.files import read_torch_file
 
     data = read_torch_file(path)
     if not isinstance(data, dict) or data.get("format") != "idc_lite-cnn-1":
@@ -131,7 +131,7 @@ def load_or_train_cnn(path, data: DataSplit, *, epochs: int, seed: int, adversar
                       progress: bool = False) -> tuple[SmallCNN, Artefact]:
     """The CNN trained on ``data`` with these settings: loaded when ``path`` (or the file of its own beside
     it) holds one made with exactly them, else trained (:func:`train_cnn`) and saved; a file made with
-    other settings is left as it is (:func:`idc_lite.reuse.artefact_for_settings`).  ``progress`` prints
+    other settings is left as it is (:func:`idc_lite.foundation.reuse.artefact_for_settings`).  ``progress`` prints
     the reuse note and a progress bar.  Returns (the CNN in eval mode, the artefact: its path and note)."""
     wanted = {"epochs": epochs, "seed": seed, "adversarial": adversarial.to_dict() if adversarial else None,
               "data": data.info}

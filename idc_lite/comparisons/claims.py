@@ -13,7 +13,7 @@ Verdicts (:data:`VERDICTS`): ``supported``, ``contradicted``, ``inconclusive at 
 at this scale``.  The rules:
 
 * comparisons of accuracy (C2, C4, C5) use the paired 95 % interval of the difference on the same
-  examples (idc_lite.uncertainty.paired_difference): supported when its lower end is above the claim's
+  examples (idc_lite.foundation.uncertainty.paired_difference): supported when its lower end is above the claim's
   margin, contradicted when its upper end is below it, inconclusive otherwise (:func:`interval_verdict`);
 * robustness claims (C2, C4) are judged at the main budget under the adaptive protocol, and only when the
   sanity check "the same attack takes an undefended CNN to about 0 %" passed there: at a budget where it
@@ -38,8 +38,8 @@ from idc_lite.comparisons.costs import DIFFPURE_STEPS, LITERATURE, RDC_CLASSES, 
 from idc_lite.evaluation.check_record import failed_checks
 from idc_lite.evaluation.comparison import paired_comparisons
 from idc_lite.evaluation.protocol import idc_protocols
-from idc_lite.metrics import AttackMetrics, RunMetrics
-from idc_lite.uncertainty import estimate, format_difference, format_estimate, paired_difference
+from idc_lite.foundation.run_metrics import AttackMetrics, RunMetrics
+from idc_lite.foundation.uncertainty import estimate, format_difference, format_estimate, paired_difference
 
 SUPPORTED, CONTRADICTED = "supported", "contradicted"
 INCONCLUSIVE, NOT_TESTED = "inconclusive at this n", "not tested at this scale"
@@ -180,7 +180,7 @@ def assess_claims(metrics: RunMetrics, results: dict | None = None, cost_rows: l
     """The claims table of a run: one dict per claim with its verdict, the evidence measured here (with
     intervals), what was only quoted, and the rule applied.
 
-    ``metrics``: the run's notebook records (:func:`idc_lite.metrics.read_metrics`); ``results``: notebook 05's
+    ``metrics``: the run's notebook records (:func:`idc_lite.foundation.run_metrics.read_metrics`); ``results``: notebook 05's
     ``{model: {protocol key: result}}`` (default: from the metrics); ``cost_rows``: the paper-scale rows computed from
     the architectures (notebook 06's, as dicts; default: from the metrics), shown beside C3a's and C3b's measured
     figures as context."""

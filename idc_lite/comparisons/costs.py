@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from idc_lite.comparisons.alternatives import DIFFPURE_CIFAR10, RDC_CIFAR10, ScoreNet, WideResNet, preact_resnet18
-from idc_lite.measure import count_flops, seconds_per_call
-from idc_lite.metrics import RunMetrics
-from idc_lite.validation import check_int
+from idc_lite.foundation.cost_meter import count_flops, seconds_per_call
+from idc_lite.foundation.run_metrics import RunMetrics
+from idc_lite.foundation.validation import check_int
 
 MEASURED = "measured here"
 

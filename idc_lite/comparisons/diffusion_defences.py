@@ -3,7 +3,7 @@ and an RDC-style diffusion classifier, built on the run's training split with ID
 accuracy on the test split, their attacks (IDC's examples, budgets, attack settings and seeds from notebook
 04) and their cost per prediction beside IDC's and the CNNs' (one counter, one timer, one batch).
 
-A defence's result has the shape of a notebook 05 model: ``{"adaptive": evaluate() result at the main
+A defence's result has the shape of a notebook 05 model: ``{"adaptive": evaluate_attacks() result at the main
 budget, "adaptive_secondary": ... at the secondary one}``, on the first ``examples`` of 04's examples.
 """
 from __future__ import annotations
@@ -20,16 +20,16 @@ from idc_lite.defences.ddpm import DDPMConfig, DenoiserRecipe
 from idc_lite.defences.likelihood import DiffusionLikelihoodClassifier, spread_timesteps
 from idc_lite.defences.purification import DiffPure
 from idc_lite.defences.store import load_or_train_denoiser
-from idc_lite.errors import InputError
-from idc_lite.evaluation.protocol import evaluate
+from idc_lite.evaluation.protocol import evaluate_attacks
 from idc_lite.evaluation.run_protocols import adaptive_protocol
 from idc_lite.evaluation.sanity import cascade_checks_of
 from idc_lite.evaluation.scoring import score_under_rule
 from idc_lite.evaluation.suites import deterministic_cascade_suite_for
-from idc_lite.metrics import AttackSettings
-from idc_lite.streams import seeded
-from idc_lite.uncertainty import estimate, paired_difference
-from idc_lite.validation import check_int
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.run_metrics import AttackSettings
+from idc_lite.foundation.streams import seeded
+from idc_lite.foundation.uncertainty import estimate, paired_difference
+from idc_lite.foundation.validation import check_int
 
 PURIFICATION, CLASSIFIER = "DiffPure-style purification", "RDC-style diffusion classifier"
 KINDS = {PURIFICATION: "diffusion purification", CLASSIFIER: "diffusion classifier"}
@@ -129,7 +129,7 @@ def evaluate_defence(name: str, model, x, labels, *, eps: float, secondary_eps: 
                                          sources={"cnn": cnn}, main_budget=key == "adaptive", progress=progress,
                                          examples=adversarial)
         else:
-            out[key] = evaluate(model, x, labels, deterministic_cascade_suite_for(budget, settings), seed=seed, draws=1,
+            out[key] = evaluate_attacks(model, x, labels, deterministic_cascade_suite_for(budget, settings), seed=seed, draws=1,
                                 sources={"cnn": cnn}, protocol="adaptive", cascade=True, progress=progress,
                                 batch_size=25, examples=adversarial)
         if adversarial is not None and out[key].get("cascade"):    # 04 run with cascade=False: no stages to check

@@ -32,8 +32,8 @@ from idc_lite.comparisons.claims import (
     claim_record,
     interval_verdict,
 )
-from idc_lite.errors import InputError
-from idc_lite.uncertainty import format_difference, format_estimate, seeds_difference, seeds_estimate
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.uncertainty import format_difference, format_estimate, seeds_difference, seeds_estimate
 
 REPLICATE_CLAIMS = ("C4", "C5")
 

@@ -1,5 +1,5 @@
 """Every model of notebook 05 under both protocols and along the accuracy-against-eps sweep, with the
-attacks, settings, seeds and examples of notebook 04 (:class:`idc_lite.metrics.AttackSettings`)."""
+attacks, settings, seeds and examples of notebook 04 (:class:`idc_lite.foundation.run_metrics.AttackSettings`)."""
 from __future__ import annotations
 
 import time
@@ -8,14 +8,14 @@ from functools import partial
 from idc_lite.evaluation.protocol import accuracy_curve
 from idc_lite.evaluation.run_protocols import adaptive_protocol, paper_protocols, protocol_budgets
 from idc_lite.evaluation.suites import sweep_suite
-from idc_lite.metrics import AttackSettings
+from idc_lite.foundation.run_metrics import AttackSettings
 
 
 def evaluate_models(models: dict, x, labels, *, eps: float, paper_eps: float, secondary_eps: float | None,
                     settings: AttackSettings, random_models: set, gradient_models: dict, sources: dict, seed: int,
                     known: dict | None = None, max_steps: int | None = None, progress: bool = False) -> dict:
     """{model name: {'paper@B': result for each budget B (in 1/255), 'adaptive': result at eps,
-    'adaptive_secondary': result at secondary_eps}}, each an :func:`idc_lite.evaluation.protocol.evaluate`
+    'adaptive_secondary': result at secondary_eps}}, each an :func:`idc_lite.evaluation.protocol.evaluate_attacks`
     result.  A name in ``random_models`` is attacked on the authors' wrapper (paper) and with the adaptive
     suite through ``gradient_models[name]`` (None: the model itself); the others are deterministic.
     ``known``: results already measured with the same code and settings (the main IDC, from 04), kept

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from idc_lite.data.splits import DataSplit, resize_images, stratified_split
-from idc_lite.errors import DataError, DataNotFoundError, InputError
-from idc_lite.validation import check_fraction, check_int
+from idc_lite.foundation.errors import DataError, DataNotFoundError, InputError
+from idc_lite.foundation.validation import check_fraction, check_int
 
 DATA_ROOT_ENV = "IDC_LITE_DATA"
 
@@ -64,7 +64,7 @@ def load_digits(image_size: int = 16, test_fraction: float = 0.2, seed: int = 0)
 
 def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
     """The data root: ``root``, else ``$IDC_LITE_DATA``, else ``data/`` in the repository (see :func:`runs.resolve_path`)."""
-    from idc_lite.runtime import resolve_path
+    from idc_lite.foundation.runtime import resolve_path
 
     return resolve_path(root or os.environ.get(DATA_ROOT_ENV) or "data")
 

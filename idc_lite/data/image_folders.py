@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from idc_lite.data.splits import DataSplit, resize_images, stratified_split
-from idc_lite.errors import CheckpointError, DataError, DataNotFoundError
-from idc_lite.files import atomic_save, file_sha256, read_torch_file
-from idc_lite.validation import check_fraction, check_int
+from idc_lite.foundation.errors import CheckpointError, DataError, DataNotFoundError
+from idc_lite.foundation.files import atomic_save, file_sha256, read_torch_file
+from idc_lite.foundation.validation import check_fraction, check_int
 
 CACHE_ENV = "IDC_LITE_CACHE"
 

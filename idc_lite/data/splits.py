@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from idc_lite.errors import DataError, InputError
-from idc_lite.validation import check_images, check_int, check_labels
+from idc_lite.foundation.errors import DataError, InputError
+from idc_lite.foundation.validation import check_images, check_int, check_labels
 
 
 @dataclass

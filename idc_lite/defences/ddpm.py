@@ -11,12 +11,12 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from idc_lite.errors import InputError
-from idc_lite.machine import native_bf16
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.machine import native_bf16
+from idc_lite.foundation.streams import seeded
+from idc_lite.foundation.validation import check_choice, check_int
 from idc_lite.model.unet import UNet, UNetConfig
-from idc_lite.streams import seeded
 from idc_lite.training.trainer import EMA
-from idc_lite.validation import check_choice, check_int
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from idc_lite.defences.ddpm import ClassConditionalUNet, DDPMSchedule
-from idc_lite.errors import InputError
-from idc_lite.streams import seeded
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.streams import seeded
 
 
 def spread_timesteps(schedule: DDPMSchedule, count: int, low: float = 0.05, high: float = 0.5) -> list[int]:

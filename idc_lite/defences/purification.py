@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from idc_lite.defences.ddpm import DDPMSchedule, reverse_timesteps
-from idc_lite.streams import spawn
+from idc_lite.foundation.streams import spawn
 
 PURIFICATION_NOISE = "purification-noise"
 

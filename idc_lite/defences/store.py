@@ -1,5 +1,5 @@
 """Denoisers on disk: written atomically as plain tensors plus a JSON description (no pickled code), and
-loaded only when made with exactly the settings asked for (:mod:`idc_lite.reuse`'s rule)."""
+loaded only when made with exactly the settings asked for (:mod:`idc_lite.foundation.reuse`'s rule)."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 
 from idc_lite.defences.ddpm import ClassConditionalUNet, DDPMConfig, DDPMSchedule, DenoiserRecipe, train_denoiser
-from idc_lite.errors import CheckpointError
-from idc_lite.files import atomic_save, read_torch_file
+from idc_lite.foundation.errors import CheckpointError
+from idc_lite.foundation.files import atomic_save, read_torch_file
+from idc_lite.foundation.reuse import Artefact, artefact_for_settings
 from idc_lite.model.unet import UNet, UNetConfig
-from idc_lite.reuse import Artefact, artefact_for_settings
 
 FORMAT = "idc_lite-denoiser-1"
 

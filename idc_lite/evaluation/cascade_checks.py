@@ -1,11 +1,11 @@
 """Sanity checks of a cascade evaluation (:func:`idc_lite.evaluation.suites.cascade_suite` run with
-``evaluate(..., cascade=True)``), example by example.
+``evaluate_attacks(..., cascade=True)``), example by example.
 
 The cascade runs its attacks in stages: white-box attacks from the clean image or a random point
 first, then *challengers* (FGSM, fixed-step PGD, fixed-noise and BPDA PGD, Square, a transfer), then
 white-box refinements started from the black-box examples.  A challenger runs only on the examples the
 first stage left standing, so everything it breaks, it breaks *alone*: the count of such examples is
-the example-by-example comparison the guide asks for (Carlini et al. 2019).  An example a challenger
+the example-by-example comparison that Carlini et al. (2019) ask for.  An example a challenger
 seems to break is re-scored with many draws (its example and the first stage's best one, on the same
 fresh draws) before it counts, because five draws cannot decide one example.
 
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import torch
 
-from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks import APGDSettings, apgd
 from idc_lite.evaluation.check_record import check_record
 from idc_lite.evaluation.protocol import pick_worst, scores_tensor
 from idc_lite.evaluation.scoring import score_under_rule
-from idc_lite.streams import seeded
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.streams import seeded
 
 SHARE = 0.01        # at most 1 % of the examples broken by a challenger alone
 MARGIN = 0.5        # "breaks alone": its score lower than the first stage's by more than this
@@ -44,7 +44,7 @@ def stage_scores(result: dict, names: list[str]) -> torch.Tensor:
     1.0 where none of them ran."""
     rows = {a["name"]: a["per_example"] for a in result["attacks"]}
     if not result.get("cascade"):
-        raise InputError("stage_scores reads a cascade's result (evaluate(..., cascade=True))")
+        raise InputError("stage_scores reads a cascade's result (evaluate_attacks(..., cascade=True))")
     values = torch.stack([scores_tensor(rows[n]) for n in names])
     return values.nan_to_num(nan=float("inf")).min(0).values.clamp(max=1.0)
 

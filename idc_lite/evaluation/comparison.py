@@ -2,15 +2,15 @@
 
 Notebook 05 evaluates IDC, IDC without the inter-class loss and two CNNs, each with the strongest suite of its
 kind, on the same examples.  Two numbers side by side, each with its own interval, understate what such a design
-can tell; the difference per example, resampled in pairs, says it (idc_lite.uncertainty).
+can tell; the difference per example, resampled in pairs, says it (idc_lite.foundation.uncertainty).
 
-``results``: ``{model name: {protocol key: idc_lite.evaluation.protocol.evaluate(...) result}}`` with keys
+``results``: ``{model name: {protocol key: idc_lite.evaluation.protocol.evaluate_attacks(...) result}}`` with keys
 'paper@B' (the authors' protocol at budget B/255), 'adaptive' (main budget) and optionally
 'adaptive_secondary'.
 """
 from __future__ import annotations
 
-from idc_lite.uncertainty import estimate, format_estimate, mcnemar_exact, paired_difference
+from idc_lite.foundation.uncertainty import estimate, format_estimate, mcnemar_exact, paired_difference
 
 
 def _paper_per_example(result: dict) -> list[float]:

@@ -17,17 +17,17 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks import BPDA, CountingModel, FirstStepSurrogate, FixedNoise
 from idc_lite.evaluation.attacks.registry import attack_entry, attack_kinds
 from idc_lite.evaluation.comparison import worst_case_scores
 from idc_lite.evaluation.scoring import SCORING_RULES, PaperProtocolModel, score_from_predictions, score_under_rule, worst_case
-from idc_lite.metrics import AttackMetrics
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.run_metrics import AttackMetrics
+from idc_lite.foundation.runtime import progress_bar
+from idc_lite.foundation.streams import hashed_seed, seeded
+from idc_lite.foundation.uncertainty import estimate, paired_difference
+from idc_lite.foundation.validation import check_batch, check_choice, check_eps, check_int, check_number
 from idc_lite.model.accuracy import predictions_over_draws
-from idc_lite.runtime import progress_bar
-from idc_lite.streams import hashed_seed, seeded
-from idc_lite.uncertainty import estimate, paired_difference
-from idc_lite.validation import check_batch, check_choice, check_eps, check_int, check_number
 
 TARGETS = ("model", "fixed_noise", "bpda", "first_step", "paper_wrapper", "transfer")
 
@@ -39,7 +39,7 @@ class AttackSpec:
     ``kind`` names an attack of the registry (:func:`idc_lite.evaluation.attacks.attack_kinds`);
     ``params`` are its settings (its entry's ``defaults`` fill in the rest; for 'torchattacks' the
     class name under ``attack`` plus its arguments); ``target`` in TARGETS; ``source`` names the model
-    of ``evaluate(sources=...)`` a 'transfer' attack runs on; ``start_from`` names an earlier attack
+    of ``evaluate_attacks(sources=...)`` a 'transfer' attack runs on; ``start_from`` names an earlier attack
     of the same list whose examples this one starts from (kinds that take a start only).
     """
     name: str
@@ -106,14 +106,14 @@ def run_attack(model, spec: AttackSpec, x: torch.Tensor, labels: torch.Tensor, g
     return attack_entry(spec.kind).run(_target(model, spec, sources), x, labels, generator, spec.attack_params, start)
 
 
-def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackSpec], *, seed: int = 0,
+def evaluate_attacks(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackSpec], *, seed: int = 0,
              rule: str = "one", draws: int = 5, batch_size: int = 100, l2_budget: float | None = None,
              sources: dict | None = None, protocol: str = "", progress: bool = False,
              examples: dict | None = None, gradient_model=None, cascade: bool = False) -> dict:
     """Robust accuracy per attack and the per-example worst case, with everything recorded.
 
     x (B, C, H, W) in [0, 1], labels (B,).  Every consumer draws from a stream of its own, named and
-    derived from ``seed`` (:func:`idc_lite.streams.seeded`): attack ``name`` from ``'attack/<name>'``, its
+    derived from ``seed`` (:func:`idc_lite.foundation.streams.seeded`): attack ``name`` from ``'attack/<name>'``, its
     scoring from ``'scoring/<name>'``, the clean scoring from ``'scoring/clean'``; so no attack sees the
     noise it is scored with, an attack's draws do not depend on its place in the list, and no stream is
     shared with another notebook's integer seeds.  The integer seeds are recorded per attack.
@@ -179,7 +179,7 @@ def evaluate(model, x: torch.Tensor, labels: torch.Tensor, attacks: list[AttackS
 
 def _run_attacks(model, attacker, x, labels, clean, attacks, *, seed, rule, draws, batch_size, l2_budget, sources,
                  cascade, progress):
-    """:func:`evaluate`'s loop over the attacks: per attack its scores (B,) (NaN where a cascade did not
+    """:func:`evaluate_attacks`'s loop over the attacks: per attack its scores (B,) (NaN where a cascade did not
     run it), its table row and its adversarial examples; and the per-example worst case so far (B,)."""
     scores, table, adversarial, before = {}, [], {}, {}
     running = torch.full_like(clean, float("inf"))    # per-example worst case so far
@@ -256,7 +256,7 @@ def _score_on(model, adv: torch.Tensor, labels: torch.Tensor, rule: str, generat
 def _attack_row(spec: AttackSpec, x: torch.Tensor, adv: torch.Tensor, clean: torch.Tensor, score: torch.Tensor,
                 attack_seed: int, scoring_seed: int, seconds: float, spent: dict,
                 running: torch.Tensor | None) -> dict:
-    """One attack's entry in evaluate()'s table: its spec, seeds, time, what it spent, scores and the
+    """One attack's entry in evaluate_attacks()'s table: its spec, seeds, time, what it spent, scores and the
     largest perturbation.  ``running`` (cascade): the worst case after it, its robust accuracy."""
     shown = score if running is None else running
     return {**asdict(spec), "settings": spec.settings(), "family": spec.family, "attack_seed": attack_seed,
@@ -271,7 +271,7 @@ def _attack_row(spec: AttackSpec, x: torch.Tensor, adv: torch.Tensor, clean: tor
 
 def accuracy_intervals(table: list[dict], clean: torch.Tensor, worst: torch.Tensor, rescored: torch.Tensor | None,
                one_draw: bool) -> dict:
-    """95 % intervals (idc_lite.uncertainty) for every accuracy of one evaluation.  One-draw 0/1
+    """95 % intervals (idc_lite.foundation.uncertainty) for every accuracy of one evaluation.  One-draw 0/1
     outcomes get Wilson's; scores averaged over draws, and every worst case (a minimum over attacks),
     a bootstrap over examples.  Each attack's row in ``table`` gains its own under ``"interval"`` (robust
     accuracy) and ``"clean_and_adversarial_interval"``."""
@@ -318,7 +318,7 @@ def accuracy_curve(model, x: torch.Tensor, labels: torch.Tensor, eps_values: lis
     """Worst-case accuracy over ``make_attacks(eps)`` at each eps, as [{"eps", "accuracy"}].
     eps 0 gives the clean accuracy.  ``count``: 'adversarial' (accuracy on the adversarial
     examples) or 'clean_and_adversarial' (the authors' count).  ``gradient_model``: see
-    :func:`evaluate`."""
+    :func:`evaluate_attacks`."""
     check_choice(count, "count", ("adversarial", "clean_and_adversarial"))
     if not isinstance(eps_values, (list, tuple)) or not eps_values:
         raise InputError(f"eps_values must be a non-empty list of budgets, got {eps_values!r}")
@@ -327,7 +327,7 @@ def accuracy_curve(model, x: torch.Tensor, labels: torch.Tensor, eps_values: lis
     key = "worst_case_accuracy" if count == "adversarial" else "worst_case_and_clean"
     curve = []
     for eps in eps_values:
-        result = evaluate(model, x, labels, make_attacks(eps) if eps > 0 else [], seed=seed, draws=draws,
+        result = evaluate_attacks(model, x, labels, make_attacks(eps) if eps > 0 else [], seed=seed, draws=draws,
                           gradient_model=gradient_model)
         curve.append({"eps": eps, "accuracy": result[key] if eps > 0 else result["clean_accuracy"]})
     return curve
@@ -397,7 +397,7 @@ def attack_table(result: dict) -> list[dict]:
 
 
 def protocols_side_by_side(paper: dict, adaptive: dict) -> list[dict]:
-    """Rows for the paper protocol's and the adaptive protocol's results ({eps: evaluate(...) result}
+    """Rows for the paper protocol's and the adaptive protocol's results ({eps: evaluate_attacks(...) result}
     each), every accuracy with its 95 % interval and n."""
     def row(protocol, eps, r, robust, interval):
         iv = r.get("intervals") or {}
@@ -412,7 +412,7 @@ def protocols_side_by_side(paper: dict, adaptive: dict) -> list[dict]:
 
 def protocol_gap(paper_result: dict, adaptive_result: dict) -> dict:
     """How much more robust accuracy the paper protocol reports than the adaptive one on the same examples:
-    a paired bootstrap over examples (idc_lite.uncertainty.paired_difference) of the per-example scores."""
+    a paired bootstrap over examples (idc_lite.foundation.uncertainty.paired_difference) of the per-example scores."""
     return paired_difference(worst_case_scores(paper_result), adaptive_result["worst_case_per_example"])
 
 

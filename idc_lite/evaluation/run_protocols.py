@@ -2,10 +2,10 @@
 and 05 run, so that the two evaluate every model with the same code, settings and seeds."""
 from __future__ import annotations
 
-from idc_lite.evaluation.protocol import evaluate
+from idc_lite.evaluation.protocol import evaluate_attacks
 from idc_lite.evaluation.suites import adaptive_suite_for, deterministic_suite_for, paper_suite
-from idc_lite.metrics import AttackSettings
-from idc_lite.validation import check_int
+from idc_lite.foundation.run_metrics import AttackSettings
+from idc_lite.foundation.validation import check_int
 
 
 def protocol_budgets(paper_eps: float, eps: float, secondary_eps: float | None) -> list[float]:
@@ -17,7 +17,7 @@ def protocol_budgets(paper_eps: float, eps: float, secondary_eps: float | None) 
 def paper_protocols(model, x, labels, budgets: list[float], *, seed: int, full: bool = False,
                     target: str = "paper_wrapper", max_steps: int | None = None) -> dict[float, dict]:
     """The paper protocol (:func:`idc_lite.evaluation.suites.paper_suite` on ``target``, one draw, the
-    authors' count) at each budget: {budget: :func:`idc_lite.evaluation.protocol.evaluate` result}.
+    authors' count) at each budget: {budget: :func:`idc_lite.evaluation.protocol.evaluate_attacks` result}.
     ``max_steps`` caps every attack's steps (smoke runs only: it proves the code path)."""
     if max_steps is not None:
         check_int(max_steps, "max_steps", 1)
@@ -28,7 +28,7 @@ def paper_protocols(model, x, labels, budgets: list[float], *, seed: int, full: 
             for spec in suite:
                 if "steps" in spec.params:
                     spec.params["steps"] = min(spec.params["steps"], max_steps)
-        results[budget] = evaluate(model, x, labels, suite, seed=seed, draws=1, protocol="paper")
+        results[budget] = evaluate_attacks(model, x, labels, suite, seed=seed, draws=1, protocol="paper")
     return results
 
 
@@ -42,11 +42,11 @@ def adaptive_protocol(model, x, labels, eps: float, settings: AttackSettings, *,
     ``settings.cascade`` runs the suite as a cascade (each attack on the examples still standing).
     ``examples`` receives the adversarial examples by attack name; ``main_budget`` False (a secondary
     budget) leaves out the cascade's EOT-heavy tail.  Returns the
-    :func:`idc_lite.evaluation.protocol.evaluate` result."""
+    :func:`idc_lite.evaluation.protocol.evaluate_attacks` result."""
     if random_model:
         suite = adaptive_suite_for(eps, settings, transfer_source, main_budget)
     else:
         suite = deterministic_suite_for(eps, settings)
-    return evaluate(model, x, labels, suite, seed=seed, draws=settings.scoring_draws if random_model else 1,
+    return evaluate_attacks(model, x, labels, suite, seed=seed, draws=settings.scoring_draws if random_model else 1,
                     sources=sources, protocol="adaptive", examples=examples, progress=progress,
                     gradient_model=gradient_model, cascade=settings.cascade)

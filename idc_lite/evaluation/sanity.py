@@ -15,17 +15,17 @@ from dataclasses import replace
 
 import torch
 
-from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks import FixedNoise, PGDSettings, margin, pgd, pgd_linf
 from idc_lite.evaluation.check_record import check_record
 from idc_lite.evaluation.protocol import accuracy_curve
 from idc_lite.evaluation.scoring import score_under_rule
 from idc_lite.evaluation.suites import DEFAULTS, adaptive_suite_for, sweep_suite, tail_name
-from idc_lite.metrics import AttackSettings
-from idc_lite.streams import seeded
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.run_metrics import AttackSettings
+from idc_lite.foundation.streams import seeded
 
 TOLERANCE = 0.03
-# The checks' own streams (idc_lite.streams), apart from every stream of the evaluation, so that a
+# The checks' own streams (idc_lite.foundation.streams), apart from every stream of the evaluation, so that a
 # check never replays an attack's or a scoring's noise.
 ATTACK_STREAM, SCORING_STREAM = "sanity-attack", "sanity-scoring"
 
@@ -344,7 +344,7 @@ def run_sanity_checks(model, cnn, adaptive: dict, adversarial: dict, x: torch.Te
                       eps: float, eps_list: list[float], eot_list: list[int], settings: AttackSettings,
                       sanity_examples: int, seed: int, num_classes: int, gradient_model=None,
                       challenger_breaks: dict | None = None) -> list[dict]:
-    """Every check above, in the guide's order, for the adaptive protocol's result ``adaptive`` at ``eps``
+    """Every check above, in the order of docs/evaluation.md's list, for the adaptive protocol's result ``adaptive`` at ``eps``
     (:func:`idc_lite.evaluation.run_protocols.adaptive_protocol` with ``settings`` and a transfer from
     the undefended ``cnn``) and its adversarial examples by name.  The costlier checks use the first
     ``sanity_examples`` of x (B, C, H, W) in [0, 1]; ``eps_list`` are the budgets of the accuracy sweep,

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from idc_lite.errors import InputError
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.validation import check_batch, check_choice, check_generator, check_int
 from idc_lite.model.accuracy import majority_vote, predictions_over_draws
-from idc_lite.validation import check_batch, check_choice, check_generator, check_int
 
 SCORING_RULES = ("one", "majority", "all")
 

@@ -2,7 +2,7 @@
 
 The block, not the process, is the unit of randomness.  Examples ``[b * B, (b + 1) * B)`` form block
 ``b`` (B, the block size, is recorded); block ``b`` is evaluated exactly as
-:func:`idc_lite.evaluation.protocol.evaluate` evaluates a batch, with the seed :func:`block_seed` gives
+:func:`idc_lite.evaluation.protocol.evaluate_attacks` evaluates a batch, with the seed :func:`block_seed` gives
 it.  Every attack and scoring draw of an example therefore follows from the run's seed and the example's
 index alone: which process evaluates a block, and how many processes there are, changes nothing.  Block
 0 keeps the run's seed, so an evaluation of at most B examples is the one notebook 04 makes.
@@ -11,7 +11,7 @@ Why blocks and not one stream per example: the attacks draw their noise for a wh
 per-example streams would mean batches of one (about B times slower on a GPU).  A block of 100 keeps
 the batches, and 100 examples is also what a lost block costs after a preemption.
 
-:func:`merge_results` joins the blocks' results into one result of the same shape as evaluate()'s:
+:func:`merge_results` joins the blocks' results into one result of the same shape as evaluate_attacks()'s:
 per-example scores concatenated in example order, accuracies and 95 % intervals computed over all of
 them, and a ``blocks`` entry saying how it was cut.
 """
@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import torch
 
-from idc_lite.errors import InputError
 from idc_lite.evaluation.protocol import accuracy_intervals
-from idc_lite.streams import hashed_seed
-from idc_lite.validation import check_int
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.streams import hashed_seed
+from idc_lite.foundation.validation import check_int
 
 BLOCK_SIZE = 100   # examples per block: notebook 04's default number of examples, so block 0 is its evaluation
 
 
 def block_seed(seed: int, block: int) -> int:
     """The seed block ``block`` is evaluated with: ``seed`` itself for block 0, else a hash of both
-    (:func:`idc_lite.streams.hashed_seed`, stream ``'block/<b>'``), so no two blocks share a stream."""
+    (:func:`idc_lite.foundation.streams.hashed_seed`, stream ``'block/<b>'``), so no two blocks share a stream."""
     check_int(seed, "seed", 0)
     check_int(block, "block", 0)
     return seed if block == 0 else hashed_seed(seed, f"block/{block}")
@@ -52,7 +52,7 @@ def blocks_of_rank(num_blocks: int, rank: int, world_size: int) -> list[int]:
 
 
 def merge_results(blocks: list[dict], *, seed: int, block_size: int) -> dict:
-    """One evaluate()-shaped result from the results of consecutive blocks (block 0 first).
+    """One evaluate_attacks()-shaped result from the results of consecutive blocks (block 0 first).
 
     One block: its result as it is.  Several: every per-example list concatenated; each attack's robust
     accuracy, the worst case, the clean accuracy and all 95 % intervals computed over the concatenation;

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from idc_lite.errors import InputError
 from idc_lite.evaluation.protocol import AttackSpec
-from idc_lite.metrics import AttackSettings
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.run_metrics import AttackSettings
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def cascade_suite(eps: float, apgd_steps: int = DEFAULTS.apgd_steps, apgd_eot: i
                   steps: int = DEFAULTS.steps, eot_samples: int = DEFAULTS.eot_samples,
                   square_queries: int = DEFAULTS.square_queries, surrogate_steps: int = DEFAULTS.surrogate_steps,
                   transfer_source: str | None = None, tail_eot: int = 0) -> list[AttackSpec]:
-    """The adaptive protocol of a random classifier as a cascade (``evaluate(..., cascade=True)``), L-inf.
+    """The adaptive protocol of a random classifier as a cascade (``evaluate_attacks(..., cascade=True)``), L-inf.
 
     Three stages, each attack only on the examples every earlier one left standing:
 

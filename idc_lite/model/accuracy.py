@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from idc_lite.errors import InputError
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.uncertainty import estimate, format_estimate
+from idc_lite.foundation.validation import check_batch, check_generator, check_images, check_int
 from idc_lite.model.classifier import IDCClassifier
-from idc_lite.uncertainty import estimate, format_estimate
-from idc_lite.validation import check_batch, check_generator, check_images, check_int
 
 
 @torch.no_grad()
@@ -58,7 +58,7 @@ def accuracy_over_draws(model: IDCClassifier, x: torch.Tensor, labels: torch.Ten
     return {"per_draw": per_draw, "mean": sum(per_draw) / len(per_draw), "min": min(per_draw), "max": max(per_draw),
             "majority_vote": majority_correct.mean().item(), "draws": len(seeds), "seeds": list(seeds),
             "examples": int(x.shape[0]), "per_example": [round(v, 4) for v in per_example.tolist()],
-            # one draw: Wilson; the mean over draws: a bootstrap over images (idc_lite.uncertainty)
+            # one draw: Wilson; the mean over draws: a bootstrap over images (idc_lite.foundation.uncertainty)
             "interval": estimate(per_example, "wilson" if len(seeds) == 1 else "bootstrap"),
             "majority_vote_interval": estimate(majority_correct, "wilson")}
 

@@ -15,6 +15,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.validation import check_noise
+
 DenoiseFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -221,14 +224,9 @@ class BrownianBridge:
         attacker can differentiate the whole classifier.
         """
         if (generator is None) == (noise is None):
-            raise ValueError("pass exactly one of generator= or noise= (the sampler never uses the global RNG)")
+            raise InputError("pass exactly one of generator= or noise= (the sampler never uses the global RNG)")
         if noise is not None:
-            noise = list(noise)
-            if len(noise) != self.num_noise_draws:
-                raise ValueError(f"noise must hold {self.num_noise_draws} tensors (one per step but the last), got {len(noise)}")
-            for n in noise:
-                if n.shape != y.shape:
-                    raise ValueError(f"each noise tensor must have the input's shape {tuple(y.shape)}, got {tuple(n.shape)}")
+            noise = check_noise(noise, self.num_noise_draws, tuple(y.shape))
         result = SampleResult(x0=y)
         if return_trajectory:
             result.trajectory.append(y)

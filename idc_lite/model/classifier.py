@@ -4,7 +4,8 @@ A prediction runs the bridge sampler from the input to (near) a label image and 
 label image at the smallest mean absolute distance.  The sampler injects noise, so the
 classifier is random.  Where the noise comes from, per call:
 
-1. ``noise=`` a list of tensors (exact draws, used as given), else
+1. ``noise=`` a list of tensors (exact draws, used as given; finite, one per step but the last; giving
+   ``generator=`` too is refused), else
 2. fixed-noise mode (:meth:`fix_noise`): a fresh generator with the same seed every call, so
    every call sees the same noise (what the authors get with ``torch.manual_seed(0)``); it
    overrides a ``generator=`` argument, so attack code written for random models needs no change, else
@@ -12,7 +13,7 @@ classifier is random.  Where the noise comes from, per call:
 4. the module's own generator ``self.generator`` (random by default, seeded, replaceable).
 
 In cases 2 to 4 the sampler never draws from that generator itself but from a child stream spawned
-from it (:func:`idc_lite.streams.sampler_noise_generator`): the label images are built from seed 0's
+from it (:func:`idc_lite.foundation.streams.sampler_noise_generator`): the label images are built from seed 0's
 first normals, and a sampler drawing them again would push example i of a batch towards class i.
 """
 from __future__ import annotations
@@ -24,14 +25,14 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from idc_lite.errors import InputError
-from idc_lite.machine import native_bf16
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.machine import native_bf16
+from idc_lite.foundation.streams import sampler_noise_generator
+from idc_lite.foundation.validation import check_choice, check_generator, check_images, check_int
 from idc_lite.model.bridge import BrownianBridge, SampleResult
 from idc_lite.model.config import IDCConfig
 from idc_lite.model.label_images import make_label_images
 from idc_lite.model.unet import UNet
-from idc_lite.streams import sampler_noise_generator
-from idc_lite.validation import check_choice, check_generator, check_images, check_int
 
 
 def to_model_scale(x: torch.Tensor) -> torch.Tensor:
@@ -88,12 +89,14 @@ class IDCClassifier(nn.Module):
     def _noise_source(self, generator, noise):
         check_generator(generator, optional=True)
         if noise is not None:
+            if generator is not None:
+                raise InputError("pass exactly one of generator= or noise= (explicit draws are used as given)")
             return None, noise
         if self.fixed_noise_seed is not None:   # fixed means fixed: it overrides a generator argument
             generator = torch.Generator().manual_seed(self.fixed_noise_seed)
         elif generator is None:
             generator = self.generator
-        # never the caller's stream itself: see the module docstring and idc_lite.streams
+        # never the caller's stream itself: see the module docstring and idc_lite.foundation.streams
         return sampler_noise_generator(generator), None
 
     def gradient_twin(self, precision: str = "fp32") -> "IDCClassifier":
@@ -101,12 +104,12 @@ class IDCClassifier(nn.Module):
         of quirk Q1 dropped: 3 U-Net calls per prediction instead of 4.  ``precision='bf16'`` also
         runs each U-Net call under bfloat16 autocast (the sampler's arithmetic and the distances stay
         in the model's dtype): cheaper gradients where the CPU or GPU has bf16 natively, which
-        ``'auto'`` checks (:func:`idc_lite.machine.native_bf16`); ``twin.unet_autocast`` says which.
+        ``'auto'`` checks (:func:`idc_lite.foundation.machine.native_bf16`); ``twin.unet_autocast`` says which.
 
         For attack *gradients* only: the no-op step moves the state by sqrt(3e-8) times a noise draw,
         so with the same draws (the 4-call sampler's first and third) both give the same predictions
-        (``tests/test_classifier.py``), at three quarters of the cost.  Adversarial examples made on
-        the twin are still *scored* on the faithful 4-call model (``evaluate(gradient_model=...)``).
+        (``tests/model/test_classifier.py``), at three quarters of the cost.  Adversarial examples made on
+        the twin are still *scored* on the faithful 4-call model (``evaluate_attacks(gradient_model=...)``).
         """
         check_choice(precision, "precision", ("fp32", "bf16", "auto"))
         if precision == "auto":
@@ -129,7 +132,7 @@ class IDCClassifier(nn.Module):
                noise: Sequence[torch.Tensor] | None = None, return_trajectory: bool = False,
                validate: bool = True) -> SampleResult:
         """Run the sampler on images x (B, C, H, W) in [0, 1]; result tensors are on the [-1, 1] scale.
-        Any floating dtype is cast to the model's (see :mod:`idc_lite.validation`)."""
+        Any floating dtype is cast to the model's (see :mod:`idc_lite.foundation.validation`)."""
         if validate:
             x = check_images(x, self.config.unet.in_channels, self.config.unet.image_size, dtype=self.label_images.dtype)
         generator, noise = self._noise_source(generator, noise)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from idc_lite.errors import InputError
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.validation import check_choice, check_int, check_number
 from idc_lite.model.unet import UNetConfig
-from idc_lite.validation import check_choice, check_int, check_number
 
 
 @dataclass

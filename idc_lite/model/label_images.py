@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from idc_lite.errors import InputError
+from idc_lite.foundation.errors import InputError
 
 SCALINGS = ("per_image", "global")
 

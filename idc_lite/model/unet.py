@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from idc_lite.measure import count_flops as count_flops_of
+from idc_lite.foundation.cost_meter import count_flops as count_flops_of
 
 
 @dataclass
@@ -299,8 +299,8 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_flops(model: nn.Module, image_shape: tuple[int, int, int]) -> int:
-    """FLOPs of one network call on one image (:func:`idc_lite.measure.count_flops`: 2 per multiply-add)."""
+def flops_per_call(model: nn.Module, image_shape: tuple[int, int, int]) -> int:
+    """FLOPs of one network call on one image (:func:`idc_lite.foundation.cost_meter.count_flops`: 2 per multiply-add)."""
     param = next(model.parameters())
     x = torch.zeros(1, *image_shape, device=param.device, dtype=param.dtype)
     t = torch.zeros(1, dtype=torch.long, device=param.device)

@@ -4,16 +4,12 @@ makes a missing file."""
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
-from idc_lite.errors import MissingArtifactError, RunDirError
-from idc_lite.runtime import RUN_DIR_ENV, resolve_path
+from idc_lite.foundation.errors import MissingArtifactError, RunDirError
+from idc_lite.foundation.runtime import REPO, RUN_DIR_ENV, resolve_path
 
 MODEL_FILE = "model.pt"
-
-REPO = Path(__file__).resolve().parents[2]   # the checkout: idc_lite/runs/ is two below it
-
 
 NOTEBOOKS = REPO / "notebooks"
 
@@ -49,19 +45,3 @@ def require(path: Path, made_by: str) -> Path:
                                    f"(or set ${RUN_DIR_ENV})")
     return Path(path)
 
-
-
-
-def git(*args: str, repo: Path = REPO) -> str:
-    """``git -C repo ARGS``'s output; raises ``OSError`` / ``subprocess.SubprocessError`` when git fails."""
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30,
-                          check=True).stdout.strip()
-
-
-def repository_commit(repo: Path = REPO) -> str | None:
-    """The checkout's commit, with ``+changes`` when tracked files differ from it; None outside a git checkout."""
-    try:
-        commit = git("rev-parse", "HEAD", repo=repo)
-        return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no", repo=repo) else "")
-    except (OSError, subprocess.SubprocessError):
-        return None

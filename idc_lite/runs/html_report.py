@@ -2,7 +2,7 @@
 in a real browser (headless Chromium through Selenium, with the system's Chromium and ChromeDriver;
 nothing is downloaded).
 
-    python -m idc_lite.html_report check runs/<run>      # exit 1 if a page has a problem
+    idc-lite check-report runs/<run>      # exit 1 if a page has a problem
 
 What the browser check fails on, per page: the page does not load; a figure is missing (an image
 that does not decode, fewer images than the executed notebook has, a figure printed as text, an
@@ -11,19 +11,16 @@ a widget does not render (a widget view without a rendered widget, or a widget p
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 
-from idc_lite.files import atomic_write_bytes
-from idc_lite.runtime import subcommand_prog
+from idc_lite.foundation.files import atomic_write_bytes
 
 BROWSER_ENV, DRIVER_ENV = "IDC_LITE_CHROMIUM", "IDC_LITE_CHROMEDRIVER"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
@@ -173,24 +170,3 @@ def run_pages(run: Path) -> dict[Path, Path]:
     """{page: executed notebook} for a finished run folder."""
     run = Path(run)
     return {page: run / "notebooks" / f"{page.stem}.ipynb" for page in sorted((run / "html").glob("*.html"))}
-
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog or "python -m idc_lite.html_report", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", **subcommand_prog(prog, "check"),
-                           help="open a run's HTML pages in headless Chromium and report problems")
-    check.add_argument("run", help="run folder (with html/ and notebooks/)")
-    args = parser.parse_args(argv)
-    pages = run_pages(Path(args.run))
-    if not pages:
-        print(f"error: no HTML pages in {Path(args.run) / 'html'}", file=sys.stderr)
-        return 2
-    try:
-        problems = check_pages(pages)
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for name, found in problems.items():
-        print(f"{name}: " + ("ok" if not found else "; ".join(found)))
-    return 1 if any(problems.values()) else 0

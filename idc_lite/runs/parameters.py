@@ -1,7 +1,7 @@
 """Checks on what papermill injects into a notebook's ``parameters`` cell."""
 from __future__ import annotations
 
-from idc_lite.errors import ParameterError
+from idc_lite.foundation.errors import ParameterError
 
 
 # ---- papermill parameters and metrics ------------------------------------------------------------

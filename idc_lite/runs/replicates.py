@@ -1,12 +1,12 @@
 """A sweep's training seeds: each point's runs gathered into a group, its figures over seeds and examples,
 the costs of the points a claim compares (measured side by side, after the runs), and the claims the grid
-names (:mod:`idc_lite.comparisons.replicate_claims`).  Called by :func:`idc_lite.runs.sweep.run_sweep`."""
+names (:mod:`idc_lite.comparisons.replicate_claims`).  Called by :func:`idc_lite.sweeps.grid.run_sweep`."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from idc_lite.comparisons.replicate_claims import assess_replicate_claims
-from idc_lite.uncertainty import format_estimate, seeds_estimate
+from idc_lite.foundation.uncertainty import format_estimate, seeds_estimate
 
 
 def group_runs(rows: list[dict]) -> dict[str, dict]:
@@ -82,9 +82,9 @@ def replicates_markdown(sweep: dict) -> list[str]:
     if not groups:
         return []
     lines = ["## Over training seeds", "",
-             "Each point over its training seeds: the mean over seeds and examples with a 95 % interval from a bootstrap "
-             "over seeds and examples (idc_lite.uncertainty.seeds_estimate), then each seed's own figure. Clean: notebook "
-             "02's test split (mean of its draws); adaptive: notebook 04's per-example worst case.", "",
+             "Each point over its training seeds: the mean over seeds and examples with a 95 % interval from a "
+             "bootstrap over seeds and examples (idc_lite.foundation.uncertainty.seeds_estimate), then each seed's own "
+             "figure. Clean: notebook 02's test split (mean of its draws); adaptive: notebook 04's per-example worst case.", "",
              "| point | seeds | clean | per seed | adaptive, main budget | per seed | adaptive, secondary budget | per seed "
              "| MFLOPs / prediction | ms / prediction |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, g in groups.items():

@@ -1,29 +1,24 @@
 """The main job: run every notebook in order with papermill into a new run folder, then write
 ``summary.md`` and ``summary.json`` there.  ``make reproduce`` calls this.
 
-    python -m idc_lite.reproduce [--preset NAME] [--smoke] [--out runs/NAME] [--seed 0] [-p NAME VALUE ...]
+    idc-lite reproduce [--preset NAME] [--smoke] [--out runs/NAME] [--seed 0] [-p NAME VALUE ...]
 
 ``--preset`` passes the preset's notebook parameters (:meth:`~idc_lite.training.presets.Preset.run_parameters`:
 its label-image size, attack budgets, evaluation sizes); ``-p`` values override them.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import sys
+import os
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from idc_lite.errors import KitError, ParameterError
-from idc_lite.machine import machine_info
-from idc_lite.runs.folders import REPO, notebook_paths
+from idc_lite.foundation.errors import KitError, ParameterError
+from idc_lite.foundation.machine import machine_info
+from idc_lite.foundation.runtime import HEADLESS_ENV, MODEL_ENV, environment, resolve_path
+from idc_lite.runs.folders import notebook_paths
 from idc_lite.runs.html_report import export_html
 from idc_lite.runs.parameters import check_value
-from idc_lite.runs.summary import build_summary, resummarize, write_summary
-from idc_lite.runtime import HEADLESS_ENV, environment
-from idc_lite.training.presets import PRESETS, get_preset
+from idc_lite.runs.summary import build_summary, write_summary
 
 
 def declared_parameters(notebooks: list[Path]) -> dict[Path, dict[str, str]]:
@@ -56,6 +51,20 @@ def check_run_parameters(notebooks: list[Path], parameters: dict,
         raise ParameterError("; ".join(problems) + " (-p values are JSON: -p epochs 10, -p run_name '\"text\"')")
 
 
+def check_model_path(model_path: str) -> None:
+    """A ``model_path`` (or ``$IDC_LITE_MODEL``) must be a checkpoint, checked before notebook 01 runs, as
+    notebook 02 resolves it.  Raises ParameterError naming the file and what is wrong with it."""
+    if not model_path:
+        return
+    from idc_lite.training.load_or_train import check_model_file
+
+    path = resolve_path(model_path)
+    try:
+        check_model_file(path)
+    except (KitError, OSError, ValueError) as err:
+        raise ParameterError(f"model_path {path} is not a usable checkpoint: {err}") from None
+
+
 def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | None = None) -> dict:
     """Run the notebooks into ``out``.  A notebook that fails (or an interrupt) stops the run; the
     summary of what finished is still written, marked incomplete, and the error is raised again."""
@@ -64,6 +73,7 @@ def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | 
     notebooks = notebooks or notebook_paths()
     declared = declared_parameters(notebooks)
     check_run_parameters(notebooks, {"smoke": smoke, "seed": seed, **extra}, declared)
+    check_model_path(extra.get("model_path") or os.environ.get(MODEL_ENV, ""))
     machine = machine_info()             # where the timings below are measured (about a second)
     out.mkdir(parents=True, exist_ok=True)
     executed = out / "notebooks"
@@ -100,65 +110,3 @@ def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | 
                                 expected=[nb.stem for nb in notebooks], stopped=stopped, machine=machine)
         write_summary(out, summary)
     return summary
-
-
-def _literal(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def stream_papermill_output() -> None:
-    """Show each notebook's printed output (training progress lines) as it runs: papermill passes it
-    through its logger."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("    %(message)s"))
-    papermill_log = logging.getLogger("papermill")
-    papermill_log.addHandler(handler)
-    papermill_log.setLevel(logging.INFO)
-
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog or "python -m idc_lite.reproduce", description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny settings: proves the code path, not the numbers")
-    parser.add_argument("--out", default=None, help="run folder (default runs/<UTC time>)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--preset", default=None, choices=sorted(PRESETS),
-                        help="run every notebook with this preset's parameters (default: the notebooks' own, digits)")
-    parser.add_argument("--summarize", default=None, metavar="RUN",
-                        help="only rebuild RUN/summary.json and summary.md from RUN/metrics")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="extra notebook parameter (JSON literal), e.g. -p epochs 10")
-    args = parser.parse_args(argv)
-    if args.summarize:
-        try:
-            summary = resummarize(Path(args.summarize))
-        except KitError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print((Path(args.summarize) / "summary.md").read_text())
-        return 0 if summary["complete"] else 1
-    stream_papermill_output()
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else REPO / "runs" / (stamp + ("-smoke" if args.smoke else ""))
-    if out.exists() and not out.is_dir():
-        print(f"error: --out {out} is a file; give a new folder", file=sys.stderr)
-        return 2
-    if out.exists() and any(out.iterdir()):
-        print(f"error: {out} exists and is not empty; choose a new --out", file=sys.stderr)
-        return 2
-    extra = {**(get_preset(args.preset).run_parameters() if args.preset else {}),
-             **{k: _literal(v) for k, v in args.parameter}}
-    try:
-        summary = run(out, args.smoke, args.seed, extra)
-    except ParameterError as err:
-        print(f"error: {err} (nothing was run or written)", file=sys.stderr)
-        return 2
-    except Exception as err:   # a notebook failed: summary.md says what finished
-        print(f"error: the run stopped: {type(err).__name__}: {str(err).strip()[-500:]}\n"
-              f"report of what finished (marked incomplete): {out / 'summary.md'}", file=sys.stderr)
-        return 1
-    print((out / "summary.md").read_text())
-    print(f"report: {out / 'summary.md'}")
-    return 0 if summary.get("clean_accuracy") is not None else 1

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from idc_lite.errors import InputError
-from idc_lite.files import atomic_save, atomic_write_json, read_torch_file
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.files import atomic_save, atomic_write_json, read_torch_file
 
 # -2: blocks judge their own challengers (``challenger_breaks``) and the cascade refines from the transfer's examples
 # on every example still standing; a -1 block holds other figures and cannot be merged with -2 ones

@@ -8,13 +8,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from idc_lite.comparisons.claims import assess_claims, claims_markdown
-from idc_lite.errors import RunFolderError
 from idc_lite.evaluation.protocol import idc_protocols
-from idc_lite.files import atomic_write_bytes, atomic_write_json, library_versions
-from idc_lite.machine import describe
-from idc_lite.metrics import AttackMetrics, EfficiencyMetrics, RunMetrics, TrainingMetrics, read_metrics
-from idc_lite.runs.folders import notebook_paths, repository_commit
-from idc_lite.uncertainty import estimate, format_difference, format_estimate, format_percent
+from idc_lite.foundation.errors import RunFolderError
+from idc_lite.foundation.files import atomic_write_bytes, atomic_write_json, library_versions
+from idc_lite.foundation.machine import describe_machine
+from idc_lite.foundation.run_metrics import AttackMetrics, EfficiencyMetrics, RunMetrics, TrainingMetrics, read_metrics
+from idc_lite.foundation.runtime import repository_commit
+from idc_lite.foundation.uncertainty import estimate, format_difference, format_estimate, format_percent
+from idc_lite.runs.folders import notebook_paths
 
 
 def exercise_seconds(executed: list[Path]) -> dict[str, dict[str, float]]:
@@ -128,7 +129,7 @@ def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict,
                   machine: dict | None = None) -> dict:
     """summary.json's content.  ``expected``: the notebooks the run meant to execute (default: those
     in ``timings``); the run is complete when every one of them finished (has a time).  ``machine``:
-    :func:`~idc_lite.machine.machine_info` of the machine the timings come from (None: unknown)."""
+    :func:`~idc_lite.foundation.machine.machine_info` of the machine the timings come from (None: unknown)."""
     metrics = read_metrics(out)
     training, evaluation = metrics.training or TrainingMetrics(), metrics.attack
     expected = list(timings) if expected is None else expected
@@ -295,7 +296,7 @@ def summary_markdown(s: dict) -> str:
         (f"| FLOPs per prediction | {s['flops_per_prediction'] / 1e6:.1f} M | {s.get('network_calls_per_prediction')} "
          f"U-Net calls x {s['flops_per_network_call'] / 1e6:.1f} M |") if s.get("flops_per_prediction") else "| FLOPs | n/a | |",
         "", *robustness_markdown(s), *claims_markdown(s.get("claims") or []), *cost_markdown(s),
-        "## Wall time", "", *([f"Measured {describe(s['machine'])}.", ""] if s.get("machine") else []),
+        "## Wall time", "", *([f"Measured {describe_machine(s['machine'])}.", ""] if s.get("machine") else []),
         "| notebook | seconds |", "|---|---|",
         *[f"| {k} | {v} |" for k, v in s["wall_seconds_per_notebook"].items()],
         f"| **total** | {s['wall_seconds_total']} |", "",
@@ -344,7 +345,7 @@ def resummarize(out: Path) -> dict:
     out = Path(out)
     executed_dir = out / "notebooks"
     if not out.is_dir() or not executed_dir.is_dir():
-        raise RunFolderError(f"{out} is not a run folder of idc_lite.reproduce (no notebooks/ inside)")
+        raise RunFolderError(f"{out} is not a run folder of idc-lite reproduce (no notebooks/ inside)")
     old = {}
     summary_path = out / "summary.json"
     if summary_path.exists():
@@ -376,8 +377,8 @@ def resummarize(out: Path) -> dict:
 def write_summary(out: Path, summary: dict) -> None:
     """``summary.json``, the figures drawn from it (``figures/``, as the results pages draw a record's) and
     ``summary.md``, which shows them."""
-    from idc_lite.runs.record_figures import write_figures
-    from idc_lite.runs.records import compact_record
+    from idc_lite.results.record_figures import write_figures
+    from idc_lite.results.records import compact_record
 
     atomic_write_json(summary, out / "summary.json")
     figures = []

@@ -1,3 +1,25 @@
-"""The teaching layer: exercise checkers (``checks``), interactive explorers (``explorers``) and the
-nbgrader assignments (``assignments``).  It builds on the rest of the package and nothing there
-depends on it."""
+"""The course around the notebooks: exercise checkers, interactive explorers, assignments and grading.
+
+- ``checks/``: one checker per graded exercise, one module per notebook;
+- ``explorers``: the widgets' figures (a figure at the defaults when nobody is looking);
+- ``course``: the notebooks as nbgrader assignments and their student copies; ``grading``: one student's
+  notebooks autograded; ``class_grading``: a folder of student folders, each student a task.
+
+It imports comparisons, defences, evaluation, figures, the model and the foundation; ``runs`` is beside it.  nbgrader is imported
+only when a course is made or graded.
+"""
+from idc_lite.teaching.explorers import (
+    ATTACKS,
+    Choice,
+    Slider,
+    Toggle,
+    attack_figure,
+    explore,
+    first_reliable_example,
+    label_images_figure,
+    noise_figure,
+    trajectory_figure,
+)
+
+__all__ = ["ATTACKS", "Choice", "Slider", "Toggle", "attack_figure", "explore", "first_reliable_example",
+           "label_images_figure", "noise_figure", "trajectory_figure"]

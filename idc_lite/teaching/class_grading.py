@@ -3,9 +3,9 @@
     idc-lite grade submissions/ [--model runs/<run>/model.pt] [--workers 4 | --scheduler tcp://host:8786]
 
 ``submissions/<student>/`` holds one student's notebooks (the student copies' file names).  Each student
-is graded by :func:`idc_lite.teaching.assignments.grade` in a fresh run folder of their own, all with the
+is graded by :func:`idc_lite.teaching.grading.grade` in a fresh run folder of their own, all with the
 same model and one course generated once, on this machine one after the other or as tasks on a Dask
-cluster (:func:`idc_lite.cluster.run_tasks`).  Each student's folder gets its ``grades.csv``; the class gets
+cluster (:func:`idc_lite.foundation.cluster.run_tasks`).  Each student's folder gets its ``grades.csv``; the class gets
 ``submissions/class_grades.csv`` and ``class_grades.md`` (student, notebook, points, max points, answers
 still to grade by hand, status) with the totals.  A student whose grading crashes, or whose folder holds
 no notebook of the course, gets rows that say so; the others are graded.
@@ -17,9 +17,9 @@ import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from idc_lite.cluster import TaskOutcome, check_cluster_options, run_tasks
-from idc_lite.errors import AssignmentError
-from idc_lite.files import atomic_write_bytes
+from idc_lite.foundation.cluster import TaskOutcome, check_cluster_options, run_tasks
+from idc_lite.foundation.errors import AssignmentError
+from idc_lite.foundation.files import atomic_write_bytes
 from idc_lite.teaching.course import generate, graded_cells, source_notebooks
 from idc_lite.teaching.grading import GradeRow, grade, totals
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 
-from idc_lite.errors import AssignmentError
-from idc_lite.runtime import environment, repository_root
+from idc_lite.foundation.errors import AssignmentError
+from idc_lite.foundation.runtime import environment, repository_root
 
 STUDENT = "submission"
 

@@ -22,12 +22,12 @@ from matplotlib.figure import Figure
 
 from idc_lite.evaluation.attacks import FirstStepSurrogate, PGDSettings, fgsm, pgd
 from idc_lite.evaluation.suites import DEFAULTS
+from idc_lite.figures.plots import draw_image
+from idc_lite.foundation.runtime import is_headless
+from idc_lite.foundation.streams import sampler_noise_generator
 from idc_lite.model.bridge import BrownianBridge
 from idc_lite.model.classifier import to_image_scale, to_model_scale
 from idc_lite.model.label_images import SCALINGS, label_image_diagnostics, make_label_images
-from idc_lite.runs.plotting import draw_image
-from idc_lite.runtime import is_headless
-from idc_lite.streams import sampler_noise_generator
 
 ATTACKS = ("fgsm", "pgd", "eot_pgd", "first_step_pgd")
 
@@ -75,7 +75,7 @@ def explore(figure_fn: Callable[..., Figure], controls: dict, headless: bool | N
     """Controls that redraw ``figure_fn(**values)`` in JupyterLab; the default figure when headless.
 
     ``controls``: {argument name: Slider | Choice | Toggle}; their ``value`` is the default.
-    ``headless``: None asks :func:`idc_lite.runtime.is_headless` (papermill, nbval, grading, smoke).
+    ``headless``: None asks :func:`idc_lite.foundation.runtime.is_headless` (papermill, nbval, grading, smoke).
     Returns the ``ipywidgets.interactive`` (its ``result`` is the last Figure) or the Figure.
     """
     defaults = {name: c.value for name, c in controls.items()}
@@ -127,7 +127,7 @@ def trajectory_figure(model, x: torch.Tensor, labels: torch.Tensor, class_names:
     bridge = BrownianBridge.from_config(model.config, eta=eta)
     steps = bridge.steps
     last = len(steps) - 1 if step < 0 else min(step, len(steps) - 1)
-    # the classifier's own noise stream for this seed (idc_lite.streams), so eta = 1 shows what model.sample shows
+    # the classifier's own noise stream for this seed (idc_lite.foundation.streams), so eta = 1 shows what model.sample shows
     result = bridge.sample(model.denoise, to_model_scale(image),
                            generator=sampler_noise_generator(torch.Generator().manual_seed(seed)),
                            clip_denoised=model.config.clip_denoised, return_trajectory=True)

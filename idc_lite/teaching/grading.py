@@ -13,9 +13,9 @@ import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from idc_lite.errors import AssignmentError
-from idc_lite.files import atomic_write_bytes
-from idc_lite.runtime import HEADLESS_ENV, MODEL_ENV, RUN_DIR_ENV, SMOKE_ENV, environment
+from idc_lite.foundation.errors import AssignmentError
+from idc_lite.foundation.files import atomic_write_bytes
+from idc_lite.foundation.runtime import HEADLESS_ENV, MODEL_ENV, RUN_DIR_ENV, SMOKE_ENV, environment
 from idc_lite.teaching.course import STUDENT, _api, _tools_path, generate, graded_cells, source_notebooks
 
 GRADES_FILE = "grades.csv"

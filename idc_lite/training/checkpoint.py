@@ -8,16 +8,16 @@ from pathlib import Path
 
 from idc_lite.data.datasets import data_identity, same_data
 from idc_lite.data.splits import DataSplit
-from idc_lite.errors import CheckpointError, InputError, StaleRecordError
-from idc_lite.files import (
+from idc_lite.foundation.errors import CheckpointError, InputError, StaleRecordError
+from idc_lite.foundation.files import (
     atomic_write_json,
     file_sha256,
     library_versions,
     read_torch_file,
 )
+from idc_lite.foundation.validation import check_choice
 from idc_lite.model.classifier import IDCClassifier
 from idc_lite.model.config import IDCConfig
-from idc_lite.validation import check_choice
 
 CHECKPOINT_FORMAT = "idc_lite-checkpoint-1"
 
@@ -101,17 +101,17 @@ def checkpoint_record(path: str | Path) -> dict:
         record = json.loads(record_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"the record {record_path} is not valid JSON ({err}); rebuild it from the checkpoint "
-                              f"with: python -m idc_lite.train --repair-record {path}") from None
+                              f"with: idc-lite train --repair-record {path}") from None
     missing = [k for k in ("config", "train_config", "data") if not isinstance(record, dict) or k not in record]
     if missing:
         raise CheckpointError(f"the record {record_path} lacks {missing}; rebuild it with: "
-                              f"python -m idc_lite.train --repair-record {path}")
+                              f"idc-lite train --repair-record {path}")
     stored = record.get("checkpoint_sha256")
     if stored is not None and path.is_file() and file_sha256(path) != stored:
         raise StaleRecordError(
             f"the record {record_path.name} does not describe {path.name} (content hash differs: the record was written "
             f"for another file, or a crash came between the two writes). Trust {path.name}: it carries its own "
-            f"settings and data split; rewrite the record from it with: python -m idc_lite.train --repair-record {path}")
+            f"settings and data split; rewrite the record from it with: idc-lite train --repair-record {path}")
     return record
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from idc_lite.errors import InputError
-from idc_lite.validation import check_choice, check_int, check_number
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.validation import check_choice, check_int, check_number
 
 
 @dataclass

@@ -20,7 +20,7 @@ dropout > 0 follows a different, equally valid, random path than one process doe
 
 Start::
 
-    torchrun --standalone --nproc_per_node=4 -m idc_lite.train --preset cifar10 --data-root DATA --out runs/c10/
+    torchrun --standalone --nproc_per_node=4 -m idc_lite train --preset cifar10 --data-root DATA --out runs/c10/
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from idc_lite.errors import InputError
+from idc_lite.foundation.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def start(device: str = "", timeout_s: int = 1800) -> ProcessGroup:
     available and ``device`` does not say 'cpu', else gloo on the CPU."""
     missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
     if missing:
-        raise InputError(f"not started by torchrun (missing {missing}); run: torchrun --nproc_per_node=N -m idc_lite.train ...")
+        raise InputError(f"not started by torchrun (missing {missing}); run: torchrun --nproc_per_node=N -m idc_lite train ...")
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
     use_cuda = torch.cuda.is_available() and not device.startswith("cpu")

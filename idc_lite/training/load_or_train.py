@@ -7,15 +7,15 @@ from pathlib import Path
 
 from idc_lite.data.datasets import data_identity
 from idc_lite.data.splits import DataSplit
-from idc_lite.errors import CheckpointError, InputError
-from idc_lite.files import (
+from idc_lite.foundation.errors import CheckpointError, InputError
+from idc_lite.foundation.files import (
     atomic_write_bytes,
     file_sha256,
     read_torch_file,
 )
+from idc_lite.foundation.reuse import Artefact, artefact_for_settings
 from idc_lite.model.classifier import IDCClassifier
 from idc_lite.model.config import IDCConfig
-from idc_lite.reuse import Artefact, artefact_for_settings
 from idc_lite.training.checkpoint import checkpoint_record, read_checkpoint
 from idc_lite.training.config import TrainConfig
 from idc_lite.training.trainer import Trainer
@@ -46,12 +46,12 @@ def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_confi
       A checkpoint of the authors' code is converted (:func:`import_official_checkpoint`): it stores
       no configuration, so ``model_config`` (the preset's) must be the one it was trained with.
     * ``checkpoint`` exists (and not ``retrain``): its stored settings must equal the asked ones
-      (epochs aside), else :class:`~idc_lite.errors.SettingsMismatchError` names every difference.
+      (epochs aside), else :class:`~idc_lite.foundation.errors.SettingsMismatchError` names every difference.
       Fewer epochs than asked: training continues from where it stopped.  More: an error too.
     * otherwise a new trainer (``retrain`` replaces the checkpoint when it is saved).
     """
-    from idc_lite.errors import SettingsMismatchError
-    from idc_lite.reuse import settings_differences
+    from idc_lite.foundation.errors import SettingsMismatchError
+    from idc_lite.foundation.reuse import settings_differences
 
     checkpoint = Path(checkpoint)
     if model_file and is_official_checkpoint(model_file):
@@ -92,6 +92,21 @@ def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_confi
             f"{action} {checkpoint.name}")
 
 
+def check_model_file(path: str | Path) -> str:
+    """What a ``model_path`` holds, checked before any notebook runs: ``'authors'`` for a checkpoint of the
+    authors' code, ``'kit'`` for a kit checkpoint with its record.  Raises :class:`CheckpointError` (or the
+    reading errors of :func:`read_torch_file`) for a missing file, a file that is not a checkpoint, or a kit
+    checkpoint without its record."""
+    source = Path(path).expanduser()
+    if not source.is_file():
+        raise CheckpointError(f"no checkpoint at {source}")
+    if is_official_checkpoint(source):
+        return "authors"
+    read_checkpoint(source)
+    checkpoint_record(source)
+    return "kit"
+
+
 def is_official_checkpoint(path: str | Path) -> bool:
     """Whether ``path`` holds a checkpoint of the authors' code (a dict with 'model', no kit format);
     False for a kit checkpoint; the reading errors of :func:`read_torch_file` for anything unreadable."""
@@ -110,7 +125,7 @@ def import_official_checkpoint(source: str | Path, checkpoint: str | Path, model
     that leaves them unchanged cannot be (see :func:`idc_lite.authors.checkpoint.load_official_classifier`).
     The optimiser state is not imported: training on from it starts Adam afresh."""
     from idc_lite.authors.checkpoint import load_official_classifier, official_unet_state
-    from idc_lite.errors import SettingsMismatchError
+    from idc_lite.foundation.errors import SettingsMismatchError
 
     source, checkpoint = Path(source).expanduser().resolve(), Path(checkpoint)
     digest = file_sha256(source)
@@ -149,7 +164,7 @@ def load_or_train_variant(main_checkpoint: str | Path, path: str | Path, model_c
     """A variant of the main model (an ablation): ``model_config`` trained with the recipe stored in
     ``main_checkpoint``, with ``seed`` and ``epochs`` (0: the recipe's).  Reused when ``path`` holds one
     made with exactly these settings, resumed when it stopped early, trained otherwise; a file with other
-    settings is left as it is (:func:`idc_lite.reuse.artefact_for_settings`).  ``progress`` prints the
+    settings is left as it is (:func:`idc_lite.foundation.reuse.artefact_for_settings`).  ``progress`` prints the
     reuse note and a progress bar.  Returns (the trainer, saved; the artefact: its path and note)."""
     train_config = TrainConfig(**checkpoint_record(main_checkpoint)["train_config"])
     train_config.seed = seed

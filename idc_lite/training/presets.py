@@ -19,7 +19,7 @@ class Preset:
     """A model, a training recipe, a dataset, and the notebook parameters a whole run takes with them.
 
     ``notebook_parameters``: values for notebooks 01 to 05 (label-image size, attack budgets, evaluation
-    sizes, baseline epochs) that ``python -m idc_lite.reproduce --preset NAME`` (``make reproduce
+    sizes, baseline epochs) that ``idc-lite reproduce --preset NAME`` (``make reproduce
     PRESET=NAME``) passes, under anything given with ``-p``."""
     name: str
     dataset: str
@@ -172,8 +172,8 @@ def with_ablation(config: IDCConfig, num_timesteps: int = 0, model_channels: int
     be a multiple of 32 (GroupNorm's 32 groups).  Raises InputError for anything out of range."""
     from dataclasses import replace
 
-    from idc_lite.errors import InputError
-    from idc_lite.validation import check_int, check_number
+    from idc_lite.foundation.errors import InputError
+    from idc_lite.foundation.validation import check_int, check_number
 
     check_int(num_timesteps, "num_timesteps", 0)
     check_int(model_channels, "model_channels", 0)

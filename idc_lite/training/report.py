@@ -1,10 +1,10 @@
 """What notebook 02 records about a trained model: its test accuracy under a stated scoring rule, its
-size and cost, and how it was trained (:class:`idc_lite.metrics.TrainingMetrics`)."""
+size and cost, and how it was trained (:class:`idc_lite.foundation.run_metrics.TrainingMetrics`)."""
 from __future__ import annotations
 
 from idc_lite.data.datasets import dataset_label
 from idc_lite.data.splits import DataSplit
-from idc_lite.metrics import TrainingMetrics
+from idc_lite.foundation.run_metrics import TrainingMetrics
 from idc_lite.training.trainer import Trainer
 
 

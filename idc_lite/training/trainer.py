@@ -16,16 +16,17 @@ import torch
 
 from idc_lite.data.datasets import same_data
 from idc_lite.data.splits import DataSplit
-from idc_lite.errors import CheckpointError, InputError, OverwriteRefusedError, TrainingDivergedError
-from idc_lite.files import (
+from idc_lite.foundation.errors import CheckpointError, InputError, OverwriteRefusedError, TrainingDivergedError
+from idc_lite.foundation.files import (
     atomic_save_hashed,
     atomic_write_bytes,
     atomic_write_json,
 )
-from idc_lite.machine import native_bf16
+from idc_lite.foundation.machine import native_bf16
+from idc_lite.foundation.runtime import progress_bar
+from idc_lite.foundation.validation import check_batch, check_int
 from idc_lite.model.classifier import IDCClassifier, to_model_scale
 from idc_lite.model.losses import idc_loss
-from idc_lite.runtime import progress_bar
 from idc_lite.training import distributed
 from idc_lite.training.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -38,7 +39,6 @@ from idc_lite.training.checkpoint import (
     read_checkpoint,
 )
 from idc_lite.training.config import TrainConfig
-from idc_lite.validation import check_batch, check_int
 
 
 class EMA:

@@ -8,7 +8,7 @@ The step-size schedule is the authors' (``pyautoattack``'s ``APGDAttack.attack_s
 halve the step at a checkpoint where the loss rose in at most ``rho`` of the steps since the last one,
 or where the step was not halved last time and the best loss has not improved; a halved example goes
 back to its best iterate.  With one draw on a deterministic model it computes the same iterates as
-theirs (``tests/test_apgd.py`` checks it), including their quirk of comparing the first step of the
+theirs (``tests/evaluation/test_apgd.py`` checks it), including their quirk of comparing the first step of the
 first checkpoint window with the (still zero) last row of the loss history.
 """
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks.core import (
     AttackEntry,
     LogitModel,
@@ -30,7 +29,8 @@ from idc_lite.evaluation.attacks.core import (
     margin,
     project,
 )
-from idc_lite.validation import check_choice, check_eps, check_int, check_number
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.validation import check_choice, check_eps, check_int, check_number
 
 APGD_LOSSES = ("ce", "dlr", "margin", "targeted_margin", "targeted_dlr")
 TARGETED = ("targeted_margin", "targeted_dlr")

@@ -10,7 +10,7 @@ import torch
 
 from idc_lite.evaluation.attacks.core import AttackEntry, LogitModel, attack_inputs
 from idc_lite.evaluation.attacks.wrappers import WithGenerator
-from idc_lite.validation import check_choice, check_eps, check_int
+from idc_lite.foundation.validation import check_choice, check_eps, check_int
 
 
 def _autoattack(model, x, eps, generator, norm, version):

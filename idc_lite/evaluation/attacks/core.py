@@ -13,8 +13,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from idc_lite.errors import InputError
-from idc_lite.validation import check_batch, check_choice, check_generator, check_images, check_int, check_labels
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.validation import check_batch, check_choice, check_generator, check_images, check_int, check_labels
 
 LogitModel = Callable[..., torch.Tensor]
 LOSSES = ("ce", "margin", "dlr")
@@ -33,7 +33,7 @@ class AttackEntry:
     is fixed but worth recording (norm, restarts, ...); a setting not in ``defaults`` is refused unless
     ``open_params``.  ``family``: 'white-box' (gradients), 'black-box' (queries only) or 'no query';
     the sanity checks compare the first two example by example.  ``check(params)`` raises
-    :class:`~idc_lite.errors.InputError` on bad values."""
+    :class:`~idc_lite.foundation.errors.InputError` on bad values."""
     kind: str
     run: Callable[..., torch.Tensor]
     defaults: dict

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from idc_lite.evaluation.attacks.core import AttackEntry, LogitModel, attack_inputs, margin
-from idc_lite.validation import check_int, check_number
+from idc_lite.foundation.validation import check_int, check_number
 
 
 def cw_l2(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, c: float = 1.0,

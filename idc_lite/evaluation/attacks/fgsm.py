@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from idc_lite.evaluation.attacks.core import AttackEntry, LogitModel, attack_inputs, eot_loss_and_grad
-from idc_lite.validation import check_eps, check_int
+from idc_lite.foundation.validation import check_eps, check_int
 
 
 def fgsm(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, eps: float, generator: torch.Generator,

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks.core import AttackEntry
+from idc_lite.foundation.errors import InputError
 
 
 def torchattacks_attack(model, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,

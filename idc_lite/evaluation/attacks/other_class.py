@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks.core import AttackEntry, check_norm, project
-from idc_lite.validation import check_batch, check_eps
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.validation import check_batch, check_eps
 
 
 def other_class_start(x: torch.Tensor, labels: torch.Tensor, eps: float, norm: str = "Linf") -> torch.Tensor:

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks.core import (
     LOSSES,
     AttackEntry,
@@ -20,7 +19,8 @@ from idc_lite.evaluation.attacks.core import (
     project,
     random_start,
 )
-from idc_lite.validation import check_choice, check_eps, check_int, check_number
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.validation import check_choice, check_eps, check_int, check_number
 
 
 @dataclass

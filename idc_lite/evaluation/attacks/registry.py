@@ -7,7 +7,6 @@ one line below (or :func:`register_attack` from your own module); see the docs' 
 """
 from __future__ import annotations
 
-from idc_lite.errors import InputError
 from idc_lite.evaluation.attacks.apgd import ATTACK as APGD
 from idc_lite.evaluation.attacks.autoattack import RAND as AUTOATTACK_RAND
 from idc_lite.evaluation.attacks.autoattack import STANDARD as AUTOATTACK_STANDARD
@@ -19,6 +18,7 @@ from idc_lite.evaluation.attacks.mi_fgsm import ATTACK as MI_FGSM
 from idc_lite.evaluation.attacks.other_class import ATTACK as OTHER_CLASS
 from idc_lite.evaluation.attacks.pgd import ATTACK as PGD
 from idc_lite.evaluation.attacks.square import ATTACK as SQUARE
+from idc_lite.foundation.errors import InputError
 
 _REGISTRY: dict[str, AttackEntry] = {}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from idc_lite.evaluation.attacks.core import AttackEntry, LogitModel, attack_inputs, margin
-from idc_lite.validation import check_eps, check_int, check_number
+from idc_lite.foundation.validation import check_eps, check_int, check_number
 
 
 @torch.no_grad()

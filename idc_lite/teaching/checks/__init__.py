@@ -3,10 +3,10 @@
 Each checker takes the student's answer (a function or a value, under the name the exercise
 asks for) plus whatever it needs from the notebook, recomputes the right answer with the
 package's own implementation, and returns a one-line "passed" message, or raises
-:class:`~idc_lite.errors.ExerciseCheckFailed` with a message that points at the likely mistake (a
+:class:`~idc_lite.foundation.errors.ExerciseCheckFailed` with a message that points at the likely mistake (a
 sign, a missing square root, the wrong noise draw, a hard-coded value) without printing the answer.
 The grading cells of the notebooks call these checkers (``from idc_lite.teaching.checks import ...``);
-``tests/test_exercise_checks.py`` feeds every one the notebook's solution and several wrong answers.
+``tests/teaching/test_exercise_checks.py`` feeds every one the notebook's solution and several wrong answers.
 """
 from idc_lite.teaching.checks.attack import (
     check_eot_gradient,

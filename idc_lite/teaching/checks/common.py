@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from idc_lite.errors import ExerciseCheckFailed
+from idc_lite.foundation.errors import ExerciseCheckFailed
 
 
 def fail(exercise: str, message: str):

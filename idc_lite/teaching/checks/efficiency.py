@@ -55,7 +55,7 @@ def check_wide_unet_flops(wide_flops_per_prediction, width_factor, config) -> st
     from dataclasses import replace
 
     from idc_lite.model.classifier import IDCClassifier
-    from idc_lite.model.unet import UNet, count_flops
+    from idc_lite.model.unet import UNet, flops_per_call
 
     ex = "06.2 a wider U-Net"
     meta = torch.device("meta")
@@ -63,16 +63,16 @@ def check_wide_unet_flops(wide_flops_per_prediction, width_factor, config) -> st
         base_unet = UNet(config.unet)
         wide_unet = UNet(replace(config.unet, model_channels=2 * config.unet.model_channels))
     calls = IDCClassifier(config).bridge.num_network_calls
-    base, wide = calls * count_flops(base_unet, config.image_shape), calls * count_flops(wide_unet, config.image_shape)
+    base, wide = calls * flops_per_call(base_unet, config.image_shape), calls * flops_per_call(wide_unet, config.image_shape)
     value = as_number(ex, "wide_flops_per_prediction", wide_flops_per_prediction)
     if not math.isclose(value, wide, rel_tol=1e-9):
         if math.isclose(value, wide / calls, rel_tol=1e-9):
             fail(ex, f"that is one U-Net call; a prediction makes {calls} of them")
         if math.isclose(value, wide / 2, rel_tol=1e-9) or math.isclose(value, wide / (2 * calls), rel_tol=1e-9):
-            fail(ex, "that counts multiply-adds; count_flops counts 2 FLOPs per multiply-add, use its number as it is")
+            fail(ex, "that counts multiply-adds; flops_per_call counts 2 FLOPs per multiply-add, use its number as it is")
         if math.isclose(value, base, rel_tol=1e-9) or math.isclose(value, base / calls, rel_tol=1e-9):
             fail(ex, "that is the U-Net of the preset itself; double model_channels first")
-        fail(ex, f"wide_flops_per_prediction is wrong: count_flops of the U-Net with model_channels="
+        fail(ex, f"wide_flops_per_prediction is wrong: flops_per_call of the U-Net with model_channels="
                   f"{2 * config.unet.model_channels}, times the network calls per prediction")
     factor = as_number(ex, "width_factor", width_factor)
     if not math.isclose(factor, wide / base, rel_tol=1e-9):

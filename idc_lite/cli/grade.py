@@ -1,0 +1,56 @@
+"""Autograde a folder of submitted notebooks with nbgrader.
+
+``idc-lite grade``; :mod:`idc_lite.teaching.grading` grades one folder, :mod:`idc_lite.teaching.class_grading`
+a folder of student folders.
+
+    idc-lite grade SUBMISSIONS [--model runs/<run>/model.pt] [--smoke] [--workers 4 | --scheduler tcp://...]
+
+The notebooks found in SUBMISSIONS (``<name>.ipynb`` or ``<name>/<name>.ipynb``) are graded in order, in
+one fresh run folder; ``SUBMISSIONS/grades.csv`` gets one row per graded cell and ``SUBMISSIONS/autograded/``
+the executed copies.  A folder of student folders is graded student by student (``class_grades.csv``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from idc_lite.foundation.errors import AssignmentError, InputError
+from idc_lite.teaching.class_grading import CLASS_FILE, class_table, grade_class, student_folders
+from idc_lite.teaching.course import source_notebooks
+from idc_lite.teaching.grading import GRADES_FILE, grade, summary_lines
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Exit status: 0 graded, 1 some notebook or student could not be graded, 2 bad arguments or files."""
+    parser = argparse.ArgumentParser(prog=prog or "idc-lite grade", description=__doc__.splitlines()[0])
+    parser.add_argument("submissions", help="folder with the submitted notebooks (the student copies' file names)")
+    parser.add_argument("--model", default=None, help="a trained model.pt (with its .json) used instead of training in 02")
+    parser.add_argument("--smoke", action="store_true", help="grade with the notebooks' smoke settings (IDC_LITE_SMOKE=1 too)")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell (default 3600)")
+    parser.add_argument("--course", default=None, help="a course folder generated from these notebooks (idc-lite "
+                                                       "assignments --course DIR): reused instead of generating one")
+    parser.add_argument("--workers", type=int, default=1, help="a folder of student folders: students graded at once, each "
+                                                               "in a worker process of a Dask LocalCluster (default 1)")
+    parser.add_argument("--scheduler", default=None, help="a folder of student folders: the address of a running Dask "
+                                                          "scheduler to grade the students on (a shared file system)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    submissions = Path(args.submissions)
+    model = Path(args.model) if args.model else None
+    course = Path(args.course) if args.course else None
+    try:
+        if student_folders(submissions, [p.stem for p in source_notebooks()]):
+            students = grade_class(submissions, model, args.smoke, args.timeout, course,
+                                   workers=args.workers, scheduler=args.scheduler)
+            print(class_table(students))
+            print(f"class grades: {submissions / CLASS_FILE} ({time.perf_counter() - started:.0f} s)")
+            return 1 if any(r.status != "graded" for r in students) else 0
+        rows = grade(submissions, model, args.smoke, args.timeout, course)
+    except (AssignmentError, InputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(*summary_lines(rows), sep="\n")
+    print(f"grades: {submissions / GRADES_FILE} ({time.perf_counter() - started:.0f} s)")
+    return 1 if any(r.status.startswith("grading failed") for r in rows) else 0

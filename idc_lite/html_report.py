@@ -1,8 +1,0 @@
-"""Kept so that ``python -m idc_lite.html_report`` goes on working: the command lives in :mod:`idc_lite.runs.html_report`
-(the documented way in is ``idc-lite``, see :mod:`idc_lite.cli`)."""
-import sys
-
-from idc_lite.runs.html_report import main
-
-if __name__ == "__main__":
-    sys.exit(main())

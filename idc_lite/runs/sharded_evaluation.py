@@ -1,0 +1,386 @@
+"""Robustness evaluation outside the notebooks, on any number of examples, spread over processes.
+
+    idc-lite evaluate --model runs/X/model.pt --examples 0 --out runs/X/eval-all/          # one process
+    torchrun --standalone --nproc_per_node=4 -m idc_lite evaluate --model ... --out ...   # four (NCCL/gloo)
+
+It runs notebook 04's protocols with notebook 04's settings and seeds (read from the run's own record when
+notebook 04 has written one, else the notebook's defaults; options override them) and writes what 04
+writes: the protocol results with per-example outcomes, the other scoring rules, the sanity checks, and
+the record ``OUT/metrics/04_attack.json`` that notebook 04 reads back (its ``evaluation_dir`` parameter).
+
+The examples are cut into blocks of ``--block-size`` (:mod:`idc_lite.evaluation.sharding`): block b is
+evaluated with a seed derived from the seed and b, whichever process takes it, so P processes give
+exactly the per-example outcomes of one.  Process r takes blocks r, r + P, ...; each block is written
+when it finishes (:mod:`idc_lite.runs.shards`), and a rerun with the same options skips finished blocks,
+so a preempted job is resumed by starting it again.  Rank 0 merges the blocks, runs the sanity checks
+and writes the record and ``report.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.files import atomic_write_bytes
+from idc_lite.foundation.run_metrics import AttackMetrics, AttackSettings, read_metrics, write_metrics
+from idc_lite.runs import shards
+from idc_lite.training import distributed
+
+PROTOCOLS = ("adaptive", "paper", "both")
+# notebook 04's defaults (its parameters cell); a test keeps the two equal
+NOTEBOOK_DEFAULTS = {"budget_grid_255": "16,24,32,48,64", "paper_eps_255": 8.0, "sanity_examples": 24,
+                     "scoring_draws": 5, "eps_sweep_255": "8,16,32,64,128", "eot_curve": "1,2,16", "cnn_epochs": 15,
+                     "gradient_precision": "auto", "cascade": True, "cnn_autoattack_queries": 5000}
+SMOKE = {"steps": 2, "eot_samples": 2, "square_queries": 4, "scoring_draws": 2, "sanity_examples": 4, "cnn_epochs": 1,
+         "apgd_steps": 3, "apgd_eot": 1, "rescoring_draws": 4, "cnn_autoattack_queries": 10, "apgd_tail_eot": 2}
+
+
+@dataclass
+class EvaluationConfig:
+    """What an evaluation folder holds the results of (``config.json``): a rerun must match it."""
+    weights_sha256: str
+    examples: int
+    block_size: int
+    protocol: str
+    eps: float
+    secondary_eps: float | None
+    paper_eps: float
+    paper_full_suite: bool
+    seed: int
+    sanity_examples: int
+    smoke: bool
+    settings: dict = field(default_factory=dict)
+    cnn_epochs: int = 15
+
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 of a model's parameters and buffers (names and bytes): the same weights give the same
+    fingerprint whichever file holds them (notebook 02 saves a model given to it again, in a file of its own)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def resolve_config(args: argparse.Namespace, recorded: AttackMetrics | None,
+                   test_size: int) -> tuple[EvaluationConfig, AttackSettings]:
+    """The evaluation's settings: the options, else 04's record in the model's run folder, else 04's defaults."""
+    from idc_lite.evaluation.suites import DEFAULTS
+
+    rec = recorded.settings if recorded else None
+    smoke = args.smoke
+    examples = test_size if args.examples == 0 else args.examples
+    if not 1 <= examples <= test_size:
+        raise InputError(f"--examples must be between 1 and the test set's {test_size} (0: all), got {args.examples}")
+    block_size = args.block_size if args.block_size is not None else 100
+    if block_size < 1:
+        raise InputError(f"--block-size must be at least 1, got {block_size}")
+
+    def pick(option, recorded_value, default, smoke_key=None):
+        if option is not None:
+            return option
+        if smoke and smoke_key:
+            return SMOKE[smoke_key]
+        return recorded_value if recorded_value is not None else default
+
+    settings = AttackSettings(
+        steps=pick(args.steps, rec and rec.steps, DEFAULTS.steps, "steps"),
+        eot_samples=pick(args.eot_samples, rec and rec.eot_samples, DEFAULTS.eot_samples, "eot_samples"),
+        square_queries=pick(args.square_queries, rec and rec.square_queries, DEFAULTS.square_queries, "square_queries"),
+        scoring_draws=pick(args.scoring_draws, rec and rec.scoring_draws, NOTEBOOK_DEFAULTS["scoring_draws"], "scoring_draws"),
+        gradient_twin=True, gradient_precision=NOTEBOOK_DEFAULTS["gradient_precision"],
+        cnn_train_examples=rec.cnn_train_examples if rec else None,
+        # a record of notebook 04 keeps the suite it ran (the cascade, or every attack on every example before it)
+        cascade=rec.cascade if rec else NOTEBOOK_DEFAULTS["cascade"],
+        apgd_steps=pick(None, rec and rec.apgd_steps, DEFAULTS.apgd_steps, "apgd_steps"),
+        apgd_eot=pick(None, rec and rec.apgd_eot, DEFAULTS.apgd_eot, "apgd_eot"),
+        rescoring_draws=pick(None, rec and rec.rescoring_draws, DEFAULTS.rescoring_draws, "rescoring_draws"),
+        # records made before the tail hold 0: a rerun of them keeps their suite
+        apgd_tail_eot=pick(None, rec.apgd_tail_eot if rec else None, DEFAULTS.apgd_tail_eot, "apgd_tail_eot"),
+        autoattack_queries=(rec.autoattack_queries if rec else
+                            SMOKE["cnn_autoattack_queries"] if smoke else NOTEBOOK_DEFAULTS["cnn_autoattack_queries"]),
+        autoattack_iterations=rec.autoattack_iterations if rec else 2 if smoke else 100)
+    for name in ("steps", "eot_samples", "square_queries", "scoring_draws"):
+        if getattr(settings, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(settings, name)}")
+    sanity = pick(args.sanity_examples, recorded.sanity_examples if recorded else None,
+                  NOTEBOOK_DEFAULTS["sanity_examples"], "sanity_examples")
+    if sanity < 0:
+        raise InputError(f"--sanity-examples must be 0 or more, got {sanity}")
+
+    def budget(option_255, recorded_eps):
+        if option_255 is not None:
+            if not 0 <= option_255 <= 255:
+                raise InputError(f"budgets are in 1/255, between 0 and 255; got {option_255}")
+            return option_255 / 255 or None
+        return recorded_eps
+
+    config = EvaluationConfig(
+        weights_sha256="", examples=examples, block_size=block_size, protocol=args.protocol,
+        eps=budget(args.eps_255, recorded.eps if recorded else None) or 0.0,
+        secondary_eps=budget(args.secondary_eps_255, recorded.secondary_eps if recorded else None),
+        paper_eps=(budget(args.paper_eps_255, recorded.paper_eps if recorded else None)
+                   or NOTEBOOK_DEFAULTS["paper_eps_255"] / 255),
+        paper_full_suite=args.paper_full_suite, seed=pick(args.seed, recorded.seed if recorded else None, 0),
+        sanity_examples=min(sanity, examples, block_size), smoke=smoke, settings=asdict(settings),
+        cnn_epochs=SMOKE["cnn_epochs"] if smoke else NOTEBOOK_DEFAULTS["cnn_epochs"])
+    if config.seed < 0:
+        raise InputError(f"--seed must be 0 or more, got {config.seed}")
+    if config.secondary_eps == config.eps:
+        config.secondary_eps = None
+    return config, settings
+
+
+def run_evaluation(args: argparse.Namespace, group) -> Path:
+    """Evaluate this process's blocks; on rank 0 merge them all and write the record.  Returns the folder."""
+    from idc_lite.comparisons.baselines import load_or_train_cnn
+    from idc_lite.evaluation import sanity
+    from idc_lite.evaluation.sharding import block_bounds, blocks_of_rank
+    from idc_lite.training.checkpoint import load_checkpoint_data, load_classifier
+
+    rank, world = (group.rank, group.world_size) if group else (0, 1)
+    say = print if rank == 0 else (lambda *a, **k: None)
+    from idc_lite.foundation.machine import resolve_device
+
+    model_path, out = Path(args.model), Path(args.out)
+    device = group.device if group else resolve_device(args.device)
+    model = load_classifier(model_path).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    data = load_checkpoint_data(model_path)
+    recorded = read_metrics(model_path.parent).attack
+    config, settings = resolve_config(args, recorded, len(data.y_test))
+    config.weights_sha256 = weights_fingerprint(model)
+    model.to(device)     # noise is drawn on the CPU and moved, so a GPU sees the numbers the CPU sees
+    x, labels = data.x_test[:config.examples].to(device), data.y_test[:config.examples].to(device)
+    attacker = model.gradient_twin(settings.gradient_precision)
+    settings.gradient_precision = "bf16" if attacker.unet_autocast is not None else "fp32"   # 'auto' resolved
+    config.settings = asdict(settings)
+    cnn_data = data.first_training_examples(settings.cnn_train_examples or 0)
+    if rank != 0:
+        distributed.barrier()            # rank 0 trains the CNN (when the run folder has none) before the others load it
+    cnn, cnn_file = load_or_train_cnn(model_path.parent / "cnn.pt", cnn_data, epochs=config.cnn_epochs,
+                                      seed=config.seed, progress=rank == 0)
+    if rank == 0:
+        distributed.barrier()
+    cnn.to(device)
+    for p in cnn.parameters():
+        p.requires_grad_(False)
+    budget_choice = recorded.budget_choice if recorded and args.eps_255 is None else None
+    if not config.eps:
+        budget_choice = sanity.choose_main_budget(cnn, x[:100], labels[:100], NOTEBOOK_DEFAULTS["budget_grid_255"].split(","),
+                                                  steps=settings.steps, seed=config.seed)
+        config.eps = budget_choice["eps_255"] / 255
+    bounds = block_bounds(config.examples, config.block_size)
+    resumed = shards.check_folder(out, asdict(config))   # every process, before anyone writes: all stop on a mismatch
+    distributed.barrier()
+    if rank == 0:
+        shards.claim_folder(out, asdict(config))
+        say(f"{'resuming' if resumed else 'evaluating'} {config.examples} examples in {len(bounds)} block(s) of "
+            f"{config.block_size} on {world} process(es): {config.protocol} protocol at {255 * config.eps:g}/255 -> {out}")
+    distributed.barrier()
+    for block in blocks_of_rank(len(bounds), rank, world):
+        if shards.read_block(out, block) is not None:
+            print(f"[rank {rank}] block {block}: finished earlier, kept")
+            continue
+        t0 = time.perf_counter()
+        _evaluate_block(model, attacker, cnn, x, labels, bounds[block], block, config, settings, out)
+        print(f"[rank {rank}] block {block} (examples {bounds[block][0]}-{bounds[block][1] - 1}): "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    distributed.barrier()
+    if rank == 0:
+        _merge_and_report(model, attacker, cnn, x, labels, data, config, settings, out, len(bounds),
+                          model_path=model_path, budget_choice=budget_choice, cnn_name=cnn_file.path.name, world=world,
+                          backend=group.backend if group else None)
+    return out
+
+
+def _evaluate_block(model, attacker, cnn, x, labels, bounds: tuple[int, int], block: int, config: EvaluationConfig,
+                    settings: AttackSettings, out: Path) -> None:
+    """Notebook 04's protocols on one block, seeded by block (idc_lite.evaluation.sharding), written to ``out``."""
+    from idc_lite.evaluation import sanity
+    from idc_lite.evaluation.protocol import pick_worst, rescore
+    from idc_lite.evaluation.run_protocols import adaptive_protocol, paper_protocols, protocol_budgets
+    from idc_lite.evaluation.sharding import block_seed
+
+    seed = block_seed(config.seed, block)
+    xb, yb = x[bounds[0]:bounds[1]], labels[bounds[0]:bounds[1]]
+    results, rules, tensors, breaks = {}, [], {"worst": None, "by_attack": {}}, None
+    started = time.perf_counter()
+    if config.protocol in ("paper", "both"):
+        budgets = protocol_budgets(config.paper_eps, config.eps, config.secondary_eps)
+        paper = paper_protocols(model, xb, yb, budgets, seed=seed, full=config.paper_full_suite,
+                                max_steps=2 if config.smoke else None)
+        results.update({f"paper@{255 * b:.0f}": r for b, r in paper.items()})
+    if config.protocol in ("adaptive", "both"):
+        adversarial = {}
+        results["adaptive"] = adaptive_protocol(model, xb, yb, config.eps, settings, seed=seed, sources={"cnn": cnn},
+                                                gradient_model=attacker, examples=adversarial)
+        if config.secondary_eps:
+            results["adaptive_secondary"] = adaptive_protocol(model, xb, yb, config.secondary_eps, settings, seed=seed,
+                                                              sources={"cnn": cnn}, gradient_model=attacker,
+                                                              main_budget=False)
+        rules = rescore(model, xb, yb, adversarial, ["majority", "all"], draws=settings.scoring_draws, seed=seed)
+        if settings.cascade and config.sanity_examples:   # judged here, where every attack's images are at hand
+            breaks = sanity.cascade_challenger_breaks(model, results["adaptive"], adversarial, yb, settings, seed)
+        worst = pick_worst({a["name"]: a["per_example"] for a in results["adaptive"]["attacks"]}, adversarial)
+        tensors = shards.adversarial_tensors(adversarial, worst, every_attack=block == 0)
+    shards.write_block(out, block, {"start": bounds[0], "stop": bounds[1], "seed": seed, "results": results,
+                                    "other_scoring_rules": rules, "challenger_breaks": breaks,
+                                    "seconds": round(time.perf_counter() - started, 2)},
+                       tensors)
+
+
+def _merge_and_report(model, attacker, cnn, x, labels, data, config: EvaluationConfig, settings: AttackSettings,
+                      out: Path, num_blocks: int, *, model_path: Path, budget_choice, cnn_name: str, world: int,
+                      backend) -> AttackMetrics:
+    """Rank 0: every block's results merged, the sanity checks, the record, the examples and report.md."""
+    from idc_lite.comparisons.baselines import prediction_cost
+    from idc_lite.evaluation import sanity
+    from idc_lite.evaluation.examples import save_examples
+    from idc_lite.evaluation.sharding import merge_results, merge_scoring_rules
+    from idc_lite.foundation.files import atomic_save
+
+    blocks = [shards.read_block(out, b, with_tensors=True) for b in range(num_blocks)]
+    missing = [b for b, found in enumerate(blocks) if found is None]
+    if missing:
+        raise InputError(f"blocks {missing} of {out} have not finished; run the same command again to evaluate them")
+    records = [record for record, _ in blocks]
+    merged = {key: merge_results([r["results"][key] for r in records], seed=config.seed, block_size=config.block_size)
+              for key in records[0]["results"]}
+    adaptive = merged.get("adaptive")
+    rules, checks, adversarial = [], [], {}
+    if adaptive is not None:
+        rules = merge_scoring_rules([r["other_scoring_rules"] for r in records], [r["stop"] - r["start"] for r in records])
+        atomic_save(torch.cat([t["worst"] for _, t in blocks]), out / "worst_adversarial.pt")
+        adversarial = blocks[0][1]["by_attack"]
+        if config.sanity_examples:
+            t0 = time.perf_counter()
+            breaks = _joined_challenger_breaks(records, out) if adaptive.get("cascade") else None
+            checks = sanity.run_sanity_checks(
+                model, cnn, adaptive, adversarial, x, labels, eps=config.eps,
+                eps_list=_sweep_budgets(config.smoke), eot_list=_eot_list(config.smoke), settings=settings,
+                sanity_examples=config.sanity_examples, seed=config.seed, num_classes=data.num_classes,
+                gradient_model=attacker, challenger_breaks=breaks)
+            print(f"sanity checks: {time.perf_counter() - t0:.0f} s")
+    examples_path = save_examples(out / "eval_examples.pt", x, labels, split="test", first=config.examples, data=data.info)
+    metrics = AttackMetrics(
+        model=str(model_path), examples_file=examples_path.name,
+        num_examples=config.examples, sanity_examples=config.sanity_examples if checks else 0, eps=config.eps,
+        paper_eps=config.paper_eps, norm="Linf", seed=config.seed, cost=prediction_cost(model, data.image_shape),
+        paper_protocol={k: v for k, v in merged.items() if k.startswith("paper@")},
+        adaptive_protocol=adaptive or {}, adaptive_protocol_secondary=merged.get("adaptive_secondary"),
+        secondary_eps=config.secondary_eps, budget_choice=budget_choice, other_scoring_rules=rules,
+        sanity_checks=checks, cnn_file=cnn_name, settings=settings,
+        evaluation={"block_size": config.block_size, "blocks": num_blocks, "processes": world, "backend": backend,
+                    "protocol": config.protocol, "weights_sha256": config.weights_sha256,
+                    "seconds_in_blocks": round(sum(r["seconds"] for r in records), 1)})
+    write_metrics(out, metrics)
+    report = evaluation_report(metrics)
+    atomic_write_bytes(out / "report.md", lambda handle: handle.write(report.encode()))
+    print(report)
+    return metrics
+
+
+def _joined_challenger_breaks(records: list[dict], out: Path) -> dict:
+    """{check: the challengers' breaks over all blocks}, from what each block judged on its own images."""
+    from idc_lite.evaluation.cascade_checks import join_challenger_breaks
+
+    stale = [b for b, r in enumerate(records) if not r.get("challenger_breaks")]
+    if stale:        # shards.check_folder refuses earlier formats before any work; this guards the merge itself
+        raise InputError(f"blocks {stale} of {out} hold no challenger checks of their own; they are kept: evaluate "
+                         "into a new folder (--out)")
+    return {check: join_challenger_breaks([(r["start"], r["challenger_breaks"][check]) for r in records])
+            for check in records[0]["challenger_breaks"]}
+
+
+def _sweep_budgets(smoke: bool) -> list[float]:
+    eps_list = [float(e) / 255 for e in NOTEBOOK_DEFAULTS["eps_sweep_255"].split(",")]
+    return eps_list[:1] + eps_list[-1:] if smoke else eps_list
+
+
+def _eot_list(smoke: bool) -> list[int]:
+    eot = [int(k) for k in NOTEBOOK_DEFAULTS["eot_curve"].split(",")]
+    return eot[:2] if smoke else eot
+
+
+def evaluation_report(metrics: AttackMetrics) -> str:
+    """report.md: each protocol's attack table (accuracies with 95 % intervals and n), the sanity checks."""
+    from idc_lite.evaluation.protocol import attack_table
+    from idc_lite.evaluation.sanity import summary_rows
+    from idc_lite.figures.plots import table_markdown
+
+    how = metrics.evaluation or {}
+    parts = [f"# Robustness evaluation: {metrics.num_examples} test examples\n",
+             f"Seed {metrics.seed}; blocks of {how.get('block_size')} examples ({how.get('blocks')} blocks) on "
+             f"{how.get('processes')} process(es); model weights sha256 {str(how.get('weights_sha256'))[:12]}.  Attack settings: "
+             + ", ".join(f"{k} {v}" for k, v in asdict(metrics.settings).items()) + ".\n"]
+    protocols = {**metrics.paper_protocol}
+    if metrics.adaptive_protocol:
+        protocols[f"adaptive@{255 * metrics.eps:.0f}"] = metrics.adaptive_protocol
+    if metrics.adaptive_protocol_secondary:
+        protocols[f"adaptive@{255 * metrics.secondary_eps:.0f}"] = metrics.adaptive_protocol_secondary
+    for key, result in protocols.items():
+        scoring = "one draw, clean and adversarial (the authors' count)" if key.startswith("paper") else \
+            f"one-draw accuracy averaged over {result['draws']} draws"
+        parts.append(table_markdown(attack_table(result), title=f"{key} (/255), n = {result['examples']}, {scoring}"))
+    if metrics.sanity_checks:
+        parts.append(table_markdown(summary_rows(metrics.sanity_checks),
+                                    title=f"sanity checks (costlier ones on the first {metrics.sanity_examples} examples)"))
+    return "\n\n".join(parts) + "\n"
+
+
+# ---- reading a finished evaluation (notebook 04's evaluation_dir) ------------------------------------
+@dataclass
+class FinishedEvaluation:
+    """What ``idc-lite evaluate`` wrote to ``folder``: its record, the evaluated examples x (N, C, H, W) in
+    [0, 1] and labels (N,), the worst case's adversarial examples (N, C, H, W), and block 0's adversarial
+    examples by attack (what the sanity checks start from)."""
+    folder: Path
+    metrics: AttackMetrics
+    x: torch.Tensor
+    labels: torch.Tensor
+    worst_adversarial: torch.Tensor
+    adversarial: dict
+
+    def paper_by_budget(self, budgets: list[float]) -> dict[float, dict]:
+        """{budget: paper-protocol result} for ``budgets`` (L-inf, [0, 1] units), as notebook 04 holds them."""
+        found = {b: self.metrics.paper_protocol.get(f"paper@{255 * b:.0f}") for b in budgets}
+        missing = [f"{255 * b:g}/255" for b, r in found.items() if r is None]
+        if missing:
+            raise InputError(f"{self.folder} has no paper-protocol result at {', '.join(missing)}: evaluate with "
+                             "--protocol both and the same budgets")
+        return found
+
+
+def read_evaluation(folder: str | Path, model_path: str | Path) -> FinishedEvaluation:
+    """The finished evaluation in ``folder``, checked to be of the model in ``model_path`` and of both protocols."""
+    from idc_lite.evaluation.examples import load_examples
+    from idc_lite.foundation.errors import MissingArtifactError
+    from idc_lite.foundation.files import read_torch_file
+
+    folder = Path(folder)
+    metrics = read_metrics(folder).attack
+    if metrics is None or not metrics.evaluation:
+        held = len(list((folder / "blocks").glob("block-*.json"))) if (folder / "blocks").is_dir() else 0
+        raise MissingArtifactError(f"{folder} holds no finished evaluation ({held} block(s) written): run "
+                                   "idc-lite evaluate --out with that folder, or again to finish it")
+    from idc_lite.training.checkpoint import load_classifier
+
+    if metrics.evaluation.get("weights_sha256") != weights_fingerprint(load_classifier(model_path)):
+        raise InputError(f"{folder} evaluated another model than {model_path} (sha256 "
+                         f"{str(metrics.evaluation.get('weights_sha256'))[:12]}...): evaluate this run's model")
+    if metrics.evaluation.get("protocol") != "both":
+        raise InputError(f"{folder} ran the {metrics.evaluation.get('protocol')} protocol only; notebook 04 compares "
+                         "both: evaluate with --protocol both")
+    x, labels = load_examples(folder / metrics.examples_file)
+    blocks = read_torch_file(shards.block_paths(folder, 0)[1])
+    return FinishedEvaluation(folder, metrics, x, labels, read_torch_file(folder / "worst_adversarial.pt"),
+                              blocks["by_attack"])

@@ -1,0 +1,259 @@
+"""The notebooks are valid nbgrader sources, the student copies hold no solutions, and the autograder
+gives the untouched student copies 0 and the instructor source full marks (smoke mode)."""
+import csv
+import inspect
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import REPO
+from idc_lite.foundation.errors import AssignmentError
+from idc_lite.teaching import checks
+from idc_lite.teaching.course import generate, graded_cells
+from idc_lite.teaching.grading import find_submissions, totals
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _cells(path):
+    return nbformat.read(path, as_version=4).cells
+
+
+def _meta(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+def _solution_lines(cell) -> list[str]:
+    """The substantial lines between a cell's solution markers: statements that compute something
+    (an assignment or a return), not continuation lines such as a generator argument."""
+    lines, inside = [], False
+    for line in cell.source.splitlines():
+        if line.strip() == "### BEGIN SOLUTION":
+            inside = True
+        elif line.strip() == "### END SOLUTION":
+            inside = False
+        elif inside and len(line.strip()) > 25 and ("=" in line or line.strip().startswith("return")):
+            lines.append(line.strip())
+    return lines
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_an_nbgrader_source(path):
+    cells = _cells(path)
+    ids = [_meta(c)["grade_id"] for c in cells if _meta(c)]
+    assert len(ids) == len(set(ids)), "grade ids must be unique"
+    for cell in cells:
+        meta = _meta(cell)
+        if "BEGIN SOLUTION" in cell.source or "BEGIN HIDDEN TESTS" in cell.source:
+            assert meta, f"markers without nbgrader metadata: {cell.source[:60]!r}"
+        if "BEGIN SOLUTION" in cell.source:
+            assert meta["solution"] and not meta["grade"]
+        if meta.get("grade") and cell.cell_type == "code":
+            assert meta["locked"] and meta["points"] > 0 and not meta["solution"]
+            assert re.search(r"check_\w+\(", cell.source), "a grading cell calls its checker"
+            assert "import" in cell.source, "grading cells import their checker (the autograder restores them alone)"
+        if meta.get("grade") and cell.cell_type == "markdown":
+            assert meta["solution"] and meta["points"] > 0 and "**Answer.**" in cell.source
+    auto = [c for c in graded_cells(path) if not c["manual"]]
+    assert len({c["grade_id"].split("_")[1] for c in auto}) >= 2, "at least two autograded exercises per notebook"
+    markdown = "".join(c.source for c in cells if c.cell_type == "markdown")
+    assert "## Exercises" in markdown
+
+
+def test_every_checker_grades_an_exercise():
+    grading = "".join(c.source for p in NOTEBOOKS for c in _cells(p) if _meta(c).get("grade"))
+    public = [name for name, fn in inspect.getmembers(checks, inspect.isfunction)
+              if name.startswith("check_") and fn.__module__.startswith(checks.__name__ + ".")]
+    assert len(public) >= 10
+    assert [name for name in public if f"{name}(" not in grading] == []
+
+
+def test_no_solution_is_visible_earlier_or_in_the_readme_or_the_docs():
+    readme = "".join(p.read_text() for p in [REPO / "README.md", REPO / "CHANGELOG.md", *(REPO / "docs").glob("*.md")])
+    earlier: list[str] = []
+    for path in NOTEBOOKS:
+        for cell in _cells(path):
+            for line in _solution_lines(cell):
+                assert line not in readme, f"{path.name}: solution line in the README: {line}"
+                assert not any(line in source for source in earlier), f"{path.name}: solution shown earlier: {line}"
+            earlier.append(cell.source)
+
+
+def test_find_submissions_accepts_only_the_student_copies_names(tmp_path):
+    names = [p.stem for p in NOTEBOOKS]
+    (tmp_path / "01_label_images.ipynb").write_text("{}")
+    (tmp_path / "04_attack").mkdir()
+    (tmp_path / "04_attack" / "04_attack.ipynb").write_text("{}")
+    assert set(find_submissions(tmp_path, names)) == {"01_label_images", "04_attack"}
+    (tmp_path / "my_answers.ipynb").write_text("{}")
+    with pytest.raises(AssignmentError, match="keep the student copies' file names"):
+        find_submissions(tmp_path, names)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AssignmentError, match="no notebooks in"):
+        find_submissions(tmp_path / "empty", names)
+    with pytest.raises(AssignmentError, match="must be a folder"):
+        find_submissions(tmp_path / "missing", names)
+
+
+def test_make_grade_without_submissions_says_how():
+    done = subprocess.run(["make", "-s", "grade"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert done.returncode == 2 and "usage: make grade SUBMISSIONS=folder" in done.stderr
+
+
+@pytest.fixture(scope="session")
+def generated_course(tmp_path_factory):
+    """One nbgrader course generated from the notebooks, shared by every test of the session."""
+    course = tmp_path_factory.mktemp("course")
+    return course, generate(course)
+
+
+@pytest.fixture
+def student_copies(generated_course):
+    return generated_course[1]
+
+
+def test_a_course_generated_from_other_notebooks_is_refused(generated_course, tmp_path):
+    from idc_lite.teaching.course import source_notebooks
+    from idc_lite.teaching.grading import _course_for_grading
+
+    sources = {p.stem: p for p in source_notebooks()}
+    stale = tmp_path / "stale"
+    shutil.copytree(generated_course[0], stale)
+    copy = stale / "source" / NOTEBOOKS[0].stem / NOTEBOOKS[0].name
+    copy.write_text(copy.read_text().replace("label", "lable", 1))
+    with pytest.raises(AssignmentError, match="another version"):
+        _course_for_grading(tmp_path / "c1", sources, stale)
+    with pytest.raises(AssignmentError, match="no generated assignment"):
+        _course_for_grading(tmp_path / "c2", sources, tmp_path / "empty")
+    _course_for_grading(tmp_path / "c3", sources, generated_course[0])      # the fresh one is taken as it is
+    assert (tmp_path / "c3" / "release" / NOTEBOOKS[0].stem / NOTEBOOKS[0].name).is_file()
+
+
+def test_student_copies_hold_no_solution_and_no_hidden_test(student_copies):
+    assert [p.name for p in student_copies] == [p.name for p in NOTEBOOKS]
+    for release, source in zip(student_copies, NOTEBOOKS):
+        assert release.parent.name == source.stem
+        text = release.read_text()
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "**Answer.**" not in text
+        for cell in _cells(source):
+            for line in _solution_lines(cell):
+                assert line not in text, f"{release.name} shows a solution line: {line}"
+        for cell in _cells(source):
+            if _meta(cell).get("grade") and cell.cell_type == "code" and "HIDDEN TESTS" in cell.source:
+                hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].strip()
+                assert hidden not in text
+        released = {_meta(c)["grade_id"]: c for c in _cells(release) if _meta(c)}
+        assert all(released[c["grade_id"]].metadata.get("editable") is False for c in graded_cells(source) if not c["manual"])
+
+
+def _grade(folder, *options):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("IDC_LITE_")}, "IDC_LITE_SMOKE": "1"}
+    done = subprocess.run([sys.executable, "-m", "idc_lite", "grade", str(folder), *options],
+                          capture_output=True, text=True, cwd=REPO, timeout=1200, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with open(folder / "grades.csv") as handle:
+        return list(csv.DictReader(handle)), done.stdout
+
+
+@pytest.mark.slow
+def test_untouched_student_copies_score_zero(generated_course, smoke_run, tmp_path):
+    """Graded with the session's one course and one model (the smoke run's), as a class would be."""
+    course, student_copies = generated_course
+    for release in student_copies:
+        (tmp_path / release.name).write_bytes(release.read_bytes())
+    rows, printed = _grade(tmp_path, "--model", str(smoke_run / "model.pt"), "--course", str(course))
+    auto = [r for r in rows if r["graded_by"] == "auto"]
+    assert len(auto) >= 2 * len(NOTEBOOKS)
+    assert all(r["status"] == "graded" and float(r["points"]) == 0.0 and float(r["max_points"]) > 0 for r in auto)
+    assert "total" in printed and "autograded 0 / " in printed
+    assert {p.stem for p in NOTEBOOKS} == {p.stem for p in (tmp_path / "autograded").glob("*.ipynb")}
+
+
+@pytest.mark.slow
+def test_instructor_source_scores_full_marks_with_a_model_made_elsewhere(tmp_path, smoke_run, generated_course):
+    for source in NOTEBOOKS:
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    rows, _ = _grade(tmp_path, "--model", str(smoke_run / "model.pt"), "--course", str(generated_course[0]))
+    graded_02 = nbformat.read(tmp_path / "autograded" / NOTEBOOKS[1].name, as_version=4)
+    printed = "".join(o.get("text", "") for c in graded_02.cells if c.cell_type == "code" for o in c.outputs)
+    assert "using the model trained elsewhere" in printed and "no training here" in printed
+    auto = [r for r in rows if r["graded_by"] == "auto"]
+    assert all(r["status"] == "graded" and float(r["points"]) == float(r["max_points"]) for r in auto), auto
+    manual = [r for r in rows if r["graded_by"] == "manual"]
+    assert manual and all(r["status"] == "needs manual grading" and r["points"] == "" for r in manual)
+    from idc_lite.teaching.grading import GradeRow
+
+    total = totals([GradeRow(r["notebook"], r["cell_id"], float(r["points"]) if r["points"] else "",
+                             float(r["max_points"]), r["graded_by"], r["status"]) for r in rows])["total"]
+    assert total["auto"] == total["auto_max"] > 0
+
+
+@pytest.mark.slow
+def test_a_class_is_graded_on_two_dask_workers(generated_course, smoke_run, tmp_path):
+    """Three students (untouched copies, the solutions, and a file that is not a notebook beside a notebook that
+    hangs past the per-cell timeout) graded as tasks on a LocalCluster of 2 workers, with one course and one
+    model: a class table, and a grades.csv per student."""
+    from idc_lite.teaching.class_grading import CLASS_FILE, CLASS_TABLE
+
+    course, student_copies = generated_course
+    submitted = NOTEBOOKS[:2]                  # 01 and 02: the model is given, so 02 trains nothing
+    for student, files in (("untouched", [c for c in student_copies if c.stem in {p.stem for p in submitted}]),
+                           ("solved", submitted)):
+        (tmp_path / student).mkdir()
+        for f in files:
+            (tmp_path / student / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / NOTEBOOKS[0].name).write_text("this is not a notebook")
+    hangs = json.loads(submitted[1].read_text())          # the solved 02, stuck in its first cell after the parameters
+    stuck = next(c for c in hangs["cells"] if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", []))
+    stuck["source"] = "import time\ntime.sleep(100000)\n" + "".join(stuck["source"])
+    (tmp_path / "broken" / submitted[1].name).write_text(json.dumps(hangs))
+    env = {**os.environ, "IDC_LITE_SMOKE": "1"}
+    done = subprocess.run([sys.executable, "-m", "idc_lite", "grade", str(tmp_path), "--model", str(smoke_run / "model.pt"),
+                           "--course", str(course), "--workers", "2", "--timeout", "90"],
+                          capture_output=True, text=True, cwd=REPO, timeout=1800, env=env)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]     # 1: not every student was graded
+    with open(tmp_path / CLASS_FILE) as handle:
+        rows = {(r["student"], r["notebook"]): r for r in csv.DictReader(handle)}
+    first, second = NOTEBOOKS[0].stem, NOTEBOOKS[1].stem
+    maximum = {p.stem: sum(c["points"] for c in graded_cells(p)) for p in NOTEBOOKS}
+    auto = {p.stem: sum(c["points"] for c in graded_cells(p) if not c["manual"]) for p in NOTEBOOKS}
+    assert {s for s, _ in rows} == {"untouched", "solved", "broken"} and len(rows) == 3 * len(NOTEBOOKS)
+    assert float(rows["solved", first]["points"]) == auto[first] > 0 and float(rows["solved", second]["points"]) == auto[second]
+    assert float(rows["untouched", first]["points"]) == 0.0 and rows["untouched", first]["status"] == "graded"
+    assert all(float(rows[s, n]["max_points"]) == maximum[n] for s, n in rows)
+    assert rows["solved", NOTEBOOKS[3].stem]["status"] == "not submitted"
+    assert rows["broken", first]["status"].startswith("grading failed") and float(rows["broken", first]["points"]) == 0
+    # the stuck cell was stopped and the cells after it still ran (nbgrader goes on): the row says what happened
+    assert "ran past the per-cell timeout of 90 s" in rows["broken", second]["status"]
+    assert int(rows["solved", first]["manual_pending"]) >= 1
+    assert (tmp_path / "solved" / "grades.csv").is_file() and (tmp_path / "untouched" / "grades.csv").is_file()
+    table = (tmp_path / CLASS_TABLE).read_text()
+    assert "ran past the per-cell timeout" in table
+    assert f"| solved | {auto[first] + auto[second]:g} | {sum(maximum.values()):g} |" in table
+
+
+def test_a_timed_out_or_dead_kernel_is_named_and_a_student_error_is_not(tmp_path):
+    """nbgrader grades a notebook whose cell hit the timeout as if it had run: the grader must say so."""
+    from idc_lite.teaching.grading import execution_problem
+
+    def notebook(*enames):
+        path = tmp_path / f"{'-'.join(enames) or 'clean'}.ipynb"
+        cells = [{"cell_type": "code", "source": "", "metadata": {},
+                  "outputs": [{"output_type": "error", "ename": e, "evalue": "", "traceback": []}]} for e in enames]
+        path.write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": "", "metadata": {}}, *cells]}))
+        return path
+
+    assert execution_problem(notebook("NameError", "CellTimeoutError"), 60) == (
+        "timed out: cell 2 ran past the per-cell timeout of 60 s and was stopped")
+    assert execution_problem(notebook("DeadKernelError"), 60).startswith("kernel died in cell 1")
+    assert execution_problem(notebook("NotImplementedError", "ExerciseCheckFailed"), 60) is None
+    assert execution_problem(notebook(), 60) is None and execution_problem(tmp_path / "none.ipynb", 60) is None
+    (tmp_path / "junk.ipynb").write_text("not json")
+    assert execution_problem(tmp_path / "junk.ipynb", 60) is None
