@@ -20,6 +20,7 @@ from timing import evaluated_run
 
 from idc_lite.evaluation.attacks import autoattack_rand
 from idc_lite.evaluation.scoring import score_under_rule
+from idc_lite.foundation.streams import seeded
 
 
 def main() -> None:
@@ -33,10 +34,10 @@ def main() -> None:
     summary, evaluation, model, x, labels = evaluated_run(args.run, args.examples)
     eps, draws = evaluation.eps, evaluation.adaptive_protocol["draws"]
     t0 = time.perf_counter()
-    adv = autoattack_rand(model, x, labels, eps, generator=torch.Generator().manual_seed(args.seed + 50_000),
+    adv = autoattack_rand(model, x, labels, eps, generator=seeded(args.seed, "04/autoattack-rand"),
                           n_iter=args.n_iter, eot_iter=args.eot_iter)
     seconds = time.perf_counter() - t0
-    score = score_under_rule(model, adv, labels, "one", torch.Generator().manual_seed(args.seed + 60_000), draws)
+    score = score_under_rule(model, adv, labels, "one", seeded(args.seed, "autoattack-crosscheck/scoring"), draws)
     kit = torch.tensor(evaluation.adaptive_protocol["worst_case_per_example"][:args.examples])
     label = "AutoAttack-rand" if (args.n_iter, args.eot_iter) == (100, 20) else "reduced AutoAttack-rand"
     print(json.dumps({

@@ -24,7 +24,7 @@ from idc_lite.evaluation.attacks import FirstStepSurrogate, PGDSettings, fgsm, p
 from idc_lite.evaluation.suites import DEFAULTS
 from idc_lite.figures.plots import draw_image
 from idc_lite.foundation.runtime import is_headless
-from idc_lite.foundation.streams import sampler_noise_generator
+from idc_lite.foundation.streams import sampler_noise_generator, seeded
 from idc_lite.model.bridge import BrownianBridge
 from idc_lite.model.classifier import to_image_scale, to_model_scale
 from idc_lite.model.label_images import SCALINGS, label_image_diagnostics, make_label_images
@@ -217,7 +217,7 @@ def attack_figure(model, x: torch.Tensor, labels: torch.Tensor, class_names: Seq
     eps = eps_255 / 255
     adversarial = _attack_one(model, image, label, eps, attack, torch.Generator().manual_seed(seed)) if eps > 0 else image
     with torch.no_grad():
-        g = torch.Generator().manual_seed(seed + 1)
+        g = seeded(seed, "explorer/attack-prediction")
         clean_logits = model(image, generator=g)[0]
         output = to_image_scale(model.sample(adversarial, generator=g).x0)
         adv_logits = -model.distances_to_label_images(output)[0] / model.config.tau
@@ -236,7 +236,7 @@ def attack_figure(model, x: torch.Tensor, labels: torch.Tensor, class_names: Seq
     ax.bar(k + 0.2, adv_logits.tolist(), width=0.4, label="adversarial", color="tab:orange")
     ax.set_xticks(k.tolist(), [f"{n}{' (true)' if i == true else ''}" for i, n in enumerate(class_names)], fontsize=7)
     ax.set_ylabel("logit = -distance / tau", fontsize=8)
-    ax.set_title(f"prediction on the adversarial image (one draw, seed {seed + 1}): {class_names[predicted]}", fontsize=9)
+    ax.set_title(f"prediction on the adversarial image (one draw, seed {seed}): {class_names[predicted]}", fontsize=9)
     ax.legend(fontsize=7)
     return fig
 

@@ -24,6 +24,7 @@ from idc_lite.foundation.files import (
 )
 from idc_lite.foundation.machine import native_bf16
 from idc_lite.foundation.runtime import progress_bar
+from idc_lite.foundation.streams import hashed_seed, seeded
 from idc_lite.foundation.validation import check_batch, check_int
 from idc_lite.model.classifier import IDCClassifier, to_model_scale
 from idc_lite.model.losses import idc_loss
@@ -117,7 +118,7 @@ class Trainer:
             self.scheduler = None
         self.ema = EMA(model.unet, config.ema_decay) if config.use_ema else None
         self.generator = torch.Generator().manual_seed(config.seed)   # shuffling, timesteps, bridge noise
-        self.dropout_rng_state = torch.Generator().manual_seed(config.seed + 1).get_state()  # dropout (global RNG, forked)
+        self.dropout_rng_state = seeded(config.seed, "training/dropout").get_state()  # dropout (global RNG, forked)
         self.dropout_cuda_rng_state: torch.Tensor | None = None   # dropout on a GPU: its own generator, kept likewise
         self._timesteps_drawn_from = self._timestep_pool(model, config)
         self.global_step = 0
@@ -257,7 +258,7 @@ class Trainer:
             # Every process starts from the same state (as on the CPU), so rank 0's checkpoint resumes all.
             if cuda:
                 if self.dropout_cuda_rng_state is None:
-                    torch.cuda.manual_seed(cfg.seed + 1)
+                    torch.cuda.manual_seed(hashed_seed(cfg.seed, "training/dropout-cuda"))
                 else:
                     torch.cuda.set_rng_state(self.dropout_cuda_rng_state, device)
             while self.epoch < target:

@@ -120,3 +120,17 @@ def test_no_seed_behaves_unlike_the_others_at_batch_sizes_1_and_k(digits_model):
         pushed = (p[others] == position_class[others]).float().mean().item()
         assert pushed <= 0.3, f"seed {seed}, batch size {batch}: {pushed:.0%} of the images go to their position's class"
 
+
+def test_no_stream_is_an_offset_of_another_seed():
+    """Every second stream of a seed is named (``seeded(seed, purpose)``, ``spawn``), never ``seed + N``: offsets
+    meet (seed 0 + 1 is seed 1's own stream) and a reader cannot tell which consumer owns which."""
+    import re
+
+    from conftest import REPO
+
+    pattern = re.compile(r"seed\s*\+\s*\d")
+    sources = [*(REPO / "idc_lite").rglob("*.py"), *(REPO / "benchmarks").glob("*.py"), *(REPO / "tests").rglob("*.py"),
+               *(REPO / "notebooks").glob("*.ipynb")]
+    hits = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in sources for m in pattern.finditer(p.read_text())
+            if p.name != "test_streams.py"]
+    assert hits == []

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from idc_lite.evaluation.attacks import FirstStepSurrogate, FixedNoise, PGDSettings, margin, pgd, pgd_linf
+from idc_lite.foundation.streams import seeded
 from idc_lite.model.classifier import to_image_scale, to_model_scale
 from idc_lite.teaching.checks.common import as_tensor, call_answer, close, diagnose, fail, passed
 
@@ -19,7 +20,7 @@ class NoisyLinear(nn.Module):
 
     def __init__(self, pixels: int, noise_std: float, seed: int = 0):
         super().__init__()
-        self.weight = torch.randn((2, pixels), generator=torch.Generator().manual_seed(seed + 100))
+        self.weight = torch.randn((2, pixels), generator=seeded(seed, "checks/noisy-linear-weights"))
         self.noise_std = noise_std
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -33,8 +34,9 @@ class NoisyLinear(nn.Module):
         return (self.weight[1 - labels] - self.weight[labels]).view_as(x)
 
 
-def _toy_batch(seed: int, batch: int, side: int):
-    g = torch.Generator().manual_seed(seed)
+def _toy_batch(seed: int, batch: int, side: int, purpose: str = ""):
+    """A batch in [0.2, 0.8] with labels in {0, 1}: from the seed itself, or a stream of its own named ``purpose``."""
+    g = seeded(seed, purpose) if purpose else torch.Generator().manual_seed(seed)
     x = 0.2 + 0.6 * torch.rand((batch, 1, side, side), generator=g)
     labels = torch.randint(0, 2, (batch,), generator=g)
     return x, labels
@@ -58,7 +60,7 @@ def check_eot_gradient(eot_gradient: Callable, seed: int = 0) -> str:
     noisy = NoisyLinear(16, 2.0, seed)
     samples = 256
     got = as_tensor(ex, "the gradient", call_answer(ex, eot_gradient, noisy, x.clone(), labels.clone(), samples,
-                                            torch.Generator().manual_seed(seed + 1)), x.shape)
+                                            seeded(seed, "checks/04.1-noisy-gradient")), x.shape)
     error = float((got - expected.double()).norm() / expected.double().norm())
     if error > 0.3:
         fail(ex, f"averaged over {samples} draws, the gradient should be close to its expectation (relative error "
@@ -88,7 +90,7 @@ def check_eot_pgd(eot_pgd: Callable, seed: int = 0) -> str:
                   "on a model without noise, 3 steps of size eps/2 from x should end on the corner x + eps * "
                   "sign(gradient), clipped to [0, 1]")
     eps = 0.1
-    x, labels = _toy_batch(seed + 1, 16, 8)
+    x, labels = _toy_batch(seed, 16, 8, purpose="checks/04.1-noisy-batch")
     noisy = NoisyLinear(64, 2.0, seed)
     got = call_answer(ex, eot_pgd, noisy, x.clone(), labels.clone(), eps, eps / 2, 3, 64, torch.Generator().manual_seed(seed))
     got = as_tensor(ex, "x_adv", got, x.shape)

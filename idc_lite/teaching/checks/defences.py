@@ -7,6 +7,7 @@ import torch
 
 from idc_lite.defences.ddpm import ClassConditionalUNet, DDPMConfig, DDPMSchedule
 from idc_lite.defences.likelihood import DiffusionLikelihoodClassifier
+from idc_lite.foundation.streams import seeded
 from idc_lite.model.unet import UNetConfig
 from idc_lite.teaching.checks.common import as_tensor, call_answer, close, diagnose, fail, passed
 
@@ -60,7 +61,7 @@ def check_class_errors(my_class_errors: Callable, seed: int = 0) -> str:
     :meth:`DiffusionLikelihoodClassifier.class_errors` on a small random class-conditional U-Net."""
     ex = "07.2 the likelihood classifier's class score"
     model = _tiny_classifier(seed)
-    x = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(seed + 1))
+    x = torch.rand(5, 1, 8, 8, generator=seeded(seed, "checks/07.2-images"))
     with torch.no_grad():
         expected = model.class_errors(x)
         out = call_answer(ex, my_class_errors, model.denoiser, model.schedule, x.clone(), list(model.timesteps),
