@@ -71,7 +71,7 @@ def check_images(x: object, channels: int | None = None, image_size: int | None 
 def check_noise(noise: object, count: int, shape: tuple[int, ...], name: str = "noise") -> list[torch.Tensor]:
     """Check a sampler's explicit noise draws; return them as a list of ``count`` tensors.
 
-    Expected: a list or tuple of ``count`` floating tensors, or one tensor (count, *shape), each draw of
+    Expected: a list or tuple of ``count`` floating tensors, or one tensor ``(count, *shape)``, each draw of
     shape ``shape`` (the input's) with finite values (standard Gaussian draws).  Raises :class:`InputError`.
     """
     if isinstance(noise, torch.Tensor):

@@ -253,7 +253,7 @@ class UNet(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             for module in self.modules():
-                if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear, nn.GroupNorm)):
+                if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear, nn.GroupNorm, nn.Embedding)):
                     module.reset_parameters()
             zeroed = [b.out_layers[-1] for b in self.modules() if isinstance(b, ResBlock)]
             zeroed += [b.proj_out for b in self.modules() if isinstance(b, AttentionBlock)] + [self.out[-1]]
