@@ -122,36 +122,28 @@ def test_notebook_04_takes_its_attack_defaults_from_the_one_place():
     values = {n.target.id: ast.literal_eval(n.value) for n in ast.parse(cell.source).body if isinstance(n, ast.AnnAssign)}
     for name in ("steps", "eot_samples", "square_queries", "apgd_steps", "apgd_eot", "apgd_tail_eot", "rescoring_draws"):
         assert values[name] == getattr(DEFAULTS, name), name
-    # idc-lite evaluate falls back on the same defaults where a run has no record of notebook 04
-    from idc_lite.runs.sharded_evaluation import NOTEBOOK_DEFAULTS
+    # notebook 04 and idc-lite evaluate share one settings type, whose defaults are the parameters cell's
+    from dataclasses import fields
 
-    for name, value in NOTEBOOK_DEFAULTS.items():
-        assert values[name] == value, name
+    from idc_lite.evaluation.model_evaluation import EvaluationSettings
 
-
-def _smoke_overrides(source: str) -> dict:
-    """``{name: value}`` of the tuple assignments under ``if smoke:`` (``min(x, N)`` read as N)."""
-    smoke = next(n for n in ast.parse(source).body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "smoke")
-    values = {}
-    for node in (n for n in smoke.body if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Tuple)):
-        for target, value in zip(node.targets[0].elts, node.value.elts):
-            if isinstance(value, ast.Call) and getattr(value.func, "id", "") == "min":
-                value = value.args[-1]
-            if isinstance(value, ast.Constant):
-                values[target.id] = value.value
-    return values
+    shared = [f for f in fields(EvaluationSettings) if f.name != "smoke"]
+    assert {f.name for f in shared} <= set(values), sorted({f.name for f in shared} - set(values))
+    assert {f.name: values[f.name] for f in shared} == {f.name: f.default for f in shared}
 
 
-def test_notebook_04_and_idc_lite_evaluate_smoke_alike():
-    """`idc-lite evaluate --smoke` proves the code path with notebook 04's smoke settings: one table kept equal."""
+def test_notebook_04_takes_one_path_for_a_recorded_and_a_fresh_evaluation():
+    """No cell of notebook 04 branches on a recorded evaluation or sizes itself for smoke runs: the settings type
+    (``EvaluationSettings.smoke_sized``) and the evaluation (``Evaluation``) do, for the notebook and the command."""
     import nbformat
 
-    from idc_lite.runs.sharded_evaluation import SMOKE
-
-    cells = nbformat.read(REPO / "notebooks" / "04_attack.ipynb", as_version=4).cells
-    values = _smoke_overrides(next(c.source for c in cells if c.cell_type == "code" and c.source.startswith("eps_list")))
-    assert set(SMOKE) <= set(values), sorted(set(SMOKE) - set(values))
-    assert {name: values[name] for name in SMOKE} == SMOKE
+    code = [c.source for c in nbformat.read(REPO / "notebooks" / "04_attack.ipynb", as_version=4).cells
+            if c.cell_type == "code"]
+    forks = [line for src in code for line in src.splitlines()
+             if re.match(r"\s*(el)?if (not )?(smoke|recorded|evaluation_dir)\b", line) or " if recorded else " in line]
+    assert forks == []
+    assert sum("begin_evaluation(" in src for src in code) == 1
+    assert sum("EvaluationSettings.from_parameters(" in src for src in code) == 1
 
 
 def _logic_lines(source: str) -> int:

@@ -11,6 +11,7 @@ It imports results, comparisons, evaluation, figures, training and the foundatio
 """
 from idc_lite.runs.folders import MODEL_FILE, exercise_dir, require, resolve_run_dir
 from idc_lite.runs.parameters import check_parameters
-from idc_lite.runs.sharded_evaluation import read_evaluation
+from idc_lite.runs.sharded_evaluation import begin_evaluation, read_evaluation
 
-__all__ = ["MODEL_FILE", "check_parameters", "exercise_dir", "read_evaluation", "require", "resolve_run_dir"]
+__all__ = ["MODEL_FILE", "begin_evaluation", "check_parameters", "exercise_dir", "read_evaluation", "require",
+           "resolve_run_dir"]

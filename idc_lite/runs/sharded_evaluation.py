@@ -20,11 +20,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
+from idc_lite.evaluation.model_evaluation import AdaptiveResults, Budgets, Evaluation, EvaluationSettings
 from idc_lite.foundation.errors import InputError
 from idc_lite.foundation.files import atomic_write_bytes
 from idc_lite.foundation.run_metrics import AttackMetrics, AttackSettings, read_metrics, write_metrics
@@ -32,12 +33,6 @@ from idc_lite.runs import shards
 from idc_lite.training import distributed
 
 PROTOCOLS = ("adaptive", "paper", "both")
-# notebook 04's defaults (its parameters cell); a test keeps the two equal
-NOTEBOOK_DEFAULTS = {"budget_grid_255": "16,24,32,48,64", "paper_eps_255": 8.0, "sanity_examples": 24,
-                     "scoring_draws": 5, "eps_sweep_255": "8,16,32,64,128", "eot_curve": "1,2,16", "cnn_epochs": 15,
-                     "gradient_precision": "auto", "cascade": True, "cnn_autoattack_queries": 5000}
-SMOKE = {"steps": 2, "eot_samples": 2, "square_queries": 4, "scoring_draws": 2, "sanity_examples": 4, "cnn_epochs": 1,
-         "apgd_steps": 3, "apgd_eot": 1, "rescoring_draws": 4, "cnn_autoattack_queries": 10, "apgd_tail_eot": 2}
 
 
 @dataclass
@@ -70,85 +65,64 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
 
 
 def resolve_config(args: argparse.Namespace, recorded: AttackMetrics | None,
-                   test_size: int) -> tuple[EvaluationConfig, AttackSettings]:
-    """The evaluation's settings: the options, else 04's record in the model's run folder, else 04's defaults."""
-    from idc_lite.evaluation.suites import DEFAULTS
-
-    rec = recorded.settings if recorded else None
-    smoke = args.smoke
+                   test_size: int) -> tuple[EvaluationConfig, EvaluationSettings]:
+    """The evaluation's settings, one by one: the options, else the smoke sizes (``--smoke``), else 04's record in the
+    model's run folder, else notebook 04's defaults (:class:`EvaluationSettings`)."""
     examples = test_size if args.examples == 0 else args.examples
     if not 1 <= examples <= test_size:
         raise InputError(f"--examples must be between 1 and the test set's {test_size} (0: all), got {args.examples}")
     block_size = args.block_size if args.block_size is not None else 100
     if block_size < 1:
         raise InputError(f"--block-size must be at least 1, got {block_size}")
-
-    def pick(option, recorded_value, default, smoke_key=None):
-        if option is not None:
-            return option
-        if smoke and smoke_key:
-            return SMOKE[smoke_key]
-        return recorded_value if recorded_value is not None else default
-
-    settings = AttackSettings(
-        steps=pick(args.steps, rec and rec.steps, DEFAULTS.steps, "steps"),
-        eot_samples=pick(args.eot_samples, rec and rec.eot_samples, DEFAULTS.eot_samples, "eot_samples"),
-        square_queries=pick(args.square_queries, rec and rec.square_queries, DEFAULTS.square_queries, "square_queries"),
-        scoring_draws=pick(args.scoring_draws, rec and rec.scoring_draws, NOTEBOOK_DEFAULTS["scoring_draws"], "scoring_draws"),
-        gradient_twin=True, gradient_precision=NOTEBOOK_DEFAULTS["gradient_precision"],
-        cnn_train_examples=rec.cnn_train_examples if rec else None,
-        # a record of notebook 04 keeps the suite it ran (the cascade, or every attack on every example before it)
-        cascade=rec.cascade if rec else NOTEBOOK_DEFAULTS["cascade"],
-        apgd_steps=pick(None, rec and rec.apgd_steps, DEFAULTS.apgd_steps, "apgd_steps"),
-        apgd_eot=pick(None, rec and rec.apgd_eot, DEFAULTS.apgd_eot, "apgd_eot"),
-        rescoring_draws=pick(None, rec and rec.rescoring_draws, DEFAULTS.rescoring_draws, "rescoring_draws"),
-        # records made before the tail hold 0: a rerun of them keeps their suite
-        apgd_tail_eot=pick(None, rec.apgd_tail_eot if rec else None, DEFAULTS.apgd_tail_eot, "apgd_tail_eot"),
-        autoattack_queries=(rec.autoattack_queries if rec else
-                            SMOKE["cnn_autoattack_queries"] if smoke else NOTEBOOK_DEFAULTS["cnn_autoattack_queries"]),
-        autoattack_iterations=rec.autoattack_iterations if rec else 2 if smoke else 100)
+    base = EvaluationSettings()
+    if recorded:      # a record of notebook 04 keeps its suite (the cascade or not, the tail) and budgets
+        rec = recorded.settings
+        base = replace(base, seed=recorded.seed, sanity_examples=recorded.sanity_examples, steps=rec.steps,
+                       eot_samples=rec.eot_samples, square_queries=rec.square_queries, scoring_draws=rec.scoring_draws,
+                       cascade=rec.cascade, apgd_steps=rec.apgd_steps or base.apgd_steps,
+                       apgd_eot=rec.apgd_eot or base.apgd_eot, apgd_tail_eot=rec.apgd_tail_eot,
+                       rescoring_draws=rec.rescoring_draws or base.rescoring_draws,
+                       cnn_autoattack_queries=rec.autoattack_queries or 0, cnn_train_examples=rec.cnn_train_examples or 0,
+                       eps_255=round(255 * recorded.eps, 6), secondary_eps_255=round(255 * (recorded.secondary_eps or 0), 6),
+                       paper_eps_255=round(255 * recorded.paper_eps, 6))
+    if args.smoke:
+        base = base.smoke_sized()
+    options = {"seed": args.seed, "steps": args.steps, "eot_samples": args.eot_samples,
+               "square_queries": args.square_queries, "scoring_draws": args.scoring_draws,
+               "sanity_examples": args.sanity_examples, "eps_255": args.eps_255,
+               "secondary_eps_255": args.secondary_eps_255, "paper_eps_255": args.paper_eps_255}
+    settings = replace(base, num_examples=examples, paper_full_suite=args.paper_full_suite,
+                       **{k: v for k, v in options.items() if v is not None})
     for name in ("steps", "eot_samples", "square_queries", "scoring_draws"):
         if getattr(settings, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(settings, name)}")
-    sanity = pick(args.sanity_examples, recorded.sanity_examples if recorded else None,
-                  NOTEBOOK_DEFAULTS["sanity_examples"], "sanity_examples")
-    if sanity < 0:
-        raise InputError(f"--sanity-examples must be 0 or more, got {sanity}")
-
-    def budget(option_255, recorded_eps):
-        if option_255 is not None:
-            if not 0 <= option_255 <= 255:
-                raise InputError(f"budgets are in 1/255, between 0 and 255; got {option_255}")
-            return option_255 / 255 or None
-        return recorded_eps
-
+    if settings.sanity_examples < 0:
+        raise InputError(f"--sanity-examples must be 0 or more, got {settings.sanity_examples}")
+    if settings.seed < 0:
+        raise InputError(f"--seed must be 0 or more, got {settings.seed}")
+    for name in ("eps_255", "secondary_eps_255", "paper_eps_255"):
+        if not 0 <= getattr(settings, name) <= 255:
+            raise InputError(f"budgets are in 1/255, between 0 and 255; got {getattr(settings, name)}")
+    settings = replace(settings, sanity_examples=min(settings.sanity_examples, examples, block_size),
+                       paper_eps_255=settings.paper_eps_255 or EvaluationSettings.paper_eps_255)
+    secondary = settings.secondary_eps_255 / 255 or None
     config = EvaluationConfig(
         weights_sha256="", examples=examples, block_size=block_size, protocol=args.protocol,
-        eps=budget(args.eps_255, recorded.eps if recorded else None) or 0.0,
-        secondary_eps=budget(args.secondary_eps_255, recorded.secondary_eps if recorded else None),
-        paper_eps=(budget(args.paper_eps_255, recorded.paper_eps if recorded else None)
-                   or NOTEBOOK_DEFAULTS["paper_eps_255"] / 255),
-        paper_full_suite=args.paper_full_suite, seed=pick(args.seed, recorded.seed if recorded else None, 0),
-        sanity_examples=min(sanity, examples, block_size), smoke=smoke, settings=asdict(settings),
-        cnn_epochs=SMOKE["cnn_epochs"] if smoke else NOTEBOOK_DEFAULTS["cnn_epochs"])
-    if config.seed < 0:
-        raise InputError(f"--seed must be 0 or more, got {config.seed}")
-    if config.secondary_eps == config.eps:
-        config.secondary_eps = None
+        eps=settings.eps_255 / 255, secondary_eps=None if secondary == settings.eps_255 / 255 else secondary,
+        paper_eps=settings.paper_eps_255 / 255, paper_full_suite=settings.paper_full_suite, seed=settings.seed,
+        sanity_examples=settings.sanity_examples, smoke=args.smoke, cnn_epochs=settings.cnn_epochs)
     return config, settings
 
 
 def run_evaluation(args: argparse.Namespace, group) -> Path:
     """Evaluate this process's blocks; on rank 0 merge them all and write the record.  Returns the folder."""
     from idc_lite.comparisons.baselines import load_or_train_cnn
-    from idc_lite.evaluation import sanity
     from idc_lite.evaluation.sharding import block_bounds, blocks_of_rank
+    from idc_lite.foundation.machine import resolve_device
     from idc_lite.training.checkpoint import load_checkpoint_data, load_classifier
 
     rank, world = (group.rank, group.world_size) if group else (0, 1)
     say = print if rank == 0 else (lambda *a, **k: None)
-    from idc_lite.foundation.machine import resolve_device
-
     model_path, out = Path(args.model), Path(args.out)
     device = group.device if group else resolve_device(args.device)
     model = load_classifier(model_path).eval()
@@ -161,9 +135,10 @@ def run_evaluation(args: argparse.Namespace, group) -> Path:
     model.to(device)     # noise is drawn on the CPU and moved, so a GPU sees the numbers the CPU sees
     x, labels = data.x_test[:config.examples].to(device), data.y_test[:config.examples].to(device)
     attacker = model.gradient_twin(settings.gradient_precision)
-    settings.gradient_precision = "bf16" if attacker.unet_autocast is not None else "fp32"   # 'auto' resolved
-    config.settings = asdict(settings)
-    cnn_data = data.first_training_examples(settings.cnn_train_examples or 0)
+    attack = settings.attack_settings("bf16" if attacker.unet_autocast is not None else "fp32",   # 'auto' resolved
+                                      cnn_train_examples=settings.cnn_train_examples or None)
+    config.settings = asdict(attack)
+    cnn_data = data.first_training_examples(settings.cnn_train_examples)
     if rank != 0:
         distributed.barrier()            # rank 0 trains the CNN (when the run folder has none) before the others load it
     cnn, cnn_file = load_or_train_cnn(model_path.parent / "cnn.pt", cnn_data, epochs=config.cnn_epochs,
@@ -173,11 +148,9 @@ def run_evaluation(args: argparse.Namespace, group) -> Path:
     cnn.to(device)
     for p in cnn.parameters():
         p.requires_grad_(False)
-    budget_choice = recorded.budget_choice if recorded and args.eps_255 is None else None
-    if not config.eps:
-        budget_choice = sanity.choose_main_budget(cnn, x[:100], labels[:100], NOTEBOOK_DEFAULTS["budget_grid_255"].split(","),
-                                                  steps=settings.steps, seed=config.seed)
-        config.eps = budget_choice["eps_255"] / 255
+    budgets = Evaluation(model, attacker, x, labels, settings, attack).main_budget(cnn, x[:100])
+    budgets.choice = recorded.budget_choice if recorded and args.eps_255 is None else budgets.choice
+    config.eps = budgets.eps
     bounds = block_bounds(config.examples, config.block_size)
     resumed = shards.check_folder(out, asdict(config))   # every process, before anyone writes: all stop on a mismatch
     distributed.barrier()
@@ -191,59 +164,51 @@ def run_evaluation(args: argparse.Namespace, group) -> Path:
             print(f"[rank {rank}] block {block}: finished earlier, kept")
             continue
         t0 = time.perf_counter()
-        _evaluate_block(model, attacker, cnn, x, labels, bounds[block], block, config, settings, out)
+        _evaluate_block(model, attacker, cnn, x, labels, bounds[block], block, config, settings, attack, budgets, out)
         print(f"[rank {rank}] block {block} (examples {bounds[block][0]}-{bounds[block][1] - 1}): "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
     distributed.barrier()
     if rank == 0:
-        _merge_and_report(model, attacker, cnn, x, labels, data, config, settings, out, len(bounds),
-                          model_path=model_path, budget_choice=budget_choice, cnn_name=cnn_file.path.name, world=world,
+        _merge_and_report(Evaluation(model, attacker, x, labels, settings, attack), cnn, data, config, budgets, out,
+                          len(bounds), model_path=model_path, cnn_name=cnn_file.path.name, world=world,
                           backend=group.backend if group else None)
     return out
 
 
 def _evaluate_block(model, attacker, cnn, x, labels, bounds: tuple[int, int], block: int, config: EvaluationConfig,
-                    settings: AttackSettings, out: Path) -> None:
+                    settings: EvaluationSettings, attack: AttackSettings, budgets: Budgets, out: Path) -> None:
     """Notebook 04's protocols on one block, seeded by block (idc_lite.evaluation.sharding), written to ``out``."""
-    from idc_lite.evaluation import sanity
-    from idc_lite.evaluation.protocol import pick_worst, rescore
-    from idc_lite.evaluation.run_protocols import adaptive_protocol, paper_protocols, protocol_budgets
     from idc_lite.evaluation.sharding import block_seed
 
     seed = block_seed(config.seed, block)
-    xb, yb = x[bounds[0]:bounds[1]], labels[bounds[0]:bounds[1]]
+    evaluation = Evaluation(model, attacker, x[bounds[0]:bounds[1]], labels[bounds[0]:bounds[1]],
+                            replace(settings, seed=seed), attack)
+    evaluation.budgets = budgets
     results, rules, tensors, breaks = {}, [], {"worst": None, "by_attack": {}}, None
     started = time.perf_counter()
     if config.protocol in ("paper", "both"):
-        budgets = protocol_budgets(config.paper_eps, config.eps, config.secondary_eps)
-        paper = paper_protocols(model, xb, yb, budgets, seed=seed, full=config.paper_full_suite,
-                                max_steps=2 if config.smoke else None)
-        results.update({f"paper@{255 * b:.0f}": r for b, r in paper.items()})
+        results.update({f"paper@{255 * b:.0f}": r for b, r in evaluation.paper_protocols().items()})
     if config.protocol in ("adaptive", "both"):
-        adversarial = {}
-        results["adaptive"] = adaptive_protocol(model, xb, yb, config.eps, settings, seed=seed, sources={"cnn": cnn},
-                                                gradient_model=attacker, examples=adversarial)
-        if config.secondary_eps:
-            results["adaptive_secondary"] = adaptive_protocol(model, xb, yb, config.secondary_eps, settings, seed=seed,
-                                                              sources={"cnn": cnn}, gradient_model=attacker,
-                                                              main_budget=False)
-        rules = rescore(model, xb, yb, adversarial, ["majority", "all"], draws=settings.scoring_draws, seed=seed)
-        if settings.cascade and config.sanity_examples:   # judged here, where every attack's images are at hand
-            breaks = sanity.cascade_challenger_breaks(model, results["adaptive"], adversarial, yb, settings, seed)
-        worst = pick_worst({a["name"]: a["per_example"] for a in results["adaptive"]["attacks"]}, adversarial)
-        tensors = shards.adversarial_tensors(adversarial, worst, every_attack=block == 0)
+        adaptive = evaluation.adaptive_protocols(cnn)
+        results["adaptive"] = adaptive.main
+        if adaptive.secondary:
+            results["adaptive_secondary"] = adaptive.secondary
+        rules = adaptive.other_rules
+        if config.sanity_examples:   # judged here, where every attack's images are at hand
+            breaks = evaluation.challenger_breaks()
+        tensors = shards.adversarial_tensors(evaluation.adversarial, evaluation.worst_adversarial(),
+                                             every_attack=block == 0)
     shards.write_block(out, block, {"start": bounds[0], "stop": bounds[1], "seed": seed, "results": results,
                                     "other_scoring_rules": rules, "challenger_breaks": breaks,
                                     "seconds": round(time.perf_counter() - started, 2)},
                        tensors)
 
 
-def _merge_and_report(model, attacker, cnn, x, labels, data, config: EvaluationConfig, settings: AttackSettings,
-                      out: Path, num_blocks: int, *, model_path: Path, budget_choice, cnn_name: str, world: int,
-                      backend) -> AttackMetrics:
-    """Rank 0: every block's results merged, the sanity checks, the record, the examples and report.md."""
+def _merge_and_report(evaluation: Evaluation, cnn, data, config: EvaluationConfig, budgets: Budgets, out: Path,
+                      num_blocks: int, *, model_path: Path, cnn_name: str, world: int, backend) -> AttackMetrics:
+    """Rank 0: every block's results merged into ``evaluation``, its sanity checks, the record, the examples and
+    report.md."""
     from idc_lite.comparisons.baselines import prediction_cost
-    from idc_lite.evaluation import sanity
     from idc_lite.evaluation.examples import save_examples
     from idc_lite.evaluation.sharding import merge_results, merge_scoring_rules
     from idc_lite.foundation.files import atomic_save
@@ -255,30 +220,24 @@ def _merge_and_report(model, attacker, cnn, x, labels, data, config: EvaluationC
     records = [record for record, _ in blocks]
     merged = {key: merge_results([r["results"][key] for r in records], seed=config.seed, block_size=config.block_size)
               for key in records[0]["results"]}
-    adaptive = merged.get("adaptive")
-    rules, checks, adversarial = [], [], {}
-    if adaptive is not None:
+    evaluation.budgets = budgets
+    evaluation.paper = {b: merged[f"paper@{255 * b:.0f}"] for b in budgets.all if f"paper@{255 * b:.0f}" in merged}
+    if "adaptive" in merged:
         rules = merge_scoring_rules([r["other_scoring_rules"] for r in records], [r["stop"] - r["start"] for r in records])
-        atomic_save(torch.cat([t["worst"] for _, t in blocks]), out / "worst_adversarial.pt")
-        adversarial = blocks[0][1]["by_attack"]
+        evaluation.adaptive = AdaptiveResults(merged["adaptive"], merged.get("adaptive_secondary"), rules)
+        worst = torch.cat([t["worst"] for _, t in blocks])
+        atomic_save(worst, out / "worst_adversarial.pt")
+        evaluation.adversarial = blocks[0][1]["by_attack"]
         if config.sanity_examples:
             t0 = time.perf_counter()
-            breaks = _joined_challenger_breaks(records, out) if adaptive.get("cascade") else None
-            checks = sanity.run_sanity_checks(
-                model, cnn, adaptive, adversarial, x, labels, eps=config.eps,
-                eps_list=_sweep_budgets(config.smoke), eot_list=_eot_list(config.smoke), settings=settings,
-                sanity_examples=config.sanity_examples, seed=config.seed, num_classes=data.num_classes,
-                gradient_model=attacker, challenger_breaks=breaks)
+            breaks = _joined_challenger_breaks(records, out) if merged["adaptive"].get("cascade") else None
+            evaluation.sanity_checks(cnn, data.num_classes, challenger_breaks=breaks)
             print(f"sanity checks: {time.perf_counter() - t0:.0f} s")
-    examples_path = save_examples(out / "eval_examples.pt", x, labels, split="test", first=config.examples, data=data.info)
-    metrics = AttackMetrics(
-        model=str(model_path), examples_file=examples_path.name,
-        num_examples=config.examples, sanity_examples=config.sanity_examples if checks else 0, eps=config.eps,
-        paper_eps=config.paper_eps, norm="Linf", seed=config.seed, cost=prediction_cost(model, data.image_shape),
-        paper_protocol={k: v for k, v in merged.items() if k.startswith("paper@")},
-        adaptive_protocol=adaptive or {}, adaptive_protocol_secondary=merged.get("adaptive_secondary"),
-        secondary_eps=config.secondary_eps, budget_choice=budget_choice, other_scoring_rules=rules,
-        sanity_checks=checks, cnn_file=cnn_name, settings=settings,
+    examples_path = save_examples(out / "eval_examples.pt", evaluation.x, evaluation.labels, split="test",
+                                  first=config.examples, data=data.info)
+    metrics = evaluation.metrics(
+        cost=prediction_cost(evaluation.model, data.image_shape), cnn_file=cnn_name, model=str(model_path),
+        examples_file=examples_path.name,
         evaluation={"block_size": config.block_size, "blocks": num_blocks, "processes": world, "backend": backend,
                     "protocol": config.protocol, "weights_sha256": config.weights_sha256,
                     "seconds_in_blocks": round(sum(r["seconds"] for r in records), 1)})
@@ -299,16 +258,6 @@ def _joined_challenger_breaks(records: list[dict], out: Path) -> dict:
                          "into a new folder (--out)")
     return {check: join_challenger_breaks([(r["start"], r["challenger_breaks"][check]) for r in records])
             for check in records[0]["challenger_breaks"]}
-
-
-def _sweep_budgets(smoke: bool) -> list[float]:
-    eps_list = [float(e) / 255 for e in NOTEBOOK_DEFAULTS["eps_sweep_255"].split(",")]
-    return eps_list[:1] + eps_list[-1:] if smoke else eps_list
-
-
-def _eot_list(smoke: bool) -> list[int]:
-    eot = [int(k) for k in NOTEBOOK_DEFAULTS["eot_curve"].split(",")]
-    return eot[:2] if smoke else eot
 
 
 def evaluation_report(metrics: AttackMetrics) -> str:
@@ -350,15 +299,6 @@ class FinishedEvaluation:
     worst_adversarial: torch.Tensor
     adversarial: dict
 
-    def paper_by_budget(self, budgets: list[float]) -> dict[float, dict]:
-        """{budget: paper-protocol result} for ``budgets`` (L-inf, [0, 1] units), as notebook 04 holds them."""
-        found = {b: self.metrics.paper_protocol.get(f"paper@{255 * b:.0f}") for b in budgets}
-        missing = [f"{255 * b:g}/255" for b, r in found.items() if r is None]
-        if missing:
-            raise InputError(f"{self.folder} has no paper-protocol result at {', '.join(missing)}: evaluate with "
-                             "--protocol both and the same budgets")
-        return found
-
 
 def read_evaluation(folder: str | Path, model_path: str | Path) -> FinishedEvaluation:
     """The finished evaluation in ``folder``, checked to be of the model in ``model_path`` and of both protocols."""
@@ -384,3 +324,15 @@ def read_evaluation(folder: str | Path, model_path: str | Path) -> FinishedEvalu
     blocks = read_torch_file(shards.block_paths(folder, 0)[1])
     return FinishedEvaluation(folder, metrics, x, labels, read_torch_file(folder / "worst_adversarial.pt"),
                               blocks["by_attack"])
+
+
+def begin_evaluation(evaluation_dir: str | Path, model_path: str | Path, model, attacker, data,
+                     settings: EvaluationSettings, attack: AttackSettings) -> Evaluation:
+    """Notebook 04's evaluation: the finished ``idc-lite evaluate`` in ``evaluation_dir`` (its examples, settings and
+    results answer every step), else a fresh one of the first ``settings.num_examples`` test images."""
+    if evaluation_dir:
+        done = read_evaluation(evaluation_dir, model_path)
+        return Evaluation.recorded(model, attacker, done.metrics, done.x, done.labels, done.worst_adversarial,
+                                   done.adversarial)
+    return Evaluation(model, attacker, data.x_test[:settings.num_examples], data.y_test[:settings.num_examples],
+                      settings, attack)
