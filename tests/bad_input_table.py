@@ -282,7 +282,7 @@ def image_entry_points() -> dict[str, Callable]:
         "SmallCNN.forward": lambda env, x: env.cnn(x),
         "attacks.pgd": lambda env, x: attacks.pgd(env.model, x, env.labels, _pgd_settings(), g()),
         "evaluation.evaluate_attacks": lambda env, x: protocol.evaluate_attacks(env.model, x, env.labels, [], draws=1),
-        "robustness.score_under_rule": lambda env, x: scoring.score_under_rule(env.model, x, env.labels, "one", g(), draws=1),
+        "scoring.score_under_rule": lambda env, x: scoring.score_under_rule(env.model, x, env.labels, "one", g(), draws=1),
         "attacks.pgd_linf": lambda env, x: attacks.pgd_linf(env.model, x, env.labels, _pgd_settings(), g()),
         "attacks.fgsm": lambda env, x: attacks.fgsm(env.model, x, env.labels, 8 / 255, g()),
         "attacks.mi_fgsm": lambda env, x: attacks.mi_fgsm(env.model, x, env.labels, 8 / 255, 2 / 255, 1, g()),
@@ -290,14 +290,14 @@ def image_entry_points() -> dict[str, Callable]:
         "attacks.cw_l2": lambda env, x: attacks.cw_l2(env.model, x, env.labels, g(), steps=1),
         "attacks.loss_and_grad": lambda env, x: attacks.loss_and_grad(env.model, x, env.labels, "ce", g()),
         "attacks.other_class_start": lambda env, x: attacks.other_class_start(x, env.labels, 8 / 255),
-        "robustness.predictions_over_draws": lambda env, x: accuracy.predictions_over_draws(env.model, x, [g()]),
-        "train.accuracy_over_draws": lambda env, x: accuracy.accuracy_over_draws(env.model, x, env.labels, [0]),
-        "train.evaluate_accuracy": lambda env, x: accuracy.evaluate_accuracy(env.model, x, env.labels, g()),
+        "accuracy.predictions_over_draws": lambda env, x: accuracy.predictions_over_draws(env.model, x, [g()]),
+        "accuracy.accuracy_over_draws": lambda env, x: accuracy.accuracy_over_draws(env.model, x, env.labels, [0]),
+        "accuracy.evaluate_accuracy": lambda env, x: accuracy.evaluate_accuracy(env.model, x, env.labels, g()),
     }
 
 
 ALL_IMAGE_KINDS_FOR = ("IDCClassifier.forward", "IDCClassifier.predict", "SmallCNN.forward", "attacks.pgd",
-                       "evaluation.evaluate_attacks", "robustness.score_under_rule")
+                       "evaluation.evaluate_attacks", "scoring.score_under_rule")
 
 
 def label_entry_points() -> dict[str, Callable]:
@@ -309,21 +309,21 @@ def label_entry_points() -> dict[str, Callable]:
     return {
         "attacks.pgd": lambda env, y: attacks.pgd(env.model, env.x, y, _pgd_settings(), g()),
         "evaluation.evaluate_attacks": lambda env, y: protocol.evaluate_attacks(env.model, env.x, y, [], draws=1),
-        "robustness.score_under_rule": lambda env, y: scoring.score_under_rule(env.model, env.x, y, "one", g(), draws=1),
+        "scoring.score_under_rule": lambda env, y: scoring.score_under_rule(env.model, env.x, y, "one", g(), draws=1),
         "attacks.pgd (margin loss)": lambda env, y: attacks.pgd(env.model, env.x, y, _pgd_settings(loss="margin"), g()),
         "attacks.pgd_linf": lambda env, y: attacks.pgd_linf(env.model, env.x, y, _pgd_settings(), g()),
         "attacks.fgsm": lambda env, y: attacks.fgsm(env.model, env.x, y, 8 / 255, g()),
         "attacks.square_linf": lambda env, y: attacks.square_linf(env.model, env.x, y, 8 / 255, 1, g()),
         "attacks.cw_l2": lambda env, y: attacks.cw_l2(env.model, env.x, y, g(), steps=1),
-        "robustness.correct_under_rule": lambda env, y: scoring.correct_under_rule(env.model, env.x, y, "majority", g(), draws=2),
-        "train.accuracy_over_draws": lambda env, y: accuracy.accuracy_over_draws(env.model, env.x, y, [0]),
-        "train.evaluate_accuracy": lambda env, y: accuracy.evaluate_accuracy(env.model, env.x, y, g()),
+        "scoring.correct_under_rule": lambda env, y: scoring.correct_under_rule(env.model, env.x, y, "majority", g(), draws=2),
+        "accuracy.accuracy_over_draws": lambda env, y: accuracy.accuracy_over_draws(env.model, env.x, y, [0]),
+        "accuracy.evaluate_accuracy": lambda env, y: accuracy.evaluate_accuracy(env.model, env.x, y, g()),
         "Trainer.loss_on_batch": lambda env, y: env.trainer().loss_on_batch(env.x, y),
         "attacks.attack_loss": lambda env, y: attacks.attack_loss(torch.zeros(4, 4), y, "margin"),
     }
 
 
-ALL_LABEL_KINDS_FOR = ("attacks.pgd", "evaluation.evaluate_attacks", "robustness.score_under_rule")
+ALL_LABEL_KINDS_FOR = ("attacks.pgd", "evaluation.evaluate_attacks", "scoring.score_under_rule")
 
 
 def cases() -> list[Case]:
@@ -465,19 +465,19 @@ def cases() -> list[Case]:
         ("IDCClassifier.predict", "batch_size 0", lambda env: env.model.predict(env.x, generator=g(), batch_size=0),
          "batch_size must be >= 1"),
         ("IDCClassifier.set_generator", "an int", lambda env: env.model.set_generator(0), "torch.Generator"),
-        ("robustness.score_under_rule", "rule 'best'", lambda env: scoring.score_under_rule(env.model, env.x, env.labels, "best", g()),
+        ("scoring.score_under_rule", "rule 'best'", lambda env: scoring.score_under_rule(env.model, env.x, env.labels, "best", g()),
          "rule must be one of"),
-        ("robustness.score_under_rule", "draws 0", lambda env: scoring.score_under_rule(env.model, env.x, env.labels, "one", g(), 0),
+        ("scoring.score_under_rule", "draws 0", lambda env: scoring.score_under_rule(env.model, env.x, env.labels, "one", g(), 0),
          "draws must be >= 1"),
-        ("robustness.score_under_rule", "generator given as an int",
+        ("scoring.score_under_rule", "generator given as an int",
          lambda env: scoring.score_under_rule(env.model, env.x, env.labels, "one", 3), "torch.Generator"),
-        ("robustness.predictions_over_draws", "batch_size 0",
+        ("accuracy.predictions_over_draws", "batch_size 0",
          lambda env: accuracy.predictions_over_draws(env.model, env.x, [g()], batch_size=0), "batch_size must be >= 1"),
-        ("robustness.predictions_over_draws", "no generators", lambda env: accuracy.predictions_over_draws(env.model, env.x, []),
+        ("accuracy.predictions_over_draws", "no generators", lambda env: accuracy.predictions_over_draws(env.model, env.x, []),
          "non-empty list"),
-        ("robustness.majority_vote", "classes beyond num_classes",
+        ("accuracy.majority_vote", "classes beyond num_classes",
          lambda env: accuracy.majority_vote(torch.tensor([[0, 5]]), 4), r"\[0, 3\]"),
-        ("robustness.worst_case", "no attack results", lambda env: scoring.worst_case({}), "no attack results"),
+        ("scoring.worst_case", "no attack results", lambda env: scoring.worst_case({}), "no attack results"),
         ("evaluation.evaluate_attacks", "batch_size 0", lambda env: protocol.evaluate_attacks(env.model, env.x, env.labels, [], batch_size=0),
          "batch_size must be >= 1"),
         ("evaluation.evaluate_attacks", "draws 0", lambda env: protocol.evaluate_attacks(env.model, env.x, env.labels, [], draws=0),
@@ -511,7 +511,7 @@ def cases() -> list[Case]:
          lambda env: protocol.rescore(env.model, env.x, env.labels, {"a": env.x[:2]}, "one"), "shape of x"),
         ("evaluation.save_examples", "labels of the wrong length",
          lambda env: examples.save_examples(env.path("ex.pt"), env.x, env.labels[:2]), "one entry per image"),
-        ("train.accuracy_over_draws", "no seeds", lambda env: accuracy.accuracy_over_draws(env.model, env.x, env.labels, []),
+        ("accuracy.accuracy_over_draws", "no seeds", lambda env: accuracy.accuracy_over_draws(env.model, env.x, env.labels, []),
          "seeds"),
     ]:
         out.append(Case(entry, what, call, "InputError", pattern))
@@ -524,10 +524,10 @@ def cases() -> list[Case]:
         ("augment 'mixup'", {"augment": "mixup"}, "augment"), ("ema_decay 2", {"ema_decay": 2.0}, "ema_decay must be <= 1"),
         ("use_ema 'yes'", {"use_ema": "yes"}, "True or False"),
     ]:
-        out.append(Case("train.TrainConfig", what, lambda env, changes=changes: env.train_config(**changes), "InputError",
+        out.append(Case("training.TrainConfig", what, lambda env, changes=changes: env.train_config(**changes), "InputError",
                         pattern))
     for entry, what, call, pattern in [
-        ("train.TrainConfig", "unknown option in from_dict", lambda env: train_config.TrainConfig.from_dict({"epoch": 3}),
+        ("training.TrainConfig", "unknown option in from_dict", lambda env: train_config.TrainConfig.from_dict({"epoch": 3}),
          "unknown training option"),
         ("config.IDCConfig", "one class", lambda env: model_config.IDCConfig(num_classes=1), "num_classes must be >= 2"),
         ("config.IDCConfig", "tau 0", lambda env: model_config.IDCConfig(tau=0.0), "tau must be > 0"),
@@ -621,7 +621,7 @@ def cases() -> list[Case]:
     def pickled_code(env):
         return env.torch_file("evil.pt", {"format": "idc_lite-checkpoint-1", "payload": Path("x")})
 
-    kit_readers = {"train.load_classifier": lambda p: kit_checkpoint.load_classifier(p),
+    kit_readers = {"checkpoint.load_classifier": lambda p: kit_checkpoint.load_classifier(p),
                    "Trainer.resume": lambda p: trainer_module.Trainer.resume(p, Env.current.tiny_data)}
     for entry, read in kit_readers.items():
         for what, make, pattern in [
@@ -645,7 +645,7 @@ def cases() -> list[Case]:
         Case("Trainer.resume", "data of another split",
              lambda env: trainer_module.Trainer.resume(env.checkpoint_1, env.data(info={"dataset": "other"})), "CheckpointError",
              "trained on"),
-        Case("train.load_classifier", "weights 'best'", lambda env: kit_checkpoint.load_classifier(env.checkpoint_1, weights="best"),
+        Case("checkpoint.load_classifier", "weights 'best'", lambda env: kit_checkpoint.load_classifier(env.checkpoint_1, weights="best"),
              "InputError", "weights must be one of"),
         Case("baselines.load_cnn", "an IDC checkpoint", lambda env: baselines.load_cnn(env.checkpoint_1), "CheckpointError",
              "not an idc_lite CNN"),
@@ -654,12 +654,12 @@ def cases() -> list[Case]:
              "cannot read"),
         Case("evaluation.load_examples", "an IDC checkpoint", lambda env: examples.load_examples(env.checkpoint_1),
              "CheckpointError", "not an idc_lite examples file"),
-        Case("official.load_official_classifier", "a kit checkpoint",
+        Case("authors.load_official_classifier", "a kit checkpoint",
              lambda env: authors_checkpoint.load_official_classifier(env.checkpoint_1, env.config), "CheckpointError",
              "not an official IDC checkpoint"),
-        Case("official.load_official_classifier", "config given as a dict",
+        Case("authors.load_official_classifier", "config given as a dict",
              lambda env: authors_checkpoint.load_official_classifier(env.checkpoint_1, {"num_classes": 4}), "InputError", "IDCConfig"),
-        Case("official.load_official_classifier", "a configuration with other tensor shapes",
+        Case("authors.load_official_classifier", "a configuration with other tensor shapes",
              lambda env: authors_checkpoint.load_official_classifier(
                  env.torch_file("official.pt", {key: {f"denoise_fn.{k}": v for k, v in env.model.unet.state_dict().items()}
                                                 for key in ("model", "ema")}),
@@ -710,15 +710,15 @@ def cases() -> list[Case]:
             assert path.read_bytes() == data, f"{path.name} was changed"
 
     out += [
-        Case("train.checkpoint_record", "a record older than its checkpoint", stale_record, "StaleRecordError",
+        Case("checkpoint.checkpoint_record", "a record older than its checkpoint", stale_record, "StaleRecordError",
              "does not describe.*Trust"),
-        Case("train.load_checkpoint_data", "a record copied from another run", foreign_record, "StaleRecordError",
+        Case("checkpoint.load_checkpoint_data", "a record copied from another run", foreign_record, "StaleRecordError",
              "does not describe"),
-        Case("train.checkpoint_record", "no record", lambda env: kit_checkpoint.checkpoint_record(env.file_with("lone.pt", b"x")),
+        Case("checkpoint.checkpoint_record", "no record", lambda env: kit_checkpoint.checkpoint_record(env.file_with("lone.pt", b"x")),
              "CheckpointError", "no record"),
-        Case("train.checkpoint_record", "a record that is not JSON", record_edit("{broken"), "CheckpointError",
+        Case("checkpoint.checkpoint_record", "a record that is not JSON", record_edit("{broken"), "CheckpointError",
              "not valid JSON"),
-        Case("train.checkpoint_record", "a record without its data", record_edit('{"config": {}}'), "CheckpointError",
+        Case("checkpoint.checkpoint_record", "a record without its data", record_edit('{"config": {}}'), "CheckpointError",
              "lacks"),
         Case("Trainer.save", "over a checkpoint with more training",
              lambda env: save_over(env, env.checkpoint_2, epochs=1), "OverwriteRefusedError", "more training",

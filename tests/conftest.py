@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from idc_lite.data.splits import DataSplit
 from idc_lite.model.classifier import IDCClassifier
 from idc_lite.model.config import IDCConfig
 from idc_lite.model.unet import UNetConfig
@@ -128,3 +129,14 @@ def digits_model():
     trainer = Trainer(IDCClassifier(preset.model), preset.train, data)
     trainer.train(epochs=16, progress=False)
     return trainer.ema_classifier(), data
+
+
+def tiny_data(n=48):
+    """48 8x8 one-channel images of 4 classes with a little class structure: 40 to train, 8 to test."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) % 4
+    x = torch.rand(n, 1, 8, 8, generator=g) * 0.3
+    x[:, :, : 2 * 1, :] += (labels == 0).float().view(-1, 1, 1, 1) * 0.6   # a little class structure
+    x[:, :, :, :2] += (labels == 1).float().view(-1, 1, 1, 1) * 0.6
+    x = x.clamp(0, 1)
+    return DataSplit(x[:40], labels[:40], x[40:], labels[40:], ["a", "b", "c", "d"], {"dataset": "tiny", "n": n})

@@ -49,3 +49,17 @@ def solution_region(notebook: str, grade_id: str, **names) -> dict:
     namespace = {**_imports(notebook), **names}
     exec("\n".join(lines[begin + 1:end]), namespace)
     return namespace
+
+
+def solution_lines(cell) -> list[str]:
+    """The substantial lines between a cell's solution markers: statements that compute something
+    (an assignment or a return), not continuation lines such as a generator argument."""
+    lines, inside = [], False
+    for line in cell.source.splitlines():
+        if line.strip() == "### BEGIN SOLUTION":
+            inside = True
+        elif line.strip() == "### END SOLUTION":
+            inside = False
+        elif inside and len(line.strip()) > 25 and ("=" in line or line.strip().startswith("return")):
+            lines.append(line.strip())
+    return lines

@@ -30,11 +30,12 @@ def test_the_table_covers_every_public_entry_point():
     for entry in ("IDCClassifier.forward", "IDCClassifier.predict", "IDCClassifier.sample", "SmallCNN.forward",
                   "attacks.pgd", "attacks.pgd_linf", "attacks.fgsm", "attacks.mi_fgsm", "attacks.cw_l2",
                   "attacks.square_linf", "attacks.autoattack_rand", "attacks.other_class_start", "attacks.PGDSettings",
-                  "robustness.score_under_rule", "robustness.correct_under_rule", "robustness.predictions_over_draws",
-                  "evaluation.evaluate_attacks", "evaluation.AttackSpec", "train.accuracy_over_draws", "train.evaluate_accuracy",
-                  "Trainer", "Trainer.train", "Trainer.save", "Trainer.resume", "train.TrainConfig", "train.load_classifier",
-                  "train.checkpoint_record", "train.load_checkpoint_data", "data.DataSplit", "data.load_digits",
-                  "data.load_dataset", "baselines.load_cnn", "official.load_official_classifier",
+                  "scoring.score_under_rule", "scoring.correct_under_rule", "accuracy.predictions_over_draws",
+                  "evaluation.evaluate_attacks", "evaluation.AttackSpec", "accuracy.accuracy_over_draws",
+                  "accuracy.evaluate_accuracy", "Trainer", "Trainer.train", "Trainer.save", "Trainer.resume",
+                  "training.TrainConfig", "checkpoint.load_classifier",
+                  "checkpoint.checkpoint_record", "checkpoint.load_checkpoint_data", "data.DataSplit", "data.load_digits",
+                  "data.load_dataset", "baselines.load_cnn", "authors.load_official_classifier",
                   "idc-lite train", "idc-lite verify", "idc-lite reproduce",
                   "runs.check_parameters", "reproduce.check_run_parameters"):
         assert per_entry[entry] >= 1, f"no bad-input case for {entry}"

@@ -205,14 +205,15 @@ def test_the_book_builds_with_every_page_chapter_and_module(built_docs):
 @pytest.mark.slow
 def test_the_chapters_hold_the_exercises_but_no_solution(built_docs):
     import nbformat
-    from test_assignments import _solution_lines
+
+    from exercise_solutions import solution_lines
 
     for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         page = (built_docs / "chapters" / notebook.with_suffix(".html").name).read_text()
         assert "NotImplementedError" in page and "BEGIN SOLUTION" not in page and "HIDDEN TESTS" not in page
         rendered = "".join(c.source for c in nbformat.read(REPO / "docs" / "chapters" / notebook.name, as_version=4).cells)
         for cell in nbformat.read(notebook, as_version=4).cells:
-            for line in _solution_lines(cell):
+            for line in solution_lines(cell):
                 assert line not in rendered, f"{notebook.name}: solution line in the book: {line}"
 
 

@@ -31,7 +31,7 @@ def _parser(prog: str | None) -> argparse.ArgumentParser:
     p.add_argument("--eps-255", type=float, default=None, help="main L-inf budget in 1/255 (default: 04's record, "
                    "else chosen as 04 chooses it, where the undefended CNN falls)")
     p.add_argument("--secondary-eps-255", type=float, default=None,
-                   help="a second budget (default: 04's record's, else notebook 04's 16; 0: none)")
+                   help="a second budget (default: 04's record's, else notebook 04's default 16; 0: none)")
     p.add_argument("--paper-eps-255", type=float, default=None, help="the paper protocol's budget (default 8)")
     p.add_argument("--paper-full-suite", action="store_true", help="the paper's expensive attacks too")
     p.add_argument("--steps", type=int, default=None, help="PGD steps of the adaptive attacks (default: 04's)")

@@ -63,7 +63,8 @@ def load_digits(image_size: int = 16, test_fraction: float = 0.2, seed: int = 0)
 
 
 def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``root``, else ``$IDC_LITE_DATA``, else ``data/`` in the repository (see :func:`runs.resolve_path`)."""
+    """The data root: ``root``, else ``$IDC_LITE_DATA``, else ``data/`` in the repository
+    (see :func:`idc_lite.foundation.runtime.resolve_path`)."""
     from idc_lite.foundation.runtime import resolve_path
 
     return resolve_path(root or os.environ.get(DATA_ROOT_ENV) or "data")

@@ -77,6 +77,11 @@ class EvaluationSettings:
                        eps_sweep_255=",".join(sweep[:1] + sweep[-1:]), eot_curve=",".join(self.eot_curve.split(",")[:2]))
 
     @property
+    def autoattack_options(self) -> dict:
+        """AutoAttack-rand's iterations where they differ from its own (smoke runs: 2 iterations, 2 EOT draws)."""
+        return {"n_iter": 2, "eot_iter": 2} if self.smoke else {}
+
+    @property
     def eps_list(self) -> list[float]:
         """The accuracy-against-eps check's budgets, in [0, 1] units."""
         return [float(e) / 255 for e in self.eps_sweep_255.split(",")]

@@ -117,7 +117,7 @@ def evaluate_attacks(model, x: torch.Tensor, labels: torch.Tensor, attacks: list
     scoring from ``'scoring/<name>'``, the clean scoring from ``'scoring/clean'``; so no attack sees the
     noise it is scored with, an attack's draws do not depend on its place in the list, and no stream is
     shared with another notebook's integer seeds.  The integer seeds are recorded per attack.
-    ``rule``/``draws``: see :func:`robustness.score_under_rule` ('one' averages ``draws`` one-draw
+    ``rule``/``draws``: see :func:`idc_lite.evaluation.scoring.score_under_rule` ('one' averages ``draws`` one-draw
     scores; ``draws=1`` scores with a single draw, as the paper does).
     ``l2_budget``: CW-L2 examples further than this from x count as failed attacks.
     ``examples``: a dict that receives each attack's adversarial examples by name.

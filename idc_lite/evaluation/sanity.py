@@ -81,7 +81,7 @@ def accuracy_against_eps(model, x: torch.Tensor, labels: torch.Tensor, eps_value
                          gradient_model=None) -> dict:
     """Sanity check 1: worst-case accuracy over ``make_attacks(eps)`` for each eps falls steadily
     and ends at or below chance (``1 / num_classes``) at the largest eps.  ``gradient_model``:
-    what the attacks query (see :func:`evaluation.evaluate`); scoring always uses ``model``."""
+    what the attacks query (see :func:`idc_lite.evaluation.protocol.evaluate_attacks`); scoring always uses ``model``."""
     curve = accuracy_curve(model, x, labels, eps_values, make_attacks, seed=seed, draws=draws,
                            gradient_model=gradient_model)
     accs = [c["accuracy"] for c in curve]

@@ -3,8 +3,9 @@
     idc-lite evaluate --model runs/X/model.pt --examples 0 --out runs/X/eval-all/          # one process
     torchrun --standalone --nproc_per_node=4 -m idc_lite evaluate --model ... --out ...   # four (NCCL/gloo)
 
-It runs notebook 04's protocols with notebook 04's settings and seeds (read from the run's own record when
-notebook 04 has written one, else the notebook's defaults; options override them) and writes what 04
+It runs notebook 04's protocols with notebook 04's settings and seeds, each one from the options, else the smoke
+sizes (``--smoke``), else the run's own record of notebook 04, else the notebook's defaults
+(:class:`~idc_lite.evaluation.model_evaluation.EvaluationSettings`), and writes what 04
 writes: the protocol results with per-example outcomes, the other scoring rules, the sanity checks, and
 the record ``OUT/metrics/04_attack.json`` that notebook 04 reads back (its ``evaluation_dir`` parameter).
 
@@ -79,9 +80,8 @@ def resolve_config(args: argparse.Namespace, recorded: AttackMetrics | None,
         rec = recorded.settings
         base = replace(base, seed=recorded.seed, sanity_examples=recorded.sanity_examples, steps=rec.steps,
                        eot_samples=rec.eot_samples, square_queries=rec.square_queries, scoring_draws=rec.scoring_draws,
-                       cascade=rec.cascade, apgd_steps=rec.apgd_steps or base.apgd_steps,
-                       apgd_eot=rec.apgd_eot or base.apgd_eot, apgd_tail_eot=rec.apgd_tail_eot,
-                       rescoring_draws=rec.rescoring_draws or base.rescoring_draws,
+                       cascade=rec.cascade, apgd_steps=rec.apgd_steps, apgd_eot=rec.apgd_eot,
+                       apgd_tail_eot=rec.apgd_tail_eot, rescoring_draws=rec.rescoring_draws,
                        cnn_autoattack_queries=rec.autoattack_queries or 0, cnn_train_examples=rec.cnn_train_examples or 0,
                        eps_255=round(255 * recorded.eps, 6), secondary_eps_255=round(255 * (recorded.secondary_eps or 0), 6),
                        paper_eps_255=round(255 * recorded.paper_eps, 6))
@@ -137,6 +137,8 @@ def run_evaluation(args: argparse.Namespace, group) -> Path:
     attacker = model.gradient_twin(settings.gradient_precision)
     attack = settings.attack_settings("bf16" if attacker.unet_autocast is not None else "fp32",   # 'auto' resolved
                                       cnn_train_examples=settings.cnn_train_examples or None)
+    if recorded:      # AutoAttack standard's iterations as 04 ran them (notebook 05 attacks the CNNs with its settings)
+        attack = replace(attack, autoattack_iterations=recorded.settings.autoattack_iterations)
     config.settings = asdict(attack)
     cnn_data = data.first_training_examples(settings.cnn_train_examples)
     if rank != 0:
@@ -150,7 +152,7 @@ def run_evaluation(args: argparse.Namespace, group) -> Path:
         p.requires_grad_(False)
     budgets = Evaluation(model, attacker, x, labels, settings, attack).main_budget(cnn, x[:100])
     budgets.choice = recorded.budget_choice if recorded and args.eps_255 is None else budgets.choice
-    config.eps = budgets.eps
+    config.eps, config.secondary_eps = budgets.eps, budgets.secondary_eps   # the main budget chosen, as evaluated
     bounds = block_bounds(config.examples, config.block_size)
     resumed = shards.check_folder(out, asdict(config))   # every process, before anyone writes: all stop on a mismatch
     distributed.barrier()

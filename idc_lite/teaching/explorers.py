@@ -1,7 +1,7 @@
 """Interactive explorers: each one is a plain function of plain values that returns a Figure, and
 :func:`explore` wraps it in ipywidgets controls when someone is looking (JupyterLab).
 
-Under papermill, nbval and grading (``runs.is_headless()``) :func:`explore` returns the figure at
+Under papermill, nbval and grading (:func:`idc_lite.foundation.runtime.is_headless`) :func:`explore` returns the figure at
 the default settings instead, so the cell shows one static figure and never waits for input.
 
 The four explorers:

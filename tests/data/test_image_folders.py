@@ -1,4 +1,4 @@
-"""idc_lite.image_folders: a folder of class folders, or a .tar.gz of one, as a dataset, decoded once."""
+"""idc_lite.data.image_folders: a folder of class folders, or a .tar.gz of one, as a dataset, decoded once."""
 import tarfile
 from pathlib import Path
 

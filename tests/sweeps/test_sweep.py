@@ -283,9 +283,7 @@ def test_the_costs_of_a_claims_points_are_measured_from_their_models(tmp_path):
     timer: a U-Net twice as wide costs about four times the FLOPs; a point without a model keeps what it had."""
     from dataclasses import replace
 
-    from test_training_and_checkpoints import tiny_data
-
-    from conftest import tiny_config
+    from conftest import tiny_config, tiny_data
     from idc_lite.model.classifier import IDCClassifier
     from idc_lite.runs.replicates import measure_costs
     from idc_lite.training.config import TrainConfig

@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from conftest import REPO
+from exercise_solutions import solution_lines
 from idc_lite.foundation.errors import AssignmentError
 from idc_lite.teaching import checks
 from idc_lite.teaching.course import generate, graded_cells
@@ -27,20 +28,6 @@ def _cells(path):
 
 def _meta(cell):
     return cell.metadata.get("nbgrader", {})
-
-
-def _solution_lines(cell) -> list[str]:
-    """The substantial lines between a cell's solution markers: statements that compute something
-    (an assignment or a return), not continuation lines such as a generator argument."""
-    lines, inside = [], False
-    for line in cell.source.splitlines():
-        if line.strip() == "### BEGIN SOLUTION":
-            inside = True
-        elif line.strip() == "### END SOLUTION":
-            inside = False
-        elif inside and len(line.strip()) > 25 and ("=" in line or line.strip().startswith("return")):
-            lines.append(line.strip())
-    return lines
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -79,7 +66,7 @@ def test_no_solution_is_visible_earlier_or_in_the_readme_or_the_docs():
     earlier: list[str] = []
     for path in NOTEBOOKS:
         for cell in _cells(path):
-            for line in _solution_lines(cell):
+            for line in solution_lines(cell):
                 assert line not in readme, f"{path.name}: solution line in the README: {line}"
                 assert not any(line in source for source in earlier), f"{path.name}: solution shown earlier: {line}"
             earlier.append(cell.source)
@@ -142,7 +129,7 @@ def test_student_copies_hold_no_solution_and_no_hidden_test(student_copies):
         text = release.read_text()
         assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "**Answer.**" not in text
         for cell in _cells(source):
-            for line in _solution_lines(cell):
+            for line in solution_lines(cell):
                 assert line not in text, f"{release.name} shows a solution line: {line}"
         for cell in _cells(source):
             if _meta(cell).get("grade") and cell.cell_type == "code" and "HIDDEN TESTS" in cell.source:

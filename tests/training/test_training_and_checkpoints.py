@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import tiny_config, tiny_data
 from idc_lite.data.splits import DataSplit
 from idc_lite.foundation.errors import CheckpointError
 from idc_lite.foundation.files import atomic_save, read_torch_file
@@ -12,16 +12,6 @@ from idc_lite.model.classifier import IDCClassifier
 from idc_lite.training.checkpoint import load_checkpoint_data, load_classifier
 from idc_lite.training.config import TrainConfig
 from idc_lite.training.trainer import EMA, Trainer
-
-
-def tiny_data(n=48):
-    g = torch.Generator().manual_seed(0)
-    labels = torch.arange(n) % 4
-    x = torch.rand(n, 1, 8, 8, generator=g) * 0.3
-    x[:, :, : 2 * 1, :] += (labels == 0).float().view(-1, 1, 1, 1) * 0.6   # a little class structure
-    x[:, :, :, :2] += (labels == 1).float().view(-1, 1, 1, 1) * 0.6
-    x = x.clamp(0, 1)
-    return DataSplit(x[:40], labels[:40], x[40:], labels[40:], ["a", "b", "c", "d"], {"dataset": "tiny", "n": n})
 
 
 def tiny_trainer(**train_overrides):
