@@ -24,6 +24,7 @@ import torch
 from idc_lite.evaluation import sanity
 from idc_lite.evaluation.protocol import pick_worst, rescore
 from idc_lite.evaluation.run_protocols import adaptive_protocol, paper_protocols, protocol_budgets
+from idc_lite.evaluation.suites import DEFAULTS
 from idc_lite.foundation.errors import InputError
 from idc_lite.foundation.run_metrics import AttackMetrics, AttackSettings
 
@@ -31,7 +32,7 @@ from idc_lite.foundation.run_metrics import AttackMetrics, AttackSettings
 @dataclass
 class EvaluationSettings:
     """Notebook 04's parameters, budgets in 1/255 (0 ``eps_255``: chosen where the undefended CNN falls;
-    0 ``secondary_eps_255``: none)."""
+    0 ``secondary_eps_255``: none).  The attack sizes are the kit's one set (:data:`~idc_lite.evaluation.suites.DEFAULTS`)."""
     seed: int = 0
     eps_255: float = 0.0
     budget_grid_255: str = "16,24,32,48,64"
@@ -39,14 +40,14 @@ class EvaluationSettings:
     paper_eps_255: float = 8.0
     num_examples: int = 100
     sanity_examples: int = 24
-    steps: int = 10
-    eot_samples: int = 2
-    square_queries: int = 100
+    steps: int = DEFAULTS.steps
+    eot_samples: int = DEFAULTS.eot_samples
+    square_queries: int = DEFAULTS.square_queries
     cascade: bool = True
-    apgd_steps: int = 100
-    apgd_eot: int = 2
-    apgd_tail_eot: int = 20
-    rescoring_draws: int = 32
+    apgd_steps: int = DEFAULTS.apgd_steps
+    apgd_eot: int = DEFAULTS.apgd_eot
+    apgd_tail_eot: int = DEFAULTS.apgd_tail_eot
+    rescoring_draws: int = DEFAULTS.rescoring_draws
     cnn_autoattack_queries: int = 5000
     scoring_draws: int = 5
     eps_sweep_255: str = "8,16,32,64,128"
