@@ -177,11 +177,11 @@ class Env:
         return self.torch_file("edited.pt", state)
 
     @cached_property
-    def official_fixture(self) -> Path:
+    def official_fixture(self) -> Path | None:
         sys.path.insert(0, str(Path(__file__).parent))
-        from conftest import OFFICIAL_FIXTURE
+        from conftest import official_fixture_dir
 
-        return OFFICIAL_FIXTURE
+        return official_fixture_dir()
 
 
 def with_environment(values: dict, call):

@@ -28,15 +28,20 @@ def shared_dir() -> Path | None:
     return None
 
 
-# Reference outputs of the authors' code on a small random-weight network (tensors and numbers only; its
-# README says what each array is).  Shipped with the tests, 6.6 MB, so that a fresh clone checks fidelity.
-OFFICIAL_FIXTURE = REPO / "tests" / "fixtures" / "official-idc"
+def official_fixture_dir() -> Path | None:
+    """The reference outputs of the authors' code (``fixtures/official-idc`` of the shared folder; docs/fidelity.md
+    says what they are and how to point the tests at them), None when absent."""
+    base = shared_dir()
+    path = base / "fixtures" / "official-idc" if base else None
+    return path if path and (path / "small_reference.npz").is_file() else None
 
 
 @pytest.fixture(scope="session")
 def official_fixture() -> Path:
-    assert (OFFICIAL_FIXTURE / "small_reference.npz").is_file(), f"{OFFICIAL_FIXTURE} is missing from the checkout"
-    return OFFICIAL_FIXTURE
+    path = official_fixture_dir()
+    if path is None:
+        pytest.skip("the official-idc fixture is not here: see docs/fidelity.md, 'Checking the kit against their outputs'")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ def env(tmp_path_factory):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, env: Env):
+    if case.entry == "idc-lite verify" and env.official_fixture is None:
+        pytest.skip("the official-idc fixture is not here: see docs/fidelity.md, 'Checking the kit against their outputs'")
     right, detail = run_case(case, env)
     assert right, detail
 
