@@ -28,6 +28,11 @@ from idc_lite.evaluation.suites import DEFAULTS
 from idc_lite.foundation.errors import InputError
 from idc_lite.foundation.run_metrics import AttackMetrics, AttackSettings
 
+# A smoke run's CNN baselines (04, 05, 07) learn from at most this many training images: the CIFAR and MNIST
+# presets' 10,000 would make the CNNs most of a smoke chain's time, and a smoke run only proves the path.  At
+# least digits' whole training split (1,437), so a digits smoke run trains its CNNs on all of it, as before.
+SMOKE_CNN_TRAIN_EXAMPLES = 1500
+
 
 @dataclass
 class EvaluationSettings:
@@ -74,6 +79,7 @@ class EvaluationSettings:
                        eot_samples=2, square_queries=4, scoring_draws=2, cnn_epochs=1, apgd_steps=3, apgd_eot=1,
                        apgd_tail_eot=min(self.apgd_tail_eot, 2), rescoring_draws=4,
                        autoattack_examples=min(self.autoattack_examples, 2),
+                       cnn_train_examples=min(self.cnn_train_examples or SMOKE_CNN_TRAIN_EXAMPLES, SMOKE_CNN_TRAIN_EXAMPLES),
                        cnn_autoattack_queries=min(self.cnn_autoattack_queries, 10),
                        eps_sweep_255=",".join(sweep[:1] + sweep[-1:]), eot_curve=",".join(self.eot_curve.split(",")[:2]))
 

@@ -135,12 +135,12 @@ def run_evaluation(args: argparse.Namespace, group) -> Path:
     model.to(device)     # noise is drawn on the CPU and moved, so a GPU sees the numbers the CPU sees
     x, labels = data.x_test[:config.examples].to(device), data.y_test[:config.examples].to(device)
     attacker = model.gradient_twin(settings.gradient_precision)
+    cnn_data = data.first_training_examples(settings.cnn_train_examples)
     attack = settings.attack_settings("bf16" if attacker.unet_autocast is not None else "fp32",   # 'auto' resolved
-                                      cnn_train_examples=settings.cnn_train_examples or None)
+                                      cnn_train_examples=len(cnn_data.y_train))
     if recorded:      # AutoAttack standard's iterations as 04 ran them (notebook 05 attacks the CNNs with its settings)
         attack = replace(attack, autoattack_iterations=recorded.settings.autoattack_iterations)
     config.settings = asdict(attack)
-    cnn_data = data.first_training_examples(settings.cnn_train_examples)
     if rank != 0:
         distributed.barrier()            # rank 0 trains the CNN (when the run folder has none) before the others load it
     cnn, cnn_file = load_or_train_cnn(model_path.parent / "cnn.pt", cnn_data, epochs=config.cnn_epochs,

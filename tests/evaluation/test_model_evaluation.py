@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import Linear
-from idc_lite.evaluation.model_evaluation import Budgets, Evaluation, EvaluationSettings
+from idc_lite.evaluation.model_evaluation import SMOKE_CNN_TRAIN_EXAMPLES, Budgets, Evaluation, EvaluationSettings
 from idc_lite.foundation.errors import InputError
 from idc_lite.foundation.run_metrics import AttackMetrics, AttackSettings
 
@@ -16,6 +16,11 @@ def test_settings_come_from_a_notebooks_parameters_and_shrink_for_smoke_runs():
     assert small.smoke and small.num_examples == 6 and small.steps == 2 and small.autoattack_examples == 2
     assert small.eps_sweep_255 == "8,128" and small.eot_list == [1, 2] and small.seed == 3
     assert small.attack_settings("fp32", None).autoattack_iterations == 2
+    # the CNN baselines of a smoke run learn from a capped number of training images ("all" included)
+    assert small.cnn_train_examples == SMOKE_CNN_TRAIN_EXAMPLES
+    sized = [EvaluationSettings.from_parameters({"cnn_train_examples": n}, smoke=True).cnn_train_examples
+             for n in (10_000, 800)]
+    assert sized == [SMOKE_CNN_TRAIN_EXAMPLES, 800] and settings.cnn_train_examples == 0
     assert settings.attack_settings("bf16", 100) == AttackSettings(
         steps=7, eot_samples=2, square_queries=100, scoring_draws=5, gradient_twin=True, gradient_precision="bf16",
         cnn_train_examples=100, cascade=True, apgd_steps=100, apgd_eot=2, apgd_tail_eot=20, rescoring_draws=32,
