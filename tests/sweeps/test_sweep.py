@@ -129,15 +129,24 @@ def test_ablation_overrides_change_only_what_they_name():
         with_ablation(base, num_timesteps=2)
 
 
-@pytest.mark.slow
-def test_make_sweep_in_smoke_mode_runs_the_notebooks_for_each_point(tmp_path):
-    """Two points through papermill (notebooks 02 and 04, smoke settings): the ablation parameters reach the
-    trained model, and each point's run folder has its own report."""
-    grid = _grid(tmp_path, name="smoke", base={"num_examples": 8}, vary={"cls_loss_weight": [0.0]})
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def smoke_sweep(tmp_path_factory):
+    """(grid file, out folder): two points of a smoke grid run once by `idc-lite sweep --smoke`, one after the other,
+    for the tests of the command and of the Dask run that must give its table."""
+    folder = tmp_path_factory.mktemp("smoke-sweep")
+    grid = _grid(folder, name="smoke", base={"num_examples": 8}, vary={"cls_loss_weight": [0.0]})
+    out = folder / "out"
     done = subprocess.run([sys.executable, "-m", "idc_lite", "sweep", str(grid), "--smoke", "--out", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return grid, out
+
+
+@pytest.mark.slow
+def test_make_sweep_in_smoke_mode_runs_the_notebooks_for_each_point(smoke_sweep):
+    """Two points through papermill (notebooks 02 and 04, smoke settings): the ablation parameters reach the
+    trained model, and each point's run folder has its own report."""
+    _, out = smoke_sweep
     sweep = json.loads((out / "sweep.json").read_text())
     assert [r["status"] for r in sweep["points"]] == ["finished", "finished"]
     record = json.loads((out / "points" / "cls_loss_weight=0.0" / "model.json").read_text())
@@ -147,12 +156,12 @@ def test_make_sweep_in_smoke_mode_runs_the_notebooks_for_each_point(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_sweep_on_two_dask_workers_makes_the_table_of_a_serial_run(tmp_path):
+def test_a_sweep_on_two_dask_workers_makes_the_table_of_a_serial_run(smoke_sweep, tmp_path):
     """The smoke grid as tasks on a LocalCluster of 2 workers: every point's figures, its run folder and the
     table equal those of the serial run (the seconds aside)."""
-    grid = _grid(tmp_path, name="smoke", base={"num_examples": 8}, vary={"cls_loss_weight": [0.0]})
-    serial = run_sweep(grid, tmp_path / "serial", smoke=True)
-    parallel = run_sweep(grid, tmp_path / "parallel", smoke=True, workers=2)
+    grid, serial_out = smoke_sweep
+    run_sweep(grid, tmp_path / "parallel", smoke=True, workers=2)
+    serial, parallel = (json.loads((folder / "sweep.json").read_text()) for folder in (serial_out, tmp_path / "parallel"))
 
     def figures(sweep):
         drop = ("seconds", "run")
@@ -164,7 +173,7 @@ def test_a_sweep_on_two_dask_workers_makes_the_table_of_a_serial_run(tmp_path):
     def table(folder):
         return [line.rsplit("|", 2)[0] for line in (folder / "sweep.md").read_text().splitlines() if line.startswith("| ")]
 
-    assert table(tmp_path / "parallel") == table(tmp_path / "serial")
+    assert table(tmp_path / "parallel") == table(serial_out)
 
 
 def test_the_seeds_grid_names_the_claims_points_with_parameters_the_notebooks_take():

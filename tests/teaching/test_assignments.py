@@ -163,35 +163,18 @@ def test_untouched_student_copies_score_zero(generated_course, smoke_run, tmp_pa
 
 
 @pytest.mark.slow
-def test_instructor_source_scores_full_marks_with_a_model_made_elsewhere(tmp_path, smoke_run, generated_course):
-    for source in NOTEBOOKS:
-        (tmp_path / source.name).write_bytes(source.read_bytes())
-    rows, _ = _grade(tmp_path, "--model", str(smoke_run / "model.pt"), "--course", str(generated_course[0]))
-    graded_02 = nbformat.read(tmp_path / "autograded" / NOTEBOOKS[1].name, as_version=4)
-    printed = "".join(o.get("text", "") for c in graded_02.cells if c.cell_type == "code" for o in c.outputs)
-    assert "using the model trained elsewhere" in printed and "no training here" in printed
-    auto = [r for r in rows if r["graded_by"] == "auto"]
-    assert all(r["status"] == "graded" and float(r["points"]) == float(r["max_points"]) for r in auto), auto
-    manual = [r for r in rows if r["graded_by"] == "manual"]
-    assert manual and all(r["status"] == "needs manual grading" and r["points"] == "" for r in manual)
-    from idc_lite.teaching.grading import GradeRow
-
-    total = totals([GradeRow(r["notebook"], r["cell_id"], float(r["points"]) if r["points"] else "",
-                             float(r["max_points"]), r["graded_by"], r["status"]) for r in rows])["total"]
-    assert total["auto"] == total["auto_max"] > 0
-
-
-@pytest.mark.slow
-def test_a_class_is_graded_on_two_dask_workers(generated_course, smoke_run, tmp_path):
-    """Three students (untouched copies, the solutions, and a file that is not a notebook beside a notebook that
-    hangs past the per-cell timeout) graded as tasks on a LocalCluster of 2 workers, with one course and one
-    model: a class table, and a grades.csv per student."""
+def test_a_class_is_graded_on_two_dask_workers_and_the_solutions_score_full_marks(generated_course, smoke_run, tmp_path):
+    """Three students graded as tasks on a LocalCluster of 2 workers, with one course and one model made elsewhere
+    (the smoke run's): the instructor's sources of every notebook ("solved": full marks, the hand-graded answers
+    left for a person), untouched copies of 01 and 02 (zero), and a file that is not a notebook beside a notebook
+    that hangs past the per-cell timeout ("broken").  A class table, and a grades.csv per student."""
     from idc_lite.teaching.class_grading import CLASS_FILE, CLASS_TABLE
+    from idc_lite.teaching.grading import GradeRow
 
     course, student_copies = generated_course
     submitted = NOTEBOOKS[:2]                  # 01 and 02: the model is given, so 02 trains nothing
     for student, files in (("untouched", [c for c in student_copies if c.stem in {p.stem for p in submitted}]),
-                           ("solved", submitted)):
+                           ("solved", NOTEBOOKS)):
         (tmp_path / student).mkdir()
         for f in files:
             (tmp_path / student / f.name).write_bytes(f.read_bytes())
@@ -212,18 +195,32 @@ def test_a_class_is_graded_on_two_dask_workers(generated_course, smoke_run, tmp_
     maximum = {p.stem: sum(c["points"] for c in graded_cells(p)) for p in NOTEBOOKS}
     auto = {p.stem: sum(c["points"] for c in graded_cells(p) if not c["manual"]) for p in NOTEBOOKS}
     assert {s for s, _ in rows} == {"untouched", "solved", "broken"} and len(rows) == 3 * len(NOTEBOOKS)
-    assert float(rows["solved", first]["points"]) == auto[first] > 0 and float(rows["solved", second]["points"]) == auto[second]
+    assert all(float(rows["solved", n]["points"]) == auto[n] for n in auto) and auto[first] > 0
     assert float(rows["untouched", first]["points"]) == 0.0 and rows["untouched", first]["status"] == "graded"
     assert all(float(rows[s, n]["max_points"]) == maximum[n] for s, n in rows)
-    assert rows["solved", NOTEBOOKS[3].stem]["status"] == "not submitted"
+    assert rows["untouched", NOTEBOOKS[3].stem]["status"] == "not submitted"
     assert rows["broken", first]["status"].startswith("grading failed") and float(rows["broken", first]["points"]) == 0
     # the stuck cell was stopped and the cells after it still ran (nbgrader goes on): the row says what happened
     assert "ran past the per-cell timeout of 90 s" in rows["broken", second]["status"]
     assert int(rows["solved", first]["manual_pending"]) >= 1
-    assert (tmp_path / "solved" / "grades.csv").is_file() and (tmp_path / "untouched" / "grades.csv").is_file()
+    assert (tmp_path / "untouched" / "grades.csv").is_file()
     table = (tmp_path / CLASS_TABLE).read_text()
     assert "ran past the per-cell timeout" in table
-    assert f"| solved | {auto[first] + auto[second]:g} | {sum(maximum.values()):g} |" in table
+    assert f"| solved | {sum(auto.values()):g} | {sum(maximum.values()):g} |" in table
+
+    # the solved student's own grades.csv: every autograded cell at full marks, every answer for a person left open
+    with open(tmp_path / "solved" / "grades.csv") as handle:
+        solved = list(csv.DictReader(handle))
+    graded = [r for r in solved if r["graded_by"] == "auto"]
+    assert graded and all(r["status"] == "graded" and float(r["points"]) == float(r["max_points"]) for r in graded), graded
+    manual = [r for r in solved if r["graded_by"] == "manual"]
+    assert manual and all(r["status"] == "needs manual grading" and r["points"] == "" for r in manual)
+    total = totals([GradeRow(r["notebook"], r["cell_id"], float(r["points"]) if r["points"] else "",
+                             float(r["max_points"]), r["graded_by"], r["status"]) for r in solved])["total"]
+    assert total["auto"] == total["auto_max"] > 0
+    graded_02 = nbformat.read(tmp_path / "solved" / "autograded" / NOTEBOOKS[1].name, as_version=4)
+    printed = "".join(o.get("text", "") for c in graded_02.cells if c.cell_type == "code" for o in c.outputs)
+    assert "using the model trained elsewhere" in printed and "no training here" in printed
 
 
 def test_a_timed_out_or_dead_kernel_is_named_and_a_student_error_is_not(tmp_path):
