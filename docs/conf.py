@@ -1,26 +1,41 @@
-"""Sphinx configuration of the idc_lite book: Markdown pages (MyST), the notebooks as chapters (MyST-NB,
-not executed: the chapters show their narration, code and exercises), and an API reference from the
+"""Sphinx configuration of the idc_lite book: Markdown pages (MyST), the notebooks as chapters (MyST-NB, not
+executed: narration, code and exercises, with the reference run's outputs), and an API reference from the
 docstrings.  ``make docs`` builds it with warnings as errors."""
+import json
 import shutil
 import tempfile
 from pathlib import Path
 
+from idc_lite.results.chapters import chapter_with_outputs
+from idc_lite.results.records import REFERENCE
 from idc_lite.teaching.course import generate
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 # The chapters are the students' copies of the notebooks (nbgrader's, as `idc-lite assignments` makes them):
-# the book shows every exercise and check, never a solution or a hidden test.  Sphinx reads only its
+# the book shows every exercise and check, never a solution or a hidden test.  Their outputs are the reference
+# run's, from the executed notebooks its record keeps (nothing runs at build time).  Sphinx reads only its
 # source folder, so each build writes them there (docs/chapters/ is generated and git-ignored).
 
 
 def _write_chapters(chapters: Path) -> None:
     shutil.rmtree(chapters, ignore_errors=True)
     chapters.mkdir()
+    record_file = HERE / "records" / f"{REFERENCE}.json"
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    commit = str(record.get("commit") or "?")
+    origin = f"record `{REFERENCE}`, commit {commit[:7]}{'+changes' if commit.endswith('+changes') else ''}, " \
+             f"{str(record.get('created') or '?')[:10]}"
     with tempfile.TemporaryDirectory(prefix="idc-lite-docs-") as course:
         for student_copy in generate(Path(course)):
-            shutil.copy(student_copy, chapters / student_copy.name)
+            executed = HERE / "records" / "reports" / REFERENCE / "notebooks" / student_copy.name
+            if not executed.is_file():   # a record made before records kept their notebooks: code only
+                shutil.copy(student_copy, chapters / student_copy.name)
+                continue
+            chapter, _ = chapter_with_outputs(json.loads(student_copy.read_text(encoding="utf-8")),
+                                              json.loads(executed.read_text(encoding="utf-8")), origin)
+            (chapters / student_copy.name).write_text(json.dumps(chapter, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
 _write_chapters(HERE / "chapters")
@@ -29,7 +44,8 @@ project = "idc_lite"
 author = "the idc_lite developers"
 copyright = "the idc_lite developers"
 extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.viewcode"]
-nb_execution_mode = "off"            # the chapters are the committed, stripped notebooks: nothing runs at build time
+nb_execution_mode = "off"            # the chapters carry the reference run's outputs: nothing runs at build time
+nb_render_markdown_format = "gfm"    # the notebooks' tables are Markdown outputs (pipe tables need GitHub's flavour)
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3
 exclude_patterns = ["_build", "records", "Thumbs.db", ".DS_Store"]

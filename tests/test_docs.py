@@ -149,7 +149,7 @@ def test_no_published_file_names_a_path_of_a_machine():
     """The published pages and reports say ``runs/<time>``, never where a run lay on the machine that made it."""
     pattern = re.compile(r"(?<![\w.])/(tmp|work|home|Users|root|mnt|scratch)/")
     published = [*FRONT, *sorted((REPO / "notebooks").glob("*.ipynb")),
-                 *sorted(p for p in (REPO / "docs" / "records").rglob("*") if p.suffix in (".md", ".html", ".json"))]
+                 *sorted(p for p in (REPO / "docs" / "records").rglob("*") if p.suffix in (".md", ".html", ".json", ".ipynb"))]
     hits = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in published for m in pattern.finditer(p.read_text())]
     assert hits == []
 
@@ -159,7 +159,16 @@ def test_a_recorded_report_names_its_run_folder_not_the_machines_path(tmp_path):
     (run / "html").mkdir(parents=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     (run / "summary.json").write_text(json.dumps({"commit": commit, "complete": True, "smoke": False, "created": "2026",
-                                                  "html_pages": ["html/01_label_images.html"]}))
+                                                  "html_pages": ["html/01_label_images.html"],
+                                                  "executed_notebooks": ["notebooks/01_label_images.ipynb"]}))
+    (run / "notebooks").mkdir()
+    output = {"output_type": "stream", "name": "stdout", "text": [f"run folder: {run} | smoke: False\n"]}
+    warning = {"output_type": "stream", "name": "stderr",
+               "text": [f"{tmp_path}/checkout/.venv/lib/python3.11/site-packages/torch/x.py:1: UserWarning\n"]}
+    (run / "notebooks" / "01_label_images.ipynb").write_text(json.dumps({
+        "metadata": {"papermill": {"input_path": str(tmp_path / "checkout" / "notebooks" / "01_label_images.ipynb")}},
+        "cells": [{"cell_type": "code", "id": "a", "source": "print(run)", "execution_count": 1, "outputs": [output, warning],
+                   "metadata": {"papermill": {"duration": 0.1}}}], "nbformat": 4, "nbformat_minor": 5}))
     data = tmp_path / "data" / "cifar10-jpeg.tar.gz"
     (run / "model.json").write_text(json.dumps({"data": {"dataset": "cifar10", "root": str(data)}}))
     (run / "summary.md").write_text(f"report of {run}\n")
@@ -173,6 +182,11 @@ def test_a_recorded_report_names_its_run_folder_not_the_machines_path(tmp_path):
                     "<pre>{'root': '$IDC_LITE_DATA'}</pre>")
     assert (tmp_path / "records" / "reports" / "example" / "summary.md").read_text() == "report of runs/20260101-000000\n"
     assert str(tmp_path) not in (tmp_path / "records" / "example.json").read_text()
+    kept = (tmp_path / "records" / "reports" / "example" / "notebooks" / "01_label_images.ipynb").read_text()
+    assert str(tmp_path) not in kept and "papermill" not in kept          # papermill's metadata names the machine's paths
+    assert [o["text"] for o in json.loads(kept)["cells"][0]["outputs"]] == [
+        ["run folder: runs/20260101-000000 | smoke: False\n"],
+        [".venv/lib/python3.11/site-packages/torch/x.py:1: UserWarning\n"]]   # the checkout it ran from: relative
 
 
 def test_every_page_is_in_the_book():

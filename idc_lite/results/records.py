@@ -1,8 +1,8 @@
 """The results pages, generated from the records of reference runs: never typed by hand.
 
 A record is a run's ``summary.json`` reduced to its figures (``docs/records/<name>.json``, a few kB), with
-the commit, machine and date it was measured at; the run's report (``summary.md`` and the executed notebooks
-as HTML) is kept beside it (``docs/records/reports/<name>/``) and published with the docs.  A benchmark that
+the commit, machine and date it was measured at; the run's report (``summary.md``, the executed notebooks
+and their HTML pages) is kept beside it (``docs/records/reports/<name>/``) and published with the docs.  A benchmark that
 studies a recorded run writes its own record under ``docs/records/benchmarks/`` (``benchmarks/gradient_budget.py
 --record ...``), rendered the same way.
 
@@ -26,6 +26,7 @@ from idc_lite.foundation.files import atomic_write_json
 from idc_lite.foundation.run_metrics import RunMetrics
 from idc_lite.foundation.runtime import REPO, git
 from idc_lite.foundation.uncertainty import format_difference, format_estimate, format_percent
+from idc_lite.results.chapters import portable_notebook
 from idc_lite.results.sweep_records import add_sweep, load_sweeps, seeds_block, with_seed_claims
 
 RECORDS_DIR = REPO / "docs" / "records"
@@ -88,12 +89,17 @@ def add_run(run_dir: str | Path, name: str, commit: str | None = None, records_d
     report = records_dir / "reports" / name
     shutil.rmtree(report, ignore_errors=True)
     (report / "html").mkdir(parents=True)
+    (report / "notebooks").mkdir()
     data_root = _data_root(run_dir)
     for page in ["summary.md", *(summary.get("html_pages") or [])]:
         text = (run_dir / page).read_text(encoding="utf-8")
-        if page == "summary.md":   # the record keeps the HTML pages, not the executed notebooks they link to
-            text = re.sub(r", \[notebook\]\(notebooks/[^)]+\)", "", text)
         (report / page).write_text(portable_paths(text, run_dir, data_root), encoding="utf-8")
+    for image in re.findall(r"!\[[^\]]*\]\((figures/[^)\s]+)\)", (run_dir / "summary.md").read_text(encoding="utf-8")):
+        (report / image).parent.mkdir(exist_ok=True)        # the summary's own figures, drawn from its run
+        shutil.copy2(run_dir / image, report / image)
+    for notebook in summary.get("executed_notebooks") or []:   # the book's chapters show their outputs
+        text = portable_notebook(run_dir / notebook, lambda t: portable_paths(t, run_dir, data_root))
+        (report / notebook).write_text(text, encoding="utf-8")
     return atomic_write_json(record, records_dir / f"{name}.json")
 
 
