@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from idc_lite.results.chapters import chapter_with_outputs
-from idc_lite.results.records import REFERENCE
+from idc_lite.results.records import REFERENCE, load_records, provenance
 from idc_lite.teaching.course import generate
 
 HERE = Path(__file__).resolve().parent
@@ -22,11 +22,8 @@ REPO = HERE.parent
 def _write_chapters(chapters: Path) -> None:
     shutil.rmtree(chapters, ignore_errors=True)
     chapters.mkdir()
-    record_file = HERE / "records" / f"{REFERENCE}.json"
-    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
-    commit = str(record.get("commit") or "?")
-    origin = f"record `{REFERENCE}`, commit {commit[:7]}{'+changes' if commit.endswith('+changes') else ''}, " \
-             f"{str(record.get('created') or '?')[:10]}"
+    record = load_records(HERE / "records").get(REFERENCE)
+    origin = f"record `{REFERENCE}`: {provenance(record)}" if record else f"record `{REFERENCE}`"
     with tempfile.TemporaryDirectory(prefix="idc-lite-docs-") as course:
         for student_copy in generate(Path(course)):
             executed = HERE / "records" / "reports" / REFERENCE / "notebooks" / student_copy.name
