@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.idc_lite-installed
 
-.PHONY: setup reproduce smoke sweep test test-fast docs results lint benchmark clean-runs assignments grade lab
+.PHONY: setup reproduce smoke sweep test test-fast docs results lint benchmark clean-runs assignments grade lab lab-source
 
 setup: $(STAMP)
 
@@ -69,11 +69,14 @@ grade: setup
 	$(PY) -m idc_lite grade "$(SUBMISSIONS)" $(if $(MODEL),--model "$(MODEL)") $(if $(WORKERS),--workers $(WORKERS)) \
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
-## JupyterLab on notebooks/, its kernel this environment's Python (JUPYTER_PREFER_ENV_PATH: before any
-## personal kernel of the same name); LAB_ARGS passes options, e.g. LAB_ARGS="--no-browser --port 8899".
-## As root (containers, CI) JupyterLab refuses to start without --allow-root.
+## JupyterLab on your own student copies of the notebooks (my_notebooks/, made from the source when missing and
+## never overwritten; LAB_FOLDER=... another folder), its kernel this environment's Python; LAB_ARGS passes
+## options to jupyter lab, e.g. LAB_ARGS="--no-browser --port 8899".  lab-source: the instructor's notebooks/.
 lab: setup
-	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+	$(PY) -m idc_lite lab $(if $(LAB_FOLDER),--folder "$(LAB_FOLDER)") -- $(LAB_ARGS)
+
+lab-source: setup
+	$(PY) -m idc_lite lab --source -- $(LAB_ARGS)
 
 ## Speed figures (printed, not asserted): per preset, then what one digits training step costs under
 ## other thread, memory-layout and checkpoint settings (BENCH_ARGS="--skip-cifar" skips the slow CIFAR row)

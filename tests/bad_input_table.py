@@ -965,6 +965,25 @@ def cases() -> list[Case]:
              lambda env: reproduce.check_run_parameters(reproduce.notebook_paths(), {"epochs": 2.5}), "ParameterError",
              "epochs must be int"),
     ]
+
+    # -- a student's own folder of notebooks (make lab) and the model answers
+    import idc_lite.cli.lab as lab_command
+    from idc_lite.teaching import solution
+
+    def lab_on_a_file(env):
+        env.notes = env.file_with("mine", b"my notes")
+        return cli(lab_command.main, ["--folder", str(env.notes), "--prepare-only"])
+
+    def notes_kept(env, result):
+        assert env.notes.read_bytes() == b"my notes"
+
+    out += [
+        exit_case("idc-lite lab", "--folder that is a file", lab_on_a_file, 2, "is a file, not a folder", notes_kept),
+        Case("teaching.solution", "an exercise number without its notebook's two digits", lambda env: solution("2.3"),
+             "InputError", "as the notebooks do"),
+        Case("teaching.solution", "a notebook that does not exist", lambda env: solution("09.1"), "InputError",
+             "no notebook 09"),
+    ]
     return out
 
 

@@ -6,6 +6,7 @@
     idc-lite evaluate --model runs/<run>/model.pt --examples 0 --out DIR   # notebook 04's protocols, sharded
     idc-lite sweep GRID.json                                      # ablations over a grid (make sweep)
     idc-lite assignments [--course assignments]                   # student copies with nbgrader
+    idc-lite lab [--source]                                       # JupyterLab on your own student copies (make lab)
     idc-lite grade SUBMISSIONS [--model runs/<run>/model.pt]      # autograde a folder of submissions
     idc-lite check-report RUN                                     # open a run's HTML pages in headless Chromium
     idc-lite results {add RUN --name NAME | render | check}       # the results pages from reference runs
@@ -28,6 +29,7 @@ SUBCOMMANDS = {
     "evaluate": "robustness evaluation of a model on many examples (torchrun works too)",
     "sweep": "run notebooks 02 and 04 over a grid of parameters",
     "assignments": "write the student copies of the notebooks (nbgrader)",
+    "lab": "JupyterLab on your own copies of the notebooks (--source: the instructor's)",
     "grade": "autograde a folder of submitted notebooks",
     "check-report": "open a run's HTML pages in headless Chromium",
     "results": "record a reference run; rewrite or check the generated results pages",
@@ -49,6 +51,8 @@ def command(name: str) -> Callable[..., int]:
         from idc_lite.cli.sweep import main
     elif name == "assignments":
         from idc_lite.cli.assignments import main
+    elif name == "lab":
+        from idc_lite.cli.lab import main
     elif name == "grade":
         from idc_lite.cli.grade import main
     elif name == "check-report":

@@ -3,7 +3,8 @@
 - ``checks/``: one checker per graded exercise, one module per notebook;
 - ``explorers``: the widgets' figures (a figure at the defaults when nobody is looking);
 - ``course``: the notebooks as nbgrader assignments and their student copies; ``grading``: one student's
-  notebooks autograded; ``class_grading``: a folder of student folders, each student a task.
+  notebooks autograded; ``class_grading``: a folder of student folders, each student a task;
+- ``workspace``: a student's own copies of the notebooks, and ``solution("02.3")``, one exercise's model answer.
 
 It imports comparisons, defences, evaluation, figures, the model and the foundation; ``runs`` is beside it.  nbgrader is imported
 only when a course is made or graded.
@@ -20,6 +21,7 @@ from idc_lite.teaching.explorers import (
     noise_figure,
     trajectory_figure,
 )
+from idc_lite.teaching.workspace import prepare_workspace, solution
 
 __all__ = ["ATTACKS", "Choice", "Slider", "Toggle", "attack_figure", "explore", "first_reliable_example",
-           "label_images_figure", "noise_figure", "trajectory_figure"]
+           "label_images_figure", "noise_figure", "prepare_workspace", "solution", "trajectory_figure"]
