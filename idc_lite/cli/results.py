@@ -5,6 +5,7 @@
     idc-lite results add runs/<run> --name digits [--commit SHA]    # store or replace a run's record
     idc-lite results render                                          # rewrite every generated block and figure
     idc-lite results check                                           # exit 1 when a block is stale
+    idc-lite results ship runs/<run> [--record digits]               # the run's models become the shipped ones
 """
 from __future__ import annotations
 
@@ -29,8 +30,19 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                      help="a sweep: record it although some runs failed (the page names them and their errors)")
     sub.add_parser("render", help="rewrite the generated blocks of README.md and docs/ from the records")
     sub.add_parser("check", help="exit 1 when a generated block disagrees with the records")
+    ship = sub.add_parser("ship", help="make a finished digits run's models the reference models shipped in the package")
+    ship.add_argument("run_dir")
+    ship.add_argument("--record", default=None, help="the results record made from the same run (e.g. digits)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "ship":
+            from idc_lite.results.shipping import ship_run
+
+            shipped = ship_run(args.run_dir, record_name=args.record)
+            for name, record in shipped["models"].items():
+                print(f"{name}: {record['file']}, {record['bytes']:,} bytes ({record['stored_dtype']})")
+            print(f"{shipped['total_bytes']:,} bytes in all, from commit {shipped['source']['commit']}")
+            return 0
         if args.command == "add":
             print(f"wrote {add_run(args.run_dir, args.name, args.commit, note=args.note, allow_failed=args.allow_failed)}")
             args.command = "render"

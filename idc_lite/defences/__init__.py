@@ -10,7 +10,8 @@
 - :mod:`~idc_lite.defences.store`: denoisers on disk, reused only when made with the same settings.
 
 Both take images (B, C, H, W) in [0, 1] and return logits (B, K), as every model the attacks accept.
-It imports the model, training and the foundation; ``evaluation`` is beside it, and neither imports the other.
+It imports the model, training, shipped and the foundation;
+``evaluation`` is beside it, and neither imports the other.
 """
 from idc_lite.defences.ddpm import DDPMConfig, DDPMSchedule, DenoiserRecipe, train_denoiser
 from idc_lite.defences.likelihood import DiffusionLikelihoodClassifier

@@ -23,6 +23,9 @@ HEADLESS_ENV = "IDC_LITE_HEADLESS"
 MODEL_ENV = "IDC_LITE_MODEL"
 
 
+SHIPPED_ENV = "IDC_LITE_SHIPPED_MODELS"
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0", "false", "False")
 
@@ -30,6 +33,13 @@ def _flag(name: str) -> bool:
 def is_smoke(smoke: bool) -> bool:
     """Smoke mode: the ``smoke`` parameter (papermill) or ``IDC_LITE_SMOKE=1`` (nbval cannot inject parameters)."""
     return bool(smoke) or _flag(SMOKE_ENV)
+
+
+def shipped_models_allowed() -> bool:
+    """Whether a notebook may take a model shipped in the package in place of training one with exactly the same
+    settings: yes, unless ``IDC_LITE_SHIPPED_MODELS=0`` (``make reproduce`` and sweeps set it for their kernels:
+    a reproduction trains everything it reports)."""
+    return os.environ.get(SHIPPED_ENV, "1") not in ("0", "false", "False")
 
 
 def is_headless() -> bool:

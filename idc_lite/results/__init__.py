@@ -3,10 +3,11 @@
 - ``records``: a run's ``summary.json`` reduced to its figures (``docs/records/<name>.json``), and the
   generated blocks of README.md and docs/ rendered from them (``idc-lite results add | render | check``);
 - ``record_figures``: the pages' figures; ``sweep_records``: a sweep's record and its seed claims;
-- ``chapters``: the book's chapters with the reference run's outputs (a record keeps its executed notebooks).
+- ``chapters``: the book's chapters with the reference run's outputs (a record keeps its executed notebooks);
+- ``shipping``: a run's models made the reference models shipped in the package (``idc-lite results ship RUN``).
 
-It imports comparisons, evaluation and the foundation (the claims, a check's record, the files); ``runs`` reads it to put
-the same figures in a run's summary.
+It imports comparisons, evaluation, defences, training, data, shipped and the foundation (the claims, a check's
+record, the models to ship, the files); ``runs`` reads it to put the same figures in a run's summary.
 """
 from idc_lite.results.records import add_run, compact_record, render, stale_files
 

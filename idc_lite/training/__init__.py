@@ -6,7 +6,7 @@
 - ``presets``: digits, mnist, cifar10_cpu, cifar10 (the paper's), and a run's settings from them;
 - ``report``: notebook 02's record; ``distributed``: torchrun.
 
-It imports the model, data, authors and the foundation.
+It imports the model, data, authors, shipped and the foundation.
 """
 from idc_lite.training.checkpoint import load_checkpoint_data, load_classifier
 from idc_lite.training.config import TrainConfig

@@ -2,6 +2,7 @@
 settings, a model trained elsewhere, an authors' checkpoint, or a new trainer)."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from idc_lite.foundation.files import (
 from idc_lite.foundation.reuse import Artefact, artefact_for_settings
 from idc_lite.model.classifier import IDCClassifier
 from idc_lite.model.config import IDCConfig
-from idc_lite.training.checkpoint import checkpoint_record, read_checkpoint
+from idc_lite.shipped import catalogue, reference_file, reference_record, shipped_with_settings
+from idc_lite.training.checkpoint import checkpoint_record, load_unet_weights, read_checkpoint
 from idc_lite.training.config import TrainConfig
 from idc_lite.training.trainer import Trainer
 
@@ -87,6 +89,10 @@ def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_confi
                 else f"loaded {checkpoint.name}: trained for {trainer.epoch} epochs with the same settings")
         trainer.config.epochs = train_config.epochs
         return trainer, note
+    shipped = None if checkpoint.exists() or retrain else shipped_with_settings(
+        "idc", training_settings(model_config, train_config, data))
+    if shipped:
+        return trainer_from_shipped(shipped, checkpoint, model_config, train_config, data)
     action = "training from scratch, replacing" if checkpoint.exists() else "training from scratch into"
     return (Trainer(IDCClassifier(model_config), train_config, data, replace_existing=retrain),
             f"{action} {checkpoint.name}")
@@ -158,6 +164,29 @@ def import_official_checkpoint(source: str | Path, checkpoint: str | Path, model
 
 
 
+def trainer_from_shipped(name: str, checkpoint: str | Path, model_config: IDCConfig, train_config: TrainConfig,
+                         data: DataSplit) -> tuple[Trainer, str]:
+    """Write shipped IDC model ``name`` (made with exactly these settings) as a kit checkpoint at ``checkpoint``,
+    its EMA weights as both the raw and the averaged ones, so notebooks 03 to 07 read it as a model trained here;
+    returns the trainer (which trains no further) and a sentence.  Training on from it starts Adam afresh."""
+    path = reference_file(name)
+    state = read_checkpoint(path)
+    trainer = Trainer(IDCClassifier(model_config), train_config, data, replace_existing=True)
+    load_unet_weights(trainer.model, state["unet"], path)
+    if trainer.ema is not None:
+        trainer.ema.shadow = {k: v.clone().float() for k, v in state["unet"].items() if k in trainer.ema.shadow}
+    progress = state["progress"]
+    trainer.epoch, trainer.global_step = int(progress["epoch"]), int(progress["global_step"])
+    trainer.train_seconds, trainer.history = float(progress["train_seconds"]), json.loads(progress["history"])
+    commit = catalogue()["source"].get("commit") or "?"
+    trainer.imported_from = {"format": "a reference model shipped with the kit", "name": name,
+                             "sha256": reference_record(name)["sha256"], "commit": commit, "epoch": trainer.epoch}
+    trainer.save(checkpoint)
+    return trainer, (f"{Path(checkpoint).name}: the kit ships a model trained with exactly these settings ({name!r}, "
+                     f"{trainer.epoch} epochs at commit {commit[:10]}); using it instead of training "
+                     "(make reproduce trains its own; retrain=True trains here)")
+
+
 def load_or_train_variant(main_checkpoint: str | Path, path: str | Path, model_config: IDCConfig, data: DataSplit, *,
                           seed: int, epochs: int = 0, max_batches: int | None = None, progress: bool = False,
                           log_every: int = 25) -> tuple[Trainer, Artefact]:
@@ -171,6 +200,10 @@ def load_or_train_variant(main_checkpoint: str | Path, path: str | Path, model_c
     if epochs:
         train_config.epochs = epochs
     file = artefact_for_settings(path, training_settings(model_config, train_config, data), stored_training_settings)
+    shipped = None if file.exists else shipped_with_settings("idc", training_settings(model_config, train_config, data))
+    if shipped:
+        _, note = trainer_from_shipped(shipped, file.path, model_config, train_config, data)
+        file = Artefact(file.path, True, note)
     if progress:
         print(file.note)      # an interrupted variant has the same settings: it resumes where it stopped
     trainer = Trainer.resume(file.path, data) if file.exists else Trainer(IDCClassifier(model_config), train_config, data)
