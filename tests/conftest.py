@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from idc_lite.data.splits import DataSplit
-from idc_lite.model.classifier import IDCClassifier
 from idc_lite.model.config import IDCConfig
 from idc_lite.model.unet import UNetConfig
 
@@ -123,17 +122,12 @@ def smoke_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def digits_model():
-    """(EMA classifier, DataSplit): the digits preset trained briefly (16 of its 40 epochs, about a
-    minute on 2 cores), once per session, for tests that need a model that classifies well."""
+    """(EMA classifier, DataSplit): the digits default's IDC as the kit ships it (``load_reference("idc")``,
+    trained for the preset's 40 epochs), for tests that need a model that classifies well."""
+    from idc_lite.comparisons import load_reference
     from idc_lite.data.datasets import load_digits
-    from idc_lite.training.presets import get_preset
-    from idc_lite.training.trainer import Trainer
 
-    preset = get_preset("digits")
-    data = load_digits()
-    trainer = Trainer(IDCClassifier(preset.model), preset.train, data)
-    trainer.train(epochs=16, progress=False)
-    return trainer.ema_classifier(), data
+    return load_reference("idc"), load_digits()
 
 
 def tiny_data(n=48):

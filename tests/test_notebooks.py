@@ -28,26 +28,63 @@ def test_committed_stripped(path):
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name} has outputs"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("preset, data_fixture, label, image_shape", [
-    ("cifar10_cpu", "cifar10_jpeg_archive", "CIFAR-10 (JPEG copy)", [3, 32, 32]),
-    ("mnist", "mnist_root", "MNIST (torchvision)", [1, 28, 28]),
-])
-def test_a_cpu_preset_runs_the_chain_on_its_offline_data(tmp_path, request, preset, data_fixture, label, image_shape):
-    """`make smoke PRESET=...` with $IDC_LITE_DATA at the offline copies (skips without them): the preset's
-    notebook parameters reach every notebook, the report names the data, the ablation is left out as the preset says."""
+CPU_PRESETS = {   # preset: (its offline data's fixture, the data's name in the report, the label images' shape)
+    "cifar10_cpu": ("cifar10_jpeg_archive", "CIFAR-10 (JPEG copy)", [3, 32, 32]),
+    "mnist": ("mnist_root", "MNIST (torchvision)", [1, 28, 28]),
+}
+
+
+@pytest.fixture(scope="module")
+def cpu_preset_chains(request, tmp_path_factory):
+    """`idc-lite reproduce --smoke --preset P` for each CPU preset whose offline data is here, all started at
+    once: {preset: (exit status, what it printed, its run folder)}.  Two chains side by side get one thread each; most
+    of a smoke chain is kernels starting and small tensors, which a second thread hardly speeds up, so the
+    pair finishes well before the same two chains one after the other."""
     import os
 
+    data = {}
+    for preset, (fixture, _, _) in CPU_PRESETS.items():
+        try:
+            data[preset] = request.getfixturevalue(fixture)
+        except pytest.skip.Exception:
+            continue
+    threads = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")} if len(data) > 1 else {}
+    started = {}
+    for preset, path in data.items():
+        folder = tmp_path_factory.mktemp(preset)
+        env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR", "IDC_LITE_HEADLESS")}
+        env.update(IDC_LITE_DATA=str(path), IDC_LITE_CACHE=str(folder / "cache"), **threads)
+        log = open(folder / "reproduce.log", "w+")
+        command = [sys.executable, "-m", "idc_lite", "reproduce", "--smoke", "--preset", preset, "--out", str(folder / "run")]
+        started[preset] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO),
+                           log, folder / "run")
+    finished = {}
+    for preset, (process, log, out) in started.items():
+        try:
+            process.wait(timeout=1200)
+            stopped = ""
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            stopped = "\n[stopped: the chain ran past 1,200 s]"
+        log.seek(0)
+        finished[preset] = (process.returncode, log.read() + stopped, out)
+        log.close()
+    return finished
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", list(CPU_PRESETS))
+def test_a_cpu_preset_runs_the_chain_on_its_offline_data(request, cpu_preset_chains, preset):
+    """`make smoke PRESET=...` with $IDC_LITE_DATA at the offline copies (skips without them): the preset's
+    notebook parameters reach every notebook, the report names the data, the ablation is left out as the preset says."""
     from idc_lite.evaluation.model_evaluation import SMOKE_CNN_TRAIN_EXAMPLES
     from idc_lite.training.presets import get_preset
 
-    data = request.getfixturevalue(data_fixture)
-    env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR", "IDC_LITE_HEADLESS")}
-    env.update(IDC_LITE_DATA=str(data), IDC_LITE_CACHE=str(tmp_path / "cache"))
-    out = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "idc_lite", "reproduce", "--smoke", "--preset", preset, "--out", str(out)],
-                          capture_output=True, text=True, env=env, cwd=REPO, timeout=1200)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    data_fixture, label, image_shape = CPU_PRESETS[preset]
+    request.getfixturevalue(data_fixture)          # skips, with its reason, when the offline copy is not here
+    returncode, printed, out = cpu_preset_chains[preset]
+    assert returncode == 0, printed[-6000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["preset"] == preset and summary["data"] == label
     report = (out / "summary.md").read_text()

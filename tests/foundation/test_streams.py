@@ -82,7 +82,7 @@ def _predictions_with_fresh_generator_per_batch(model, x, seed: int, batch: int)
         return model(x, noise=tiled).argmax(1)
 
 
-@pytest.mark.slow  # the session's trained digits model
+@pytest.mark.slow  # the shipped digits model
 def test_tiled_draws_equal_calling_the_model_batch_by_batch(digits_model):
     model, data = digits_model
     x = data.x_test[:40]
@@ -92,7 +92,7 @@ def test_tiled_draws_equal_calling_the_model_batch_by_batch(digits_model):
     assert torch.equal(_predictions_with_fresh_generator_per_batch(model, x, 3, 10), direct)
 
 
-@pytest.mark.slow  # the session's trained digits model, 21 seeds
+@pytest.mark.slow  # the shipped digits model, 21 seeds
 def test_no_seed_behaves_unlike_the_others_at_batch_sizes_1_and_k(digits_model):
     """Seeds 0..20 on the digits test split at batch sizes 1 and K, each batch called with a fresh
     Generator().manual_seed(seed).  The old stream made seed 0 push example i of a batch towards class i:

@@ -149,32 +149,35 @@ def _grade(folder, *options):
 
 
 @pytest.mark.slow
-def test_untouched_student_copies_score_zero(generated_course, smoke_run, tmp_path):
-    """Graded with the session's one course and one model (the smoke run's), as a class would be."""
+def test_one_students_untouched_copy_scores_zero_and_the_total_is_printed(generated_course, smoke_run, tmp_path):
+    """`idc-lite grade FOLDER` for one student, with the session's course: the untouched copy of notebook 01
+    (the class test grades every notebook's untouched copy)."""
     course, student_copies = generated_course
-    for release in student_copies:
-        (tmp_path / release.name).write_bytes(release.read_bytes())
+    (tmp_path / student_copies[0].name).write_bytes(student_copies[0].read_bytes())
     rows, printed = _grade(tmp_path, "--model", str(smoke_run / "model.pt"), "--course", str(course))
     auto = [r for r in rows if r["graded_by"] == "auto"]
-    assert len(auto) >= 2 * len(NOTEBOOKS)
+    assert len(auto) >= 2 and {r["notebook"] for r in rows} == {NOTEBOOKS[0].stem}
     assert all(r["status"] == "graded" and float(r["points"]) == 0.0 and float(r["max_points"]) > 0 for r in auto)
     assert "total" in printed and "autograded 0 / " in printed
-    assert {p.stem for p in NOTEBOOKS} == {p.stem for p in (tmp_path / "autograded").glob("*.ipynb")}
+    assert [p.name for p in (tmp_path / "autograded").glob("*.ipynb")] == [NOTEBOOKS[0].name]
+
+
+TIMEOUT = 60   # seconds per cell: far above any smoke cell, and what the hanging cell costs the run
 
 
 @pytest.mark.slow
 def test_a_class_is_graded_on_two_dask_workers_and_the_solutions_score_full_marks(generated_course, smoke_run, tmp_path):
     """Three students graded as tasks on a LocalCluster of 2 workers, with one course and one model made elsewhere
     (the smoke run's): the instructor's sources of every notebook ("solved": full marks, the hand-graded answers
-    left for a person), untouched copies of 01 and 02 (zero), and a file that is not a notebook beside a notebook
-    that hangs past the per-cell timeout ("broken").  A class table, and a grades.csv per student."""
+    left for a person), the untouched student copies of every notebook (zero on every autograded cell), and a
+    file that is not a notebook beside a notebook that hangs past the per-cell timeout ("broken", 01 and 02
+    only).  A class table, and a grades.csv per student."""
     from idc_lite.teaching.class_grading import CLASS_FILE, CLASS_TABLE
     from idc_lite.teaching.grading import GradeRow
 
     course, student_copies = generated_course
-    submitted = NOTEBOOKS[:2]                  # 01 and 02: the model is given, so 02 trains nothing
-    for student, files in (("untouched", [c for c in student_copies if c.stem in {p.stem for p in submitted}]),
-                           ("solved", NOTEBOOKS)):
+    submitted = NOTEBOOKS[:2]                  # broken's 01 and 02 (the model is given, so no 02 trains anything)
+    for student, files in (("untouched", student_copies), ("solved", NOTEBOOKS)):
         (tmp_path / student).mkdir()
         for f in files:
             (tmp_path / student / f.name).write_bytes(f.read_bytes())
@@ -186,7 +189,7 @@ def test_a_class_is_graded_on_two_dask_workers_and_the_solutions_score_full_mark
     (tmp_path / "broken" / submitted[1].name).write_text(json.dumps(hangs))
     env = {**os.environ, "IDC_LITE_SMOKE": "1"}
     done = subprocess.run([sys.executable, "-m", "idc_lite", "grade", str(tmp_path), "--model", str(smoke_run / "model.pt"),
-                           "--course", str(course), "--workers", "2", "--timeout", "90"],
+                           "--course", str(course), "--workers", "2", "--timeout", str(TIMEOUT)],
                           capture_output=True, text=True, cwd=REPO, timeout=1800, env=env)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]     # 1: not every student was graded
     with open(tmp_path / CLASS_FILE) as handle:
@@ -196,17 +199,24 @@ def test_a_class_is_graded_on_two_dask_workers_and_the_solutions_score_full_mark
     auto = {p.stem: sum(c["points"] for c in graded_cells(p) if not c["manual"]) for p in NOTEBOOKS}
     assert {s for s, _ in rows} == {"untouched", "solved", "broken"} and len(rows) == 3 * len(NOTEBOOKS)
     assert all(float(rows["solved", n]["points"]) == auto[n] for n in auto) and auto[first] > 0
-    assert float(rows["untouched", first]["points"]) == 0.0 and rows["untouched", first]["status"] == "graded"
+    assert all(float(rows["untouched", n]["points"]) == 0.0 and rows["untouched", n]["status"] == "graded" for n in auto)
     assert all(float(rows[s, n]["max_points"]) == maximum[n] for s, n in rows)
-    assert rows["untouched", NOTEBOOKS[3].stem]["status"] == "not submitted"
+    assert rows["broken", NOTEBOOKS[3].stem]["status"] == "not submitted"
     assert rows["broken", first]["status"].startswith("grading failed") and float(rows["broken", first]["points"]) == 0
     # the stuck cell was stopped and the cells after it still ran (nbgrader goes on): the row says what happened
-    assert "ran past the per-cell timeout of 90 s" in rows["broken", second]["status"]
+    assert f"ran past the per-cell timeout of {TIMEOUT} s" in rows["broken", second]["status"]
     assert int(rows["solved", first]["manual_pending"]) >= 1
     assert (tmp_path / "untouched" / "grades.csv").is_file()
     table = (tmp_path / CLASS_TABLE).read_text()
     assert "ran past the per-cell timeout" in table
     assert f"| solved | {sum(auto.values()):g} | {sum(maximum.values()):g} |" in table
+
+    # the untouched student's grades.csv: zero on every autograded cell of every notebook, each one graded
+    with open(tmp_path / "untouched" / "grades.csv") as handle:
+        untouched = [r for r in csv.DictReader(handle) if r["graded_by"] == "auto"]
+    assert len(untouched) >= 2 * len(NOTEBOOKS) and {r["notebook"] for r in untouched} == {p.stem for p in NOTEBOOKS}
+    assert all(r["status"] == "graded" and float(r["points"]) == 0.0 and float(r["max_points"]) > 0 for r in untouched)
+    assert {p.stem for p in NOTEBOOKS} == {p.stem for p in (tmp_path / "untouched" / "autograded").glob("*.ipynb")}
 
     # the solved student's own grades.csv: every autograded cell at full marks, every answer for a person left open
     with open(tmp_path / "solved" / "grades.csv") as handle:
