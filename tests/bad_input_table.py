@@ -977,7 +977,16 @@ def cases() -> list[Case]:
     def notes_kept(env, result):
         assert env.notes.read_bytes() == b"my notes"
 
+    import idc_lite.cli.challenge as challenge_command
+
+    def empty_folder(env):
+        return cli(challenge_command.main, [str(env.path("x").parent), "--no-reference"])
+
     out += [
+        exit_case("idc-lite challenge", "a folder without submissions", empty_folder, 2, "no submission in"),
+        exit_case("idc-lite challenge", "--eps-255 0", lambda env: cli(challenge_command.main, [str(env.path("x").parent),
+                                                                                              "--eps-255", "0"]),
+                  2, "--eps-255 must be in"),
         exit_case("idc-lite lab", "--folder that is a file", lab_on_a_file, 2, "is a file, not a folder", notes_kept),
         Case("teaching.solution", "an exercise number without its notebook's two digits", lambda env: solution("2.3"),
              "InputError", "as the notebooks do"),

@@ -8,6 +8,7 @@ Both run after the notebook's import cell, so the solution sees the notebook's n
 from __future__ import annotations
 
 import ast
+import linecache
 
 import nbformat
 
@@ -35,9 +36,12 @@ def _imports(notebook: str) -> dict:
 def solution_functions(notebook: str, grade_id: str, **names) -> dict:
     """The functions and classes a solution cell defines, with the notebook's imports and ``names``."""
     namespace = {**_imports(notebook), **names}
-    tree = ast.parse(cell_source(notebook, grade_id))
+    source, filename = cell_source(notebook, grade_id), f"{notebook}:{grade_id}"
+    # registered as IPython registers a cell, so that inspect.getsource finds a solution's source
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    tree = ast.parse(source)
     keep = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom))]
-    exec(compile(ast.Module(body=keep, type_ignores=[]), f"{notebook}:{grade_id}", "exec"), namespace)
+    exec(compile(ast.Module(body=keep, type_ignores=[]), filename, "exec"), namespace)
     return namespace
 
 

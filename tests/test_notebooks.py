@@ -3,6 +3,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 
 import nbformat
 import papermill
@@ -39,7 +40,7 @@ def cpu_preset_chains(request, tmp_path_factory):
     """`idc-lite reproduce --smoke --preset P` for each CPU preset whose offline data is here, all started at
     once: {preset: (exit status, what it printed, its run folder)}.  Two chains side by side get one thread each; most
     of a smoke chain is kernels starting and small tensors, which a second thread hardly speeds up, so the
-    pair finishes well before the same two chains one after the other."""
+    pair finishes sooner than the same two chains one after the other."""
     import os
 
     data = {}
@@ -48,28 +49,34 @@ def cpu_preset_chains(request, tmp_path_factory):
             data[preset] = request.getfixturevalue(fixture)
         except pytest.skip.Exception:
             continue
-    threads = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")} if len(data) > 1 else {}
-    started = {}
-    for preset, path in data.items():
-        folder = tmp_path_factory.mktemp(preset)
-        env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR", "IDC_LITE_HEADLESS")}
-        env.update(IDC_LITE_DATA=str(path), IDC_LITE_CACHE=str(folder / "cache"), **threads)
-        log = open(folder / "reproduce.log", "w+")
-        command = [sys.executable, "-m", "idc_lite", "reproduce", "--smoke", "--preset", preset, "--out", str(folder / "run")]
-        started[preset] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO),
-                           log, folder / "run")
-    finished = {}
-    for preset, (process, log, out) in started.items():
-        try:
-            process.wait(timeout=1200)
-            stopped = ""
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            stopped = "\n[stopped: the chain ran past 1,200 s]"
-        log.seek(0)
-        finished[preset] = (process.returncode, log.read() + stopped, out)
-        log.close()
+    from idc_lite.foundation.cluster import THREAD_VARIABLES
+
+    threads = {name: "1" for name in THREAD_VARIABLES} if len(data) > 1 else {}
+    started, finished = {}, {}
+    deadline = time.monotonic() + 1200
+    try:
+        for preset, path in data.items():
+            folder = tmp_path_factory.mktemp(preset)
+            env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR", "IDC_LITE_HEADLESS")}
+            env.update(IDC_LITE_DATA=str(path), IDC_LITE_CACHE=str(folder / "cache"), **threads)
+            log = open(folder / "reproduce.log", "w+")
+            command = [sys.executable, "-m", "idc_lite", "reproduce", "--smoke", "--preset", preset, "--out", str(folder / "run")]
+            started[preset] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO),
+                               log, folder / "run")
+        for preset, (process, log, out) in started.items():
+            try:
+                process.wait(timeout=max(1.0, deadline - time.monotonic()))
+                stopped = ""
+            except subprocess.TimeoutExpired:
+                stopped = "\n[stopped: the chains ran past 1,200 s]"
+            log.seek(0)
+            finished[preset] = (process.returncode, log.read() + stopped, out)
+    finally:
+        for process, log, _ in started.values():       # nothing outlives the fixture, whatever stopped it
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
     return finished
 
 

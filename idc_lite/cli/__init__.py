@@ -7,6 +7,7 @@
     idc-lite sweep GRID.json                                      # ablations over a grid (make sweep)
     idc-lite assignments [--course assignments]                   # student copies with nbgrader
     idc-lite lab [--source]                                       # JupyterLab on your own student copies (make lab)
+    idc-lite challenge SUBMISSIONS                                # the class's attacks on the shipped IDC, a leaderboard
     idc-lite grade SUBMISSIONS [--model runs/<run>/model.pt]      # autograde a folder of submissions
     idc-lite check-report RUN                                     # open a run's HTML pages in headless Chromium
     idc-lite results {add RUN --name NAME | render | check}       # the results pages from reference runs
@@ -31,6 +32,7 @@ SUBCOMMANDS = {
     "assignments": "write the student copies of the notebooks (nbgrader)",
     "lab": "JupyterLab on your own copies of the notebooks (--source: the instructor's)",
     "grade": "autograde a folder of submitted notebooks",
+    "challenge": "score the class's attack functions against the shipped IDC model; a leaderboard",
     "check-report": "open a run's HTML pages in headless Chromium",
     "results": "record a reference run; rewrite or check the generated results pages",
 }
@@ -53,6 +55,8 @@ def command(name: str) -> Callable[..., int]:
         from idc_lite.cli.assignments import main
     elif name == "lab":
         from idc_lite.cli.lab import main
+    elif name == "challenge":
+        from idc_lite.cli.challenge import main
     elif name == "grade":
         from idc_lite.cli.grade import main
     elif name == "check-report":

@@ -52,5 +52,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         options.append("--allow-root")
     env = {**os.environ, "JUPYTER_PREFER_ENV_PATH": "1"}
     sys.stdout.flush()
-    os.execve(jupyter, [jupyter, "lab", f"--notebook-dir={folder}", *options], env)
+    command = [jupyter, "lab", f"--notebook-dir={folder}", *options]
+    if os.name == "nt":                  # Windows has no exec that replaces the process: wait for JupyterLab
+        import subprocess
+
+        return subprocess.call(command, env=env)
+    os.execve(jupyter, command, env)
     return 0   # not reached: JupyterLab takes this process over

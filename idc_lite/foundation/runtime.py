@@ -39,7 +39,7 @@ def shipped_models_allowed() -> bool:
     """Whether a notebook may take a model shipped in the package in place of training one with exactly the same
     settings: yes, unless ``IDC_LITE_SHIPPED_MODELS=0`` (``make reproduce`` and sweeps set it for their kernels:
     a reproduction trains everything it reports)."""
-    return os.environ.get(SHIPPED_ENV, "1") not in ("0", "false", "False")
+    return os.environ.get(SHIPPED_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def is_headless() -> bool:

@@ -6,7 +6,7 @@
 - ``chapters``: the book's chapters with the reference run's outputs (a record keeps its executed notebooks);
 - ``shipping``: a run's models made the reference models shipped in the package (``idc-lite results ship RUN``).
 
-It imports comparisons, evaluation, defences, training, data, shipped and the foundation (the claims, a check's
+It imports comparisons, evaluation, defences, training, shipped and the foundation (the claims, a check's
 record, the models to ship, the files); ``runs`` reads it to put the same figures in a run's summary.
 """
 from idc_lite.results.records import add_run, compact_record, render, stale_files

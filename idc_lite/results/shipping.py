@@ -7,19 +7,20 @@ the rounding did: the clean accuracy before and after for a CNN, the largest cha
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
 
 from idc_lite.comparisons.baselines import load_cnn
 from idc_lite.comparisons.reference_models import measured_clean_accuracy
-from idc_lite.data.datasets import data_identity
 from idc_lite.defences.store import denoiser_settings, load_denoiser
 from idc_lite.foundation.errors import InputError
 from idc_lite.foundation.files import atomic_save, atomic_write_json, file_sha256, read_torch_file
 from idc_lite.foundation.streams import seeded
 from idc_lite.shipped.catalogue import CATALOGUE, FILES, MAX_TOTAL_BYTES
-from idc_lite.training.checkpoint import checkpoint_record, load_checkpoint_data, load_classifier, read_checkpoint
+from idc_lite.training.checkpoint import load_checkpoint_data, load_classifier, read_checkpoint
+from idc_lite.training.load_or_train import stored_training_settings
 
 # name: (the run's file, kind, stored dtype, the run's robustness entry)
 SHIPPED = {
@@ -37,12 +38,13 @@ def _half(state: dict) -> dict:
 
 
 def _slim_idc(source: Path) -> tuple[dict, dict]:
-    """(the file's contents: the EMA weights as ``unet``, no optimiser; the settings the reuse rule compares)."""
-    state, record = read_checkpoint(source), checkpoint_record(source)
+    """(the file's contents: the EMA weights as ``unet``, no optimiser; the settings the reuse rule compares, as
+    notebook 02 reads them from a checkpoint)."""
+    state = read_checkpoint(source)
     weights = state["ema"] if state.get("ema") is not None else state["unet"]
     slim = {key: state[key] for key in ("format", "config", "train_config", "data_info", "class_names", "progress")}
     slim.update(unet=weights, ema=None)
-    return slim, {"config": record["config"], "train_config": record["train_config"], "data": data_identity(record["data"])}
+    return slim, stored_training_settings(source)
 
 
 def _robustness(summary: dict, entry: str) -> dict:
@@ -89,7 +91,13 @@ def ship_run(run: str | Path, out: str | Path = FILES, record_name: str | None =
     missing = [file for file, *_ in SHIPPED.values() if not (run / file).is_file()]
     if missing:
         raise InputError(f"{run} lacks {', '.join(missing)}: ship a run of all seven notebooks")
+    if "main_budget" not in summary:
+        raise InputError(f"{run}'s summary names no main budget: ship a run of all seven notebooks")
     data = load_checkpoint_data(run / "model.pt")
+    final, out = out, out.with_name(out.name + ".new")      # built beside, swapped in when complete: a failed
+    if out.exists():                                        # shipping leaves the installed models as they were
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
     models = {}
     for name, (file, kind, dtype, entry) in SHIPPED.items():
         source, target = run / file, out / f"{name}.pt"
@@ -115,10 +123,15 @@ def ship_run(run: str | Path, out: str | Path = FILES, record_name: str | None =
         models[name] = record
     total = sum(r["bytes"] for r in models.values())
     if total > MAX_TOTAL_BYTES:
+        shutil.rmtree(out)
         raise InputError(f"the shipped models would take {total:,} bytes, over the kit's {MAX_TOTAL_BYTES:,}")
     result = {"source": {"run": f"runs/{run.name}", "record": record_name, "commit": summary.get("commit"),
+                         "main_eps_255": summary["main_budget"]["eps_255"],
                          "created": summary.get("created"),
                          "machine": summary.get("machine"), "preset": summary.get("preset"), "data": summary.get("data")},
               "clean_accuracy_protocol": CLEAN_PROTOCOL, "total_bytes": total, "models": models}
     atomic_write_json(result, out / CATALOGUE)
+    if final.exists():
+        shutil.rmtree(final)
+    out.rename(final)
     return result

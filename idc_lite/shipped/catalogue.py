@@ -6,6 +6,7 @@ This module only finds and checks files; the models are built from them one laye
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 from idc_lite.foundation.errors import CheckpointError, InputError
@@ -63,6 +64,11 @@ def shipped_with_settings(kind: str, wanted: dict, folder: Path = FILES) -> str 
         return None
     for name, record in catalogue(folder)["models"].items():
         if record["kind"] == kind and not settings_differences(record["settings"], wanted):
+            try:
+                reference_file(name, folder)
+            except CheckpointError as err:     # a damaged install costs the time of training, never a wrong model
+                warnings.warn(f"{err}; training instead", stacklevel=2)
+                return None
             return name
     return None
 
@@ -72,5 +78,7 @@ def copy_shipped(name: str, target: Path, folder: Path = FILES) -> str:
     source = reference_file(name, folder)
     atomic_write_bytes(target, lambda handle: handle.write(source.read_bytes()))
     commit = (catalogue(folder)["source"].get("commit") or "?")[:10]
+    stored = reference_record(name, folder)["stored_dtype"]
+    rounded = "" if stored == "float32" else f", its weights stored in {stored}"
     return (f"{Path(target).name}: the kit ships a model made with exactly these settings ({name!r}, trained at commit "
-            f"{commit}); copied it in instead of training (make reproduce trains its own)")
+            f"{commit}{rounded}); copied it in instead of training (make reproduce trains its own)")

@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 
 from idc_lite.foundation.errors import AssignmentError, InputError
+from idc_lite.foundation.files import atomic_write_bytes, atomic_write_json
 from idc_lite.teaching.course import generate, source_notebooks
 
 WORKSPACE = "my_notebooks"          # the default folder, at the top of the checkout (git-ignored)
@@ -54,9 +55,20 @@ class WorkspaceReport:
         return "\n".join(lines)
 
 
+def _content_hash(data: bytes) -> str:
+    """A release's identity: its cells' types, sources and nbgrader metadata (saving a notebook changes its
+    outputs and metadata, not what the student is asked); a file that is not a notebook hashes as bytes."""
+    try:
+        cells = json.loads(data)["cells"]
+        key = [[c.get("cell_type"), "".join(c.get("source", "")), c.get("metadata", {}).get("nbgrader")] for c in cells]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return _sha256(data)
+    return _sha256(json.dumps(key, sort_keys=True).encode())
+
+
 def _release(folder: Path, sources: list[Path]) -> tuple[str, dict[str, Path]]:
     """The student copies of ``sources`` (generated again only when a source changed): (sources hash, name -> file)."""
-    digest = _sha256(b"".join(p.name.encode() + _sha256(p.read_bytes()).encode() for p in sources))
+    digest = _sha256(b"".join(p.name.encode() + _content_hash(p.read_bytes()).encode() for p in sources))
     course = folder / COURSE_CACHE
     marker = course / "sources.sha256"
     released = {p.stem: course / "release" / p.stem / p.name for p in sources}
@@ -68,8 +80,26 @@ def _release(folder: Path, sources: list[Path]) -> tuple[str, dict[str, Path]]:
     return digest, released
 
 
+def _read_state(path: Path) -> dict[str, str]:
+    """{notebook: content hash of the release the student's copy started from}; a damaged record is moved aside
+    (``.release.json.damaged``) and read as empty: the copies stay untouched, only "newer release" hints are lost."""
+    if not path.is_file():
+        return {}
+    try:
+        copied = json.loads(path.read_text()).get("copied", {})
+        if isinstance(copied, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in copied.items()):
+            return dict(copied)
+    except (ValueError, AttributeError):
+        pass
+    path.replace(path.with_name(path.name + ".damaged"))
+    return {}
+
+
 def prepare_workspace(folder: Path, sources: list[Path] | None = None) -> WorkspaceReport:
-    """Student copies of ``sources`` (default: the kit's notebooks) in ``folder``, never overwriting one there."""
+    """Student copies of ``sources`` (default: the kit's notebooks) in ``folder``, never overwriting one there.
+
+    A copy counts as the current release's once its content (cells and nbgrader metadata) equals it, so a student
+    who moved a newer release over their copy is not told again."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder} is a file, not a folder for your notebooks: give another folder")
@@ -77,31 +107,25 @@ def prepare_workspace(folder: Path, sources: list[Path] | None = None) -> Worksp
     sources = sources or source_notebooks()
     digest, released = _release(folder, sources)
     state_path = folder / STATE_FILE
-    try:
-        state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-    except json.JSONDecodeError:
-        state = {}      # a damaged record only costs the "newer release" hints; the copies stay untouched
-    copied = dict(state.get("copied", {}))
+    copied = _read_state(state_path)
     report = WorkspaceReport(folder)
     for source in sources:
-        name, release = source.stem, released[source.stem]
-        data = release.read_bytes()
-        release_hash = _sha256(data)
-        target = folder / source.name
+        name, data = source.stem, released[source.stem].read_bytes()
+        release_hash, target = _content_hash(data), folder / source.name
         if not target.exists():
-            target.write_bytes(data)
+            atomic_write_bytes(target, lambda handle, data=data: handle.write(data))
             copied[name] = release_hash
             report.copied.append(name)
             continue
         report.kept.append(name)
-        if copied.get(name, release_hash) != release_hash:
+        if _content_hash(target.read_bytes()) == release_hash:
+            copied[name] = release_hash          # the student's copy is this release (or they moved it over)
+        elif copied.setdefault(name, release_hash) != release_hash:
             beside = folder / NEW_RELEASES / f"{name}.{release_hash[:8]}.ipynb"
             if not beside.exists():
-                beside.parent.mkdir(exist_ok=True)
-                beside.write_bytes(data)
+                atomic_write_bytes(beside, lambda handle, data=data: handle.write(data))
             report.new_releases[name] = beside
-        copied.setdefault(name, release_hash)
-    state_path.write_text(json.dumps({"sources": digest, "copied": copied}, indent=1))
+    atomic_write_json({"sources": digest, "copied": copied}, state_path)
     return report
 
 

@@ -50,6 +50,8 @@ def prepare_trainer(checkpoint: str | Path, model_config: IDCConfig, train_confi
     * ``checkpoint`` exists (and not ``retrain``): its stored settings must equal the asked ones
       (epochs aside), else :class:`~idc_lite.foundation.errors.SettingsMismatchError` names every difference.
       Fewer epochs than asked: training continues from where it stopped.  More: an error too.
+    * no checkpoint, no ``model_file``, not ``retrain``: the IDC model shipped with the kit when it was made
+      with exactly these settings (:func:`trainer_from_shipped`; ``IDC_LITE_SHIPPED_MODELS=0`` turns that off);
     * otherwise a new trainer (``retrain`` replaces the checkpoint when it is saved).
     """
     from idc_lite.foundation.errors import SettingsMismatchError

@@ -542,6 +542,46 @@ def test_06_wide_unet_flops(cost_table):
     assert flops_per_call(UNet(config.unet), config.image_shape) * calls == paper_idc.flops_per_prediction
 
 
+OUTSIDE_STEP = 0.3      # a name of the "notebook" that a submission must not rely on (the check's budget)
+
+
+def test_04_challenge_submission():
+    solution = solution_functions("04_attack", "ex04_4_solution")["my_attack"]
+    assert "passed" in checks.check_challenge_submission(solution)
+    assert "passed" in checks.check_challenge_submission(solution, seed=3)
+
+    def unchanged(model, images, labels, generator, params, start=None):
+        return images
+
+    def downhill(model, images, labels, generator, params, start=None):
+        return solution(model, images, labels, generator, {**params, "eps": -params["eps"]}).clamp(0, 1)
+
+    def unbounded(model, images, labels, generator, params, start=None):
+        from idc_lite.evaluation.attacks import PGDSettings, pgd
+        x = pgd(model, images, labels, PGDSettings(eps=params["eps"], alpha=params["eps"] / 4, steps=10, loss="margin"),
+                generator)
+        return (images + 3 * (x - images)).clamp(0, 1)
+
+    def notebook_name(model, images, labels, generator, params, start=None):
+        return (images + OUTSIDE_STEP * torch.sign(solution(model, images, labels, generator, params) - images)).clamp(0, 1)
+
+    def unanswered(model, images, labels, generator, params, start=None):
+        raise NotImplementedError()
+
+    with fails("returned the clean images unchanged"):
+        checks.check_challenge_submission(unchanged)
+    with fails("out of budget"):
+        checks.check_challenge_submission(unbounded)
+    with fails("without the notebook's names"):
+        checks.check_challenge_submission(notebook_name)
+    with fails("not answered yet"):
+        checks.check_challenge_submission(unanswered)
+    with fails("define your attack with def"):
+        checks.check_challenge_submission(lambda model, images, labels, generator, params, start=None: images * 0.9)
+    with pytest.raises(ExerciseCheckFailed):
+        checks.check_challenge_submission(downhill)
+
+
 def test_checker_messages_never_print_the_answer():
     """A failed check gives hints, not the number a student could paste in."""
     reference = label_image_diagnostics(make_label_images(100, (3, 32, 32)))["min_off_diagonal_distance"]

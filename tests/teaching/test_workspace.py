@@ -46,9 +46,17 @@ def test_copies_are_made_once_kept_as_the_student_left_them_and_a_new_release_go
     prepare_workspace(folder, [source])
     assert beside.read_text() == "the student started on the new release"
 
+    newest = folder / ".course" / "release" / source.stem / source.name
+    copy.write_bytes(newest.read_bytes())                         # the student takes the newer release over
+    assert not prepare_workspace(folder, [source]).new_releases   # and is not told about it again
+
     copy.unlink()                                                # a deleted copy comes back from the newest release
     assert prepare_workspace(folder, [source]).copied == [source.stem]
     assert "A sentence added for this term." in copy.read_text()
+
+    (folder / ".release.json").write_text('{"copied": "damaged"}')   # a damaged record is set aside, nothing lost
+    assert prepare_workspace(folder, [source]).kept == [source.stem]
+    assert (folder / ".release.json.damaged").is_file() and "A sentence added" in copy.read_text()
 
 
 def test_a_file_in_place_of_the_folder_is_refused(tmp_path):

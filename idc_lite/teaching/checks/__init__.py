@@ -9,6 +9,7 @@ The grading cells of the notebooks call these checkers (``from idc_lite.teaching
 ``tests/teaching/test_exercise_checks.py`` feeds every one the notebook's solution and several wrong answers.
 """
 from idc_lite.teaching.checks.attack import (
+    check_challenge_submission,
     check_eot_gradient,
     check_eot_pgd,
     check_first_step_logits,
@@ -27,7 +28,7 @@ __all__ = [
     "check_q_sample", "check_posterior_variance", "check_interclass_term", "check_skip_noop",  # 02
     "check_deterministic_sampler", "check_scoring_rules",                                     # 03
     "check_eot_gradient", "check_eot_pgd", "check_first_step_logits", "check_surrogate_attack",
-    "check_fixed_noise_attack",                                                               # 04
+    "check_fixed_noise_attack", "check_challenge_submission",                                 # 04
     "check_protocol_gaps", "check_adv_cnn_exercise", "check_claim_verdict",                   # 05
     "check_cost_ratios", "check_wide_unet_flops",                                             # 06
     "check_diffuse_to_t_star", "check_class_errors",                                          # 07

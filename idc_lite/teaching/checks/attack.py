@@ -1,6 +1,8 @@
 """Checks for notebook 04's exercises (EOT gradients, PGD, surrogates, fixed noise)."""
 from __future__ import annotations
 
+import inspect
+import textwrap
 from typing import Callable
 
 import torch
@@ -9,6 +11,7 @@ from torch import nn
 from idc_lite.evaluation.attacks import FirstStepSurrogate, FixedNoise, PGDSettings, margin, pgd, pgd_linf
 from idc_lite.foundation.streams import seeded
 from idc_lite.model.classifier import to_image_scale, to_model_scale
+from idc_lite.teaching.challenge import check_images
 from idc_lite.teaching.checks.common import as_tensor, call_answer, close, diagnose, fail, passed
 
 
@@ -172,3 +175,43 @@ def check_fixed_noise_attack(x_fixed, model, x: torch.Tensor, labels: torch.Tens
                             f"model with fixed noise (seed {noise_seed})", teaching_pgd=True)
 
 
+
+
+def check_challenge_submission(attack: Callable, seed: int = 0) -> str:
+    """Exercise 04.4: ``attack(model, images, labels, generator, params, start=None)`` for the class challenge:
+    the images it returns keep the shape, the range [0, 1] and the budget, differ from the clean ones, lower
+    the accuracy of a noisy linear model, and the function runs with nothing of the notebook around it."""
+    ex = "04.4 a challenge submission"
+    if callable(attack) and getattr(attack, "__name__", "") == "<lambda>":
+        fail(ex, "define your attack with def: the scorer reads the function's source, and a lambda has none of its own")
+    x, _ = _toy_batch(seed, 16, 4, "checks/challenge")
+    model, eps = NoisyLinear(16, 0.5, seed), 0.3
+    labels = NoisyLinear(16, 0.0, seed)(x).argmax(1)     # what the model says without noise: mostly right with it
+    params = {"eps": eps, "norm": "Linf"}
+    answer = call_answer(ex, attack, model, x.clone(), labels.clone(), seeded(seed, "checks/challenge-attack"), params)
+    x_adv = as_tensor(ex, "the returned images", answer, x.shape).float()
+    problem, _ = check_images(x_adv, x, eps)
+    if problem:
+        fail(ex, f"{problem}: keep every pixel within params['eps'] of the image and in [0, 1] (clamp after each step)")
+    if torch.equal(x_adv, x):
+        fail(ex, "your attack returned the clean images unchanged")
+    draws = seeded(seed, "checks/challenge-scoring")
+    with torch.no_grad():
+        clean = sum((model(x, generator=draws).argmax(1) == labels).float().mean() for _ in range(20)) / 20
+        attacked = sum((model(x_adv, generator=draws).argmax(1) == labels).float().mean() for _ in range(20)) / 20
+    if attacked > clean - 0.2:
+        fail(ex, f"on a noisy linear model your attack takes the accuracy from {clean:.0%} to {attacked:.0%} only: step "
+                  "up the margin (max over the other classes minus the true class), averaging its gradient over draws")
+    try:
+        source = textwrap.dedent(inspect.getsource(attack))
+    except (OSError, TypeError) as err:
+        fail(ex, f"the scorer could not read your function's source ({err}): define it in a cell with def")
+    names: dict = {}
+    try:
+        exec(compile(source, "<submission>", "exec"), names)
+        names[attack.__name__](model, x.clone(), labels.clone(), seeded(seed, "checks/challenge-attack"), params)
+    except NameError as err:
+        fail(ex, f"the scorer runs your function alone, without the notebook's names ({err}): import inside the function")
+    except Exception as err:  # noqa: BLE001 - the student's code, run as the scorer will run it
+        fail(ex, f"run alone, as the scorer runs it, your function raised {type(err).__name__}: {err}")
+    return passed(ex, f"within the budget; a noisy linear model's accuracy {clean:.0%} -> {attacked:.0%}")
