@@ -14,7 +14,7 @@ from idc_lite.foundation.errors import InputError
 from idc_lite.foundation.reuse import Artefact, artefact_for_settings
 from idc_lite.foundation.runtime import progress_bar
 from idc_lite.foundation.validation import check_images, check_int, check_number
-from idc_lite.shipped import copy_shipped, shipped_with_settings
+from idc_lite.shipped import artefact_or_shipped
 
 
 class SmallCNN(nn.Module):
@@ -137,9 +137,7 @@ def load_or_train_cnn(path, data: DataSplit, *, epochs: int, seed: int, adversar
     wanted = {"epochs": epochs, "seed": seed, "adversarial": adversarial.to_dict() if adversarial else None,
               "data": data.info}
     file = artefact_for_settings(path, wanted, cnn_settings)
-    shipped = None if file.exists else shipped_with_settings("cnn", wanted)
-    if shipped:
-        file = Artefact(file.path, True, copy_shipped(shipped, file.path))
+    file = artefact_or_shipped(file, "cnn", wanted)
     if progress:
         print(file.note)
     if file.exists:

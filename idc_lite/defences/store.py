@@ -13,7 +13,7 @@ from idc_lite.foundation.errors import CheckpointError
 from idc_lite.foundation.files import atomic_save, read_torch_file
 from idc_lite.foundation.reuse import Artefact, artefact_for_settings
 from idc_lite.model.unet import UNet, UNetConfig
-from idc_lite.shipped import copy_shipped, shipped_with_settings
+from idc_lite.shipped import artefact_or_shipped
 
 FORMAT = "idc_lite-denoiser-1"
 
@@ -63,9 +63,7 @@ def load_or_train_denoiser(path, x: torch.Tensor, unet_config: UNetConfig, ddpm:
     exactly them, else trained and saved.  Returns (denoiser in eval mode, its schedule, the artefact)."""
     wanted = denoiser_settings_wanted(unet_config, ddpm, recipe, num_classes, data_info)
     file = artefact_for_settings(path, wanted, denoiser_settings)
-    shipped = None if file.exists else shipped_with_settings("denoiser", wanted)
-    if shipped:
-        file = Artefact(file.path, True, copy_shipped(shipped, file.path))
+    file = artefact_or_shipped(file, "denoiser", wanted)
     if progress:
         print(file.note)
     schedule = DDPMSchedule(ddpm)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from idc_lite.comparisons.baselines import load_cnn
+from idc_lite.comparisons.baselines import cnn_settings, load_cnn
 from idc_lite.comparisons.reference_models import measured_clean_accuracy
 from idc_lite.defences.store import denoiser_settings, load_denoiser
 from idc_lite.foundation.errors import InputError
@@ -59,8 +59,8 @@ def _robustness(summary: dict, entry: str) -> dict:
 
 
 def _denoiser_rounding(source: Path, target: Path, data) -> float:
-    """The largest change the float16 weights make to the denoiser's output on 64 test images at 4 timesteps,
-    relative to the output's largest magnitude."""
+    """The largest change the float16 weights make to the denoiser's output on 64 noised test images, each at a
+    timestep of its own, relative to the output's largest magnitude."""
     before, after = load_denoiser(source), load_denoiser(target)
     g = seeded(0, "shipping/denoiser-check")
     x = data.x_test[:64] * 2 - 1
@@ -107,7 +107,7 @@ def ship_run(run: str | Path, out: str | Path = FILES, record_name: str | None =
         else:
             slim = read_torch_file(source)
             slim["state_dict"] = _half(slim["state_dict"])
-            settings = json.loads(slim["info"]) if kind == "cnn" else denoiser_settings(source)
+            settings = cnn_settings(source) if kind == "cnn" else denoiser_settings(source)
             seed = settings["seed"] if kind == "cnn" else settings["recipe"]["seed"]
         atomic_save(slim, target)
         record = {"file": target.name, "kind": kind, "stored_dtype": dtype, "bytes": target.stat().st_size,

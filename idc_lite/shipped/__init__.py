@@ -4,13 +4,15 @@ and the two denoisers of the diffusion defences, each with its record (the run t
 and seed, its SHA-256, clean and robust accuracy with intervals).
 
 - ``catalogue``: the catalogue, the checked files, and the one a notebook may take in place of training
-  (``shipped_with_settings``: exactly the settings asked for); the models themselves are built one layer up
+  (``shipped_with_settings``: exactly the settings asked for; ``artefact_or_shipped`` copies it in where the reuse
+  rule found no file); the models themselves are built one layer up
   (``idc_lite.comparisons.load_reference("idc")``).
 
 It imports the foundation only.
 """
 from idc_lite.shipped.catalogue import (
     MAX_TOTAL_BYTES,
+    artefact_or_shipped,
     catalogue,
     copy_shipped,
     reference_file,
@@ -19,5 +21,5 @@ from idc_lite.shipped.catalogue import (
     shipped_with_settings,
 )
 
-__all__ = ["MAX_TOTAL_BYTES", "catalogue", "copy_shipped", "reference_file", "reference_names", "reference_record",
-           "shipped_with_settings"]
+__all__ = ["MAX_TOTAL_BYTES", "artefact_or_shipped", "catalogue", "copy_shipped", "reference_file", "reference_names",
+           "reference_record", "shipped_with_settings"]

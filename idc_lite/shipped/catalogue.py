@@ -11,7 +11,7 @@ from pathlib import Path
 
 from idc_lite.foundation.errors import CheckpointError, InputError
 from idc_lite.foundation.files import atomic_write_bytes, file_sha256
-from idc_lite.foundation.reuse import settings_differences
+from idc_lite.foundation.reuse import Artefact, settings_differences
 from idc_lite.foundation.runtime import shipped_models_allowed
 
 FILES = Path(__file__).resolve().parent / "files"
@@ -82,3 +82,10 @@ def copy_shipped(name: str, target: Path, folder: Path = FILES) -> str:
     rounded = "" if stored == "float32" else f", its weights stored in {stored}"
     return (f"{Path(target).name}: the kit ships a model made with exactly these settings ({name!r}, trained at commit "
             f"{commit}{rounded}); copied it in instead of training (make reproduce trains its own)")
+
+
+def artefact_or_shipped(file: Artefact, kind: str, wanted: dict) -> Artefact:
+    """``file`` as the reuse rule found it, or, when it is not there yet and a shipped model of ``kind`` was made
+    with exactly ``wanted`` settings, that model copied to ``file.path`` (a file ready to load, its note saying so)."""
+    shipped = None if file.exists else shipped_with_settings(kind, wanted)
+    return Artefact(file.path, True, copy_shipped(shipped, file.path)) if shipped else file

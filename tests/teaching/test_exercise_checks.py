@@ -568,6 +568,9 @@ def test_04_challenge_submission():
     def unanswered(model, images, labels, generator, params, start=None):
         raise NotImplementedError()
 
+    def random_signs(model, images, labels, generator, params, start=None):
+        return (images + params["eps"] * torch.sign(torch.randn(images.shape, generator=generator))).clamp(0, 1)
+
     with fails("returned the clean images unchanged"):
         checks.check_challenge_submission(unchanged)
     with fails("out of budget"):
@@ -580,6 +583,8 @@ def test_04_challenge_submission():
         checks.check_challenge_submission(lambda model, images, labels, generator, params, start=None: images * 0.9)
     with pytest.raises(ExerciseCheckFailed):
         checks.check_challenge_submission(downhill)
+    with fails("takes the accuracy from"):          # noise of the budget's size is no attack
+        checks.check_challenge_submission(random_signs)
 
 
 def test_checker_messages_never_print_the_answer():
