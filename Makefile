@@ -63,10 +63,11 @@ assignments: setup
 ## Autograde the notebooks in SUBMISSIONS (the student copies' file names); writes SUBMISSIONS/grades.csv.
 ## A folder of student folders (SUBMISSIONS/<student>/...) is graded as a class: a class table too, and
 ## WORKERS=N (a Dask LocalCluster) or SCHEDULER=address grade several students at once
-## MODEL=runs/<run>/model.pt: notebook 02 uses that model instead of training; IDC_LITE_SMOKE=1: smoke settings
+## Lab sizes and the shipped models unless FULL=1 (full settings, the same points); MODEL=runs/<run>/model.pt: notebook
+## 02 uses that model instead of the shipped one; IDC_LITE_SMOKE=1: smoke settings
 grade: setup
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [MODEL=runs/<run>/model.pt]" >&2; exit 2; }
-	$(PY) -m idc_lite grade "$(SUBMISSIONS)" $(if $(MODEL),--model "$(MODEL)") $(if $(WORKERS),--workers $(WORKERS)) \
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [FULL=1] [MODEL=runs/<run>/model.pt] [WORKERS=2]" >&2; exit 2; }
+	$(PY) -m idc_lite grade "$(SUBMISSIONS)" $(if $(MODEL),--model "$(MODEL)") $(if $(FULL),--full) $(if $(WORKERS),--workers $(WORKERS)) \
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 ## JupyterLab on your own student copies of the notebooks (my_notebooks/, made from the source when missing and

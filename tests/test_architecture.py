@@ -127,7 +127,7 @@ def test_notebook_04_takes_its_attack_defaults_from_the_one_place():
 
     from idc_lite.evaluation.model_evaluation import EvaluationSettings
 
-    shared = [f for f in fields(EvaluationSettings) if f.name != "smoke"]
+    shared = [f for f in fields(EvaluationSettings) if f.name not in ("smoke", "lab", "budget_examples")]   # the sizes
     assert {f.name for f in shared} <= set(values), sorted({f.name for f in shared} - set(values))
     assert {f.name: values[f.name] for f in shared} == {f.name: f.default for f in shared}
 

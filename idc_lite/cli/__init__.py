@@ -8,7 +8,7 @@
     idc-lite assignments [--course assignments]                   # student copies with nbgrader
     idc-lite lab [--source]                                       # JupyterLab on your own student copies (make lab)
     idc-lite challenge SUBMISSIONS                                # the class's attacks on the shipped IDC, a leaderboard
-    idc-lite grade SUBMISSIONS [--model runs/<run>/model.pt]      # autograde a folder of submissions
+    idc-lite grade SUBMISSIONS [--full] [--model runs/<run>/model.pt]   # autograde submissions (lab sizes)
     idc-lite check-report RUN                                     # open a run's HTML pages in headless Chromium
     idc-lite results {add RUN --name NAME | render | check}       # the results pages from reference runs
 

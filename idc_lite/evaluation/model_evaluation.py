@@ -28,6 +28,9 @@ from idc_lite.evaluation.suites import DEFAULTS
 from idc_lite.foundation.errors import InputError
 from idc_lite.foundation.run_metrics import AttackMetrics, AttackSettings
 
+LAB_EXAMPLES, LAB_SANITY_EXAMPLES = 12, 4     # a lab run's evaluated examples, and the first of them the sanity checks use
+
+
 # A smoke run's CNN baselines (04, 05, 07) learn from at most this many training images: the CIFAR and MNIST
 # presets' 10,000 would make the CNNs most of a smoke chain's time, and a smoke run only proves the path.  At
 # least digits' whole training split (1,437), so a digits smoke run trains its CNNs on all of it, as before.
@@ -64,13 +67,51 @@ class EvaluationSettings:
     gradient_twin: bool = True
     gradient_precision: str = "auto"
     smoke: bool = False
+    lab: bool = False
+    budget_examples: int = 0     # test images the main budget is chosen on; 0: the evaluated ones
 
     @classmethod
-    def from_parameters(cls, parameters: dict, smoke: bool = False) -> "EvaluationSettings":
-        """The settings from a notebook's parameters (other names ignored), smoke-sized when ``smoke``."""
-        names = {f.name for f in fields(cls)} - {"smoke"}
+    def from_parameters(cls, parameters: dict, smoke: bool = False, lab: bool = False) -> "EvaluationSettings":
+        """The settings from a notebook's parameters (other names ignored), smoke-sized when ``smoke``, else
+        lab-sized when ``lab``."""
+        names = {f.name for f in fields(cls)} - {"smoke", "lab", "budget_examples"}
         settings = cls(**{k: v for k, v in parameters.items() if k in names})
-        return settings.smoke_sized() if smoke else settings
+        return settings.smoke_sized() if smoke else settings.lab_sized() if lab else settings
+
+    def lab_sized(self) -> "EvaluationSettings":
+        """A lab hour's sizes: the same attacks and checks on fewer examples with fewer steps, draws and queries, at
+        the main budget only (notebook 04 in about a minute on a 2-core laptop with the shipped models).  Its figures
+        are labelled as such; its numbers are looser bounds than the full settings' and never results.  The main
+        budget is still chosen on the full settings' examples (PGD on the CNN, seconds), so a lab run attacks at the
+        budget a full run chooses and 05 finds the shipped CNNs made for it."""
+        sweep, curve = self.eps_sweep_255.split(","), [int(k) for k in self.eot_curve.split(",")]
+        lab_curve = sorted({*curve[:2], min(4, max(curve))})
+        return replace(self, lab=True, budget_examples=self.num_examples, num_examples=min(self.num_examples, LAB_EXAMPLES),
+                       secondary_eps_255=0.0,
+                       sanity_examples=min(self.sanity_examples, LAB_SANITY_EXAMPLES),
+                       square_queries=min(self.square_queries, 50),
+                       scoring_draws=min(self.scoring_draws, 3), apgd_steps=min(self.apgd_steps, 20),
+                       apgd_eot=min(self.apgd_eot, 1),
+                       apgd_tail_eot=min(self.apgd_tail_eot, 4), rescoring_draws=min(self.rescoring_draws, 8),
+                       autoattack_examples=0, cnn_autoattack_queries=min(self.cnn_autoattack_queries, 100),
+                       eps_sweep_255=",".join(sweep[i] for i in sorted({0, len(sweep) // 2, len(sweep) - 1})),
+                       eot_curve=",".join(str(k) for k in lab_curve))
+
+    @property
+    def paper_max_steps(self) -> int | None:
+        """The cap on the paper protocol's attack steps: 2 in a smoke run, 10 at lab sizes (its PGD-20), else none."""
+        return 2 if self.smoke else 10 if self.lab else None
+
+    @property
+    def cost_batch(self) -> int:
+        """Images per timed batch of the cost measurement (a smoke run proves the path, not the time)."""
+        return 8 if self.smoke else 100
+
+    def budget_selection(self, data) -> tuple:
+        """``(x, labels)``: the test images of ``data`` the main budget is chosen on at lab sizes; ``(None, None)``
+        (the evaluated examples) otherwise.  For :meth:`Evaluation.main_budget`."""
+        n = self.budget_examples
+        return (data.x_test[:n], data.y_test[:n]) if n else (None, None)
 
     def smoke_sized(self) -> "EvaluationSettings":
         """Tiny sizes that prove the code path (notebook 04 and ``idc-lite evaluate --smoke`` alike)."""
@@ -106,7 +147,7 @@ class EvaluationSettings:
                               cascade=self.cascade, apgd_steps=self.apgd_steps, apgd_eot=self.apgd_eot,
                               apgd_tail_eot=self.apgd_tail_eot, rescoring_draws=self.rescoring_draws,
                               autoattack_queries=self.cnn_autoattack_queries or None,
-                              autoattack_iterations=2 if self.smoke else 100)
+                              autoattack_iterations=2 if self.smoke else 25 if self.lab else 100, lab=self.lab)
 
 
 @dataclass
@@ -163,13 +204,15 @@ class Evaluation:
         return out
 
     # ---- the steps, in notebook 04's order -----------------------------------------------------------------
-    def main_budget(self, cnn, x: torch.Tensor | None = None) -> Budgets:
+    def main_budget(self, cnn, x: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> Budgets:
         """The budgets: ``eps_255`` when set, else the smallest of ``budget_grid_255`` at which PGD takes the
-        undefended ``cnn`` to at most 5 % on ``x`` (default: the evaluated examples)."""
+        undefended ``cnn`` to at most 5 % on ``x`` and ``labels`` (default: the evaluated examples)."""
         if self.budgets is None:
             s = self.settings
+            if x is not None and labels is None:
+                labels = self.labels[:len(x)]
             choice = None if s.eps_255 else sanity.choose_main_budget(
-                cnn, self.x if x is None else x, self.labels if x is None else self.labels[:len(x)],
+                cnn, self.x if x is None else x, self.labels if x is None else labels,
                 s.budget_grid_255.split(","), steps=s.steps, seed=s.seed)
             eps_255 = choice["eps_255"] if choice else s.eps_255
             secondary = s.secondary_eps_255 / 255 if s.secondary_eps_255 and s.secondary_eps_255 != eps_255 else None
@@ -181,7 +224,7 @@ class Evaluation:
         if self.paper is None:
             self.paper = paper_protocols(self.model, self.x, self.labels, self._budgets().all, seed=self.settings.seed,
                                          full=self.settings.paper_full_suite,
-                                         max_steps=2 if self.settings.smoke else None)
+                                         max_steps=self.settings.paper_max_steps)
         missing = [f"{255 * b:g}/255" for b in self._budgets().all if b not in self.paper]
         if missing:
             raise InputError(f"the recorded evaluation has no paper-protocol result at {', '.join(missing)}: evaluate "

@@ -12,11 +12,12 @@ from idc_lite.figures.plots import (
     plot_accuracy_against_eps,
     plot_eot_convergence,
     robustness_against_cost,
+    set_figure_note,
     show_table,
     table_markdown,
     trajectory_grid,
 )
 
 __all__ = ["adversarial_examples", "draw_image", "image_row", "loss_curves", "matrix_heatmap",
-           "plot_accuracy_against_eps", "plot_eot_convergence", "robustness_against_cost", "show_table",
+           "plot_accuracy_against_eps", "plot_eot_convergence", "robustness_against_cost", "set_figure_note", "show_table",
            "table_markdown", "trajectory_grid"]

@@ -7,18 +7,55 @@ from typing import Sequence
 import torch
 from matplotlib.figure import Figure
 
+_NOTE = {"text": ""}     # the line every shown figure and table carries (lab or smoke sizes); "" for none
+
+
+def set_figure_note(text: str) -> None:
+    """From now on, every figure a notebook shows (and every table :func:`show_table` shows) carries ``text``,
+    e.g. "lab settings: 16 examples, a shorter attack suite"; ``""`` stops it.  A notebook sets it once, from
+    its size switches (:func:`idc_lite.runs.run_sizes`), so no figure of a lab or smoke run passes for a full one.
+    It registers the display hook again, in case ``%matplotlib inline`` replaced it since the import."""
+    _NOTE["text"] = str(text)
+    _show_figures_in_ipython()
+
+
+def figure_note() -> str:
+    """The line figures carry now (``""``: none)."""
+    return _NOTE["text"]
+
+
+def stamp_note(fig: Figure) -> Figure:
+    """Write the current note under ``fig`` (replacing a note written there before); returns ``fig``."""
+    old = getattr(fig, "_idc_lite_note", None)
+    if old is not None and old.get_text() != _NOTE["text"]:
+        old.remove()
+        fig._idc_lite_note = old = None
+    if _NOTE["text"] and old is None:
+        fig._idc_lite_note = fig.text(0.5, 0.0, _NOTE["text"], ha="center", va="top", fontsize=7, color="#a00000")
+    return fig
+
+
+def _figure_png(fig: Figure):
+    from IPython.core.pylabtools import print_figure
+
+    return print_figure(stamp_note(fig), "png", bbox_inches="tight", base64=True)
+
 
 def _show_figures_in_ipython() -> None:
-    """Figures made without pyplot have no display hook of their own: register a PNG formatter
-    for ``Figure`` in a running IPython kernel, so a cell ending with a figure shows it."""
+    """Figures made without pyplot have no display hook of their own: in a running IPython kernel, show a
+    ``Figure`` that ends a cell as a PNG with the note under it, and as nothing else (an SVG or JPEG formatter
+    left by ``%matplotlib inline`` would show it without the note)."""
     try:
         from IPython import get_ipython
-        from IPython.core.pylabtools import select_figure_formats
     except ImportError:  # plain Python: nothing to register
         return
     shell = get_ipython()
     if shell is not None:
-        select_figure_formats(shell, {"png"}, bbox_inches="tight")
+        formatters = shell.display_formatter.formatters
+        for mime in ("image/svg+xml", "image/jpeg", "application/pdf"):
+            if mime in formatters:
+                formatters[mime].pop(Figure, None)
+        formatters["image/png"].for_type(Figure, _figure_png)
 
 
 _show_figures_in_ipython()
@@ -206,8 +243,8 @@ def _cell(key: str, value) -> str:
 def table_markdown(rows: Sequence[dict], title: str = "") -> str:
     """A Markdown table of dict rows (columns: union of keys in order); accuracies shown in %."""
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    lines = ([f"**{title}**", ""] if title else []) + ["| " + " | ".join(columns) + " |",
-                                                     "|" + "---|" * len(columns)]
+    heading = " ".join(([f"**{title}**"] if title else []) + ([f"*{_NOTE['text']}*"] if _NOTE["text"] else []))
+    lines = ([heading, ""] if heading else []) + ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(c, r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 

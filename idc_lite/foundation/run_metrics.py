@@ -100,6 +100,7 @@ class AttackSettings:
     apgd_tail_eot: int = 0               # EOT draws of the cascade's last white-box APGD at the main budget (0: none)
     autoattack_queries: int | None = None   # deterministic models: AutoAttack standard's Square queries (None: not run)
     autoattack_iterations: int = 100
+    lab: bool = False                    # lab sizes (fewer examples, a shorter suite): for a lab hour, never a result
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Where the kit runs: smoke and headless switches (papermill, nbval, grading), progress bars,
+"""Where the kit runs: smoke, lab and headless switches (papermill, nbval, grading), progress bars,
 environment variables for child kernels, and the repository that relative paths resolve against.
 
 Paths resolve against the repository (the checkout holding ``notebooks/``), wherever the kernel
@@ -11,10 +11,15 @@ import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 
+from idc_lite.foundation.errors import InputError
+
 RUN_DIR_ENV = "IDC_LITE_RUN_DIR"
 
 
 SMOKE_ENV = "IDC_LITE_SMOKE"
+
+
+LAB_ENV = "IDC_LITE_LAB"
 
 
 HEADLESS_ENV = "IDC_LITE_HEADLESS"
@@ -33,6 +38,20 @@ def _flag(name: str) -> bool:
 def is_smoke(smoke: bool) -> bool:
     """Smoke mode: the ``smoke`` parameter (papermill) or ``IDC_LITE_SMOKE=1`` (nbval cannot inject parameters)."""
     return bool(smoke) or _flag(SMOKE_ENV)
+
+
+def is_lab(lab: bool) -> bool:
+    """Lab sizes: the ``lab`` parameter, unless ``IDC_LITE_LAB`` says otherwise (``1``: lab sizes, ``0``: full
+    settings, whatever the notebook's parameter; the grader and ``make reproduce`` set it).  Any other value is an
+    error.  A notebook asks :func:`idc_lite.runs.run_sizes`, where smoke mode wins over lab sizes."""
+    value = os.environ.get(LAB_ENV, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value:
+        raise InputError(f"{LAB_ENV}={os.environ[LAB_ENV]!r}: use 1 (lab sizes) or 0 (full settings), or unset it")
+    return bool(lab)
 
 
 def shipped_models_allowed() -> bool:

@@ -31,7 +31,7 @@ from idc_lite.results.sweep_records import add_sweep, load_sweeps, seeds_block, 
 
 RECORDS_DIR = REPO / "docs" / "records"
 REFERENCE = "digits"               # the record behind the README's headline table
-TARGETS = {"README.md": ("headline",), "docs/results.md": ("results", "seeds"), "docs/instructors.md": ("timings",),
+TARGETS = {"README.md": ("headline",), "docs/results.md": ("results", "seeds"), "docs/instructors.md": ("timings", "lab-course"),
            "docs/costs_and_sweeps.md": ("costs",), "docs/performance.md": ("wall-times",),
            "docs/evaluation.md": ("gradient-budget",)}
 _BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
@@ -82,6 +82,8 @@ def add_run(run_dir: str | Path, name: str, commit: str | None = None, records_d
     summary = json.loads(summary_path.read_text())
     if summary.get("smoke") or not summary.get("complete"):
         raise RunFolderError(f"{run_dir} is a smoke or incomplete run: its figures mean nothing")
+    if summary.get("lab") or (summary.get("parameters") or {}).get("lab"):
+        raise RunFolderError(f"{run_dir} ran at lab sizes: its figures are for a lab hour, not results")
     record = compact_record(summary, name, commit, note)
     known = commit_exists(record["commit"].removesuffix("+changes"))
     if known is False:
@@ -351,8 +353,36 @@ def gradient_budget(benchmarks: dict[str, dict]) -> str:
     return "\n".join(lines + [""])
 
 
+def lab_course(benchmarks: dict[str, dict]) -> str:
+    """Lab-size notebook times beside the reference run's full ones, then grading times and points."""
+    b = benchmarks.get("lab_course")
+    if b is None:
+        return "No run of `benchmarks/lab_course.py` is recorded yet.\n"
+    lines = [f"`benchmarks/lab_course.py`, measured at {provenance(b)}, run alone.", ""]
+    if b.get("notebooks"):
+        full = b.get("full_reference") or {}
+        lines += ["| notebook | lab sizes, shipped models | full settings (the reference run) |", "|---|---|---|"]
+        lines += [f"| {name} | {seconds:.0f} s | " + (f"{full[name]:.0f} s |" if full.get(name) else "– |")
+                  for name, seconds in b["notebooks"].items()]
+        lines += ["", f"All seven in {sum(b['notebooks'].values()) / 60:.1f} min at lab sizes.", ""]
+    lines.append(f"Grading one student's answered notebooks at the defaults (lab sizes, one worker): "
+                 f"{b['one_student_seconds'] / 60:.1f} min, {b['one_student_points']:g} of "
+                 f"{b['one_student_max_points']:g} autograded points.")
+    c = b.get("class")
+    if c:
+        graded = [s for s in c["per_student"].values() if not s["statuses"]]
+        per = sum(s["seconds"] for s in graded) / max(len(graded), 1)
+        lines += ["", f"A class of {c['students']} made-up students with `--workers {c['workers']}` (per-cell timeout "
+                  f"{c['timeout']} s): {c['wall_seconds'] / 60:.1f} min in all; a graded student took {per / 60:.1f} min "
+                  "of a worker on average.", "", "| student | autograded points | grading time | status |",
+                  "|---|---|---|---|"]
+        lines += [f"| {name} | {s['points']:g} | {s['seconds']:.0f} s | {'; '.join(s['statuses']) or 'graded'} |"
+                  for name, s in c["per_student"].items()]
+    return "\n".join(lines + [""])
+
+
 BLOCKS = {"headline": headline, "timings": timings, "wall-times": wall_times, "costs": costs}
-BENCHMARK_BLOCKS = {"gradient-budget": gradient_budget}    # rendered from the benchmarks' records
+BENCHMARK_BLOCKS = {"gradient-budget": gradient_budget, "lab-course": lab_course}    # from the benchmarks' records
 SWEEP_BLOCKS = {"seeds": seeds_block}                      # rendered from the sweeps' records
 
 

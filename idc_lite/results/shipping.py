@@ -86,8 +86,8 @@ def ship_run(run: str | Path, out: str | Path = FILES, record_name: str | None =
     if not summary_path.is_file():
         raise InputError(f"{run} is not a finished run folder (no summary.json)")
     summary = json.loads(summary_path.read_text())
-    if summary.get("smoke"):
-        raise InputError(f"{run} is a smoke run: its models prove a code path, they are not reference models")
+    if summary.get("smoke") or summary.get("lab") or (summary.get("parameters") or {}).get("lab"):
+        raise InputError(f"{run} is a smoke or lab-size run: it is not what reference models come from")
     missing = [file for file, *_ in SHIPPED.values() if not (run / file).is_file()]
     if missing:
         raise InputError(f"{run} lacks {', '.join(missing)}: ship a run of all seven notebooks")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from idc_lite.foundation.errors import KitError, ParameterError
 from idc_lite.foundation.machine import machine_info
-from idc_lite.foundation.runtime import HEADLESS_ENV, MODEL_ENV, SHIPPED_ENV, environment, resolve_path
+from idc_lite.foundation.runtime import HEADLESS_ENV, LAB_ENV, MODEL_ENV, SHIPPED_ENV, environment, resolve_path
 from idc_lite.runs.folders import notebook_paths
 from idc_lite.runs.html_report import export_html
 from idc_lite.runs.parameters import check_value
@@ -88,8 +88,9 @@ def run(out: Path, smoke: bool, seed: int, extra: dict, notebooks: list[Path] | 
             t0 = time.perf_counter()
             parameters = {k: v for k, v in base.items() if k in declared[nb]}
             # the kernel inherits the environment: explorers show their default figure, no widget progress bars, and
-            # no shipped model stands in for one the run must train (a reproduction trains everything it reports)
-            with environment(**{HEADLESS_ENV: "1", SHIPPED_ENV: "0"}):
+            # no shipped model stands in for one the run must train (a reproduction trains everything it reports), and
+            # an IDC_LITE_LAB left in the shell never shrinks it: lab sizes only when asked for with -p lab true
+            with environment(**{HEADLESS_ENV: "1", SHIPPED_ENV: "0", LAB_ENV: "1" if base.get("lab") else "0"}):
                 try:
                     papermill.execute_notebook(str(nb), str(executed / nb.name), parameters=parameters,
                                                kernel_name="python3", cwd=str(nb.parent), progress_bar=True,

@@ -141,6 +141,7 @@ def build_summary(out: Path, smoke: bool, seed: int, extra: dict, timings: dict,
         "unfinished_notebooks": missing,
         "stopped": stopped,
         "smoke": smoke,
+        "lab": bool(extra.get("lab")) or bool(evaluation and evaluation.settings.lab),   # a lab hour, not results
         "seed": seed,
         "parameters": extra,
         "preset": training.preset or None,

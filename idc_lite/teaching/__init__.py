@@ -3,7 +3,8 @@
 - ``checks/``: one checker per graded exercise, one module per notebook;
 - ``explorers``: the widgets' figures (a figure at the defaults when nobody is looking);
 - ``course``: the notebooks as nbgrader assignments and their student copies; ``grading``: one student's
-  notebooks autograded; ``class_grading``: a folder of student folders, each student a task;
+  notebooks autograded; ``class_grading``: a folder of student folders, each student a task; ``feedback``:
+  a student's page of points and what each check said;
 - ``workspace``: a student's own copies of the notebooks, and ``solution("02.3")``, one exercise's model answer;
 - ``challenge``: the class's attack functions scored against the shipped IDC model, and a leaderboard.
 

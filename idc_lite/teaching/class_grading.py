@@ -1,14 +1,15 @@
 """Grading a class: a folder of student folders, each student graded as one task.
 
-    idc-lite grade submissions/ [--model runs/<run>/model.pt] [--workers 4 | --scheduler tcp://host:8786]
+    idc-lite grade submissions/ [--full] [--model runs/<run>/model.pt] [--workers 2 | --scheduler tcp://host:8786]
 
 ``submissions/<student>/`` holds one student's notebooks (the student copies' file names).  Each student
 is graded by :func:`idc_lite.teaching.grading.grade` in a fresh run folder of their own, all with the
 same model and one course generated once, on this machine one after the other or as tasks on a Dask
-cluster (:func:`idc_lite.foundation.cluster.run_tasks`).  Each student's folder gets its ``grades.csv``; the class gets
-``submissions/class_grades.csv`` and ``class_grades.md`` (student, notebook, points, max points, answers
-still to grade by hand, status) with the totals.  A student whose grading crashes, or whose folder holds
-no notebook of the course, gets rows that say so; the others are graded.
+cluster (:func:`idc_lite.foundation.cluster.run_tasks`).  Each student's folder gets its ``grades.csv`` and
+``feedback.html``; the class gets ``submissions/class_grades.csv`` and ``class_grades.md`` (student, notebook,
+points, max points, answers still to grade by hand, status, grading seconds) with each student's totals and
+time.  A student whose grading crashes, or whose folder holds no notebook of the course, gets rows that say so;
+the others are graded.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class ClassRow:
     max_points: float            # autograded and hand-graded points together
     manual_pending: int          # answers still to grade by hand
     status: str                  # 'graded', or what went wrong
+    seconds: float = 0.0         # how long grading this notebook took (a student who crashed: their whole task)
 
 
 def student_folders(submissions: Path, names: list[str]) -> dict[str, Path]:
@@ -51,36 +53,41 @@ def student_folders(submissions: Path, names: list[str]) -> dict[str, Path]:
     return {p.name: p for p in subfolders}
 
 
-def grade_student(folder: Path, model: Path | None, smoke: bool, timeout: int, course: Path) -> list[dict]:
-    """One student's grading (a task): their ``grades.csv`` is written; returns its rows as dicts."""
-    return [asdict(row) for row in grade(folder, model, smoke, timeout, course)]
+def grade_student(folder: Path, model: Path | None, smoke: bool, timeout: int, course: Path,
+                  full: bool = False) -> list[dict]:
+    """One student's grading (a task): their ``grades.csv`` and ``feedback.html`` are written; returns the rows
+    as dicts."""
+    return [asdict(row) for row in grade(folder, model, smoke, timeout, course, full=full)]
 
 
 def _rows_for(student: str, outcome: TaskOutcome, maxima: dict[str, float]) -> list[ClassRow]:
     if outcome.status != "finished":
         reason = (outcome.error or "").splitlines()[0][:300] if outcome.error else "unknown"
-        return [ClassRow(student, name, 0.0, most, 0, f"not graded: {reason}") for name, most in maxima.items()]
+        return [ClassRow(student, name, 0.0, most, 0, f"not graded: {reason}", round(outcome.seconds, 1) if i == 0 else 0.0)
+                for i, (name, most) in enumerate(maxima.items())]
     grades = [GradeRow(**row) for row in outcome.value]
     per_notebook = totals(grades)
     rows = []
     for name, most in maxima.items():
         t = per_notebook.get(name)
         statuses = sorted({g.status for g in grades if g.notebook == name} - {"graded", "needs manual grading"})
+        seconds = max((float(g.seconds) for g in grades if g.notebook == name), default=0.0)
         rows.append(ClassRow(student, name, round(t["auto"], 2) if t else 0.0, most, t["manual_pending"] if t else 0,
-                             "; ".join(statuses) if statuses else "graded"))
+                             "; ".join(statuses) if statuses else "graded", seconds))
     return rows
 
 
 def class_table(rows: list[ClassRow]) -> str:
     """The class table in Markdown: a row per student and notebook, then each student's total."""
-    lines = ["| student | notebook | points | max points | to grade by hand | status |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r.student} | {r.notebook} | {r.points:g} | {r.max_points:g} | {r.manual_pending} | {r.status} |"
-              for r in rows]
-    lines += ["", "| student | autograded points | max points | to grade by hand |", "|---|---|---|---|"]
+    lines = ["| student | notebook | points | max points | to grade by hand | status | seconds |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.student} | {r.notebook} | {r.points:g} | {r.max_points:g} | {r.manual_pending} | {r.status} | "
+              f"{r.seconds:.0f} |" for r in rows]
+    lines += ["", "| student | autograded points | max points | to grade by hand | grading time |", "|---|---|---|---|---|"]
     for student in dict.fromkeys(r.student for r in rows):
         mine = [r for r in rows if r.student == student]
         lines.append(f"| {student} | {sum(r.points for r in mine):g} | {sum(r.max_points for r in mine):g} | "
-                     f"{sum(r.manual_pending for r in mine)} |")
+                     f"{sum(r.manual_pending for r in mine)} | {sum(r.seconds for r in mine):.0f} s |")
     return "\n".join(lines) + "\n"
 
 
@@ -94,11 +101,13 @@ def write_class(submissions: Path, rows: list[ClassRow]) -> tuple[Path, Path]:
             atomic_write_bytes(Path(submissions) / CLASS_TABLE, lambda h: h.write(table.encode())))
 
 
-def grade_class(submissions: Path, model: Path | None = None, smoke: bool = False, timeout: int = 3600,
-                course: Path | None = None, workers: int = 1, scheduler: str | None = None) -> list[ClassRow]:
+def grade_class(submissions: Path, model: Path | None = None, smoke: bool = False, timeout: int = 300,
+                course: Path | None = None, workers: int = 1, scheduler: str | None = None,
+                full: bool = False) -> list[ClassRow]:
     """Grade every student folder of ``submissions`` (see the module docstring); returns the class rows.
     ``course``: a course generated from these notebooks (else one is generated once, into
-    ``submissions/.course``); ``workers`` / ``scheduler``: where the students' tasks run."""
+    ``submissions/.course``); ``workers`` / ``scheduler``: where the students' tasks run; ``full``: full settings
+    instead of lab sizes (the same points, many times the time)."""
     check_cluster_options(workers, scheduler)
     sources = source_notebooks()
     names = [p.stem for p in sources]
@@ -109,7 +118,7 @@ def grade_class(submissions: Path, model: Path | None = None, smoke: bool = Fals
         course = Path(submissions) / COURSE_FOLDER
         generate(course, sources)
     maxima = {p.stem: sum(c["points"] for c in graded_cells(p)) for p in sources}
-    outcomes = run_tasks(grade_student, [(folder, model, smoke, timeout, Path(course)) for folder in students.values()],
+    outcomes = run_tasks(grade_student, [(folder, model, smoke, timeout, Path(course), full) for folder in students.values()],
                          list(students), workers=workers, scheduler=scheduler,
                          on_start=lambda i, name: print(f"=== student {i + 1}/{len(students)}: {name}", flush=True),
                          on_outcome=lambda o: print(f"=== {o.name}: {o.status} in {o.seconds:.0f} s"

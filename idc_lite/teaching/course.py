@@ -3,6 +3,7 @@ generates from them (one nbgrader assignment per notebook)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import warnings
@@ -54,10 +55,28 @@ def _tools_path() -> str:
     return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
+LAB_DEFAULT = re.compile(r"^lab: bool = False\b", re.M)
+
+
+def start_at_lab_sizes(notebook: Path) -> None:
+    """Set ``lab: bool = True`` in ``notebook``'s parameters cell (a student copy: the instructor's source keeps
+    full settings).  The cell is not graded, so nbgrader leaves a student's choice alone.  Raises
+    :class:`AssignmentError` for a notebook without the ``lab`` parameter (every notebook of the course has one)."""
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []) and LAB_DEFAULT.search(cell.source):
+            cell.source = LAB_DEFAULT.sub("lab: bool = True", cell.source, count=1)
+            nbformat.write(nb, notebook)
+            return
+    raise AssignmentError(f"{notebook.name} has no `lab: bool = False` parameter: every notebook of the course needs one "
+                          "(the student copies start at lab sizes)")
+
+
 def generate(course: Path, notebooks: list[Path] | None = None) -> list[Path]:
     """Student copies of ``notebooks`` (default: all) in ``course/release/<name>/<name>.ipynb``,
     made by ``nbgrader generate_assignment``: solutions replaced by ``raise NotImplementedError()``
-    (text answers by "YOUR ANSWER HERE"), hidden tests removed, grading cells locked."""
+    (text answers by "YOUR ANSWER HERE"), hidden tests removed, grading cells locked; then their ``lab``
+    parameter set to True (:func:`start_at_lab_sizes`), so a student's run takes about a minute per notebook."""
     notebooks = notebooks or source_notebooks()
     course = Path(course)
     released = []
@@ -75,5 +94,6 @@ def generate(course: Path, notebooks: list[Path] | None = None) -> list[Path]:
             release = course / "release" / name / notebook.name
             if not result["success"] or not release.is_file():
                 raise AssignmentError(f"nbgrader could not generate {name}:\n{result.get('log', '')}{result.get('error') or ''}")
+            start_at_lab_sizes(release)
             released.append(release)
     return released

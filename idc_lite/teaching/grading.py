@@ -1,5 +1,6 @@
 """Autograding one set of submitted notebooks with nbgrader: in order, in one fresh run folder, so that
-03 to 05 read what 02 and 04 made; one row per graded cell in ``grades.csv``."""
+03 to 07 read what 02 and 04 made, at lab sizes unless asked for full settings; one row per graded cell in
+``grades.csv``, and a feedback page (``feedback.html``) with each graded cell's points and what its check said."""
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,9 @@ from pathlib import Path
 
 from idc_lite.foundation.errors import AssignmentError
 from idc_lite.foundation.files import atomic_write_bytes
-from idc_lite.foundation.runtime import HEADLESS_ENV, MODEL_ENV, RUN_DIR_ENV, SMOKE_ENV, environment
+from idc_lite.foundation.runtime import HEADLESS_ENV, LAB_ENV, MODEL_ENV, RUN_DIR_ENV, SMOKE_ENV, environment
 from idc_lite.teaching.course import STUDENT, _api, _tools_path, generate, graded_cells, source_notebooks
+from idc_lite.teaching.feedback import write_feedback
 
 GRADES_FILE = "grades.csv"
 
@@ -33,6 +35,7 @@ class GradeRow:
     max_points: float
     graded_by: str               # 'auto' or 'manual'
     status: str
+    seconds: float = 0.0         # how long grading the cell's notebook took (the same on each of its rows)
 
 
 def find_submissions(folder: Path, names: list[str]) -> dict[str, Path]:
@@ -77,20 +80,21 @@ def _course_for_grading(course: Path, sources: dict[str, Path], generated: Path 
     shutil.copytree(generated, course, ignore=shutil.ignore_patterns("submitted", "autograded", "feedback"))
 
 
-def grade(submissions: Path, model: Path | None = None, smoke: bool = False, timeout: int = 3600,
-          course: Path | None = None) -> list[GradeRow]:
+def grade(submissions: Path, model: Path | None = None, smoke: bool = False, timeout: int = 300,
+          course: Path | None = None, full: bool = False) -> list[GradeRow]:
     """Autograde the notebooks in ``submissions`` and write ``submissions/grades.csv``.
 
     All of them run in one fresh run folder, in order, so 03 to 05 read what 02 and 04 made.
     ``model``: a trained ``model.pt`` (with its ``.json``) that notebook 02 uses instead of training;
     the baselines beside it are copied too and reused where their settings match.  ``smoke`` (or
-    ``IDC_LITE_SMOKE=1``) grades with the notebooks' smoke settings.  ``course``: a course already
+    ``IDC_LITE_SMOKE=1``) grades with the notebooks' smoke settings; otherwise they run at lab sizes
+    (``IDC_LITE_LAB=1``: the shipped models, a short suite), or at full settings when ``full``.  The checks
+    give the same points at both sizes (they score the answers, never the run's numbers).  ``timeout``: seconds per
+    cell (the command line gives 3600 with ``full``).  ``course``: a course already
     generated from these notebooks (``idc-lite assignments --course``), copied instead of generating
     one per call (a class's grading generates it once).  A cell that fails, or an answer left as
     ``raise NotImplementedError()``, scores 0; nothing is retried.
     """
-    from nbgrader.api import Gradebook, MissingEntry
-
     sources = {p.stem: p for p in source_notebooks()}
     found = find_submissions(submissions, list(sources))
     if model is not None:
@@ -108,7 +112,7 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
         if model is not None:
             for path in _reusable_files(model):
                 shutil.copy2(path, run / path.name)
-        env = {RUN_DIR_ENV: str(run), HEADLESS_ENV: "1", SMOKE_ENV: "1" if smoke else None,
+        env = {RUN_DIR_ENV: str(run), HEADLESS_ENV: "1", SMOKE_ENV: "1" if smoke else None, LAB_ENV: "0" if full else "1",
                MODEL_ENV: str(model) if model else None, "PATH": _tools_path()}
         with environment(**env), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -125,37 +129,48 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
                 t0 = time.perf_counter()
                 print(f"grading {name} ...", flush=True)
                 result = api.autograde(name, STUDENT, force=True, create=True)
-                print(f"grading {name}: {time.perf_counter() - t0:.0f} s", flush=True)
+                seconds = round(time.perf_counter() - t0, 1)
+                print(f"grading {name}: {seconds:.0f} s", flush=True)
                 graded = course / "autograded" / STUDENT / name / source.name
+                (out / source.name).unlink(missing_ok=True)       # no earlier grading's copy, nor its feedback
                 if graded.is_file():
                     shutil.copyfile(graded, out / source.name)
                 if not result["success"]:
                     reason = (result.get("error") or result.get("log") or "").strip().splitlines()
                     rows += [GradeRow(name, c["grade_id"], 0.0, c["points"], "manual" if c["manual"] else "auto",
-                                      "grading failed: " + (reason[-1] if reason else "see nbgrader's log"))
+                                      "grading failed: " + (reason[-1] if reason else "see nbgrader's log"), seconds)
                              for c in cells]
                     continue
                 problem = execution_problem(graded, timeout)      # nbgrader grades a hung notebook as if it ran
-                with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-                    try:
-                        notebook = gradebook.find_submission_notebook(name, name, STUDENT)
-                        scores = {g.name: g for g in notebook.grades}
-                    except MissingEntry:
-                        scores = {}
-                    for c in cells:
-                        g = scores.get(c["grade_id"])
-                        if g is None:
-                            rows.append(GradeRow(name, c["grade_id"], 0.0, c["points"], "auto", "cell missing"))
-                        elif c["manual"]:
-                            pending = g.needs_manual_grade
-                            rows.append(GradeRow(name, c["grade_id"], "" if pending else float(g.score), float(g.max_score),
-                                                 "manual", "needs manual grading" if pending else "graded"))
-                        else:
-                            rows.append(GradeRow(name, c["grade_id"], float(g.score), float(g.max_score), "auto", "graded"))
-                if problem:
-                    rows[-len(cells):] = [replace(row, status=problem) for row in rows[-len(cells):]]
+                mine = _scored_rows(course, name, cells, seconds)
+                rows += [replace(row, status=problem) for row in mine] if problem else mine
     write_grades(Path(submissions) / GRADES_FILE, rows)
+    write_feedback(Path(submissions), Path(submissions).resolve().name, rows,
+                   {name: out / source.name for name, source in sources.items() if name in found})   # this grading's copies
     return rows
+
+
+def _scored_rows(course: Path, name: str, cells: list[dict], seconds: float) -> list[GradeRow]:
+    """The rows of notebook ``name`` from the course's gradebook after nbgrader graded it."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        try:
+            scores = {g.name: g for g in gradebook.find_submission_notebook(name, name, STUDENT).grades}
+        except MissingEntry:
+            scores = {}
+        rows = []
+        for c in cells:
+            g = scores.get(c["grade_id"])
+            if g is None:
+                rows.append(GradeRow(name, c["grade_id"], 0.0, c["points"], "auto", "cell missing", seconds))
+            elif c["manual"]:
+                pending = g.needs_manual_grade
+                rows.append(GradeRow(name, c["grade_id"], "" if pending else float(g.score), float(g.max_score),
+                                     "manual", "needs manual grading" if pending else "graded", seconds))
+            else:
+                rows.append(GradeRow(name, c["grade_id"], float(g.score), float(g.max_score), "auto", "graded", seconds))
+        return rows
 
 
 def execution_problem(notebook: Path, timeout: int) -> str | None:

@@ -40,7 +40,8 @@ def test_half_rounds_only_floating_tensors():
 
 @pytest.mark.parametrize("summary, files, words", [
     (None, [], "not a finished run folder"),
-    ({"smoke": True}, [], "is a smoke run"),
+    ({"smoke": True}, [], "is a smoke or lab-size run"),
+    ({"smoke": False, "parameters": {"lab": True}}, [], "is a smoke or lab-size run"),
     ({"smoke": False}, ["model.pt", "cnn.pt"], "lacks ablation_no_interclass.pt, adv_cnn.pt, ddpm.pt"),
 ])
 def test_a_run_that_cannot_give_reference_models_is_refused(tmp_path, summary, files, words):

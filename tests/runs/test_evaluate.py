@@ -132,24 +132,24 @@ def test_a_folder_with_blocks_of_an_earlier_version_is_refused_before_any_work_a
 @pytest.mark.slow
 def test_two_gloo_processes_give_the_per_example_outcomes_of_one_and_a_lost_block_is_redone(smoke_run, tmp_path, capsys):
     model = smoke_run / "model.pt"
-    blocks = ("--examples", "12", "--block-size", "4")              # 3 blocks: rank 0 takes 0 and 2, rank 1 takes 1
+    blocks = ("--examples", "6", "--block-size", "2")               # 3 blocks: rank 0 takes 0 and 2, rank 1 takes 1
     one = _evaluate(model, tmp_path / "one", 1, *blocks)
     two = _evaluate(model, tmp_path / "two", 2, *blocks)
     with capsys.disabled():
-        print(f"\n[sharded evaluation, 12 examples in 3 blocks] 1 process {one:.0f} s, 2 gloo processes {two:.0f} s")
+        print(f"\n[sharded evaluation, 6 examples in 3 blocks] 1 process {one:.0f} s, 2 gloo processes {two:.0f} s")
     first, second = _record(tmp_path / "one"), _record(tmp_path / "two")
     assert second["evaluation"]["processes"] == 2 and first["evaluation"]["processes"] == 1
-    assert len(first["adaptive_protocol"]["worst_case_per_example"]) == 12
+    assert len(first["adaptive_protocol"]["worst_case_per_example"]) == 6
     assert _outcomes(first) == _outcomes(second)
     worst = [torch.load(tmp_path / name / "worst_adversarial.pt") for name in ("one", "two")]
-    assert worst[0].shape[0] == 12 and torch.equal(*worst)
+    assert worst[0].shape[0] == 6 and torch.equal(*worst)
     # the blocks are not copies of one another: each draws its own noise
     scores = first["adaptive_protocol"]["attacks"][0]["per_example"]
-    assert len(set(first["adaptive_protocol"]["blocks"]["seeds"])) == 3 and len(scores) == 12
+    assert len(set(first["adaptive_protocol"]["blocks"]["seeds"])) == 3 and len(scores) == 6
     # the per-example challenger checks are judged over all 3 blocks, not block 0 alone
     rows = {a["name"]: a for a in first["adaptive_protocol"]["attacks"]}
     judged = [c for c in first["sanity_checks"] if any(isinstance(v, dict) and "attacked" in v for v in c["values"].values())]
-    assert judged and all("of the 12 examples" in c["criterion"] for c in judged)
+    assert judged and all("of the 6 examples" in c["criterion"] for c in judged)
     for check in judged:
         for name, v in check["values"].items():
             if isinstance(v, dict) and "attacked" in v:

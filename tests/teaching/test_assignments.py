@@ -151,6 +151,10 @@ def test_student_copies_hold_no_solution_and_no_hidden_test(student_copies):
                 assert hidden not in text
         released = {_meta(c)["grade_id"]: c for c in _cells(release) if _meta(c)}
         assert all(released[c["grade_id"]].metadata.get("editable") is False for c in graded_cells(source) if not c["manual"])
+        # the student copy starts at lab sizes, the instructor's source at full settings: one parameter apart
+        parameters = [c.source for c in _cells(release) if "parameters" in c.metadata.get("tags", [])]
+        assert len(parameters) == 1 and "\nlab: bool = True  #" in parameters[0], release.name
+        assert "\nlab: bool = False  #" in source.read_text().replace('\\n",\n    "', "\n")
 
 
 def _grade(folder, *options):
@@ -225,6 +229,18 @@ def test_a_class_is_graded_on_two_dask_workers_and_the_solutions_score_full_mark
     table = (tmp_path / CLASS_TABLE).read_text()
     assert "ran past the per-cell timeout" in table
     assert f"| solved | {sum(auto.values()):g} | {sum(maximum.values()):g} |" in table
+    assert all(float(rows["solved", n]["seconds"]) > 0 for n in auto) and "grading time" in table
+
+    # each student's feedback page: every graded cell with its points and what its check said
+    untouched_page = (tmp_path / "untouched" / "feedback.html").read_text()
+    solved_page = (tmp_path / "solved" / "feedback.html").read_text()
+    said = {page: dict(re.findall(r"<tr><td>([^<]+)</td>.*?<pre>(.*?)</pre>", text, re.S))
+            for page, text in (("untouched", untouched_page), ("solved", solved_page))}
+    checked = [c["grade_id"] for p in NOTEBOOKS for c in graded_cells(p) if not c["manual"]]
+    assert set(checked) <= set(said["solved"]) and set(checked) <= set(said["untouched"])
+    assert all("passed" in said["solved"][c] for c in checked), {c: said["solved"][c] for c in checked}
+    assert all("passed" not in said["untouched"][c] and said["untouched"][c] for c in checked)
+    assert "not answered yet" in untouched_page
 
     # the untouched student's grades.csv: zero on every autograded cell of every notebook, each one graded
     with open(tmp_path / "untouched" / "grades.csv") as handle:

@@ -437,7 +437,8 @@ def test_05_adv_cnn_exercise(tmp_path, cnn_data):
     save_cnn(train_cnn(cnn_data, epochs=1, seed=seed, adversarial=settings), main, adversarial=settings.to_dict())
     before = main.read_bytes()
     answer = solution_region("05_baselines", "ex05_2_solution", run=tmp_path, data=cnn_data, cnn_data=cnn_data, eps=eps,
-                             seed=seed, adv_steps=adv_steps, adv_epochs=adv_epochs, x=x, labels=labels, smoke=True)
+                             seed=seed, adv_steps=adv_steps, exercise_epochs=adv_epochs, x=x, labels=labels,
+                             smoke=True)
     assert main.read_bytes() == before                          # the exercise never touches the run's adv_cnn.pt
     assert "passed" in checks.check_adv_cnn_exercise(answer["adv2_path"], answer["adv2_clean"], answer["adv2_robust"],
                                                      tmp_path, eps, x, labels, seed)

@@ -27,6 +27,7 @@ def test_copies_are_made_once_kept_as_the_student_left_them_and_a_new_release_go
     assert first.copied == [source.stem] and first.kept == [] and not first.new_releases
     text = copy.read_text()
     assert "raise NotImplementedError()" in text and "BEGIN SOLUTION" not in text   # the student copy
+    assert '"lab: bool = True  #' in text and "lab: bool = False" not in text      # at lab sizes
     edited = text.replace("raise NotImplementedError()", "return columns", 1)
     copy.write_text(edited)
 
@@ -117,3 +118,14 @@ def test_lab_command_prepares_the_folder_or_names_the_source(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "idc_lite", "lab", "--folder", str(tmp_path / "file"), "--prepare-only"],
                              capture_output=True, text=True, cwd=REPO, timeout=120)
     assert refused.returncode == 2 and "is a file, not a folder" in refused.stderr
+
+
+def test_a_notebook_without_the_lab_switch_cannot_become_a_student_copy(tmp_path):
+    from idc_lite.teaching.course import start_at_lab_sizes
+
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = cell.source.replace("lab: bool = False", "xlab: bool = False")
+    nbformat.write(nb, tmp_path / "no_lab.ipynb")
+    with pytest.raises(AssignmentError, match="no `lab: bool = False` parameter"):
+        start_at_lab_sizes(tmp_path / "no_lab.ipynb")
