@@ -33,13 +33,14 @@ sweep: setup
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(ARGS)
 
 ## Every test (what CI runs): ruff, unit, fidelity, bad input, the layering contract, the docs build and its
-## browser check, the papermill chain, autograding, sweeps, torchrun, then nbval on the notebooks (smoke mode)
+## browser check, the papermill chain, autograding, sweeps, torchrun (smoke mode), then nbval on the notebooks at lab
+## sizes (the student copies' sizes, with the shipped models)
 test: setup
 	@$(PY) -c "from idc_lite.foundation import describe_machine, machine_info; print('tests run', describe_machine(machine_info()))"
 	$(PY) -m ruff check idc_lite tests benchmarks
 	IDC_LITE_SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider --durations=25 tests
-	IDC_LITE_SMOKE=1 MPLBACKEND=Agg IDC_LITE_RUN_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider \
-		--nbval-lax notebooks
+	IDC_LITE_LAB=1 IDC_LITE_HEADLESS=1 MPLBACKEND=Agg IDC_LITE_RUN_DIR=$$(mktemp -d) $(PY) -m pytest -q \
+		-p no:cacheprovider --nbval-lax notebooks
 
 ## The edit loop: every test not marked slow (notebook chains, autograding, sweeps, torchrun, docs build) or
 ## browser (JupyterLab, Chromium); a few minutes on a 2-core machine

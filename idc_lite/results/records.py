@@ -374,7 +374,8 @@ def lab_course(benchmarks: dict[str, dict]) -> str:
         per = sum(s["seconds"] for s in graded) / max(len(graded), 1)
         lines += ["", f"A class of {c['students']} made-up students with `--workers {c['workers']}` (per-cell timeout "
                   f"{c['timeout']} s): {c['wall_seconds'] / 60:.1f} min in all; a graded student took {per / 60:.1f} min "
-                  "of a worker on average.", "", "| student | autograded points | grading time | status |",
+                  f"of a worker on average, so a class of 30 would take about {30 * per / c['workers'] / 60:.0f} min "
+                  "(projected from these, not measured).", "", "| student | autograded points | grading time | status |",
                   "|---|---|---|---|"]
         lines += [f"| {name} | {s['points']:g} | {s['seconds']:.0f} s | {'; '.join(s['statuses']) or 'graded'} |"
                   for name, s in c["per_student"].items()]

@@ -123,6 +123,11 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
                     rows += [GradeRow(name, c["grade_id"], 0.0, c["points"], "manual" if c["manual"] else "auto",
                                       "not submitted") for c in cells]
                     continue
+                unreadable = _unreadable(found[name])
+                if unreadable:
+                    rows += [GradeRow(name, c["grade_id"], 0.0, c["points"], "manual" if c["manual"] else "auto",
+                                      unreadable) for c in cells]
+                    continue
                 target = course / "submitted" / STUDENT / name / source.name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(found[name], target)
@@ -148,6 +153,17 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
     write_feedback(Path(submissions), Path(submissions).resolve().name, rows,
                    {name: out / source.name for name, source in sources.items() if name in found})   # this grading's copies
     return rows
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` is not a notebook nbgrader can grade (a status), or None when it reads as one."""
+    import nbformat
+
+    try:
+        nbformat.read(path, as_version=4)
+    except Exception as err:      # not JSON, not a notebook, an unknown format version: the student's file, not ours
+        return f"grading failed: not a readable notebook ({type(err).__name__})"
+    return None
 
 
 def _scored_rows(course: Path, name: str, cells: list[dict], seconds: float) -> list[GradeRow]:
