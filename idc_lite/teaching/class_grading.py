@@ -22,7 +22,8 @@ from idc_lite.foundation.cluster import TaskOutcome, check_cluster_options, run_
 from idc_lite.foundation.errors import AssignmentError
 from idc_lite.foundation.files import atomic_write_bytes
 from idc_lite.teaching.course import generate, graded_cells, source_notebooks
-from idc_lite.teaching.grading import GradeRow, grade, totals
+from idc_lite.teaching.feedback import FEEDBACK_FILE
+from idc_lite.teaching.grading import GRADES_FILE, GradeRow, grade, totals
 
 CLASS_FILE, CLASS_TABLE = "class_grades.csv", "class_grades.md"
 COURSE_FOLDER = ".course"      # the course generated once for the class, inside the submissions folder
@@ -56,7 +57,9 @@ def student_folders(submissions: Path, names: list[str]) -> dict[str, Path]:
 def grade_student(folder: Path, model: Path | None, smoke: bool, timeout: int, course: Path,
                   full: bool = False) -> list[dict]:
     """One student's grading (a task): their ``grades.csv`` and ``feedback.html`` are written; returns the rows
-    as dicts."""
+    as dicts.  An earlier grading's files go first, so a grading that crashes leaves none that look current."""
+    for stale in (GRADES_FILE, FEEDBACK_FILE):
+        (Path(folder) / stale).unlink(missing_ok=True)
     return [asdict(row) for row in grade(folder, model, smoke, timeout, course, full=full)]
 
 

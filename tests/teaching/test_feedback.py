@@ -32,3 +32,19 @@ def test_the_page_shows_each_cells_points_and_the_checks_words(tmp_path):
     assert "to be graded / 3" in page and "not submitted" in page and "not graded" not in page
     written = write_feedback(tmp_path, "ada", rows, {"02": notebook})
     assert written.name == "feedback.html" and written.read_text() == page
+
+
+def test_a_crashed_grading_leaves_no_earlier_grades_or_feedback(tmp_path):
+    import pytest
+
+    from idc_lite.foundation.errors import AssignmentError
+    from idc_lite.teaching.class_grading import grade_student
+
+    student = tmp_path / "ada"
+    student.mkdir()
+    (student / "01_label_images.ipynb").write_text("{}")
+    for stale in ("grades.csv", "feedback.html"):
+        (student / stale).write_text("last week's")
+    with pytest.raises(AssignmentError, match="no generated assignment"):
+        grade_student(student, None, True, 60, tmp_path / "no-course")
+    assert not (student / "grades.csv").exists() and not (student / "feedback.html").exists()
