@@ -7,7 +7,9 @@
 2. ``idc-lite grade`` at its defaults (lab sizes, the shipped models) on made-up students: one student alone with
    one worker; then a class of ``--class-size`` students with ``--workers 2``: answered notebooks ("solved"),
    the untouched student copies, one whose notebook 02 hangs in its first cell ("hangs", stopped at the per-cell
-   timeout) and one whose notebook 01 is not a notebook ("broken"); each student's time and points.
+   timeout) and one whose notebook 01 is not a notebook ("broken"); each student's time and points.  The class
+   shares heavy calls with the same inputs between students, as ``idc-lite grade`` does by default
+   (``--no-shared-work``: each student makes every call).
 With ``--record`` the figures go to a benchmark record (then ``make results`` renders them into the instructors'
 page).  Run it alone: a second CPU-heavy job beside it changes every time it prints.
 """
@@ -111,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "lab-course")
     parser.add_argument("--class-size", type=int, default=6, help="students in the class run (at least 3)")
+    parser.add_argument("--no-shared-work", action="store_true", help="grade the class without sharing heavy calls")
     parser.add_argument("--skip-notebooks", action="store_true", help="only the grading")
     parser.add_argument("--skip-grading", action="store_true", help="only the notebooks")
     parser.add_argument("--record", type=Path, default=None, help="also write the figures, with commit and machine, here")
@@ -151,10 +154,11 @@ def measure_grading(args, report: dict) -> None:
           f"{report['one_student_points']:g} / {report['one_student_max_points']:g} autograded points")
     folder = args.out / "class"
     make_class(folder, args.class_size, course)
-    wall = grade(folder, course, "--workers", "2", "--timeout", str(HANG_TIMEOUT))
+    wall = grade(folder, course, "--workers", "2", "--timeout", str(HANG_TIMEOUT),
+                 *(["--no-shared-work"] if args.no_shared_work else []))
     students = class_rows(folder)
     report["class"] = {"students": len(students), "workers": 2, "wall_seconds": wall, "timeout": HANG_TIMEOUT,
-                       "per_student": students}
+                       "shared_work": not args.no_shared_work, "per_student": students}
     print(f"\nclass of {len(students)}, 2 workers: {wall:.0f} s\n\n| student | points | seconds | status |\n|---|---|---|---|")
     for name, s in students.items():
         print(f"| {name} | {s['points']:g} | {s['seconds']:.0f} | {'; '.join(s['statuses']) or 'graded'} |")

@@ -66,3 +66,13 @@ def test_the_stable_way_in_for_outside_evaluators():
 
     assert idc_lite.load_classifier is load_classifier and idc_lite.load_examples is load_examples
     assert not hasattr(idc_lite, "no_such_thing")     # anything else: an AttributeError, as for any module
+
+
+def test_reproduce_through_a_notebook_runs_the_ones_up_to_it_and_refuses_an_unknown_one(tmp_path, capsys):
+    from idc_lite.cli.reproduce import main, notebooks_through
+
+    assert [p.stem[:2] for p in notebooks_through("05")] == ["01", "02", "03", "04", "05"]
+    assert notebooks_through("03_denoising_trajectories")[-1].stem == "03_denoising_trajectories"
+    assert notebooks_through(None) is None
+    assert main(["--smoke", "--through", "5", "--out", str(tmp_path / "run")]) == 2
+    assert "--through '5': name one notebook" in capsys.readouterr().err and not (tmp_path / "run").exists()

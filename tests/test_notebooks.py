@@ -37,10 +37,11 @@ CPU_PRESETS = {   # preset: (its offline data's fixture, the data's name in the 
 
 @pytest.fixture(scope="module")
 def cpu_preset_chains(request, tmp_path_factory):
-    """`idc-lite reproduce --smoke --preset P` for each CPU preset whose offline data is here, all started at
-    once: {preset: (exit status, what it printed, its run folder)}.  Two chains side by side get one thread each; most
-    of a smoke chain is kernels starting and small tensors, which a second thread hardly speeds up, so the
-    pair finishes sooner than the same two chains one after the other."""
+    """`idc-lite reproduce --smoke --preset P --through 05` for each CPU preset whose offline data is here, all
+    started at once: {preset: (exit status, what it printed, its run folder)}.  Notebooks 01 to 05 take the presets'
+    parameters; 06 takes none and 07 none but the data, whose colour path has its own test (tests/defences).
+    Two chains side by side get one thread each; most of a smoke chain is kernels starting and small tensors,
+    which a second thread hardly speeds up, so the pair finishes sooner than the same two chains one after the other."""
     import os
 
     data = {}
@@ -60,7 +61,8 @@ def cpu_preset_chains(request, tmp_path_factory):
             env = {k: v for k, v in os.environ.items() if k not in ("IDC_LITE_RUN_DIR", "IDC_LITE_HEADLESS")}
             env.update(IDC_LITE_DATA=str(path), IDC_LITE_CACHE=str(folder / "cache"), **threads)
             log = open(folder / "reproduce.log", "w+")
-            command = [sys.executable, "-m", "idc_lite", "reproduce", "--smoke", "--preset", preset, "--out", str(folder / "run")]
+            command = [sys.executable, "-m", "idc_lite", "reproduce", "--smoke", "--preset", preset, "--through", "05",
+                       "--out", str(folder / "run")]
             started[preset] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO),
                                log, folder / "run")
         for preset, (process, log, out) in started.items():
@@ -83,7 +85,7 @@ def cpu_preset_chains(request, tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", list(CPU_PRESETS))
 def test_a_cpu_preset_runs_the_chain_on_its_offline_data(request, cpu_preset_chains, preset):
-    """`make smoke PRESET=...` with $IDC_LITE_DATA at the offline copies (skips without them): the preset's
+    """`make smoke PRESET=...` (01 to 05) with $IDC_LITE_DATA at the offline copies (skips without them): the preset's
     notebook parameters reach every notebook, the report names the data, the ablation is left out as the preset says."""
     from idc_lite.evaluation.model_evaluation import SMOKE_CNN_TRAIN_EXAMPLES
     from idc_lite.training.presets import get_preset

@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                                                                "in a worker process of a Dask LocalCluster (default 1)")
     parser.add_argument("--scheduler", default=None, help="a folder of student folders: the address of a running Dask "
                                                           "scheduler to grade the students on (a shared file system)")
+    parser.add_argument("--no-shared-work", action="store_true", help="a folder of student folders: every student's "
+                        "grading makes every heavy call itself (by default one made with the same inputs is shared)")
     args = parser.parse_args(argv)
     timeout = args.timeout or (FULL_TIMEOUT if args.full else LAB_TIMEOUT)
     started = time.perf_counter()
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     try:
         if student_folders(submissions, [p.stem for p in source_notebooks()]):
             students = grade_class(submissions, model, args.smoke, timeout, course,
-                                   workers=args.workers, scheduler=args.scheduler, full=args.full)
+                                   workers=args.workers, scheduler=args.scheduler, full=args.full,
+                                   share_work=not args.no_shared_work)
             print(class_table(students))
             print(f"class grades: {submissions / CLASS_FILE} ({time.perf_counter() - started:.0f} s)")
             return 1 if any(r.status != "graded" for r in students) else 0

@@ -9,8 +9,10 @@ from idc_lite.evaluation.protocol import accuracy_curve
 from idc_lite.evaluation.run_protocols import adaptive_protocol, paper_protocols, protocol_budgets
 from idc_lite.evaluation.suites import sweep_suite
 from idc_lite.foundation.run_metrics import AttackSettings
+from idc_lite.foundation.shared_work import shareable
 
 
+@shareable
 def evaluate_models(models: dict, x, labels, *, eps: float, paper_eps: float, secondary_eps: float | None,
                     settings: AttackSettings, random_models: set, gradient_models: dict, sources: dict, seed: int,
                     known: dict | None = None, max_steps: int | None = None, progress: bool = False) -> dict:
@@ -40,6 +42,7 @@ def evaluate_models(models: dict, x, labels, *, eps: float, paper_eps: float, se
     return results
 
 
+@shareable
 def sweep_models(models: dict, x, labels, eps_list: list[float], *, settings: AttackSettings, random_models: set,
                  gradient_models: dict, seed: int, known: dict | None = None) -> dict[str, list[dict]]:
     """Accuracy against eps for every model under both protocols: {'<name>, paper' | '<name>, adaptive':

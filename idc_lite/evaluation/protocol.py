@@ -24,6 +24,7 @@ from idc_lite.evaluation.scoring import SCORING_RULES, PaperProtocolModel, score
 from idc_lite.foundation.errors import InputError
 from idc_lite.foundation.run_metrics import AttackMetrics
 from idc_lite.foundation.runtime import progress_bar
+from idc_lite.foundation.shared_work import shareable
 from idc_lite.foundation.streams import hashed_seed, seeded
 from idc_lite.foundation.uncertainty import estimate, paired_difference
 from idc_lite.foundation.validation import check_batch, check_choice, check_eps, check_int, check_number
@@ -333,6 +334,7 @@ def accuracy_curve(model, x: torch.Tensor, labels: torch.Tensor, eps_values: lis
     return curve
 
 
+@shareable
 def rescore(model, x: torch.Tensor, labels: torch.Tensor, examples: dict[str, torch.Tensor], rule,
             draws: int = 5, seed: int = 0):
     """The same adversarial examples scored under another rule (e.g. 'majority' or 'all' of

@@ -5,6 +5,7 @@ from __future__ import annotations
 from idc_lite.evaluation.protocol import evaluate_attacks
 from idc_lite.evaluation.suites import adaptive_suite_for, deterministic_suite_for, paper_suite
 from idc_lite.foundation.run_metrics import AttackSettings
+from idc_lite.foundation.shared_work import shareable
 from idc_lite.foundation.validation import check_int
 
 
@@ -14,6 +15,7 @@ def protocol_budgets(paper_eps: float, eps: float, secondary_eps: float | None) 
     return sorted({paper_eps, eps} | ({secondary_eps} if secondary_eps else set()))
 
 
+@shareable
 def paper_protocols(model, x, labels, budgets: list[float], *, seed: int, full: bool = False,
                     target: str = "paper_wrapper", max_steps: int | None = None) -> dict[float, dict]:
     """The paper protocol (:func:`idc_lite.evaluation.suites.paper_suite` on ``target``, one draw, the
@@ -32,6 +34,7 @@ def paper_protocols(model, x, labels, budgets: list[float], *, seed: int, full: 
     return results
 
 
+@shareable(fills=("examples",))
 def adaptive_protocol(model, x, labels, eps: float, settings: AttackSettings, *, seed: int, random_model: bool = True,
                       sources: dict | None = None, transfer_source: str | None = "cnn", gradient_model=None,
                       examples: dict | None = None, progress: bool = False, main_budget: bool = True) -> dict:

@@ -22,6 +22,7 @@ from idc_lite.evaluation.scoring import score_under_rule
 from idc_lite.evaluation.suites import DEFAULTS, adaptive_suite_for, sweep_suite, tail_name
 from idc_lite.foundation.errors import InputError
 from idc_lite.foundation.run_metrics import AttackSettings
+from idc_lite.foundation.shared_work import shareable
 from idc_lite.foundation.streams import seeded
 
 TOLERANCE = 0.03
@@ -198,6 +199,7 @@ def undefended_model_falls(model, x: torch.Tensor, labels: torch.Tensor, setting
                    f"accuracy under attack <= {threshold}", clean=clean, robust=acc, settings=settings.to_dict())
 
 
+@shareable
 def choose_main_budget(model, x: torch.Tensor, labels: torch.Tensor, grid_255, steps: int = DEFAULTS.steps, seed: int = 0,
                        threshold: float = 0.05) -> dict:
     """The main attack budget: the smallest eps on ``grid_255`` (in 1/255) at which check 5's attack
@@ -340,6 +342,7 @@ def cascade_checks_of(model, adaptive: dict, adversarial: dict, x: torch.Tensor,
 
 
 # ---- all of them, as notebook 04 runs them ---------------------------------------------------------
+@shareable
 def run_sanity_checks(model, cnn, adaptive: dict, adversarial: dict, x: torch.Tensor, labels: torch.Tensor, *,
                       eps: float, eps_list: list[float], eot_list: list[int], settings: AttackSettings,
                       sanity_examples: int, seed: int, num_classes: int, gradient_model=None,

@@ -5,6 +5,7 @@
 - ``cost_meter``: the one FLOP counter and the one timer;
 - ``machine`` (what a time was measured on, the device), ``runtime`` (smoke and headless switches, paths, the
   checkout's commit), ``reuse`` (no silent reuse), ``cluster`` (independent tasks, here or on Dask),
+  ``shared_work`` (a class grading runs each heavy call with the same inputs once),
   ``uncertainty`` (every figure's interval) and ``run_metrics`` (what each notebook records, one typed schema).
 
 Inside, too, it is layered (``pyproject.toml``): errors < streams | validation | files < cost_meter < the rest.

@@ -83,3 +83,8 @@ class AssignmentError(KitError, RuntimeError):
 
 class ExerciseCheckFailed(KitError, AssertionError):
     """A wrong or missing answer; the message says what to look at."""
+
+
+class NoFingerprint(KitError, TypeError):
+    """An argument of a shareable call whose content cannot be named (a student's function, a foreign object):
+    the call runs as usual and is not shared; never raised beyond :mod:`idc_lite.foundation.shared_work`."""

@@ -7,12 +7,14 @@ import torch
 import torch.nn.functional as F
 
 from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.shared_work import shareable
 from idc_lite.foundation.uncertainty import estimate, format_estimate
 from idc_lite.foundation.validation import check_batch, check_generator, check_images, check_int
 from idc_lite.model.classifier import IDCClassifier
 
 
 @torch.no_grad()
+@shareable
 def predictions_over_draws(model, x: torch.Tensor, generators: list[torch.Generator], batch_size: int = 256) -> torch.Tensor:
     """Predicted classes (draws, B): one pass over x per generator, each drawing fresh sampler noise."""
     x = check_images(x)

@@ -370,16 +370,32 @@ def lab_course(benchmarks: dict[str, dict]) -> str:
                  f"{b['one_student_max_points']:g} autograded points.")
     c = b.get("class")
     if c:
-        graded = [s for s in c["per_student"].values() if not s["statuses"]]
-        per = sum(s["seconds"] for s in graded) / max(len(graded), 1)
-        lines += ["", f"A class of {c['students']} made-up students with `--workers {c['workers']}` (per-cell timeout "
-                  f"{c['timeout']} s): {c['wall_seconds'] / 60:.1f} min in all; a graded student took {per / 60:.1f} min "
-                  f"of a worker on average, so a class of 30 would take about {30 * per / c['workers'] / 60:.0f} min "
-                  "(projected from these, not measured).", "", "| student | autograded points | grading time | status |",
+        lines += ["", _class_sentence(c), "", "| students | autograded points | grading time of each (a worker's) | status |",
                   "|---|---|---|---|"]
-        lines += [f"| {name} | {s['points']:g} | {s['seconds']:.0f} s | {'; '.join(s['statuses']) or 'graded'} |"
-                  for name, s in c["per_student"].items()]
+        kinds: dict[str, list[dict]] = {}
+        for name, student in c["per_student"].items():
+            kinds.setdefault(name.split("-")[0], []).append(student)
+        for kind, group in kinds.items():
+            points = sorted({f"{s['points']:g}" for s in group})
+            seconds = sorted(s["seconds"] for s in group)
+            spread = f"{seconds[0]:.0f} s" if len(group) == 1 else f"{seconds[0]:.0f} to {seconds[-1]:.0f} s"
+            statuses = sorted({status for s in group for status in s["statuses"]})
+            lines.append(f"| {len(group)} {kind} | {', '.join(points)} | {spread} | {'; '.join(statuses) or 'graded'} |")
     return "\n".join(lines + [""])
+
+
+def _class_sentence(c: dict) -> str:
+    """The class run's time: measured for a class of 30 or more, else 30 students at the mean worker time of the
+    graded ones (with shared work the first students make the shared calls, so a larger class has a lower mean)."""
+    head = (f"A class of {c['students']} made-up students with `--workers {c['workers']}` (per-cell timeout {c['timeout']} s"
+            f"{', heavy calls shared' if c.get('shared_work', False) else ', nothing shared'}): "
+            f"{c['wall_seconds'] / 60:.1f} min in all")
+    if c["students"] >= 30:
+        return head + " (measured)."
+    graded = [s["seconds"] for s in c["per_student"].values() if not s["statuses"]]
+    per = sum(graded) / max(len(graded), 1)
+    return head + (f"; a graded student took {per / 60:.1f} min of a worker on average, so a class of 30 would take "
+                   f"about {30 * per / c['workers'] / 60:.0f} min (projected, not measured).")
 
 
 BLOCKS = {"headline": headline, "timings": timings, "wall-times": wall_times, "costs": costs}

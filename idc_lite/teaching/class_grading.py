@@ -8,13 +8,17 @@ same model and one course generated once, on this machine one after the other or
 cluster (:func:`idc_lite.foundation.cluster.run_tasks`).  Each student's folder gets its ``grades.csv`` and
 ``feedback.html``; the class gets ``submissions/class_grades.csv`` and ``class_grades.md`` (student, notebook,
 points, max points, answers still to grade by hand, status, grading seconds) with each student's totals and
-time.  A student whose grading crashes, or whose folder holds no notebook of the course, gets rows that say so;
+time.  Heavy library calls whose inputs are the same for every student (the model, the evaluated examples, the
+seeds and settings; never a student's own function) run once for the class and are loaded by the others'
+gradings (:mod:`idc_lite.foundation.shared_work`, in ``submissions/.shared-work`` while the class is graded).
+A student whose grading crashes, or whose folder holds no notebook of the course, gets rows that say so;
 the others are graded.
 """
 from __future__ import annotations
 
 import csv
 import io
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from idc_lite.teaching.grading import GRADES_FILE, GradeRow, grade, totals
 
 CLASS_FILE, CLASS_TABLE = "class_grades.csv", "class_grades.md"
 COURSE_FOLDER = ".course"      # the course generated once for the class, inside the submissions folder
+SHARED_WORK_FOLDER = ".shared-work"    # heavy calls made once for the class (emptied before and after a grading)
 
 
 @dataclass
@@ -55,12 +60,12 @@ def student_folders(submissions: Path, names: list[str]) -> dict[str, Path]:
 
 
 def grade_student(folder: Path, model: Path | None, smoke: bool, timeout: int, course: Path,
-                  full: bool = False) -> list[dict]:
+                  full: bool = False, shared_work: Path | None = None) -> list[dict]:
     """One student's grading (a task): their ``grades.csv`` and ``feedback.html`` are written; returns the rows
     as dicts.  An earlier grading's files go first, so a grading that crashes leaves none that look current."""
     for stale in (GRADES_FILE, FEEDBACK_FILE):
         (Path(folder) / stale).unlink(missing_ok=True)
-    return [asdict(row) for row in grade(folder, model, smoke, timeout, course, full=full)]
+    return [asdict(row) for row in grade(folder, model, smoke, timeout, course, full=full, shared_work=shared_work)]
 
 
 def _rows_for(student: str, outcome: TaskOutcome, maxima: dict[str, float]) -> list[ClassRow]:
@@ -106,11 +111,13 @@ def write_class(submissions: Path, rows: list[ClassRow]) -> tuple[Path, Path]:
 
 def grade_class(submissions: Path, model: Path | None = None, smoke: bool = False, timeout: int = 300,
                 course: Path | None = None, workers: int = 1, scheduler: str | None = None,
-                full: bool = False) -> list[ClassRow]:
+                full: bool = False, share_work: bool = True) -> list[ClassRow]:
     """Grade every student folder of ``submissions`` (see the module docstring); returns the class rows.
     ``course``: a course generated from these notebooks (else one is generated once, into
     ``submissions/.course``); ``workers`` / ``scheduler``: where the students' tasks run; ``full``: full settings
-    instead of lab sizes (the same points, many times the time)."""
+    instead of lab sizes (the same points, many times the time); ``share_work``: a heavy library call whose inputs
+    are the same for every student (the model, the examples, seeds and settings; never a student's own code) runs
+    once for the class (:mod:`idc_lite.foundation.shared_work`), else each student's grading makes all of them."""
     check_cluster_options(workers, scheduler)
     sources = source_notebooks()
     names = [p.stem for p in sources]
@@ -121,11 +128,23 @@ def grade_class(submissions: Path, model: Path | None = None, smoke: bool = Fals
         course = Path(submissions) / COURSE_FOLDER
         generate(course, sources)
     maxima = {p.stem: sum(c["points"] for c in graded_cells(p)) for p in sources}
-    outcomes = run_tasks(grade_student, [(folder, model, smoke, timeout, Path(course), full) for folder in students.values()],
+    shared = Path(submissions).resolve() / SHARED_WORK_FOLDER if share_work else None
+    if shared:
+        shutil.rmtree(shared, ignore_errors=True)          # never an earlier grading's (another kit version's) results
+    try:
+        outcomes = _grade_students(students, model, smoke, timeout, Path(course), full, shared, workers, scheduler)
+    finally:
+        if shared:
+            shutil.rmtree(shared, ignore_errors=True)
+    rows = [row for student, outcome in zip(students, outcomes) for row in _rows_for(student, outcome, maxima)]
+    write_class(Path(submissions), rows)
+    return rows
+
+
+def _grade_students(students: dict[str, Path], model, smoke, timeout, course: Path, full, shared, workers, scheduler):
+    outcomes = run_tasks(grade_student, [(folder, model, smoke, timeout, course, full, shared) for folder in students.values()],
                          list(students), workers=workers, scheduler=scheduler,
                          on_start=lambda i, name: print(f"=== student {i + 1}/{len(students)}: {name}", flush=True),
                          on_outcome=lambda o: print(f"=== {o.name}: {o.status} in {o.seconds:.0f} s"
                                                     + (f" ({o.error[:200]})" if o.error else ""), flush=True))
-    rows = [row for student, outcome in zip(students, outcomes) for row in _rows_for(student, outcome, maxima)]
-    write_class(Path(submissions), rows)
-    return rows
+    return outcomes

@@ -9,8 +9,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import nbformat
-
 from idc_lite.foundation.errors import AssignmentError
 from idc_lite.foundation.runtime import environment, repository_root
 
@@ -29,6 +27,7 @@ def source_notebooks(folder: Path | None = None) -> list[Path]:
 
 def graded_cells(notebook: Path) -> list[dict]:
     """The graded cells of a notebook, in order: grade_id, points, and whether a person grades it."""
+    import nbformat  # here: its schema checker takes about a second to import, in every kernel
     cells = []
     for cell in nbformat.read(notebook, as_version=4).cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -62,6 +61,7 @@ def start_at_lab_sizes(notebook: Path) -> None:
     """Set ``lab: bool = True`` in ``notebook``'s parameters cell (a student copy: the instructor's source keeps
     full settings).  The cell is not graded, so nbgrader leaves a student's choice alone.  Raises
     :class:`AssignmentError` for a notebook without the ``lab`` parameter (every notebook of the course has one)."""
+    import nbformat  # here: its schema checker takes about a second to import, in every kernel
     nb = nbformat.read(notebook, as_version=4)
     for cell in nb.cells:
         if "parameters" in cell.metadata.get("tags", []) and LAB_DEFAULT.search(cell.source):

@@ -24,6 +24,7 @@ from idc_lite.evaluation.attacks import FirstStepSurrogate, PGDSettings, fgsm, p
 from idc_lite.evaluation.suites import DEFAULTS
 from idc_lite.figures.plots import draw_image
 from idc_lite.foundation.runtime import is_headless
+from idc_lite.foundation.shared_work import shareable
 from idc_lite.foundation.streams import sampler_noise_generator, seeded
 from idc_lite.model.bridge import BrownianBridge
 from idc_lite.model.classifier import to_image_scale, to_model_scale
@@ -92,6 +93,7 @@ def explore(figure_fn: Callable[..., Figure], controls: dict, headless: bool | N
 
 # ---- the explorers ------------------------------------------------------------------------------
 @torch.no_grad()
+@shareable
 def first_reliable_example(model, x: torch.Tensor, labels: torch.Tensor, draws: int = 5, seed: int = 0) -> int:
     """Index of the first image (N, C, H, W) in [0, 1] that ``model`` classifies right in each of ``draws``
     draws of its noise: where an explorer should open, so that its default view shows the method working

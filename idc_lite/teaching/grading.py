@@ -17,6 +17,7 @@ from pathlib import Path
 from idc_lite.foundation.errors import AssignmentError
 from idc_lite.foundation.files import atomic_write_bytes
 from idc_lite.foundation.runtime import HEADLESS_ENV, LAB_ENV, MODEL_ENV, RUN_DIR_ENV, SMOKE_ENV, environment
+from idc_lite.foundation.shared_work import SHARED_WORK_ENV
 from idc_lite.teaching.course import STUDENT, _api, _tools_path, generate, graded_cells, source_notebooks
 from idc_lite.teaching.feedback import write_feedback
 
@@ -81,7 +82,7 @@ def _course_for_grading(course: Path, sources: dict[str, Path], generated: Path 
 
 
 def grade(submissions: Path, model: Path | None = None, smoke: bool = False, timeout: int = 300,
-          course: Path | None = None, full: bool = False) -> list[GradeRow]:
+          course: Path | None = None, full: bool = False, shared_work: Path | None = None) -> list[GradeRow]:
     """Autograde the notebooks in ``submissions`` and write ``submissions/grades.csv``.
 
     All of them run in one fresh run folder, in order, so 03 to 05 read what 02 and 04 made.
@@ -92,8 +93,9 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
     give the same points at both sizes (they score the answers, never the run's numbers).  ``timeout``: seconds per
     cell (the command line gives 3600 with ``full``).  ``course``: a course already
     generated from these notebooks (``idc-lite assignments --course``), copied instead of generating
-    one per call (a class's grading generates it once).  A cell that fails, or an answer left as
-    ``raise NotImplementedError()``, scores 0; nothing is retried.
+    one per call (a class's grading generates it once).  ``shared_work``: the class's folder of heavy calls
+    already made for another student with the same inputs (:mod:`idc_lite.foundation.shared_work`).  A cell that
+    fails, or an answer left as ``raise NotImplementedError()``, scores 0; nothing is retried.
     """
     sources = {p.stem: p for p in source_notebooks()}
     found = find_submissions(submissions, list(sources))
@@ -113,7 +115,8 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
             for path in _reusable_files(model):
                 shutil.copy2(path, run / path.name)
         env = {RUN_DIR_ENV: str(run), HEADLESS_ENV: "1", SMOKE_ENV: "1" if smoke else None, LAB_ENV: "0" if full else "1",
-               MODEL_ENV: str(model) if model else None, "PATH": _tools_path()}
+               MODEL_ENV: str(model) if model else None, "PATH": _tools_path(),
+               SHARED_WORK_ENV: str(Path(shared_work).resolve()) if shared_work else None}
         with environment(**env), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             api = _api(course, timeout)

@@ -18,8 +18,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
 from idc_lite.foundation.errors import AssignmentError, InputError
 from idc_lite.foundation.files import atomic_write_bytes, atomic_write_json
 from idc_lite.teaching.course import generate, source_notebooks
@@ -156,6 +154,7 @@ def _solution_lines(source: str) -> str:
 
 def solution(exercise: str, notebooks: list[Path] | None = None) -> ModelAnswer:
     """Exercise ``exercise`` ("02.3")'s model answer, from the instructor's source notebook."""
+    import nbformat  # here: its schema checker takes about a second to import, in every kernel
     match = _EXERCISE.match(str(exercise).strip())
     if not match:
         raise InputError(f"exercise {exercise!r}: write it as the notebooks do, e.g. \"02.3\"")

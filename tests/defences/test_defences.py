@@ -285,3 +285,46 @@ def test_a_conditional_denoiser_learns_the_same_from_the_same_seed_whatever_the_
         unet, _ = train_denoiser(ClassConditionalUNet(TINY, 4), schedule, x, recipe, labels=labels)
         trained.append(unet.state_dict())
     assert all(torch.equal(trained[0][k], trained[1][k]) for k in trained[0])
+
+
+def test_notebook_07s_defences_take_colour_images(tmp_path):
+    """Notebook 07's path on three-channel images (the CIFAR-10 presets' data; the digits chain has one channel
+    and the presets' smoke chains stop after 05): both denoisers train on colour and load again, DiffPure purifies
+    colour images and classifies them with a colour CNN, the likelihood classifier scores every class, and both
+    face their adaptive cascade with its sanity checks, on the smoke sizes of notebook 04's attacks."""
+    import dataclasses
+
+    from conftest import tiny_config, tiny_data
+    from idc_lite.comparisons.baselines import SmallCNN
+    from idc_lite.comparisons.diffusion_defences import (
+        CLASSIFIER,
+        PURIFICATION,
+        DefenceSettings,
+        build_defences,
+        evaluate_defence,
+    )
+    from idc_lite.data.splits import DataSplit
+    from idc_lite.evaluation.model_evaluation import EvaluationSettings
+
+    grey, tint = tiny_data(), torch.tensor([1.0, 0.7, 0.4]).view(1, 3, 1, 1)
+    data = DataSplit(grey.x_train * tint, grey.y_train, grey.x_test * tint, grey.y_test, grey.class_names,
+                     {"dataset": "tiny colour"})
+    unet = dataclasses.replace(tiny_config().unet, in_channels=3, out_channels=3)
+    cnn = SmallCNN(3, 8, 4).eval().requires_grad_(False)
+    settings = DefenceSettings(t_star=20, reverse_steps=2, timesteps=2, epochs=1, max_batches=1,
+                               purification_examples=2, classifier_examples=2)
+    defences, built = build_defences(tmp_path, data, cnn, unet, settings, seed=0)
+    assert not any(b["reused"] for b in built.values())
+    again, rebuilt = build_defences(tmp_path, data, cnn, unet, settings, seed=0)
+    assert all(b["reused"] for b in rebuilt.values())
+    x, labels = data.x_test[:2], data.y_test[:2]
+    with torch.no_grad():
+        purified = defences[PURIFICATION].purify(x, torch.Generator().manual_seed(0))
+        scores = defences[CLASSIFIER](x)
+    assert purified.shape == x.shape and scores.shape == (2, 4) and torch.isfinite(scores).all()
+    attacks = EvaluationSettings().smoke_sized().attack_settings("fp32", None)
+    for name in (PURIFICATION, CLASSIFIER):
+        result = evaluate_defence(name, again[name], x, labels, eps=16 / 255, secondary_eps=None, settings=attacks,
+                                  cnn=cnn, seed=0)
+        main = result["adaptive"]
+        assert 0.0 <= main["worst_case_accuracy"] <= 1.0 and main["sanity_checks"], name

@@ -17,3 +17,28 @@ def test_smoke_incomplete_and_lab_runs_make_no_record(tmp_path, summary, words):
     with pytest.raises(RunFolderError, match=words):
         records.add_run(tmp_path, "anything", records_dir=tmp_path / "records")
     assert not (tmp_path / "records").exists()
+
+
+def _lab_course_record(students: int, shared: bool) -> dict:
+    kinds = ["solved", "untouched"] * ((students - 2) // 2)
+    per_student = {f"{kind}-{i}": {"points": 33.0 if kind == "solved" else 0.0, "seconds": 400.0 if i < 2 else 90.0,
+                                   "statuses": []} for i, kind in enumerate(kinds)}
+    per_student["hangs"] = {"points": 5.0, "seconds": 73.0, "statuses": ["timed out: cell 1", "not submitted"]}
+    per_student["broken"] = {"points": 0.0, "seconds": 0.3, "statuses": ["grading failed: not a readable notebook"]}
+    return {"commit": "c" * 40, "created": "2026-12-06T00:00:00", "machine": {"matmul_gflops_float32_2048": 190.0},
+            "one_student_seconds": 180.0, "one_student_points": 33.0, "one_student_max_points": 33.0,
+            "class": {"students": students, "workers": 2, "wall_seconds": 60.0 * students, "timeout": 60,
+                      "shared_work": shared, "per_student": per_student}}
+
+
+def test_the_lab_course_block_says_whether_the_class_of_30_was_measured_and_groups_the_students():
+    from idc_lite.results.records import lab_course
+
+    small = lab_course({"lab_course": _lab_course_record(6, shared=False)})
+    assert "A class of 6 made-up students" in small and "nothing shared" in small
+    # graded: 400, 400, 90 and 90 s of a worker, a mean of 245 s; 30 of them on 2 workers: 61 min
+    assert "a graded student took 4.1 min of a worker on average, so a class of 30 would take about 61 min" in small
+    assert "| 2 solved | 33 | 90 to 400 s | graded |" in small and "| 1 broken | 0 | 0 s | grading failed" in small
+    large = lab_course({"lab_course": _lab_course_record(30, shared=True)})
+    assert "A class of 30 made-up students" in large and "heavy calls shared" in large and "30.0 min in all (measured)" in large
+    assert "| 14 untouched | 0 | 90 to 400 s | graded |" in large and "not measured" not in large

@@ -63,7 +63,7 @@ def test_lab_settings_shrink_every_size_and_keep_the_attacks():
     lab = EvaluationSettings.from_parameters({"num_examples": 100, "steps": 10}, lab=True)
     smoke = EvaluationSettings.from_parameters({}, smoke=True, lab=True)
     assert lab.lab and not lab.smoke and smoke.smoke and not smoke.lab
-    assert lab.num_examples == 12 and lab.sanity_examples == 4 and lab.steps == full.steps and lab.budget_examples == 100
+    assert lab.num_examples == 8 and lab.sanity_examples == 4 and lab.steps == full.steps and lab.budget_examples == 100
     assert lab.secondary_eps_255 == 0 and lab.paper_max_steps == 10 and full.paper_max_steps is None
     for name in ("square_queries", "scoring_draws", "apgd_steps", "apgd_eot", "apgd_tail_eot", "rescoring_draws",
                  "cnn_autoattack_queries"):
@@ -72,6 +72,7 @@ def test_lab_settings_shrink_every_size_and_keep_the_attacks():
     assert lab.eps_sweep_255 == "8,32,128" and lab.eot_curve == "1,2,4" and lab.autoattack_examples == 0
     assert EvaluationSettings(eot_curve="1,8,16").lab_sized().eot_curve == "1,4,8"       # never more than asked for
     assert lab.cascade == full.cascade and lab.gradient_twin == full.gradient_twin
+    assert smoke.cost_batch < lab.cost_batch < full.cost_batch      # the cost is timed on a smaller batch at lab sizes
     assert lab.attack_settings("fp32", None).autoattack_iterations < full.attack_settings("fp32", None).autoattack_iterations
     assert EvaluationSettings(num_examples=5).lab_sized().num_examples == 5       # never more than asked for
 

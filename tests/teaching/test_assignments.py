@@ -192,7 +192,7 @@ def test_a_class_is_graded_on_two_dask_workers_and_the_solutions_score_full_mark
     left for a person), the untouched student copies of every notebook (zero on every autograded cell), and a
     file that is not a notebook beside a notebook that hangs past the per-cell timeout ("broken", 01 and 02
     only).  A class table, and a grades.csv per student."""
-    from idc_lite.teaching.class_grading import CLASS_FILE, CLASS_TABLE
+    from idc_lite.teaching.class_grading import CLASS_FILE, CLASS_TABLE, SHARED_WORK_FOLDER
     from idc_lite.teaching.grading import GradeRow
 
     course, student_copies = generated_course
@@ -228,6 +228,7 @@ def test_a_class_is_graded_on_two_dask_workers_and_the_solutions_score_full_mark
     assert f"ran past the per-cell timeout of {TIMEOUT} s" in rows["broken", second]["status"]
     assert int(rows["solved", first]["manual_pending"]) >= 1
     assert (tmp_path / "untouched" / "grades.csv").is_file()
+    assert not (tmp_path / SHARED_WORK_FOLDER).exists()      # the calls shared between students live only while grading
     table = (tmp_path / CLASS_TABLE).read_text()
     assert "ran past the per-cell timeout" in table
     assert f"| solved | {sum(auto.values()):g} | {sum(maximum.values()):g} |" in table
