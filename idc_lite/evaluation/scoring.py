@@ -97,6 +97,7 @@ class PaperProtocolModel(nn.Module):
     def __init__(self, model, seed: int = 0, tau: float = 0.1):
         super().__init__()
         self.model, self.seed, self.tau = model, seed, tau
+        self.train(getattr(model, "training", False))  # the wrapped model's mode: torchattacks restores a wrapper's
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         distances = self.model.distances(x, generator=torch.Generator().manual_seed(self.seed))

@@ -6,11 +6,12 @@ own, emptied before and after), so a notebook run anywhere else computes everyth
 when every argument has a fingerprint: tensors (dtype, shape, values), modules (each submodule's class, parameters,
 buffers and plain attributes), generators (their state), dataclasses, the kit's own objects and functions,
 containers and plain values.  Anything else (a student's function, a lambda, an object from another package) makes
-the call run as usual.  torch's global generator is part of the fingerprint too.
+the call run as usual.  A call that draws from torch's global generator is never shared: that generator starts from
+a different seed in every process, so such a call has no one result to share.
 
-What a shared call leaves behind comes back with its result: the state of each generator among its arguments,
-torch's global generator, and the dicts it fills in (``fills``).  So a loaded result is the one a fresh call would
-return, bit for bit, on the same number of threads (every worker of one class grading has the same).  The files are
+What a shared call leaves behind comes back with its result: the state of each generator among its arguments and the
+dicts it fills in (``fills``).  So a loaded result is the one a fresh call would return, bit for bit, on the same
+number of threads (every worker of one class grading has the same).  The files are
 pickles written by the grading's own processes; a student's code runs in those processes anyway.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ from idc_lite.foundation.files import atomic_write_bytes
 SHARED_WORK_ENV = "IDC_LITE_SHARED_WORK"
 TRUSTED_MODULES = ("idc_lite", "torch")      # functions and objects from here have a stable meaning by name
 _MODULE_INTERNALS = {"_parameters", "_buffers", "_modules"}     # fingerprinted as the parameters and buffers
+_computing = [0]      # shareable calls under way in this process: one inside another runs as it is (the outer is shared)
 
 
 def shared_work_folder() -> Path | None:
@@ -140,7 +142,7 @@ def shareable(function=None, *, fills: tuple[str, ...] = ()):
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         folder = shared_work_folder()
-        if folder is None:
+        if folder is None or _computing[0]:
             return function(*args, **kwargs)
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
@@ -148,7 +150,6 @@ def shareable(function=None, *, fills: tuple[str, ...] = ()):
         try:
             fingerprint.text(name)
             fingerprint.feed(dict(bound.arguments))
-            fingerprint.feed(torch.get_rng_state())
         except NoFingerprint:
             return function(*args, **kwargs)
         path = folder / f"{function.__qualname__}-{fingerprint.hash.hexdigest()[:32]}.pkl"
@@ -158,14 +159,20 @@ def shareable(function=None, *, fills: tuple[str, ...] = ()):
                 saved = pickle.load(handle)
             for generator, state in zip(fingerprint.generators, saved["generators"]):
                 generator.set_state(state)
-            torch.set_rng_state(saved["global"])
             for key, content in saved["fills"].items():
                 filled[key].clear()
                 filled[key].update(content)
             return saved["result"]
-        result = function(*args, **kwargs)
+        global_state = torch.get_rng_state()
+        _computing[0] += 1
+        try:
+            result = function(*args, **kwargs)
+        finally:
+            _computing[0] -= 1
+        if not torch.equal(global_state, torch.get_rng_state()):
+            return result                    # it drew from the global generator: no result that another process would get
         saved = {"result": result, "generators": [g.get_state() for g in fingerprint.generators],
-                 "global": torch.get_rng_state(), "fills": {key: dict(d) for key, d in filled.items() if isinstance(d, dict)}}
+                 "fills": {key: dict(d) for key, d in filled.items() if isinstance(d, dict)}}
         try:
             data = pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError):

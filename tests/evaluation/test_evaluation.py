@@ -244,3 +244,21 @@ def test_every_accuracy_carries_an_interval_of_the_right_kind():
     assert averaged["attacks"][0]["interval"]["method"] == "bootstrap"
     assert averaged["intervals"]["worst_case_rescored"]["n"] == 24
     json.dumps(averaged)
+
+
+def test_the_paper_protocol_leaves_the_model_in_the_mode_it_found_it():
+    """torchattacks restores the mode of the module it attacks, recursively; the kit's wrappers start in the wrapped
+    model's mode, so an evaluated model stays in eval mode (a U-Net with dropout would otherwise go on sampling
+    with dropout on, through every later attack and score)."""
+    from idc_lite.evaluation.attacks.wrappers import BPDA, CountingModel, FirstStepSurrogate, FixedNoise, WithGenerator
+    from idc_lite.evaluation.run_protocols import paper_protocols
+    from idc_lite.evaluation.scoring import PaperProtocolModel
+
+    model = IDCClassifier(tiny_config()).eval()
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    paper_protocols(model, x, torch.tensor([0, 1]), [8 / 255], seed=0, max_steps=1)
+    assert not any(m.training for m in model.modules())
+    for wrap in (PaperProtocolModel, FixedNoise, BPDA, FirstStepSurrogate, CountingModel,
+                 lambda m: WithGenerator(m, torch.Generator())):
+        assert not wrap(model).training and wrap(model.train()).training
+        model.eval()

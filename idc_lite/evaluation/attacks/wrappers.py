@@ -18,6 +18,7 @@ class FixedNoise(nn.Module):
     def __init__(self, model: LogitModel, seed: int = 0):
         super().__init__()
         self.model, self.seed = model, seed
+        self.train(getattr(model, "training", False))  # the wrapped model's mode: torchattacks restores a wrapper's
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.model(x, generator=torch.Generator().manual_seed(self.seed))
@@ -32,6 +33,7 @@ class BPDA(nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
+        self.train(getattr(model, "training", False))  # the wrapped model's mode: torchattacks restores a wrapper's
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         from idc_lite.model.classifier import to_image_scale
@@ -55,6 +57,7 @@ class FirstStepSurrogate(nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
+        self.train(getattr(model, "training", False))  # the wrapped model's mode: torchattacks restores a wrapper's
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         from idc_lite.model.classifier import to_image_scale, to_model_scale
@@ -75,6 +78,7 @@ class WithGenerator(nn.Module):
     def __init__(self, model, generator: torch.Generator):
         super().__init__()
         self.model, self.generator = model, generator
+        self.train(getattr(model, "training", False))  # the wrapped model's mode: torchattacks restores a wrapper's
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x, generator=self.generator)
@@ -88,6 +92,7 @@ class CountingModel(nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
+        self.train(getattr(model, "training", False))  # the wrapped model's mode: torchattacks restores a wrapper's
         self.gradient_draws = 0
         self.queries = 0
 
