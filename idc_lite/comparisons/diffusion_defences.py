@@ -27,6 +27,7 @@ from idc_lite.evaluation.scoring import score_under_rule
 from idc_lite.evaluation.suites import deterministic_cascade_suite_for
 from idc_lite.foundation.errors import InputError
 from idc_lite.foundation.run_metrics import AttackSettings
+from idc_lite.foundation.shared_work import shareable
 from idc_lite.foundation.streams import seeded
 from idc_lite.foundation.uncertainty import estimate, paired_difference
 from idc_lite.foundation.validation import check_int
@@ -109,6 +110,7 @@ def clean_accuracy(model, x: torch.Tensor, labels: torch.Tensor, *, seed: int, d
     return estimate(scores, "wilson" if draws == 1 else "bootstrap")
 
 
+@shareable
 def evaluate_defence(name: str, model, x, labels, *, eps: float, secondary_eps: float | None, settings: AttackSettings,
                      cnn, seed: int, progress: bool = False) -> dict:
     """One defence under the strongest suite the kit has for its kind, at both budgets: DiffPure (random)
