@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from idc_lite.evaluation.attacks.wrappers import ModelWrapper
 from idc_lite.foundation.errors import InputError
 from idc_lite.foundation.validation import check_batch, check_choice, check_generator, check_int
 from idc_lite.model.accuracy import majority_vote, predictions_over_draws
@@ -85,7 +85,7 @@ def worst_case(correct_by_attack: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.stack([v.float() for v in values]).min(0).values
 
 
-class PaperProtocolModel(nn.Module):
+class PaperProtocolModel(ModelWrapper):
     """The authors' attacked model: ``softmax(-distance / tau)`` with the same noise at every query.
 
     Their wrapper reseeds the global RNG (``torch.manual_seed(0)``) inside each forward; here the
@@ -95,9 +95,8 @@ class PaperProtocolModel(nn.Module):
     """
 
     def __init__(self, model, seed: int = 0, tau: float = 0.1):
-        super().__init__()
-        self.model, self.seed, self.tau = model, seed, tau
-        self.train(getattr(model, "training", False))  # the wrapped model's mode: torchattacks restores a wrapper's
+        super().__init__(model)
+        self.seed, self.tau = seed, tau
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         distances = self.model.distances(x, generator=torch.Generator().manual_seed(self.seed))

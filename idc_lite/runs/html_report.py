@@ -36,7 +36,7 @@ ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\w+(Error|Excepti
 def export_html(notebooks: list[Path], out_dir: Path) -> list[Path]:
     """Export executed notebooks to ``out_dir/<name>.html`` (nbconvert's lab template, images
     embedded, widget state kept where the executor stored it).  Returns the pages, in order."""
-    import nbformat  # here: its schema checker takes about a second to import, in every kernel
+    import nbformat  # here, not at the top: its schema checker is slow to import, and every kernel would pay for it
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab")
@@ -50,7 +50,7 @@ def export_html(notebooks: list[Path], out_dir: Path) -> list[Path]:
 def expected_outputs(notebook: Path) -> dict:
     """What the executed notebook itself holds: image outputs, explorer cells without an image,
     error outputs, and outputs that print a figure or a widget as text."""
-    import nbformat  # here: its schema checker takes about a second to import, in every kernel
+    import nbformat  # here, not at the top: its schema checker is slow to import, and every kernel would pay for it
     nb = nbformat.read(notebook, as_version=4)
     images, errors, as_text, bare_explorers = 0, [], [], []
     for index, cell in enumerate(nb.cells):

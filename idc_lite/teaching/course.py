@@ -27,7 +27,7 @@ def source_notebooks(folder: Path | None = None) -> list[Path]:
 
 def graded_cells(notebook: Path) -> list[dict]:
     """The graded cells of a notebook, in order: grade_id, points, and whether a person grades it."""
-    import nbformat  # here: its schema checker takes about a second to import, in every kernel
+    import nbformat  # here, not at the top: its schema checker is slow to import, and every kernel would pay for it
     cells = []
     for cell in nbformat.read(notebook, as_version=4).cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -61,7 +61,7 @@ def start_at_lab_sizes(notebook: Path) -> None:
     """Set ``lab: bool = True`` in ``notebook``'s parameters cell (a student copy: the instructor's source keeps
     full settings).  The cell is not graded, so nbgrader leaves a student's choice alone.  Raises
     :class:`AssignmentError` for a notebook without the ``lab`` parameter (every notebook of the course has one)."""
-    import nbformat  # here: its schema checker takes about a second to import, in every kernel
+    import nbformat  # here, not at the top: its schema checker is slow to import, and every kernel would pay for it
     nb = nbformat.read(notebook, as_version=4)
     for cell in nb.cells:
         if "parameters" in cell.metadata.get("tags", []) and LAB_DEFAULT.search(cell.source):

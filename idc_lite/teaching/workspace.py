@@ -154,7 +154,7 @@ def _solution_lines(source: str) -> str:
 
 def solution(exercise: str, notebooks: list[Path] | None = None) -> ModelAnswer:
     """Exercise ``exercise`` ("02.3")'s model answer, from the instructor's source notebook."""
-    import nbformat  # here: its schema checker takes about a second to import, in every kernel
+    import nbformat  # here, not at the top: its schema checker is slow to import, and every kernel would pay for it
     match = _EXERCISE.match(str(exercise).strip())
     if not match:
         raise InputError(f"exercise {exercise!r}: write it as the notebooks do, e.g. \"02.3\"")

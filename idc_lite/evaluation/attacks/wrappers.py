@@ -10,30 +10,35 @@ from torch import nn
 from idc_lite.evaluation.attacks.core import LogitModel
 
 
-class FixedNoise(nn.Module):
+class ModelWrapper(nn.Module):
+    """A module around ``model`` that starts in ``model``'s mode (eval, for an evaluated model).  torchattacks
+    restores the mode of the module it attacks, recursively: a wrapper left in nn.Module's default training mode
+    would leave the wrapped model in training mode after every attack (dropout on, for a U-Net that has it)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.train(getattr(model, "training", False))
+
+
+class FixedNoise(ModelWrapper):
     """The same sampler noise at every query: ``model(x, generator=Generator().manual_seed(seed))``,
     whatever generator the attack passes.  Attacking it and scoring the original random model
     with fresh noise shows how much of the robustness is only randomness."""
 
     def __init__(self, model: LogitModel, seed: int = 0):
-        super().__init__()
-        self.model, self.seed = model, seed
-        self.train(getattr(model, "training", False))  # the wrapped model's mode: torchattacks restores a wrapper's
+        super().__init__(model)
+        self.seed = seed
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.model(x, generator=torch.Generator().manual_seed(self.seed))
 
 
-class BPDA(nn.Module):
+class BPDA(ModelWrapper):
     """Backward Pass Differentiable Approximation (Athalye et al. 2018) for an IDC classifier: the
     forward pass runs the real sampler, the backward pass treats the sampler as the identity
     (straight-through), so gradients are those of ``-distance(image) / tau`` at the sampler's output.
     For comparison with the full gradient, which the sampler's few calls make affordable."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.train(getattr(model, "training", False))  # the wrapped model's mode: torchattacks restores a wrapper's
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         from idc_lite.model.classifier import to_image_scale
@@ -44,7 +49,7 @@ class BPDA(nn.Module):
         return -self.model.distances_to_label_images(straight_through) / self.model.config.tau
 
 
-class FirstStepSurrogate(nn.Module):
+class FirstStepSurrogate(ModelWrapper):
     """A deterministic surrogate of an IDC classifier for transfer attacks: logits
     ``-distance / tau`` of the sampler's *first* x0 prediction, which the U-Net makes from the
     input alone before any noise is injected (one U-Net call instead of four).
@@ -53,11 +58,6 @@ class FirstStepSurrogate(nn.Module):
     it towards a wrong label image moves the whole trajectory, and its gradient carries no
     sampler noise.  Its examples are scored on the real, random classifier.
     """
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.train(getattr(model, "training", False))  # the wrapped model's mode: torchattacks restores a wrapper's
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         from idc_lite.model.classifier import to_image_scale, to_model_scale
@@ -71,28 +71,25 @@ class FirstStepSurrogate(nn.Module):
         return -m.distances_to_label_images(to_image_scale(x0)) / m.config.tau
 
 
-class WithGenerator(nn.Module):
+class WithGenerator(ModelWrapper):
     """``model(x)`` for libraries that call it without arguments: the sampler's noise comes from
     ``generator``, fresh at every call."""
 
     def __init__(self, model, generator: torch.Generator):
-        super().__init__()
-        self.model, self.generator = model, generator
-        self.train(getattr(model, "training", False))  # the wrapped model's mode: torchattacks restores a wrapper's
+        super().__init__(model)
+        self.generator = generator
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x, generator=self.generator)
 
 
-class CountingModel(nn.Module):
+class CountingModel(ModelWrapper):
     """``model`` itself, counting what an attack spends: ``gradient_draws`` (images sent through with
     autograd recording, one gradient each) and ``queries`` (images sent through without).  Divided by
     the number of attacked examples, they are the draws per example that the evaluation records."""
 
     def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.train(getattr(model, "training", False))  # the wrapped model's mode: torchattacks restores a wrapper's
+        super().__init__(model)
         self.gradient_draws = 0
         self.queries = 0
 
