@@ -134,3 +134,51 @@ def global_draw_free(x):
 def test_a_call_inside_a_shared_one_is_not_shared_itself(shared):
     assert torch.equal(outer(torch.ones(1)), torch.tensor([3.0])) and torch.equal(outer(torch.ones(1)), torch.tensor([3.0]))
     assert CALLS == ["outer", "inner"] and [p.name.split("-")[0] for p in shared.iterdir()] == ["outer"]
+
+
+CROSS_PROCESS = """
+import json, sys
+import torch
+sys.path.insert(0, {tests!r})
+from conftest import tiny_config
+from idc_lite.evaluation.model_evaluation import EvaluationSettings
+from idc_lite.evaluation.run_protocols import adaptive_protocol, paper_protocols
+from idc_lite.model.classifier import IDCClassifier
+
+model = IDCClassifier(tiny_config())
+model.load_state_dict(torch.load({state!r}))
+model.eval().requires_grad_(False)
+x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+labels = torch.tensor([0, 1, 2])
+paper = paper_protocols(model, x, labels, [8 / 255], seed=0, max_steps=1)
+examples = {{}}
+adaptive = adaptive_protocol(model, x, labels, 8 / 255, EvaluationSettings().smoke_sized().attack_settings("fp32", None),
+                             seed=0, transfer_source=None, examples=examples)
+print(json.dumps([paper[8 / 255]["attacks"][0]["per_example"], adaptive["worst_case_per_example"], sorted(examples)]))
+"""
+
+
+def test_a_second_process_loads_notebook_04s_calls_as_the_next_student_would(tmp_path):
+    """What a class's grading relies on, across processes as its students' kernels are: the paper protocol and then
+    the adaptive protocol, called in two fresh processes on the same model and images, run once.  (A key holding
+    per-process state, torch's global generator, or a paper protocol that changed the model's mode, made the
+    second process compute them again.)"""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO, tiny_config
+    from idc_lite.model.classifier import IDCClassifier
+
+    torch.save(IDCClassifier(tiny_config()).state_dict(), tmp_path / "state.pt")
+    script = CROSS_PROCESS.format(tests=str(REPO / "tests"), state=str(tmp_path / "state.pt"))
+    env = {**os.environ, SHARED_WORK_ENV: str(tmp_path / "shared")}
+    printed, files = [], []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        printed.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        files.append(sorted(p.name for p in (tmp_path / "shared").iterdir()))
+    assert printed[0] == printed[1] and printed[0][2]                      # the same results, the examples filled in
+    assert [f.split("-")[0] for f in files[0]] == ["adaptive_protocol", "paper_protocols"] and files[1] == files[0]
