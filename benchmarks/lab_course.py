@@ -9,7 +9,9 @@
    the untouched student copies, one whose notebook 02 hangs in its first cell ("hangs", stopped at the per-cell
    timeout) and one whose notebook 01 is not a notebook ("broken"); each student's time and points.  The class
    shares heavy calls with the same inputs between students, as ``idc-lite grade`` does by default
-   (``--no-shared-work``: each student makes every call).
+   (``--no-shared-work``: each student makes every call); ``--class-workers 2 1`` grades it once per count.
+3. ``--full-points``: one solved and one untouched student graded with ``--full`` (full settings, about an hour
+   alone), each notebook's points beside the ones the class run gave the same notebooks at lab sizes.
 With ``--record`` the figures go to a benchmark record (then ``make results`` renders them into the instructors'
 page).  Run it alone: a second CPU-heavy job beside it changes every time it prints.
 """
@@ -96,12 +98,15 @@ def grade(folder: Path, course: Path, *options: str) -> float:
 
 
 def class_rows(folder: Path) -> dict[str, dict]:
-    """{student: {"points": autograded points, "seconds": grading time, "statuses": [...]}} from class_grades.csv."""
+    """{student: {"points": autograded points, "seconds": grading time, "statuses": [...], "by_notebook":
+    {notebook: points}}} from class_grades.csv."""
     students: dict[str, dict] = {}
     with open(folder / "class_grades.csv") as handle:
         for row in csv.DictReader(handle):
-            s = students.setdefault(row["student"], {"points": 0.0, "seconds": 0.0, "statuses": []})
+            s = students.setdefault(row["student"], {"points": 0.0, "seconds": 0.0, "statuses": [],
+                                                              "by_notebook": {}})
             s["points"] += float(row["points"])
+            s["by_notebook"][row["notebook"]] = float(row["points"])
             s["seconds"] += float(row["seconds"])
             status = re.sub(r"(/[^\s/:]+)+/", "", row["status"])[:160]     # no path of this machine in a record
             if status != "graded" and status not in s["statuses"]:
@@ -113,6 +118,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "lab-course")
     parser.add_argument("--class-size", type=int, default=6, help="students in the class run (at least 3)")
+    parser.add_argument("--class-workers", type=int, nargs="+", default=[2],
+                        help="grade the class once with each of these counts of workers (default: 2)")
+    parser.add_argument("--full-points", action="store_true",
+                        help="also grade a solved and an untouched student at full settings, for their points")
     parser.add_argument("--no-shared-work", action="store_true", help="grade the class without sharing heavy calls")
     parser.add_argument("--skip-notebooks", action="store_true", help="only the grading")
     parser.add_argument("--skip-grading", action="store_true", help="only the notebooks")
@@ -127,16 +136,23 @@ def main() -> None:
         report["notebooks"] = time_notebooks(args.out)
         full = (load_records().get("digits") or {}).get("wall_seconds_per_notebook") or {}
         report["full_reference"] = {name: full.get(name) for name in report["notebooks"]}
+    save(args.record, report)
     if not args.skip_grading:
         measure_grading(args, report)
     if args.record:
-        args.record.parent.mkdir(parents=True, exist_ok=True)
-        args.record.write_text(json.dumps(report, indent=1) + "\n")
         print(f"\nrecorded in {args.record}")
 
 
+def save(record: Path | None, report: dict) -> None:
+    """Write what is measured so far (a long run stopped half way keeps its finished parts)."""
+    if record:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(report, indent=1) + "\n")
+
+
 def measure_grading(args, report: dict) -> None:
-    """One student alone, then the made-up class with two workers; adds the figures to ``report``."""
+    """One student alone, then the made-up class once per ``--class-workers`` count (with ``--full-points``, the
+    full-settings pair right after the first); adds the figures to ``report``, saving it after each part."""
     course = args.out / "course"
     shutil.rmtree(course, ignore_errors=True)
     generate(course)
@@ -152,16 +168,41 @@ def measure_grading(args, report: dict) -> None:
     report["one_student_max_points"] = sum(float(r["max_points"]) for r in rows if r["graded_by"] == "auto")
     print(f"\none student (solved), 1 worker: {report['one_student_seconds']:.0f} s, "
           f"{report['one_student_points']:g} / {report['one_student_max_points']:g} autograded points")
-    folder = args.out / "class"
-    make_class(folder, args.class_size, course)
-    wall = grade(folder, course, "--workers", "2", "--timeout", str(HANG_TIMEOUT),
-                 *(["--no-shared-work"] if args.no_shared_work else []))
+    save(args.record, report)
+    report["classes"] = []
+    for i, workers in enumerate(args.class_workers):
+        folder = args.out / f"class-{workers}"
+        make_class(folder, args.class_size, course)
+        wall = grade(folder, course, "--workers", str(workers), "--timeout", str(HANG_TIMEOUT),
+                     *(["--no-shared-work"] if args.no_shared_work else []))
+        students = class_rows(folder)
+        report["classes"].append({"students": len(students), "workers": workers, "wall_seconds": wall,
+                                  "timeout": HANG_TIMEOUT, "shared_work": not args.no_shared_work,
+                                  "per_student": students})
+        save(args.record, report)
+        print(f"\nclass of {len(students)}, {workers} workers: {wall:.0f} s\n\n"
+              "| student | points | seconds | status |\n|---|---|---|---|")
+        for name, s in students.items():
+            print(f"| {name} | {s['points']:g} | {s['seconds']:.0f} | {'; '.join(s['statuses']) or 'graded'} |")
+        if args.full_points and i == 0:
+            report["full_points"] = full_points(args.out, course, students)
+            save(args.record, report)
+
+
+def full_points(out: Path, course: Path, lab: dict[str, dict]) -> dict:
+    """A solved and an untouched student graded with ``--full`` (one worker, shared work); each notebook's points
+    beside the lab-size class run's for the same student (``lab``: that run's per-student rows)."""
+    folder = out / "full"
+    make_class(folder, 4, course)               # solved-0, untouched-1 (and "hangs", "broken", dropped below)
+    for extra in ("hangs", "broken"):
+        shutil.rmtree(folder / extra)
+    wall = grade(folder, course, "--full")
     students = class_rows(folder)
-    report["class"] = {"students": len(students), "workers": 2, "wall_seconds": wall, "timeout": HANG_TIMEOUT,
-                       "shared_work": not args.no_shared_work, "per_student": students}
-    print(f"\nclass of {len(students)}, 2 workers: {wall:.0f} s\n\n| student | points | seconds | status |\n|---|---|---|---|")
+    result = {"wall_seconds": wall, "per_student": students}
     for name, s in students.items():
-        print(f"| {name} | {s['points']:g} | {s['seconds']:.0f} | {'; '.join(s['statuses']) or 'graded'} |")
+        beside = f" (lab sizes: {lab[name]['points']:g})" if name in lab else ""
+        print(f"full settings, {name}: {s['points']:g} points in {s['seconds']:.0f} s{beside}")
+    return result
 
 
 if __name__ == "__main__":
