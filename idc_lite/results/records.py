@@ -365,23 +365,50 @@ def lab_course(benchmarks: dict[str, dict]) -> str:
         lines += [f"| {name} | {seconds:.0f} s | " + (f"{full[name]:.0f} s |" if full.get(name) else "– |")
                   for name, seconds in b["notebooks"].items()]
         lines += ["", f"All seven in {sum(b['notebooks'].values()) / 60:.1f} min at lab sizes.", ""]
-    lines.append(f"Grading one student's answered notebooks at the defaults (lab sizes, one worker): "
-                 f"{b['one_student_seconds'] / 60:.1f} min, {b['one_student_points']:g} of "
-                 f"{b['one_student_max_points']:g} autograded points.")
-    c = b.get("class")
-    if c:
-        lines += ["", _class_sentence(c), "", "| students | autograded points | grading time of each (a worker's) | status |",
-                  "|---|---|---|---|"]
-        kinds: dict[str, list[dict]] = {}
-        for name, student in c["per_student"].items():
-            kinds.setdefault(name.split("-")[0], []).append(student)
-        for kind, group in kinds.items():
-            points = sorted({f"{s['points']:g}" for s in group})
-            seconds = sorted(s["seconds"] for s in group)
-            spread = f"{seconds[0]:.0f} s" if len(group) == 1 else f"{seconds[0]:.0f} to {seconds[-1]:.0f} s"
-            statuses = sorted({status for s in group for status in s["statuses"]})
-            lines.append(f"| {len(group)} {kind} | {', '.join(points)} | {spread} | {'; '.join(statuses) or 'graded'} |")
+    if "one_student_seconds" in b:              # a record saved before the grading finished has none
+        lines.append(f"Grading one student's answered notebooks at the defaults (lab sizes, one worker): "
+                     f"{b['one_student_seconds'] / 60:.1f} min, {b['one_student_points']:g} of "
+                     f"{b['one_student_max_points']:g} autograded points.")
+    classes = b.get("classes") or ([b["class"]] if b.get("class") else [])    # older records hold one class run
+    for c in classes:
+        lines += ["", _class_sentence(c), ""] + _class_table(c)
+    if b.get("full_points"):
+        lines += [""] + _full_points(b["full_points"], classes[0]["per_student"] if classes else {})
     return "\n".join(lines + [""])
+
+
+def _class_table(c: dict) -> list[str]:
+    """The class run's students grouped by kind (solved, untouched, hangs, broken): points, times, statuses."""
+    lines = ["| students | autograded points | grading time of each (a worker's) | status |", "|---|---|---|---|"]
+    kinds: dict[str, list[dict]] = {}
+    for name, student in c["per_student"].items():
+        kinds.setdefault(name.split("-")[0], []).append(student)
+    for kind, group in kinds.items():
+        points = sorted({f"{s['points']:g}" for s in group})
+        seconds = sorted(s["seconds"] for s in group)
+        spread = f"{seconds[0]:.0f} s" if len(group) == 1 else f"{seconds[0]:.0f} to {seconds[-1]:.0f} s"
+        statuses = sorted({status for s in group for status in s["statuses"]})
+        lines.append(f"| {len(group)} {kind} | {', '.join(points)} | {spread} | {'; '.join(statuses) or 'graded'} |")
+    return lines
+
+
+def _full_points(full: dict, lab: dict[str, dict]) -> list[str]:
+    """Each student graded with ``--full`` beside the same student's lab-size grading (``lab``: the first class
+    run's per-student rows): total points and the notebooks whose points differ."""
+    lines = [f"The same students graded with `--full` (full settings, one worker, heavy calls shared): "
+             f"{full['wall_seconds'] / 60:.0f} min in all.", "",
+             "| student | points at lab sizes | points at full settings | notebooks whose points differ | time at full |",
+             "|---|---|---|---|---|"]
+    for name, s in full["per_student"].items():
+        at_lab = lab.get(name)
+        if at_lab is None:
+            lines.append(f"| {name} | not graded | {s['points']:g} | – | {s['seconds'] / 60:.0f} min |")
+            continue
+        differ = [nb for nb in sorted(set(s.get("by_notebook", {})) | set(at_lab.get("by_notebook", {})))
+                  if s.get("by_notebook", {}).get(nb) != at_lab.get("by_notebook", {}).get(nb)]
+        lines.append(f"| {name} | {at_lab['points']:g} | {s['points']:g} | {', '.join(differ) or 'none'} | "
+                     f"{s['seconds'] / 60:.0f} min |")
+    return lines
 
 
 def _class_sentence(c: dict) -> str:

@@ -42,3 +42,25 @@ def test_the_lab_course_block_says_whether_the_class_of_30_was_measured_and_grou
     large = lab_course({"lab_course": _lab_course_record(30, shared=True)})
     assert "A class of 30 made-up students" in large and "heavy calls shared" in large and "30.0 min in all (measured)" in large
     assert "| 14 untouched | 0 | 90 to 400 s | graded |" in large and "not measured" not in large
+
+
+def test_the_lab_course_block_shows_each_class_run_and_the_full_points_beside_the_lab_ones():
+    from idc_lite.results.records import lab_course
+
+    record = _lab_course_record(30, shared=True)
+    two = record.pop("class")
+    for student in two["per_student"].values():
+        student["by_notebook"] = {"01_label_images": student["points"], "04_attack": 0.0}
+    one = json.loads(json.dumps(two)) | {"workers": 1, "wall_seconds": 2400.0}
+    full = {name: json.loads(json.dumps(two["per_student"][name])) | {"seconds": 1800.0}
+            for name in ("solved-0", "untouched-1")}
+    full["untouched-1"]["by_notebook"]["04_attack"] = 2.0      # a point that full settings give and lab sizes do not
+    full["untouched-1"]["points"] = 2.0
+    record |= {"classes": [two, one], "full_points": {"wall_seconds": 3600.0, "per_student": full}}
+    block = lab_course({"lab_course": record})
+    assert "`--workers 2`" in block and "`--workers 1`" in block and "40.0 min in all (measured)" in block
+    assert "| solved-0 | 33 | 33 | none | 30 min |" in block
+    assert "| untouched-1 | 0 | 2 | 04_attack | 30 min |" in block
+    assert "60 min in all" in block
+    del record["one_student_seconds"]                # saved half way: no grading of one student yet
+    assert "Grading one student" not in lab_course({"lab_course": record})
