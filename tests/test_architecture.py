@@ -199,3 +199,20 @@ def test_no_test_module_imports_another():
     imports = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in (REPO / "tests").rglob("test_*.py")
                for m in re.finditer(r"^\s*(from|import) test_\w+", p.read_text(), flags=re.M)]
     assert imports == []
+
+
+def test_nbformat_is_read_through_one_place_and_no_kernel_imports_it():
+    """nbformat's schema checker is slow to import: every module reaches it through ``read_notebook`` or
+    ``write_notebook`` (foundation/files.py, which import it on first use), so a kernel that imports what the
+    notebooks import never loads it."""
+    direct = [str(p.relative_to(REPO)) for p in MODULES if p.name != "files.py"
+              and re.search(r"^\s*(import nbformat|from nbformat)", p.read_text(), re.M)]
+    assert direct == []
+    notebook_imports = sorted({m.group(1) for nb in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")
+                               for m in re.finditer(r"(?:from|import) (idc_lite[\w.]*)", nb.read_text())})
+    assert "idc_lite.teaching" in notebook_imports, notebook_imports
+    code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in notebook_imports) + \
+           "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nbformat'))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", done.stdout

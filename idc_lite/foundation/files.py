@@ -107,3 +107,22 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+
+
+def read_notebook(path: str | Path):
+    """``path`` as an nbformat-4 notebook node (``nbformat.read(path, as_version=4)``).
+
+    nbformat is imported here, on first use, and nowhere at a module's top: its schema checker is slow to import,
+    and every kernel that imports the kit would pay for it.  Raises what nbformat raises for a file that is not a
+    notebook."""
+    import nbformat
+
+    return nbformat.read(path, as_version=4)
+
+
+def write_notebook(notebook, path: str | Path) -> Path:
+    """Write an nbformat notebook node to ``path`` atomically (see :func:`read_notebook` on the late import)."""
+    import nbformat
+
+    text = nbformat.writes(notebook).rstrip("\n") + "\n"      # one final newline, as nbformat.write leaves it
+    return atomic_write_bytes(path, lambda handle: handle.write(text.encode()))

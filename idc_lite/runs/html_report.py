@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from idc_lite.foundation.files import atomic_write_bytes
+from idc_lite.foundation.files import atomic_write_bytes, read_notebook
 
 BROWSER_ENV, DRIVER_ENV = "IDC_LITE_CHROMIUM", "IDC_LITE_CHROMEDRIVER"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
@@ -36,13 +36,12 @@ ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\w+(Error|Excepti
 def export_html(notebooks: list[Path], out_dir: Path) -> list[Path]:
     """Export executed notebooks to ``out_dir/<name>.html`` (nbconvert's lab template, images
     embedded, widget state kept where the executor stored it).  Returns the pages, in order."""
-    import nbformat  # here, not at the top: its schema checker is slow to import, and every kernel would pay for it
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab")
     pages = []
     for notebook in notebooks:
-        body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+        body, _ = exporter.from_notebook_node(read_notebook(notebook))
         pages.append(atomic_write_bytes(Path(out_dir) / f"{Path(notebook).stem}.html", lambda h, b=body: h.write(b.encode())))
     return pages
 
@@ -50,8 +49,7 @@ def export_html(notebooks: list[Path], out_dir: Path) -> list[Path]:
 def expected_outputs(notebook: Path) -> dict:
     """What the executed notebook itself holds: image outputs, explorer cells without an image,
     error outputs, and outputs that print a figure or a widget as text."""
-    import nbformat  # here, not at the top: its schema checker is slow to import, and every kernel would pay for it
-    nb = nbformat.read(notebook, as_version=4)
+    nb = read_notebook(notebook)
     images, errors, as_text, bare_explorers = 0, [], [], []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":

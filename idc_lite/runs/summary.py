@@ -10,7 +10,7 @@ from pathlib import Path
 from idc_lite.comparisons.claims import assess_claims, claims_markdown
 from idc_lite.evaluation.protocol import idc_protocols
 from idc_lite.foundation.errors import RunFolderError
-from idc_lite.foundation.files import atomic_write_bytes, atomic_write_json, library_versions
+from idc_lite.foundation.files import atomic_write_bytes, atomic_write_json, library_versions, read_notebook
 from idc_lite.foundation.machine import describe_machine
 from idc_lite.foundation.run_metrics import AttackMetrics, EfficiencyMetrics, RunMetrics, TrainingMetrics, read_metrics
 from idc_lite.foundation.runtime import repository_commit
@@ -21,14 +21,12 @@ from idc_lite.runs.folders import notebook_paths
 def exercise_seconds(executed: list[Path]) -> dict[str, dict[str, float]]:
     """Seconds per exercise of each executed notebook: the papermill durations of the cells whose
     nbgrader ``grade_id`` starts with ``exNN_M`` (answer, grading and question cells together)."""
-    import nbformat
-
     out: dict[str, dict[str, float]] = {}
     for path in executed:
         if not path.is_file():
             continue
         per = out.setdefault(path.stem, {})
-        for cell in nbformat.read(path, as_version=4).cells:
+        for cell in read_notebook(path).cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
             match = re.match(r"ex(\d\d)_(\d+)_", grade_id)
             if match:
@@ -327,10 +325,8 @@ def exercise_markdown(s: dict) -> list[str]:
 def notebook_record(path: Path) -> dict:
     """What papermill stored in an executed notebook: its parameters, its duration (None when the
     run stopped inside it) and whether it raised."""
-    import nbformat
-
     try:
-        meta = nbformat.read(path, as_version=4).metadata.get("papermill", {})
+        meta = read_notebook(path).metadata.get("papermill", {})
     except Exception as err:
         raise RunFolderError(f"{path} is not a readable notebook ({type(err).__name__}: {err})") from None
     return {"parameters": dict(meta.get("parameters") or {}), "duration": meta.get("duration"),

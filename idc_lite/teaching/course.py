@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from idc_lite.foundation.errors import AssignmentError
+from idc_lite.foundation.files import read_notebook, write_notebook
 from idc_lite.foundation.runtime import environment, repository_root
 
 STUDENT = "submission"
@@ -27,9 +28,8 @@ def source_notebooks(folder: Path | None = None) -> list[Path]:
 
 def graded_cells(notebook: Path) -> list[dict]:
     """The graded cells of a notebook, in order: grade_id, points, and whether a person grades it."""
-    import nbformat  # here, not at the top: its schema checker is slow to import, and every kernel would pay for it
     cells = []
-    for cell in nbformat.read(notebook, as_version=4).cells:
+    for cell in read_notebook(notebook).cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade"):
             cells.append({"grade_id": meta["grade_id"], "points": float(meta.get("points", 0)),
@@ -61,12 +61,11 @@ def start_at_lab_sizes(notebook: Path) -> None:
     """Set ``lab: bool = True`` in ``notebook``'s parameters cell (a student copy: the instructor's source keeps
     full settings).  The cell is not graded, so nbgrader leaves a student's choice alone.  Raises
     :class:`AssignmentError` for a notebook without the ``lab`` parameter (every notebook of the course has one)."""
-    import nbformat  # here, not at the top: its schema checker is slow to import, and every kernel would pay for it
-    nb = nbformat.read(notebook, as_version=4)
+    nb = read_notebook(notebook)
     for cell in nb.cells:
         if "parameters" in cell.metadata.get("tags", []) and LAB_DEFAULT.search(cell.source):
             cell.source = LAB_DEFAULT.sub("lab: bool = True", cell.source, count=1)
-            nbformat.write(nb, notebook)
+            write_notebook(nb, notebook)
             return
     raise AssignmentError(f"{notebook.name} has no `lab: bool = False` parameter: every notebook of the course needs one "
                           "(the student copies start at lab sizes)")

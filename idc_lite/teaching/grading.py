@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from idc_lite.foundation.errors import AssignmentError
-from idc_lite.foundation.files import atomic_write_bytes
+from idc_lite.foundation.files import atomic_write_bytes, read_notebook
 from idc_lite.foundation.runtime import HEADLESS_ENV, LAB_ENV, MODEL_ENV, RUN_DIR_ENV, SMOKE_ENV, environment
 from idc_lite.foundation.shared_work import SHARED_WORK_ENV
 from idc_lite.teaching.course import STUDENT, _api, _tools_path, generate, graded_cells, source_notebooks
@@ -160,10 +160,8 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
 
 def _unreadable(path: Path) -> str | None:
     """Why ``path`` is not a notebook nbgrader can grade (a status), or None when it reads as one."""
-    import nbformat
-
     try:
-        nbformat.read(path, as_version=4)
+        read_notebook(path)
     except Exception as err:      # not JSON, not a notebook, an unknown format version: the student's file, not ours
         return f"grading failed: not a readable notebook ({type(err).__name__})"
     return None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from idc_lite.foundation.errors import AssignmentError, InputError
-from idc_lite.foundation.files import atomic_write_bytes, atomic_write_json
+from idc_lite.foundation.files import atomic_write_bytes, atomic_write_json, read_notebook
 from idc_lite.teaching.course import generate, source_notebooks
 
 WORKSPACE = "my_notebooks"          # the default folder, at the top of the checkout (git-ignored)
@@ -154,7 +154,6 @@ def _solution_lines(source: str) -> str:
 
 def solution(exercise: str, notebooks: list[Path] | None = None) -> ModelAnswer:
     """Exercise ``exercise`` ("02.3")'s model answer, from the instructor's source notebook."""
-    import nbformat  # here, not at the top: its schema checker is slow to import, and every kernel would pay for it
     match = _EXERCISE.match(str(exercise).strip())
     if not match:
         raise InputError(f"exercise {exercise!r}: write it as the notebooks do, e.g. \"02.3\"")
@@ -164,7 +163,7 @@ def solution(exercise: str, notebooks: list[Path] | None = None) -> ModelAnswer:
         raise InputError(f"exercise {exercise}: there is no notebook {number}")
     prefix = f"ex{number}_{part}_"
     code, written = [], []
-    for cell in nbformat.read(sources[0], as_version=4).cells:
+    for cell in read_notebook(sources[0]).cells:
         meta = cell.metadata.get("nbgrader", {})
         if not (meta.get("solution") and str(meta.get("grade_id", "")).startswith(prefix)):
             continue
