@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from idc_lite.results import records
+from idc_lite.results import benchmark_blocks, records
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))   # as when run as a script: the benchmarks import their shared helpers (timing.py)
@@ -40,7 +40,7 @@ def test_the_benchmark_records_what_the_page_renders(smoke_run, tmp_path):
     assert len(b["clamped_share_per_step"]) == 4 and all(0.0 <= s <= 1.0 for s in b["clamped_share_per_step"])
     assert list(b["surrogates"]) == ["true gradient (EOT)", "without clamps", "without noise (eta = 0)",
                                      "first step only", "true gradient from the other-class start"]
-    text = records.gradient_budget({"gradient_budget": b})
+    text = benchmark_blocks.gradient_budget({"gradient_budget": b})
     assert text.count("\n| ") == 2 + 1 + 5              # two table headers, one curve row, five surrogate rows
     assert f"{100 * row['accuracy']['value']:.1f} %" in text
     assert f"run made at commit `{b['run_commit'][:10]}`" in text and f"measured at commit `{b['commit'][:10]}" in text
@@ -49,7 +49,7 @@ def test_the_benchmark_records_what_the_page_renders(smoke_run, tmp_path):
 
 
 def test_without_a_record_the_block_says_so():
-    assert "No run of `benchmarks/gradient_budget.py`" in records.gradient_budget({})
+    assert "No run of `benchmarks/gradient_budget.py`" in benchmark_blocks.gradient_budget({})
 
 
 def test_the_recorded_benchmark_feeds_the_evaluation_page():

@@ -26,6 +26,7 @@ from idc_lite.foundation.files import atomic_write_json
 from idc_lite.foundation.run_metrics import RunMetrics
 from idc_lite.foundation.runtime import REPO, git
 from idc_lite.foundation.uncertainty import format_difference, format_estimate, format_percent
+from idc_lite.results.benchmark_blocks import BENCHMARK_BLOCKS, provenance
 from idc_lite.results.chapters import portable_notebook
 from idc_lite.results.sweep_records import add_sweep, load_sweeps, seeds_block, with_seed_claims
 
@@ -152,14 +153,6 @@ def load_benchmarks(records_dir: Path = RECORDS_DIR) -> dict[str, dict]:
 def _est(interval: dict | None, value: float | None = None) -> str:
     """'98.1 % [96.9, 99.2]' (the pages' form: the n is given once per table)."""
     return format_estimate(interval, with_n=False) if interval else format_percent(value)
-
-
-def provenance(r: dict) -> str:
-    m = r.get("machine") or {}
-    bf16 = "native bfloat16" if m.get("native_bf16") else "no native bfloat16"
-    return (f"commit `{r['commit'][:10]}`, {r['created'][:10]}, {m.get('cpu_model', '?')} with {m.get('usable_cores', '?')} "
-            f"cores measuring {m.get('matmul_gflops_float32_2048', '?')} GFLOP/s (float32 matmul), {bf16}"
-            + (f"; {r['note']}" if r.get("note") else ""))
 
 
 def _protocol_keys(r: dict) -> list[str]:
@@ -318,115 +311,7 @@ def costs(records: dict[str, dict]) -> str:
     return "\n".join(lines + [""])
 
 
-def _interval(e: dict) -> str:
-    return f"{format_percent(e['value'])} [{100 * e['low']:.1f}, {100 * e['high']:.1f}]"
-
-
-def _gap(d: dict) -> str:
-    return f"{100 * d['difference']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
-
-
-def gradient_budget(benchmarks: dict[str, dict]) -> str:
-    """How far pure white-box attacks get, and what limits their gradient (benchmarks/gradient_budget.py)."""
-    b = benchmarks.get("gradient_budget")
-    if b is None:
-        return "No run of `benchmarks/gradient_budget.py` is recorded yet.\n"
-    head = "| accuracy left | minus the kit's worst case, paired |"
-    made = f" made at commit `{b['run_commit'][:10]}`" if b.get("run_commit") else ""
-    lines = [f"`benchmarks/gradient_budget.py` on the first {b['examples']} evaluated examples of the run{made}, at "
-             f"{255 * b['eps']:.0f}/255, measured at {provenance(b)}. Accuracy: {b['scoring']} per example, with a 95 % "
-             f"bootstrap interval. On the same examples the clean accuracy is {_interval(b['clean'])} and the kit's "
-             f"worst case (the whole cascade, {b['kit_scoring']}) is {_interval(b['kit_worst_case_same_examples'])}.", "",
-             "| APGD-DLR from a random start | gradient draws per example " + head, "|---|---|---|---|"]
-    for row in b["apgd_dlr_from_random_start"]:
-        spent = f"{row['steps']} steps x EOT {row['eot']}" + (f", up to {row['restarts']} runs" if row["restarts"] > 1 else "")
-        lines.append(f"| {spent} | {row['draws_per_example']:,.0f} | {_interval(row['accuracy'])} | "
-                     f"{_gap(row['minus_kit_worst_case'])} |")
-    cosines = ", ".join(f"k = {k}: {v:.2f}" for k, v in b["gradient_cosine_between_two_eot_k_estimates"].items())
-    clamps = ", ".join(f"{100 * v:.1f} %" for v in b["clamped_share_per_step"])
-    lines += ["", f"Gradient noise: the cosine between two independent EOT-k estimates of the DLR gradient at the "
-              f"clean images is {cosines}. Clamps: the share of x0-prediction pixels the sampler clips to [-1, 1] "
-              f"(zero gradient), per step on the clean images: {clamps}.", "",
-              f"| APGD-DLR at about {b['surrogate_draws']} gradient draws per example, through " + head, "|---|---|---|"]
-    lines += [f"| {name} | {_interval(row['accuracy'])} | {_gap(row['minus_kit_worst_case'])} |"
-              for name, row in b["surrogates"].items()]
-    return "\n".join(lines + [""])
-
-
-def lab_course(benchmarks: dict[str, dict]) -> str:
-    """Lab-size notebook times beside the reference run's full ones, then grading times and points."""
-    b = benchmarks.get("lab_course")
-    if b is None:
-        return "No run of `benchmarks/lab_course.py` is recorded yet.\n"
-    lines = [f"`benchmarks/lab_course.py`, measured at {provenance(b)}, run alone.", ""]
-    if b.get("notebooks"):
-        full = b.get("full_reference") or {}
-        lines += ["| notebook | lab sizes, shipped models | full settings (the reference run) |", "|---|---|---|"]
-        lines += [f"| {name} | {seconds:.0f} s | " + (f"{full[name]:.0f} s |" if full.get(name) else "– |")
-                  for name, seconds in b["notebooks"].items()]
-        lines += ["", f"All seven in {sum(b['notebooks'].values()) / 60:.1f} min at lab sizes.", ""]
-    if "one_student_seconds" in b:              # a record saved before the grading finished has none
-        lines.append(f"Grading one student's answered notebooks at the defaults (lab sizes, one worker): "
-                     f"{b['one_student_seconds'] / 60:.1f} min, {b['one_student_points']:g} of "
-                     f"{b['one_student_max_points']:g} autograded points.")
-    classes = b.get("classes") or ([b["class"]] if b.get("class") else [])    # older records hold one class run
-    for c in classes:
-        lines += ["", _class_sentence(c), ""] + _class_table(c)
-    if b.get("full_points"):
-        lines += [""] + _full_points(b["full_points"], classes[0]["per_student"] if classes else {})
-    return "\n".join(lines + [""])
-
-
-def _class_table(c: dict) -> list[str]:
-    """The class run's students grouped by kind (solved, untouched, hangs, broken): points, times, statuses."""
-    lines = ["| students | autograded points | grading time of each (a worker's) | status |", "|---|---|---|---|"]
-    kinds: dict[str, list[dict]] = {}
-    for name, student in c["per_student"].items():
-        kinds.setdefault(name.split("-")[0], []).append(student)
-    for kind, group in kinds.items():
-        points = sorted({f"{s['points']:g}" for s in group})
-        seconds = sorted(s["seconds"] for s in group)
-        spread = f"{seconds[0]:.0f} s" if len(group) == 1 else f"{seconds[0]:.0f} to {seconds[-1]:.0f} s"
-        statuses = sorted({status for s in group for status in s["statuses"]})
-        lines.append(f"| {len(group)} {kind} | {', '.join(points)} | {spread} | {'; '.join(statuses) or 'graded'} |")
-    return lines
-
-
-def _full_points(full: dict, lab: dict[str, dict]) -> list[str]:
-    """Each student graded with ``--full`` beside the same student's lab-size grading (``lab``: the first class
-    run's per-student rows): total points and the notebooks whose points differ."""
-    lines = [f"The same students graded with `--full` (full settings, one worker, heavy calls shared): "
-             f"{full['wall_seconds'] / 60:.0f} min in all.", "",
-             "| student | points at lab sizes | points at full settings | notebooks whose points differ | time at full |",
-             "|---|---|---|---|---|"]
-    for name, s in full["per_student"].items():
-        at_lab = lab.get(name)
-        if at_lab is None:
-            lines.append(f"| {name} | not graded | {s['points']:g} | – | {s['seconds'] / 60:.0f} min |")
-            continue
-        differ = [nb for nb in sorted(set(s.get("by_notebook", {})) | set(at_lab.get("by_notebook", {})))
-                  if s.get("by_notebook", {}).get(nb) != at_lab.get("by_notebook", {}).get(nb)]
-        lines.append(f"| {name} | {at_lab['points']:g} | {s['points']:g} | {', '.join(differ) or 'none'} | "
-                     f"{s['seconds'] / 60:.0f} min |")
-    return lines
-
-
-def _class_sentence(c: dict) -> str:
-    """The class run's time: measured for a class of 30 or more, else 30 students at the mean worker time of the
-    graded ones (with shared work the first students make the shared calls, so a larger class has a lower mean)."""
-    head = (f"A class of {c['students']} made-up students with `--workers {c['workers']}` (per-cell timeout {c['timeout']} s"
-            f"{', heavy calls shared' if c.get('shared_work', False) else ', nothing shared'}): "
-            f"{c['wall_seconds'] / 60:.1f} min in all")
-    if c["students"] >= 30:
-        return head + " (measured)."
-    graded = [s["seconds"] for s in c["per_student"].values() if not s["statuses"]]
-    per = sum(graded) / max(len(graded), 1)
-    return head + (f"; a graded student took {per / 60:.1f} min of a worker on average, so a class of 30 would take "
-                   f"about {30 * per / c['workers'] / 60:.0f} min (projected, not measured).")
-
-
 BLOCKS = {"headline": headline, "timings": timings, "wall-times": wall_times, "costs": costs}
-BENCHMARK_BLOCKS = {"gradient-budget": gradient_budget, "lab-course": lab_course}    # from the benchmarks' records
 SWEEP_BLOCKS = {"seeds": seeds_block}                      # rendered from the sweeps' records
 
 
