@@ -3,7 +3,7 @@ benchmark: ``block(benchmarks) -> Markdown``, where ``benchmarks`` maps a record
 without its record says so).  :mod:`idc_lite.results.records` places them in the pages."""
 from __future__ import annotations
 
-from idc_lite.foundation.uncertainty import format_percent
+from idc_lite.foundation.uncertainty import format_estimate, format_percent
 
 
 def provenance(r: dict) -> str:
@@ -121,4 +121,26 @@ def _class_sentence(c: dict) -> str:
                    f"about {30 * per / c['workers'] / 60:.0f} min (projected, not measured).")
 
 
-BENCHMARK_BLOCKS = {"gradient-budget": gradient_budget, "lab-course": lab_course}    # from the benchmarks' records
+def challenge(benchmarks: dict[str, dict]) -> str:
+    """``idc-lite challenge`` on the made-up class of ``benchmarks/challenge.py``: its time and its leaderboard."""
+    b = benchmarks.get("challenge")
+    if b is None:
+        return "No run of `benchmarks/challenge.py` is recorded yet.\n"
+    submitted = [r for r in b["rows"] if r["status"] != "reference"]
+    lines = [f"`benchmarks/challenge.py`, measured at {provenance(b)}, run alone: `idc-lite challenge` at its defaults "
+             f"(L-inf {255 * b['eps']:g}/255, {b['examples']} held-back test images, the kit's full adaptive suite as the "
+             f"reference line) with `--time-limit {b['time_limit']:g}`, on {len(submitted)} made-up submissions: "
+             f"{b['wall_seconds'] / 60:.1f} min in all. Accuracy under attack: one-draw accuracy averaged over "
+             f"{b['scoring_draws']} noise draws the attacks never saw, with its 95 % interval.", "",
+             "| rank | who | accuracy under attack | largest change (/255) | seconds | status |", "|---|---|---|---|---|---|"]
+    rank = 0
+    for row in b["rows"]:                         # ranked by the scorer: the scored ones first, lowest accuracy first
+        rank += row["status"] == "scored"
+        change = f"{255 * row['largest_change']:.1f}" if row.get("largest_change") is not None else "–"
+        accuracy = format_estimate(row["accuracy"]) if row.get("accuracy") else "–"
+        lines.append(f"| {rank if row['status'] == 'scored' else '–'} | {row['student']} | {accuracy} | {change} | "
+                     f"{row['seconds']:.0f} | {row['status']} |")
+    return "\n".join(lines + [""])
+
+
+BENCHMARK_BLOCKS = {"gradient-budget": gradient_budget, "lab-course": lab_course, "challenge": challenge}

@@ -32,7 +32,8 @@ from idc_lite.results.sweep_records import add_sweep, load_sweeps, seeds_block, 
 
 RECORDS_DIR = REPO / "docs" / "records"
 REFERENCE = "digits"               # the record behind the README's headline table
-TARGETS = {"README.md": ("headline",), "docs/results.md": ("results", "seeds"), "docs/instructors.md": ("timings", "lab-course"),
+TARGETS = {"README.md": ("headline",), "docs/results.md": ("results", "seeds"),
+           "docs/instructors.md": ("timings", "lab-course", "challenge"),
            "docs/costs_and_sweeps.md": ("costs",), "docs/performance.md": ("wall-times",),
            "docs/evaluation.md": ("gradient-budget",)}
 _BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)

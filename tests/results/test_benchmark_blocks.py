@@ -45,3 +45,24 @@ def test_the_lab_course_block_shows_each_class_run_and_the_full_points_beside_th
     assert "60 min in all" in block
     del record["one_student_seconds"]                # saved half way: no grading of one student yet
     assert "Grading one student" not in lab_course({"lab_course": record})
+
+
+def test_the_challenge_block_ranks_the_scored_rows_and_says_why_the_others_have_none():
+    from idc_lite.results.benchmark_blocks import challenge
+
+    assert "No run of `benchmarks/challenge.py`" in challenge({})
+    interval = {"value": 0.25, "low": 0.125, "high": 0.375, "n": 64}
+    rows = [{"student": "strong", "status": "scored", "accuracy": interval, "seconds": 61.4, "largest_change": 48 / 255},
+            {"student": "the kit's adaptive suite", "status": "reference", "accuracy": interval | {"value": 0.5},
+             "seconds": 300.0, "largest_change": None},
+            {"student": "weak", "status": "scored", "accuracy": interval | {"value": 0.75}, "seconds": 5.0,
+             "largest_change": 47 / 255},
+            {"student": "slow", "status": "ran past the time limit of 300 s and was stopped", "accuracy": None,
+             "seconds": 300.2, "largest_change": None}]
+    record = {"commit": "c" * 40, "created": "2026-12-06T00:00:00", "machine": {}, "time_limit": 300.0,
+              "wall_seconds": 900.0, "eps": 48 / 255, "examples": 64, "scoring_draws": 5, "rows": rows}
+    block = challenge({"challenge": record})
+    assert "L-inf 48/255, 64 held-back test images" in block and "on 3 made-up submissions: 15.0 min in all" in block
+    assert "| 1 | strong | 25.0 % [12.5, 37.5] (n = 64) | 48.0 | 61 | scored |" in block
+    assert "| – | the kit's adaptive suite |" in block and "| 2 | weak |" in block
+    assert "| – | slow | – | – | 300 | ran past the time limit of 300 s and was stopped |" in block

@@ -88,3 +88,29 @@ def test_submissions_are_found_in_files_or_folders_and_an_empty_folder_is_refuse
     (tmp_path / "ann" / "attack.py").write_text("")
     with pytest.raises(InputError, match="ann: both <student>.py and <student>/attack.py"):
         find_submissions(tmp_path)
+
+
+def test_the_challenge_benchmark_writes_a_class_whose_bad_submissions_fail_the_way_their_names_say(tmp_path):
+    """benchmarks/challenge.py's made-up class (the run itself is a benchmark): every file is found, the two attacks
+    and "unchanged" load as one function each, and each bad one fails as named, without running any attack."""
+    import importlib.util
+
+    from idc_lite.teaching.challenge import _attack_function, check_images
+
+    spec = importlib.util.spec_from_file_location("challenge_benchmark", REPO / "benchmarks" / "challenge.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    benchmark.write_class(tmp_path / "class")
+    found = find_submissions(tmp_path / "class")
+    assert set(found) == {"model_answer", *benchmark.MADE_UP}
+    attacks = {name: _attack_function(found[name]) for name in found if name != "syntax_error"}
+    with pytest.raises(SyntaxError):
+        _attack_function(found["syntax_error"])
+    x, labels = held_back_examples(4)
+    eps = 48 / 255
+    assert torch.equal(attacks["unchanged"](None, x, labels, None, {"eps": eps}), x)
+    assert check_images(attacks["wrong_shape"](None, x, labels, None, {"eps": eps}), x, eps)[0].startswith("wrong shape")
+    assert check_images(attacks["out_of_budget"](None, x, labels, None, {"eps": eps}), x, eps)[0].startswith("out of budget")
+    with pytest.raises(RuntimeError, match="not finished"):
+        attacks["raises"](None, x, labels, None, {"eps": eps})
+    assert "time.sleep" in found["too_slow"].read_text()
