@@ -12,6 +12,7 @@
    (``--no-shared-work``: each student makes every call); ``--class-workers 2 1`` grades it once per count.
 3. ``--full-points``: one solved and one untouched student graded with ``--full`` (full settings, about an hour
    alone), each notebook's points beside the ones the class run gave the same notebooks at lab sizes.
+``--skip-grading --update`` measures the notebooks again and keeps the record's grading.
 With ``--record`` the figures go to a benchmark record (then ``make results`` renders them into the instructors'
 page).  Run it alone: a second CPU-heavy job beside it changes every time it prints.
 """
@@ -125,12 +126,18 @@ def main() -> None:
     parser.add_argument("--no-shared-work", action="store_true", help="grade the class without sharing heavy calls")
     parser.add_argument("--skip-notebooks", action="store_true", help="only the grading")
     parser.add_argument("--skip-grading", action="store_true", help="only the notebooks")
+    parser.add_argument("--update", action="store_true",
+                        help="with --skip-grading: replace only the notebooks' times in the --record file")
     parser.add_argument("--record", type=Path, default=None, help="also write the figures, with commit and machine, here")
     args = parser.parse_args()
     machine = machine_info()
     print(f"measured {describe_machine(machine)}\n")
     report = {"commit": repository_commit(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": machine, "note": ""}
+    if args.update and args.skip_grading and args.record and args.record.is_file():
+        # only the notebooks again (say, alone after a run that had a job beside it): the grading stays as recorded,
+        # and the notebooks' table says where and when it was measured
+        report = json.loads(args.record.read_text()) | {"notebooks_measured": report}
     if not args.skip_notebooks:
         print("| notebook | lab sizes |\n|---|---|")
         report["notebooks"] = time_notebooks(args.out)

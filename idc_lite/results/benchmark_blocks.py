@@ -57,6 +57,8 @@ def lab_course(benchmarks: dict[str, dict]) -> str:
     lines = [f"`benchmarks/lab_course.py`, measured at {provenance(b)}, run alone.", ""]
     if b.get("notebooks"):
         full = b.get("full_reference") or {}
+        if b.get("notebooks_measured"):          # measured again, apart from the grading
+            lines += [f"The notebooks measured at {provenance(b['notebooks_measured'])}, run alone.", ""]
         lines += ["| notebook | lab sizes, shipped models | full settings (the reference run) |", "|---|---|---|"]
         lines += [f"| {name} | {seconds:.0f} s | " + (f"{full[name]:.0f} s |" if full.get(name) else "– |")
                   for name, seconds in b["notebooks"].items()]
