@@ -12,7 +12,8 @@
    (``--no-shared-work``: each student makes every call); ``--class-workers 2 1`` grades it once per count.
 3. ``--full-points``: one solved and one untouched student graded with ``--full`` (full settings, about an hour
    alone), each notebook's points beside the ones the class run gave the same notebooks at lab sizes.
-``--skip-grading --update`` measures the notebooks again and keeps the record's grading.
+``--update`` measures some parts again and keeps the others (``--skip-grading --update``: the notebooks only;
+``--skip-notebooks --class-workers --update``: one student only).
 With ``--record`` the figures go to a benchmark record (then ``make results`` renders them into the instructors'
 page).  Run it alone: a second CPU-heavy job beside it changes every time it prints.
 """
@@ -119,35 +120,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "lab-course")
     parser.add_argument("--class-size", type=int, default=6, help="students in the class run (at least 3)")
-    parser.add_argument("--class-workers", type=int, nargs="+", default=[2],
-                        help="grade the class once with each of these counts of workers (default: 2)")
+    parser.add_argument("--class-workers", type=int, nargs="*", default=[2],
+                        help="grade the class once with each of these counts of workers (default: 2; none: no class)")
     parser.add_argument("--full-points", action="store_true",
                         help="also grade a solved and an untouched student at full settings, for their points")
     parser.add_argument("--no-shared-work", action="store_true", help="grade the class without sharing heavy calls")
     parser.add_argument("--skip-notebooks", action="store_true", help="only the grading")
     parser.add_argument("--skip-grading", action="store_true", help="only the notebooks")
     parser.add_argument("--update", action="store_true",
-                        help="with --skip-grading: replace only the notebooks' times in the --record file")
+                        help="replace only the parts measured now in the --record file (each says where it was measured)")
     parser.add_argument("--record", type=Path, default=None, help="also write the figures, with commit and machine, here")
     args = parser.parse_args()
     machine = machine_info()
     print(f"measured {describe_machine(machine)}\n")
     report = {"commit": repository_commit(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": machine, "note": ""}
-    if args.update and args.skip_grading and args.record and args.record.is_file():
-        # only the notebooks again (say, alone after a run that had a job beside it): the grading stays as recorded,
-        # and the notebooks' table says where and when it was measured
-        report = json.loads(args.record.read_text()) | {"notebooks_measured": report}
+    if args.update and args.record and args.record.is_file():
+        # some parts again (say, alone after a run that had a job beside them): the others stay as recorded, and
+        # each part measured now carries its own commit, date and machine ("<part>_measured")
+        report = json.loads(args.record.read_text()) | {"update": report}
     if not args.skip_notebooks:
         print("| notebook | lab sizes |\n|---|---|")
         report["notebooks"] = time_notebooks(args.out)
         full = (load_records().get("digits") or {}).get("wall_seconds_per_notebook") or {}
         report["full_reference"] = {name: full.get(name) for name in report["notebooks"]}
+        measured(report, "notebooks")
     save(args.record, report)
     if not args.skip_grading:
         measure_grading(args, report)
+    report.pop("update", None)
+    save(args.record, report)
     if args.record:
         print(f"\nrecorded in {args.record}")
+
+
+def measured(report: dict, part: str) -> None:
+    """In an update, say where ``part`` was measured now (the record's own commit and machine are the others')."""
+    if "update" in report:
+        report[f"{part}_measured"] = report["update"]
 
 
 def save(record: Path | None, report: dict) -> None:
@@ -173,10 +183,13 @@ def measure_grading(args, report: dict) -> None:
         rows = list(csv.DictReader(handle))
     report["one_student_points"] = sum(float(r["points"]) for r in rows if r["graded_by"] == "auto")
     report["one_student_max_points"] = sum(float(r["max_points"]) for r in rows if r["graded_by"] == "auto")
+    measured(report, "one_student")
     print(f"\none student (solved), 1 worker: {report['one_student_seconds']:.0f} s, "
           f"{report['one_student_points']:g} / {report['one_student_max_points']:g} autograded points")
     save(args.record, report)
-    report["classes"] = []
+    if args.class_workers:
+        report["classes"] = []
+        measured(report, "classes")
     for i, workers in enumerate(args.class_workers):
         folder = args.out / f"class-{workers}"
         make_class(folder, args.class_size, course)
@@ -193,6 +206,7 @@ def measure_grading(args, report: dict) -> None:
             print(f"| {name} | {s['points']:g} | {s['seconds']:.0f} | {'; '.join(s['statuses']) or 'graded'} |")
         if args.full_points and i == 0:
             report["full_points"] = full_points(args.out, course, students)
+            measured(report, "full_points")
             save(args.record, report)
 
 

@@ -54,25 +54,32 @@ def lab_course(benchmarks: dict[str, dict]) -> str:
     b = benchmarks.get("lab_course")
     if b is None:
         return "No run of `benchmarks/lab_course.py` is recorded yet.\n"
-    lines = [f"`benchmarks/lab_course.py`, measured at {provenance(b)}, run alone.", ""]
+    lines = [f"`benchmarks/lab_course.py`, measured at {provenance(b)}, run alone"
+             + (" (the parts measured again say so)." if any(k.endswith("_measured") for k in b) else "."), ""]
     if b.get("notebooks"):
         full = b.get("full_reference") or {}
-        if b.get("notebooks_measured"):          # measured again, apart from the grading
-            lines += [f"The notebooks measured at {provenance(b['notebooks_measured'])}, run alone.", ""]
-        lines += ["| notebook | lab sizes, shipped models | full settings (the reference run) |", "|---|---|---|"]
+        lines += [f"Each notebook run in order in one fresh run folder{_where(b, 'notebooks')}:", "",
+                  "| notebook | lab sizes, shipped models | full settings (the reference run) |", "|---|---|---|"]
         lines += [f"| {name} | {seconds:.0f} s | " + (f"{full[name]:.0f} s |" if full.get(name) else "– |")
                   for name, seconds in b["notebooks"].items()]
         lines += ["", f"All seven in {sum(b['notebooks'].values()) / 60:.1f} min at lab sizes.", ""]
     if "one_student_seconds" in b:              # a record saved before the grading finished has none
         lines.append(f"Grading one student's answered notebooks at the defaults (lab sizes, one worker): "
                      f"{b['one_student_seconds'] / 60:.1f} min, {b['one_student_points']:g} of "
-                     f"{b['one_student_max_points']:g} autograded points.")
+                     f"{b['one_student_max_points']:g} autograded points{_where(b, 'one_student')}.")
     classes = b.get("classes") or ([b["class"]] if b.get("class") else [])    # older records hold one class run
     for c in classes:
-        lines += ["", _class_sentence(c), ""] + _class_table(c)
+        lines += ["", _class_sentence(c) + _where(b, "classes"), ""] + _class_table(c)
     if b.get("full_points"):
-        lines += [""] + _full_points(b["full_points"], classes[0]["per_student"] if classes else {})
+        lines += [""] + _full_points(b["full_points"], classes[0]["per_student"] if classes else {},
+                                     _where(b, "full_points"))
     return "\n".join(lines + [""])
+
+
+def _where(b: dict, part: str) -> str:
+    """Where ``part`` of a lab-course record was measured, when an update measured it apart from the rest."""
+    again = b.get(f"{part}_measured")
+    return f" (measured again at {provenance(again)}, run alone)" if again else ""
 
 
 def _class_table(c: dict) -> list[str]:
@@ -90,11 +97,11 @@ def _class_table(c: dict) -> list[str]:
     return lines
 
 
-def _full_points(full: dict, lab: dict[str, dict]) -> list[str]:
+def _full_points(full: dict, lab: dict[str, dict], where: str = "") -> list[str]:
     """Each student graded with ``--full`` beside the same student's lab-size grading (``lab``: the first class
     run's per-student rows): total points and the notebooks whose points differ."""
     lines = [f"The same students graded with `--full` (full settings, one worker, heavy calls shared): "
-             f"{full['wall_seconds'] / 60:.0f} min in all.", "",
+             f"{full['wall_seconds'] / 60:.0f} min in all{where}.", "",
              "| student | points at lab sizes | points at full settings | notebooks whose points differ | time at full |",
              "|---|---|---|---|---|"]
     for name, s in full["per_student"].items():

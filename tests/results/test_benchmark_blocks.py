@@ -43,10 +43,14 @@ def test_the_lab_course_block_shows_each_class_run_and_the_full_points_beside_th
     assert "| solved-0 | 33 | 33 | none | 30 min |" in block
     assert "| untouched-1 | 0 | 2 | 04_attack | 30 min |" in block
     assert "60 min in all" in block
-    assert "The notebooks measured at" not in block
-    record |= {"notebooks": {"04_attack": 40.0}, "full_reference": {},
-               "notebooks_measured": {"commit": "d" * 40, "created": "2026-12-07T00:00:00", "machine": {}}}
-    assert "The notebooks measured at commit `dddddddddd`, 2026-12-07" in lab_course({"lab_course": record})
+    assert "measured again" not in block
+    again = {"commit": "d" * 40, "created": "2026-12-07T00:00:00", "machine": {}}
+    record |= {"notebooks": {"04_attack": 40.0}, "full_reference": {}, "notebooks_measured": again,
+               "one_student_measured": again}
+    block = lab_course({"lab_course": record})
+    assert "run alone (the parts measured again say so)." in block
+    assert block.count("(measured again at commit `dddddddddd`, 2026-12-07") == 2
+    assert "in one fresh run folder (measured again at" in block and "33 of 33 autograded points (measured again at" in block
     del record["one_student_seconds"]                # saved half way: no grading of one student yet
     assert "Grading one student" not in lab_course({"lab_course": record})
 
