@@ -260,14 +260,14 @@ def leaderboard_markdown(rows: list[ChallengeRow], eps: float, n: int) -> str:
 
 def write_leaderboard(folder: Path, rows: list[ChallengeRow], eps: float, n: int, secret: int) -> None:
     markdown = leaderboard_markdown(rows, eps, n)
-    (folder / f"{LEADERBOARD}.md").write_text(markdown)
+    atomic_write_bytes(folder / f"{LEADERBOARD}.md", lambda handle: handle.write(markdown.encode()))
     table = [line for line in markdown.splitlines() if line.startswith("|") and not line.startswith("|---")]
     cells = [[html.escape(c.strip()) for c in line.strip("|").split("|")] for line in table]
     body = "".join("<tr>" + "".join(f"<{'th' if i == 0 else 'td'}>{c}</{'th' if i == 0 else 'td'}>" for c in row) + "</tr>"
                    for i, row in enumerate(cells))
     title = html.escape(markdown.splitlines()[0].lstrip("# "))
-    (folder / f"{LEADERBOARD}.html").write_text(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1>"
-        f"<p>{html.escape(markdown.splitlines()[2])}</p><table border='1'>{body}</table></body></html>\n")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1>"
+            f"<p>{html.escape(markdown.splitlines()[2])}</p><table border='1'>{body}</table></body></html>\n")
+    atomic_write_bytes(folder / f"{LEADERBOARD}.html", lambda handle: handle.write(page.encode()))
     atomic_write_json({"eps": eps, "examples": n, "scoring_draws": SCORING_DRAWS, "scoring_secret": secret,
                        "rows": [asdict(r) for r in _ranked(rows)]}, folder / f"{LEADERBOARD}.json")
