@@ -10,6 +10,7 @@ or a .tar.gz) is read instead when the root points at it (see :mod:`idc_lite.dat
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -48,11 +49,9 @@ def load_digits(image_size: int = 16, test_fraction: float = 0.2, seed: int = 0)
     check_int(image_size, "image_size", 4)
     check_fraction(test_fraction, "test_fraction")
     check_int(seed, "seed", 0)
-    from sklearn.datasets import load_digits as sk_load_digits
-
-    bunch = sk_load_digits()
-    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
-    labels = bunch.target.astype(np.int64)
+    table = digits_table()
+    images = torch.from_numpy(table[:, :64].astype(np.float32).reshape(-1, 8, 8) / 16.0).unsqueeze(1)
+    labels = table[:, 64].astype(np.int64)
     train_idx, test_idx = stratified_split(labels, test_fraction, seed)
     images = resize_images(images, image_size)
     y = torch.from_numpy(labels)
@@ -60,6 +59,22 @@ def load_digits(image_size: int = 16, test_fraction: float = 0.2, seed: int = 0)
             "split": "stratified", "test_fraction": test_fraction, "split_seed": seed,
             "n_train": len(train_idx), "n_test": len(test_idx)}
     return DataSplit(images[train_idx], y[train_idx], images[test_idx], y[test_idx], DIGIT_NAMES, info)
+
+
+def digits_table() -> np.ndarray:
+    """scikit-learn's digits as its own file holds them: (1797, 65), each row 64 pixel values 0..16 (8x8, row by
+    row), then the label.  Read straight from the installed scikit-learn (the same file and parser as
+    ``sklearn.datasets.load_digits``): importing ``sklearn.datasets`` takes longer than every kernel's other data
+    loading together.  Falls back to that function where the file is not where scikit-learn keeps it."""
+    spec = importlib.util.find_spec("sklearn")          # finds the package without importing it
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            return np.loadtxt(path, delimiter=",")
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    return np.column_stack([bunch.data, bunch.target])
 
 
 def resolve_data_root(root: str | os.PathLike | None = None) -> Path:

@@ -18,6 +18,33 @@ def test_digits_default_split_is_fixed_and_stratified():
     assert a.info["split_seed"] == 0 and a.class_names == [str(i) for i in range(10)]
 
 
+def test_the_digits_are_scikit_learns_read_without_importing_sklearn_datasets(monkeypatch):
+    """The kit reads scikit-learn's own digits file; the result equals ``sklearn.datasets.load_digits``, in a
+    process that never imports sklearn.datasets (slow to import: every kernel would pay for it).  Where the file is
+    not found, scikit-learn's function gives the same table."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    import numpy as np
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    from idc_lite.data.datasets import digits_table
+
+    bunch = sk_load_digits()
+    table = digits_table()
+    assert table.shape == (1797, 65)
+    assert np.array_equal(table[:, :64], bunch.data) and np.array_equal(table[:, 64], bunch.target)
+    split = load_digits(image_size=8)
+    pixels = torch.cat([split.x_train, split.x_test]).flatten(1).sort(0).values
+    assert torch.equal(pixels, torch.from_numpy(bunch.data.astype("float32") / 16).sort(0).values)
+    code = ("import sys; from idc_lite.data.datasets import load_digits; load_digits(); "
+            "print('sklearn.datasets' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)      # no file where scikit-learn keeps it
+    assert np.array_equal(digits_table(), table)
+
+
 def test_stratified_split_is_a_partition():
     import numpy as np
     labels = np.array([0] * 10 + [1] * 20)
