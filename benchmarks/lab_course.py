@@ -13,7 +13,9 @@
 3. ``--full-points``: one solved and one untouched student graded with ``--full`` (full settings, about an hour
    alone), each notebook's points beside the ones the class run gave the same notebooks at lab sizes.
 ``--update`` measures some parts again and keeps the others (``--skip-grading --update``: the notebooks only;
-``--skip-notebooks --class-workers --update``: one student only).
+``--skip-notebooks --class-workers --update``: one student only; ``--skip-notebooks --class-workers 1 --full-points
+--update``: one student, the class with one worker, then the full points; the class runs recorded with other counts
+of workers stay).
 With ``--record`` the figures go to a benchmark record (then ``make results`` renders them into the instructors'
 page).  Run it alone: a second CPU-heavy job beside it changes every time it prints.
 """
@@ -187,9 +189,9 @@ def measure_grading(args, report: dict) -> None:
     print(f"\none student (solved), 1 worker: {report['one_student_seconds']:.0f} s, "
           f"{report['one_student_points']:g} / {report['one_student_max_points']:g} autograded points")
     save(args.record, report)
-    if args.class_workers:
-        report["classes"] = []
-        measured(report, "classes")
+    if args.class_workers:      # an update keeps the recorded class runs with other counts of workers
+        report["classes"] = [c for c in report.get("classes", [])
+                             if "update" in report and c["workers"] not in args.class_workers]
     for i, workers in enumerate(args.class_workers):
         folder = args.out / f"class-{workers}"
         make_class(folder, args.class_size, course)
@@ -198,7 +200,8 @@ def measure_grading(args, report: dict) -> None:
         students = class_rows(folder)
         report["classes"].append({"students": len(students), "workers": workers, "wall_seconds": wall,
                                   "timeout": HANG_TIMEOUT, "shared_work": not args.no_shared_work,
-                                  "per_student": students})
+                                  "per_student": students, **({"measured": report["update"]} if "update" in report else {})})
+        report["classes"].sort(key=lambda c: -c["workers"])
         save(args.record, report)
         print(f"\nclass of {len(students)}, {workers} workers: {wall:.0f} s\n\n"
               "| student | points | seconds | status |\n|---|---|---|---|")
@@ -219,7 +222,7 @@ def full_points(out: Path, course: Path, lab: dict[str, dict]) -> dict:
         shutil.rmtree(folder / extra)
     wall = grade(folder, course, "--full")
     students = class_rows(folder)
-    result = {"wall_seconds": wall, "per_student": students}
+    result = {"wall_seconds": wall, "per_student": students, "lab_per_student": {k: v for k, v in lab.items() if k in students}}
     for name, s in students.items():
         beside = f" (lab sizes: {lab[name]['points']:g})" if name in lab else ""
         print(f"full settings, {name}: {s['points']:g} points in {s['seconds']:.0f} s{beside}")

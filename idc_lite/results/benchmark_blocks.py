@@ -54,8 +54,10 @@ def lab_course(benchmarks: dict[str, dict]) -> str:
     b = benchmarks.get("lab_course")
     if b is None:
         return "No run of `benchmarks/lab_course.py` is recorded yet.\n"
+    classes = b.get("classes") or ([b["class"]] if b.get("class") else [])    # older records hold one class run
+    again = any(k.endswith("_measured") for k in b) or any(c.get("measured") for c in classes)
     lines = [f"`benchmarks/lab_course.py`, measured at {provenance(b)}, run alone"
-             + (" (the parts measured again say so)." if any(k.endswith("_measured") for k in b) else "."), ""]
+             + (" (the parts measured again say so)." if again else "."), ""]
     if b.get("notebooks"):
         full = b.get("full_reference") or {}
         lines += [f"Each notebook run in order in one fresh run folder{_where(b, 'notebooks')}:", "",
@@ -67,12 +69,13 @@ def lab_course(benchmarks: dict[str, dict]) -> str:
         lines.append(f"Grading one student's answered notebooks at the defaults (lab sizes, one worker): "
                      f"{b['one_student_seconds'] / 60:.1f} min, {b['one_student_points']:g} of "
                      f"{b['one_student_max_points']:g} autograded points{_where(b, 'one_student')}.")
-    classes = b.get("classes") or ([b["class"]] if b.get("class") else [])    # older records hold one class run
     for c in classes:
-        lines += ["", _class_sentence(c) + _where(b, "classes"), ""] + _class_table(c)
+        again = f" (measured again at {provenance(c['measured'])}, run alone)" if c.get("measured") else ""
+        lines += ["", _class_sentence(c)[:-1] + again + ".", ""] + _class_table(c)
     if b.get("full_points"):
-        lines += [""] + _full_points(b["full_points"], classes[0]["per_student"] if classes else {},
-                                     _where(b, "full_points"))
+        full = b["full_points"]       # beside the lab points of the class run made with it (older records: the first)
+        lab = full.get("lab_per_student") or (classes[0]["per_student"] if classes else {})
+        lines += [""] + _full_points(full, lab, _where(b, "full_points"))
     return "\n".join(lines + [""])
 
 

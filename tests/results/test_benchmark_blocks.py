@@ -51,6 +51,13 @@ def test_the_lab_course_block_shows_each_class_run_and_the_full_points_beside_th
     assert "run alone (the parts measured again say so)." in block
     assert block.count("(measured again at commit `dddddddddd`, 2026-12-07") == 2
     assert "in one fresh run folder (measured again at" in block and "33 of 33 autograded points (measured again at" in block
+    one["measured"] = again                          # an update graded the class again with one worker
+    record["full_points"]["lab_per_student"] = {"untouched-1": two["per_student"]["untouched-1"] | {"points": 2.0,
+                                                "by_notebook": {"01_label_images": 0.0, "04_attack": 2.0}}}
+    block = lab_course({"lab_course": record})
+    assert "`--workers 1` (per-cell timeout 60 s, heavy calls shared): 40.0 min in all (measured) (measured again at " \
+           "commit `dddddddddd`" in block
+    assert "| untouched-1 | 2 | 2 | none | 30 min |" in block       # beside the lab points recorded with the full run
     del record["one_student_seconds"]                # saved half way: no grading of one student yet
     assert "Grading one student" not in lab_course({"lab_course": record})
 
