@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     data = load_digits()
     source = catalogue()["source"]
     print(f"- shipped from: commit {source['commit'][:10]}, {describe_machine(source['machine'])}")
-    print(f"- retrained on: {describe_machine(machine_info())}\n")
+    print(f"- retrained {describe_machine(machine_info())}\n")
     print("| model | stored | seconds | largest weight difference | clean accuracy, shipped | clean accuracy, retrained |")
     print("|---|---|---|---|---|---|")
     for name in names:
