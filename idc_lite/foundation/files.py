@@ -107,8 +107,6 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-
-
 def read_notebook(path: str | Path):
     """``path`` as an nbformat-4 notebook node (``nbformat.read(path, as_version=4)``).
 
