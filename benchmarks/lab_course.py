@@ -144,8 +144,10 @@ def main() -> None:
     if not args.skip_notebooks:
         print("| notebook | lab sizes |\n|---|---|")
         report["notebooks"] = time_notebooks(args.out)
-        full = (load_records().get("digits") or {}).get("wall_seconds_per_notebook") or {}
+        reference = load_records().get("digits") or {}
+        full = reference.get("wall_seconds_per_notebook") or {}
         report["full_reference"] = {name: full.get(name) for name in report["notebooks"]}
+        report["full_reference_measured"] = {k: reference.get(k) for k in ("commit", "created", "machine")}
         measured(report, "notebooks")
     save(args.record, report)
     if not args.skip_grading:

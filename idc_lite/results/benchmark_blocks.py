@@ -64,7 +64,10 @@ def lab_course(benchmarks: dict[str, dict]) -> str:
                   "| notebook | lab sizes, shipped models | full settings (the reference run) |", "|---|---|---|"]
         lines += [f"| {name} | {seconds:.0f} s | " + (f"{full[name]:.0f} s |" if full.get(name) else "– |")
                   for name, seconds in b["notebooks"].items()]
-        lines += ["", f"All seven in {sum(b['notebooks'].values()) / 60:.1f} min at lab sizes.", ""]
+        lines += ["", f"All seven in {sum(b['notebooks'].values()) / 60:.1f} min at lab sizes."]
+        if (b.get("full_reference_measured") or {}).get("commit"):       # another run, on its own machine
+            lines[-1] += f" The full settings' times are the reference run's, at {provenance(b['full_reference_measured'])}."
+        lines.append("")
     if "one_student_seconds" in b:              # a record saved before the grading finished has none
         lines.append(f"Grading one student's answered notebooks at the defaults (lab sizes, one worker): "
                      f"{b['one_student_seconds'] / 60:.1f} min, {b['one_student_points']:g} of "

@@ -51,6 +51,11 @@ def test_the_lab_course_block_shows_each_class_run_and_the_full_points_beside_th
     assert "run alone (the parts measured again say so)." in block
     assert block.count("(measured again at commit `dddddddddd`, 2026-12-07") == 2
     assert "in one fresh run folder (measured again at" in block and "33 of 33 autograded points (measured again at" in block
+    assert "the reference run's" not in block
+    record["full_reference_measured"] = {"commit": "e" * 40, "created": "2026-12-05T00:00:00",
+                                         "machine": {"matmul_gflops_float32_2048": 196.0, "native_bf16": True}}
+    assert "The full settings' times are the reference run's, at commit `eeeeeeeeee`, 2026-12-05, ? with ? cores " \
+           "measuring 196.0 GFLOP/s (float32 matmul), native bfloat16." in lab_course({"lab_course": record})
     one["measured"] = again                          # an update graded the class again with one worker
     record["full_points"]["lab_per_student"] = {"untouched-1": two["per_student"]["untouched-1"] | {"points": 2.0,
                                                 "by_notebook": {"01_label_images": 0.0, "04_attack": 2.0}}}
