@@ -10,8 +10,11 @@
    timeout) and one whose notebook 01 is not a notebook ("broken"); each student's time and points.  The class
    shares heavy calls with the same inputs between students, as ``idc-lite grade`` does by default
    (``--no-shared-work``: each student makes every call); ``--class-workers 2 1`` grades it once per count.
-3. ``--full-points``: one solved and one untouched student graded with ``--full`` (full settings, about an hour
-   alone), each notebook's points beside the ones the class run gave the same notebooks at lab sizes.
+3. ``--full-points``: one solved and one untouched student graded with ``--full`` (full settings: one to three
+   hours alone, longest on a machine without native bf16), each notebook's points beside the ones the class run
+   gave the same notebooks at lab sizes.  ``--full-points-minutes M`` stops that grading after M minutes and
+   records the students it finished; ``--collect-full-points`` records them from ``OUT/full`` as a run stopped
+   by hand left them (its record still holds that run's commit and machine), without grading.
 ``--update`` measures some parts again and keeps the others (``--skip-grading --update``: the notebooks only;
 ``--skip-notebooks --class-workers --update``: one student only; ``--skip-notebooks --class-workers 1 --full-points
 --update``: one student, the class with one worker, then the full points; the class runs recorded with other counts
@@ -27,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -49,8 +53,10 @@ from idc_lite.foundation.runtime import (
 )
 from idc_lite.results.records import load_records
 from idc_lite.teaching.course import generate, source_notebooks
+from idc_lite.teaching.grading import GRADES_FILE
 
 HANG_TIMEOUT = 60     # per-cell seconds in the class run, so "hangs" costs a minute of its worker, not five
+FULL_PAIR = ("solved-0", "untouched-1")     # the students graded again at full settings (the first two of a class)
 
 
 def time_notebooks(out: Path) -> dict[str, float]:
@@ -101,6 +107,50 @@ def grade(folder: Path, course: Path, *options: str) -> float:
     return round(time.perf_counter() - t0, 1)
 
 
+def grade_within(folder: Path, course: Path, limit: float | None, *options: str) -> float | None:
+    """:func:`grade` stopped after ``limit`` seconds (SIGINT, so it shuts its kernels down; killed a minute later);
+    the wall time, or None when it was stopped.  The students it finished keep their ``grades.csv``."""
+    t0 = time.perf_counter()
+    env = {k: v for k, v in os.environ.items() if k not in (SMOKE_ENV, LAB_ENV, MODEL_ENV, SHIPPED_ENV)}
+    child = subprocess.Popen([sys.executable, "-m", "idc_lite", "grade", str(folder), "--course", str(course), *options],
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out, err = child.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+        return None
+    if child.returncode not in (0, 1):
+        raise RuntimeError(out[-2000:] + err[-2000:])
+    return round(time.perf_counter() - t0, 1)
+
+
+def finished_students(folder: Path) -> dict[str, dict]:
+    """:func:`class_rows`' figures for each student of ``folder`` whose grading finished (their own grades.csv,
+    written when it ends), for a class grading stopped before ``class_grades.csv``."""
+    students = {}
+    for grades in sorted(folder.glob(f"*/{GRADES_FILE}")):
+        with open(grades) as handle:
+            rows = list(csv.DictReader(handle))
+        s: dict = {"points": 0.0, "seconds": 0.0, "statuses": [], "by_notebook": {}}
+        for notebook in dict.fromkeys(r["notebook"] for r in rows):
+            mine = [r for r in rows if r["notebook"] == notebook]
+            points = round(sum(float(r["points"] or 0) for r in mine if r["graded_by"] == "auto"), 2)
+            s["by_notebook"][notebook] = points
+            s["points"] += points
+            s["seconds"] += max(float(r["seconds"]) for r in mine)       # the notebook's time, on each of its rows
+            for r in mine:
+                status = re.sub(r"(/[^\s/:]+)+/", "", r["status"])[:160]
+                if status not in ("graded", "needs manual grading") and status not in s["statuses"]:
+                    s["statuses"].append(status)
+        students[grades.parent.name] = s
+    return students
+
+
 def class_rows(folder: Path) -> dict[str, dict]:
     """{student: {"points": autograded points, "seconds": grading time, "statuses": [...], "by_notebook":
     {notebook: points}}} from class_grades.csv."""
@@ -126,6 +176,10 @@ def main() -> None:
                         help="grade the class once with each of these counts of workers (default: 2; none: no class)")
     parser.add_argument("--full-points", action="store_true",
                         help="also grade a solved and an untouched student at full settings, for their points")
+    parser.add_argument("--full-points-minutes", type=float, default=None,
+                        help="stop the full-settings grading after this many minutes; the students finished are recorded")
+    parser.add_argument("--collect-full-points", action="store_true",
+                        help="record the full-settings students that a run stopped by hand finished in OUT/full")
     parser.add_argument("--no-shared-work", action="store_true", help="grade the class without sharing heavy calls")
     parser.add_argument("--skip-notebooks", action="store_true", help="only the grading")
     parser.add_argument("--skip-grading", action="store_true", help="only the notebooks")
@@ -141,6 +195,9 @@ def main() -> None:
         # some parts again (say, alone after a run that had a job beside them): the others stay as recorded, and
         # each part measured now carries its own commit, date and machine ("<part>_measured")
         report = json.loads(args.record.read_text()) | {"update": report}
+    if args.collect_full_points:
+        collect_full_points(args, report)
+        return
     if not args.skip_notebooks:
         print("| notebook | lab sizes |\n|---|---|")
         report["notebooks"] = time_notebooks(args.out)
@@ -210,25 +267,55 @@ def measure_grading(args, report: dict) -> None:
         for name, s in students.items():
             print(f"| {name} | {s['points']:g} | {s['seconds']:.0f} | {'; '.join(s['statuses']) or 'graded'} |")
         if args.full_points and i == 0:
-            report["full_points"] = full_points(args.out, course, students)
+            report["full_points"] = full_points(args.out, course, students, args.full_points_minutes)
             measured(report, "full_points")
             save(args.record, report)
 
 
-def full_points(out: Path, course: Path, lab: dict[str, dict]) -> dict:
-    """A solved and an untouched student graded with ``--full`` (one worker, shared work); each notebook's points
-    beside the lab-size class run's for the same student (``lab``: that run's per-student rows)."""
+def full_points(out: Path, course: Path, lab: dict[str, dict], minutes: float | None = None) -> dict:
+    """A solved and an untouched student graded with ``--full`` (one worker, shared work; stopped after ``minutes``
+    when given); each notebook's points beside the lab-size class run's for the same student (``lab``: that run's
+    per-student rows)."""
     folder = out / "full"
-    make_class(folder, 4, course)               # solved-0, untouched-1 (and "hangs", "broken", dropped below)
+    make_class(folder, 4, course)               # FULL_PAIR (and "hangs", "broken", dropped below)
     for extra in ("hangs", "broken"):
         shutil.rmtree(folder / extra)
-    wall = grade(folder, course, "--full")
-    students = class_rows(folder)
-    result = {"wall_seconds": wall, "per_student": students, "lab_per_student": {k: v for k, v in lab.items() if k in students}}
+    wall = grade_within(folder, course, 60 * minutes if minutes else None, "--full")
+    stopped = None if wall is not None else f"stopped after {minutes:g} min"
+    return full_result(class_rows(folder) if wall is not None else finished_students(folder), lab, wall, stopped)
+
+
+def full_result(students: dict[str, dict], lab: dict[str, dict], wall: float | None, stopped: str | None) -> dict:
+    """The full-settings pair's record: the students graded (a stopped run: those it finished), beside ``lab``."""
+    result = {"wall_seconds": wall, "per_student": students, "lab_per_student": {k: v for k, v in lab.items() if k in FULL_PAIR}}
+    if stopped:
+        result["stopped"] = stopped
+        print(f"full settings: {stopped}; finished: {', '.join(students) or 'none'}")
     for name, s in students.items():
         beside = f" (lab sizes: {lab[name]['points']:g})" if name in lab else ""
         print(f"full settings, {name}: {s['points']:g} points in {s['seconds']:.0f} s{beside}")
     return result
+
+
+def collect_full_points(args, report: dict) -> None:
+    """``--collect-full-points``: the students ``OUT/full`` holds graded, from a ``--full-points`` run stopped by hand
+    after its class run was saved; the record's ``update`` is that run's commit and machine, and its class run with
+    the same ``measured`` gives the lab points."""
+    stopped_run = json.loads(args.record.read_text()).get("update") if args.record and args.record.is_file() else None
+    if stopped_run is None or "update" not in report:
+        raise SystemExit("--collect-full-points needs --update --record RECORD where RECORD was saved by a "
+                         "--full-points run stopped before its end (it names that run's commit and machine)")
+    lab = next((c["per_student"] for c in report.get("classes", []) if c.get("measured") == stopped_run), None)
+    if lab is None:
+        raise SystemExit(f"{args.record} holds no class run of the stopped run: nothing to set the full points beside")
+    students = finished_students(args.out / "full")
+    if not students:
+        raise SystemExit(f"no student in {args.out / 'full'} finished their grading: nothing to record")
+    report["full_points"] = full_result(students, lab, None, "stopped by hand before the end")
+    report["full_points_measured"] = stopped_run
+    report.pop("update")
+    save(args.record, report)
+    print(f"\nrecorded in {args.record}")
 
 
 if __name__ == "__main__":

@@ -104,10 +104,12 @@ def _class_table(c: dict) -> list[str]:
 
 
 def _full_points(full: dict, lab: dict[str, dict], where: str = "") -> list[str]:
-    """Each student graded with ``--full`` beside the same student's lab-size grading (``lab``: the first class
-    run's per-student rows): total points and the notebooks whose points differ."""
-    lines = [f"The same students graded with `--full` (full settings, one worker, heavy calls shared): "
-             f"{full['wall_seconds'] / 60:.0f} min in all{where}.", "",
+    """Each student graded with ``--full`` beside the same student's lab-size grading (``lab``: the class run's
+    per-student rows): total points and the notebooks whose points differ.  A run stopped before its end
+    (``stopped``) lists the students it did not finish."""
+    took = (f"{full['stopped']}{where}; the students it finished have their points" if full.get("stopped")
+            else f"{full['wall_seconds'] / 60:.0f} min in all{where}")
+    lines = [f"The same students graded with `--full` (full settings, one worker, heavy calls shared): {took}.", "",
              "| student | points at lab sizes | points at full settings | notebooks whose points differ | time at full |",
              "|---|---|---|---|---|"]
     for name, s in full["per_student"].items():
@@ -119,6 +121,9 @@ def _full_points(full: dict, lab: dict[str, dict], where: str = "") -> list[str]
                   if s.get("by_notebook", {}).get(nb) != at_lab.get("by_notebook", {}).get(nb)]
         lines.append(f"| {name} | {at_lab['points']:g} | {s['points']:g} | {', '.join(differ) or 'none'} | "
                      f"{s['seconds'] / 60:.0f} min |")
+    if full.get("stopped"):
+        lines += [f"| {name} | {at_lab['points']:g} | not finished | – | – |"
+                  for name, at_lab in lab.items() if name not in full["per_student"]]
     return lines
 
 

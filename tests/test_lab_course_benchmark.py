@@ -1,0 +1,83 @@
+"""benchmarks/lab_course.py: a full-settings grading stopped before its end (hours on some machines) keeps the
+students it finished, and the instructors' page says which ones were not."""
+import argparse
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from idc_lite.results.benchmark_blocks import lab_course as lab_course_block
+from idc_lite.teaching.grading import GRADES_FILE, GradeRow, write_grades
+
+_spec = importlib.util.spec_from_file_location("lab_course", Path(__file__).parents[1] / "benchmarks" / "lab_course.py")
+lab_course = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(lab_course)
+
+STOPPED_RUN = {"commit": "a" * 40, "created": "2026-12-06T12:44:55+00:00",
+               "machine": {"cpu_model": "AMD EPYC", "usable_cores": 2, "matmul_gflops_float32_2048": 159.5,
+                           "native_bf16": False}}
+
+
+def _solved_grades(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    write_grades(folder / GRADES_FILE, [
+        GradeRow("01_label_images", "ex01_1_check", 2.0, 2.0, "auto", "graded", 7.2),
+        GradeRow("01_label_images", "ex01_1_why", "", 1.0, "manual", "needs manual grading", 7.2),
+        GradeRow("04_attack", "ex04_1_check", 3.0, 3.0, "auto", "graded", 1900.0),
+        GradeRow("04_attack", "ex04_2_check", 0.0, 2.0, "auto",
+                 "timed out: cell 9 of /somewhere/run/04_attack.ipynb ran past 3600 s", 1900.0)])
+
+
+def _student(points: float, by_notebook: dict) -> dict:
+    return {"points": points, "seconds": 100.0, "statuses": [], "by_notebook": by_notebook}
+
+
+def test_the_students_a_stopped_grading_finished_are_read_from_their_own_grades(tmp_path):
+    _solved_grades(tmp_path / "full" / "solved-0")
+    (tmp_path / "full" / "untouched-1").mkdir()          # still grading when it was stopped: no grades.csv yet
+    students = lab_course.finished_students(tmp_path / "full")
+    assert students == {"solved-0": {"points": 5.0, "seconds": 1907.2, "by_notebook": {"01_label_images": 2.0, "04_attack": 3.0},
+                                     "statuses": ["timed out: cell 9 of 04_attack.ipynb ran past 3600 s"]}}
+
+
+def test_collecting_a_stopped_full_grading_records_it_beside_the_class_run_it_followed(tmp_path):
+    lab = {"solved-0": _student(5.0, {"01_label_images": 2.0, "04_attack": 3.0}),
+           "untouched-1": _student(0.0, {"01_label_images": 0.0, "04_attack": 0.0}),
+           "hangs": _student(0.0, {}) | {"statuses": ["timed out"]}}
+    classes = [{"students": 3, "workers": 1, "wall_seconds": 300.0, "timeout": 60, "shared_work": True,
+                "per_student": lab, "measured": STOPPED_RUN},
+               {"students": 3, "workers": 2, "wall_seconds": 200.0, "timeout": 60, "shared_work": True,
+                "per_student": {name: _student(1.0, {}) for name in lab}}]
+    record = tmp_path / "lab_course.json"
+    stored = {"commit": "b" * 40, "created": "2026-12-05T08:00:00+00:00", "machine": {}, "note": "", "classes": classes}
+    record.write_text(json.dumps(stored | {"update": STOPPED_RUN}))
+    now = {"commit": "c" * 40, "created": "2026-12-06T15:00:00+00:00", "machine": {}, "note": ""}
+    args = argparse.Namespace(record=record, out=tmp_path)
+
+    with pytest.raises(SystemExit, match="no student in .* finished"):
+        lab_course.collect_full_points(args, json.loads(record.read_text()) | {"update": now})
+    _solved_grades(tmp_path / "full" / "solved-0")
+    (tmp_path / "full" / "untouched-1").mkdir()
+    lab_course.collect_full_points(args, json.loads(record.read_text()) | {"update": now})
+    saved = json.loads(record.read_text())
+    assert "update" not in saved and saved["full_points_measured"] == STOPPED_RUN     # the grading run's commit
+    full = saved["full_points"]
+    assert full["wall_seconds"] is None and full["stopped"] == "stopped by hand before the end"
+    assert list(full["per_student"]) == ["solved-0"] and list(full["lab_per_student"]) == ["solved-0", "untouched-1"]
+    block = lab_course_block({"lab_course": saved})
+    assert "`--full` (full settings, one worker, heavy calls shared): stopped by hand before the end (measured again " \
+           "at commit `aaaaaaaaaa`" in block
+    assert "| solved-0 | 5 | 5 | none | 32 min |" in block
+    assert "| untouched-1 | 0 | not finished | – | – |" in block and "| hangs |" not in block
+
+    record.write_text(json.dumps(stored))             # a record no stopped run saved: nothing says where it ran
+    with pytest.raises(SystemExit, match="stopped before its end"):
+        lab_course.collect_full_points(args, stored | {"update": now})
+
+
+def test_a_grading_past_its_limit_is_stopped_and_returns_no_time(tmp_path):
+    t0 = time.perf_counter()
+    assert lab_course.grade_within(tmp_path, tmp_path, 0.5) is None      # stopped while it starts
+    assert time.perf_counter() - t0 < 60
