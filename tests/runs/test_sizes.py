@@ -69,8 +69,9 @@ def test_lab_settings_shrink_every_size_and_keep_the_attacks():
                  "cnn_autoattack_queries"):
         assert 0 < getattr(lab, name) <= getattr(full, name), name
         assert getattr(smoke, name) <= getattr(lab, name), name
-    assert lab.eps_sweep_255 == "8,32,128" and lab.eot_curve == "1,2,4" and lab.autoattack_examples == 0
+    assert lab.eps_sweep_255 == "32,128" and lab.eot_curve == "1,2,4" and lab.autoattack_examples == 0
     assert EvaluationSettings(eot_curve="1,8,16").lab_sized().eot_curve == "1,4,8"       # never more than asked for
+    assert EvaluationSettings(eps_sweep_255="16,32").lab_sized().eps_sweep_255 == "16,32"   # a curve, never one point
     assert lab.cascade == full.cascade and lab.gradient_twin == full.gradient_twin
     assert smoke.cost_batch < lab.cost_batch < full.cost_batch      # the cost is timed on a smaller batch at lab sizes
     assert lab.attack_settings("fp32", None).autoattack_iterations < full.attack_settings("fp32", None).autoattack_iterations
