@@ -18,7 +18,8 @@
 ``--update`` measures some parts again and keeps the others (``--skip-grading --update``: the notebooks only;
 ``--skip-notebooks --class-workers --update``: one student only; ``--skip-notebooks --class-workers 1 --full-points
 --update``: one student, the class with one worker, then the full points; the class runs recorded with other counts
-of workers stay).
+of workers stay; ``--skip-notebooks --class-workers --full-points --update``: one student, then the full points
+beside the newest recorded class run).
 With ``--record`` the figures go to a benchmark record (then ``make results`` renders them into the instructors'
 page).  Run it alone: a second CPU-heavy job beside it changes every time it prints.
 """
@@ -231,6 +232,8 @@ def save(record: Path | None, report: dict) -> None:
 def measure_grading(args, report: dict) -> None:
     """One student alone, then the made-up class once per ``--class-workers`` count (with ``--full-points``, the
     full-settings pair right after the first); adds the figures to ``report``, saving it after each part."""
+    if args.full_points and not args.class_workers:
+        recorded_lab_points(report)                     # refuses before any grading when there is none
     course = args.out / "course"
     shutil.rmtree(course, ignore_errors=True)
     generate(course)
@@ -270,6 +273,10 @@ def measure_grading(args, report: dict) -> None:
             report["full_points"] = full_points(args.out, course, students, args.full_points_minutes)
             measured(report, "full_points")
             save(args.record, report)
+    if args.full_points and not args.class_workers:     # an update: beside the lab points of a recorded class run
+        report["full_points"] = full_points(args.out, course, recorded_lab_points(report), args.full_points_minutes)
+        measured(report, "full_points")
+        save(args.record, report)
 
 
 def full_points(out: Path, course: Path, lab: dict[str, dict], minutes: float | None = None) -> dict:
@@ -283,6 +290,17 @@ def full_points(out: Path, course: Path, lab: dict[str, dict], minutes: float | 
     wall = grade_within(folder, course, 60 * minutes if minutes else None, "--full")
     stopped = None if wall is not None else f"stopped after {minutes:g} min"
     return full_result(class_rows(folder) if wall is not None else finished_students(folder), lab, wall, stopped)
+
+
+def recorded_lab_points(report: dict) -> dict[str, dict]:
+    """The lab-size rows of the full pair's students from the newest class run recorded with them (``--full-points``
+    without a class run now, in an update)."""
+    runs = [c for c in report.get("classes", []) if all(name in c["per_student"] for name in FULL_PAIR)]
+    if not runs:
+        raise SystemExit(f"--full-points without --class-workers needs --update and a recorded class run with "
+                         f"{' and '.join(FULL_PAIR)} to set the full points beside")
+    newest = max(runs, key=lambda c: (c.get("measured") or report)["created"])
+    return newest["per_student"]
 
 
 def full_result(students: dict[str, dict], lab: dict[str, dict], wall: float | None, stopped: str | None) -> dict:
@@ -306,8 +324,7 @@ def collect_full_points(args, report: dict) -> None:
         raise SystemExit("--collect-full-points needs --update --record RECORD where RECORD was saved by a "
                          "--full-points run stopped before its end (it names that run's commit and machine)")
     lab = next((c["per_student"] for c in report.get("classes", []) if c.get("measured") == stopped_run), None)
-    if lab is None:
-        raise SystemExit(f"{args.record} holds no class run of the stopped run: nothing to set the full points beside")
+    lab = lab if lab is not None else recorded_lab_points(report)      # the stopped run graded no class itself
     students = finished_students(args.out / "full")
     if not students:
         raise SystemExit(f"no student in {args.out / 'full'} finished their grading: nothing to record")

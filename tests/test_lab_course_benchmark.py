@@ -81,3 +81,15 @@ def test_a_grading_past_its_limit_is_stopped_and_returns_no_time(tmp_path):
     t0 = time.perf_counter()
     assert lab_course.grade_within(tmp_path, tmp_path, 0.5) is None      # stopped while it starts
     assert time.perf_counter() - t0 < 60
+
+
+def test_full_points_without_a_class_run_now_sit_beside_the_newest_recorded_class_with_the_pair():
+    pair = {"solved-0": _student(5.0, {}), "untouched-1": _student(0.0, {})}
+    older = {"workers": 2, "per_student": pair | {"solved-0": _student(4.0, {})}}       # the record's own run
+    newer = {"workers": 1, "per_student": pair, "measured": STOPPED_RUN}
+    without = {"workers": 3, "per_student": {"solved-0": _student(9.0, {})}, "measured": STOPPED_RUN | {"created": "2027"}}
+    report = {"created": "2026-12-05T08:00:00+00:00", "classes": [older, newer, without]}
+    assert lab_course.recorded_lab_points(report) is pair
+    assert lab_course.recorded_lab_points({"created": "2026-12-07", "classes": [older, newer]}) is older["per_student"]
+    with pytest.raises(SystemExit, match="needs --update and a recorded class run with solved-0 and untouched-1"):
+        lab_course.recorded_lab_points({"created": "2026-12-05", "classes": [without]})
