@@ -99,13 +99,7 @@ def make_class(folder: Path, size: int, course: Path) -> None:
 
 def grade(folder: Path, course: Path, *options: str) -> float:
     """``idc-lite grade folder`` at its defaults (plus ``options``); returns its wall time in seconds."""
-    t0 = time.perf_counter()
-    env = {k: v for k, v in os.environ.items() if k not in (SMOKE_ENV, LAB_ENV, MODEL_ENV, SHIPPED_ENV)}
-    done = subprocess.run([sys.executable, "-m", "idc_lite", "grade", str(folder), "--course", str(course), *options],
-                          cwd=REPO, capture_output=True, text=True, env=env)
-    if done.returncode not in (0, 1):
-        raise RuntimeError(done.stdout[-2000:] + done.stderr[-2000:])
-    return round(time.perf_counter() - t0, 1)
+    return grade_within(folder, course, None, *options)
 
 
 def grade_within(folder: Path, course: Path, limit: float | None, *options: str) -> float | None:
@@ -132,40 +126,41 @@ def grade_within(folder: Path, course: Path, limit: float | None, *options: str)
 
 def finished_students(folder: Path) -> dict[str, dict]:
     """:func:`class_rows`' figures for each student of ``folder`` whose grading finished (their own grades.csv,
-    written when it ends), for a class grading stopped before ``class_grades.csv``."""
-    students = {}
+    written when it ends), for a class grading stopped before ``class_grades.csv``: each notebook's rows folded
+    into a class-table row as ``idc-lite grade`` folds them."""
+    rows = []
     for grades in sorted(folder.glob(f"*/{GRADES_FILE}")):
         with open(grades) as handle:
-            rows = list(csv.DictReader(handle))
-        s: dict = {"points": 0.0, "seconds": 0.0, "statuses": [], "by_notebook": {}}
-        for notebook in dict.fromkeys(r["notebook"] for r in rows):
-            mine = [r for r in rows if r["notebook"] == notebook]
-            points = round(sum(float(r["points"] or 0) for r in mine if r["graded_by"] == "auto"), 2)
-            s["by_notebook"][notebook] = points
-            s["points"] += points
-            s["seconds"] += max(float(r["seconds"]) for r in mine)       # the notebook's time, on each of its rows
-            for r in mine:
-                status = re.sub(r"(/[^\s/:]+)+/", "", r["status"])[:160]
-                if status not in ("graded", "needs manual grading") and status not in s["statuses"]:
-                    s["statuses"].append(status)
-        students[grades.parent.name] = s
-    return students
+            cells = list(csv.DictReader(handle))
+        for notebook in dict.fromkeys(r["notebook"] for r in cells):
+            mine = [r for r in cells if r["notebook"] == notebook]
+            problems = sorted({r["status"] for r in mine} - {"graded", "needs manual grading"})
+            rows.append({"student": grades.parent.name, "notebook": notebook,
+                         "points": sum(float(r["points"] or 0) for r in mine if r["graded_by"] == "auto"),
+                         "seconds": max(float(r["seconds"]) for r in mine),     # the notebook's time, on each row
+                         "status": "; ".join(problems) or "graded"})
+    return _tally(rows)
 
 
 def class_rows(folder: Path) -> dict[str, dict]:
     """{student: {"points": autograded points, "seconds": grading time, "statuses": [...], "by_notebook":
     {notebook: points}}} from class_grades.csv."""
-    students: dict[str, dict] = {}
     with open(folder / "class_grades.csv") as handle:
-        for row in csv.DictReader(handle):
-            s = students.setdefault(row["student"], {"points": 0.0, "seconds": 0.0, "statuses": [],
-                                                              "by_notebook": {}})
-            s["points"] += float(row["points"])
-            s["by_notebook"][row["notebook"]] = float(row["points"])
-            s["seconds"] += float(row["seconds"])
-            status = re.sub(r"(/[^\s/:]+)+/", "", row["status"])[:160]     # no path of this machine in a record
-            if status != "graded" and status not in s["statuses"]:
-                s["statuses"].append(status)
+        return _tally(list(csv.DictReader(handle)))
+
+
+def _tally(rows: list[dict]) -> dict[str, dict]:
+    """:func:`class_rows`' figures from class-table rows (student, notebook, points, seconds, status)."""
+    students: dict[str, dict] = {}
+    for row in rows:
+        s = students.setdefault(row["student"], {"points": 0.0, "seconds": 0.0, "statuses": [], "by_notebook": {}})
+        points = round(float(row["points"]), 2)
+        s["points"] += points
+        s["by_notebook"][row["notebook"]] = points
+        s["seconds"] += float(row["seconds"])
+        status = re.sub(r"(/[^\s/:]+)+/", "", row["status"])[:160]     # no path of this machine in a record
+        if status != "graded" and status not in s["statuses"]:
+            s["statuses"].append(status)
     return students
 
 

@@ -94,8 +94,8 @@ class EvaluationSettings:
                        apgd_eot=min(self.apgd_eot, 1),
                        apgd_tail_eot=min(self.apgd_tail_eot, 4), rescoring_draws=min(self.rescoring_draws, 8),
                        autoattack_examples=0, cnn_autoattack_queries=min(self.cnn_autoattack_queries, 100),
-                       # the sweep's middle and largest budget: its curve still falls to chance, and 05's
-                       # sweeps of three models (a third of 05 at lab sizes) cost two points each, not three
+                       # the sweep's middle and largest budget: its curve still falls to chance, and 05 sweeps
+                       # three more models over the same budgets (its times: the instructors' page)
                        eps_sweep_255=",".join(sweep[i] for i in sorted({(len(sweep) - 1) // 2, len(sweep) - 1})),
                        eot_curve=",".join(str(k) for k in lab_curve))
 
