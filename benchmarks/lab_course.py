@@ -13,8 +13,11 @@
 3. ``--full-points``: one solved and one untouched student graded with ``--full`` (full settings: one to three
    hours alone, longest on a machine without native bf16), each notebook's points beside the ones the class run
    gave the same notebooks at lab sizes.  ``--full-points-minutes M`` stops that grading after M minutes and
-   records the students it finished; ``--collect-full-points`` records them from ``OUT/full`` as a run stopped
-   by hand left them (its record still holds that run's commit and machine), without grading.
+   records the notebooks each student reached (the grader writes grades.csv after each notebook);
+   ``--collect-full-points`` records them from ``OUT/full`` as a run stopped by hand left them (its record still
+   holds that run's commit and machine), without grading.  The pair's heavy calls are kept in
+   ``OUT/full/.shared-work`` (``idc-lite grade --keep-shared-work``) until it finishes: started again with the same
+   kit version (a later session), it loads them and goes on from where its heavy calls left off.
 ``--update`` measures some parts again and keeps the others (``--skip-grading --update``: the notebooks only;
 ``--skip-notebooks --class-workers --update``: one student only; ``--skip-notebooks --class-workers 1 --full-points
 --update``: one student, the class with one worker, then the full points; the class runs recorded with other counts
@@ -52,9 +55,11 @@ from idc_lite.foundation.runtime import (
     environment,
     repository_commit,
 )
+from idc_lite.foundation.shared_work import open_folder
 from idc_lite.results.records import load_records
+from idc_lite.teaching.class_grading import SHARED_WORK_FOLDER
 from idc_lite.teaching.course import generate, source_notebooks
-from idc_lite.teaching.grading import GRADES_FILE
+from idc_lite.teaching.grading import GRADES_FILE, NOT_GRADED_YET
 
 HANG_TIMEOUT = 60     # per-cell seconds in the class run, so "hangs" costs a minute of its worker, not five
 FULL_PAIR = ("solved-0", "untouched-1")     # the students graded again at full settings (the first two of a class)
@@ -79,8 +84,11 @@ def time_notebooks(out: Path) -> dict[str, float]:
 
 
 def make_class(folder: Path, size: int, course: Path) -> None:
-    """``size`` made-up students in ``folder``: solved and untouched in turn, then "hangs" and "broken"."""
-    shutil.rmtree(folder, ignore_errors=True)
+    """``size`` made-up students in ``folder``: solved and untouched in turn, then "hangs" and "broken".  An earlier
+    run's students and class tables go; its kept ``.shared-work`` stays (the grader empties it unless kept)."""
+    for earlier in (folder.iterdir() if folder.is_dir() else []):
+        if not earlier.name.startswith("."):
+            shutil.rmtree(earlier) if earlier.is_dir() else earlier.unlink()
     sources, copies = source_notebooks(), sorted((course / "release").glob("*/*.ipynb"))
     for i in range(max(size - 2, 1)):
         kind, files = ("solved", sources) if i % 2 == 0 else ("untouched", copies)
@@ -125,21 +133,28 @@ def grade_within(folder: Path, course: Path, limit: float | None, *options: str)
 
 
 def finished_students(folder: Path) -> dict[str, dict]:
-    """:func:`class_rows`' figures for each student of ``folder`` whose grading finished (their own grades.csv,
-    written when it ends), for a class grading stopped before ``class_grades.csv``: each notebook's rows folded
-    into a class-table row as ``idc-lite grade`` folds them."""
-    rows = []
+    """:func:`class_rows`' figures for each student of ``folder`` that a class grading stopped before
+    ``class_grades.csv`` graded at least one notebook of (their own grades.csv, written after each notebook): each
+    graded notebook's rows folded into a class-table row as ``idc-lite grade`` folds them; the notebooks it had not
+    reached are listed in ``"not_graded"``."""
+    rows, not_graded = [], {}
     for grades in sorted(folder.glob(f"*/{GRADES_FILE}")):
         with open(grades) as handle:
             cells = list(csv.DictReader(handle))
         for notebook in dict.fromkeys(r["notebook"] for r in cells):
             mine = [r for r in cells if r["notebook"] == notebook]
+            if all(r["status"] == NOT_GRADED_YET for r in mine):
+                not_graded.setdefault(grades.parent.name, []).append(notebook)
+                continue
             problems = sorted({r["status"] for r in mine} - {"graded", "needs manual grading"})
             rows.append({"student": grades.parent.name, "notebook": notebook,
                          "points": sum(float(r["points"] or 0) for r in mine if r["graded_by"] == "auto"),
                          "seconds": max(float(r["seconds"]) for r in mine),     # the notebook's time, on each row
                          "status": "; ".join(problems) or "graded"})
-    return _tally(rows)
+    students = _tally(rows)
+    for name, student in students.items():
+        student["not_graded"] = not_graded.get(name, [])
+    return students
 
 
 def class_rows(folder: Path) -> dict[str, dict]:
@@ -282,9 +297,17 @@ def full_points(out: Path, course: Path, lab: dict[str, dict], minutes: float | 
     make_class(folder, 4, course)               # FULL_PAIR (and "hangs", "broken", dropped below)
     for extra in ("hangs", "broken"):
         shutil.rmtree(folder / extra)
-    wall = grade_within(folder, course, 60 * minutes if minutes else None, "--full")
+    # the heavy calls are kept: a run stopped after ``minutes`` and started again (a later session, the same kit
+    # version) loads the ones it made, so hours of full settings add up over runs on a slow machine
+    earlier = open_folder(folder / SHARED_WORK_FOLDER, keep=True)
+    wall = grade_within(folder, course, 60 * minutes if minutes else None, "--full", "--keep-shared-work")
     stopped = None if wall is not None else f"stopped after {minutes:g} min"
-    return full_result(class_rows(folder) if wall is not None else finished_students(folder), lab, wall, stopped)
+    result = full_result(class_rows(folder) if wall is not None else finished_students(folder), lab, wall, stopped)
+    if earlier:
+        result["earlier_calls"] = earlier
+    if wall is not None:
+        shutil.rmtree(folder / SHARED_WORK_FOLDER, ignore_errors=True)
+    return result
 
 
 def recorded_lab_points(report: dict) -> dict[str, dict]:

@@ -1,6 +1,7 @@
 """benchmarks/lab_course.py: a full-settings grading stopped before its end (hours on some machines) keeps the
 students it finished, and the instructors' page says which ones were not."""
 import argparse
+import csv
 import importlib.util
 import json
 import time
@@ -8,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from idc_lite.results.benchmark_blocks import _full_points
 from idc_lite.results.benchmark_blocks import lab_course as lab_course_block
-from idc_lite.teaching.grading import GRADES_FILE, GradeRow, write_grades
+from idc_lite.teaching.course import source_notebooks
+from idc_lite.teaching.grading import GRADES_FILE, NOT_GRADED_YET, GradeRow, write_grades
 
 _spec = importlib.util.spec_from_file_location("lab_course", Path(__file__).parents[1] / "benchmarks" / "lab_course.py")
 lab_course = importlib.util.module_from_spec(_spec)
@@ -39,7 +42,7 @@ def test_the_students_a_stopped_grading_finished_are_read_from_their_own_grades(
     (tmp_path / "full" / "untouched-1").mkdir()          # still grading when it was stopped: no grades.csv yet
     students = lab_course.finished_students(tmp_path / "full")
     assert students == {"solved-0": {"points": 5.0, "seconds": 1907.2, "by_notebook": {"01_label_images": 2.0, "04_attack": 3.0},
-                                     "statuses": ["timed out: cell 9 of 04_attack.ipynb ran past 3600 s"]}}
+                                     "statuses": ["timed out: cell 9 of 04_attack.ipynb ran past 3600 s"], "not_graded": []}}
 
 
 def test_collecting_a_stopped_full_grading_records_it_beside_the_class_run_it_followed(tmp_path):
@@ -69,12 +72,45 @@ def test_collecting_a_stopped_full_grading_records_it_beside_the_class_run_it_fo
     block = lab_course_block({"lab_course": saved})
     assert "`--full` (full settings, one worker, heavy calls shared): stopped by hand before the end (measured again " \
            "at commit `aaaaaaaaaa`" in block
-    assert "| solved-0 | 5 | 5 | none | 32 min |" in block
-    assert "| untouched-1 | 0 | not finished | – | – |" in block and "| hangs |" not in block
+    assert "| solved-0 | all | 5 | 5 | none | 32 min |" in block
+    assert "| untouched-1 | none | 0 | not reached | – | – |" in block and "| hangs |" not in block
 
     record.write_text(json.dumps(stored))             # a record no stopped run saved: nothing says where it ran
     with pytest.raises(SystemExit, match="stopped before its end"):
         lab_course.collect_full_points(args, stored | {"update": now})
+
+
+def test_a_student_stopped_part_way_has_the_points_of_the_notebooks_it_reached(tmp_path):
+    """grades.csv after the grading reached 04: 01 and 04 count, 05 is listed as not reached, and the page sets the
+    points beside the lab points of the same notebooks only."""
+    folder = tmp_path / "full" / "solved-0"
+    _solved_grades(folder)
+    with open(folder / GRADES_FILE) as handle:
+        rows = [GradeRow(**r) for r in csv.DictReader(handle)]
+    write_grades(folder / GRADES_FILE, rows + [GradeRow("05_compare", "ex05_1_check", 0.0, 4.0, "auto", NOT_GRADED_YET)])
+    students = lab_course.finished_students(tmp_path / "full")
+    assert students["solved-0"]["not_graded"] == ["05_compare"] and students["solved-0"]["points"] == 5.0
+    assert set(students["solved-0"]["by_notebook"]) == {"01_label_images", "04_attack"}
+    lab = {"solved-0": _student(9.0, {"01_label_images": 2.0, "04_attack": 2.0, "05_compare": 4.0})}
+    full = {"wall_seconds": None, "stopped": "stopped after 150 min", "per_student": students, "earlier_calls": 12}
+    lines = "\n".join(_full_points(full, lab))
+    assert "| solved-0 | 2 of 3 (not reached: 05_compare) | 4 | 5 | 04_attack | 32 min |" in lines
+    assert "loaded 12 heavy calls made by an earlier stopped run" in lines
+
+
+def test_a_new_class_keeps_a_kept_shared_work_folder_and_drops_the_earlier_students(tmp_path):
+    course = tmp_path / "course"
+    for notebook in source_notebooks():
+        (course / "release" / notebook.stem).mkdir(parents=True)
+        (course / "release" / notebook.stem / notebook.name).write_bytes(notebook.read_bytes())
+    folder = tmp_path / "full"
+    (folder / ".shared-work").mkdir(parents=True)
+    (folder / ".shared-work" / "call.pkl").write_bytes(b"")
+    (folder / "someone-earlier").mkdir()
+    (folder / "class_grades.csv").write_text("")
+    lab_course.make_class(folder, 4, course)
+    assert sorted(p.name for p in folder.iterdir()) == [".shared-work", "broken", "hangs", "solved-0", "untouched-1"]
+    assert (folder / ".shared-work" / "call.pkl").is_file()
 
 
 def test_a_grading_past_its_limit_is_stopped_and_returns_no_time(tmp_path):

@@ -46,7 +46,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                                                           "scheduler to grade the students on (a shared file system)")
     parser.add_argument("--no-shared-work", action="store_true", help="a folder of student folders: every student's "
                         "grading makes every heavy call itself (by default one made with the same inputs is shared)")
+    parser.add_argument("--keep-shared-work", action="store_true", help="a folder of student folders: keep the heavy calls "
+                        "shared between students in SUBMISSIONS/.shared-work, so a grading stopped part way and started "
+                        "again with this option loads them (only those made by the same kit version)")
     args = parser.parse_args(argv)
+    if args.keep_shared_work and args.no_shared_work:
+        parser.error("--keep-shared-work keeps the shared heavy calls: not with --no-shared-work")
     timeout = args.timeout or (FULL_TIMEOUT if args.full else LAB_TIMEOUT)
     started = time.perf_counter()
     submissions = Path(args.submissions)
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         if student_folders(submissions, [p.stem for p in source_notebooks()]):
             students = grade_class(submissions, model, args.smoke, timeout, course,
                                    workers=args.workers, scheduler=args.scheduler, full=args.full,
-                                   share_work=not args.no_shared_work)
+                                   share_work=not args.no_shared_work, keep_shared_work=args.keep_shared_work)
             print(class_table(students))
             print(f"class grades: {submissions / CLASS_FILE} ({time.perf_counter() - started:.0f} s)")
             return 1 if any(r.status != "graded" for r in students) else 0

@@ -23,6 +23,7 @@ import hashlib
 import inspect
 import os
 import pickle
+import shutil
 from pathlib import Path
 
 import torch
@@ -181,3 +182,29 @@ def shareable(function=None, *, fills: tuple[str, ...] = ()):
         return result
 
     return wrapper
+
+
+VERSION_FILE = "KIT_VERSION"      # in a kept folder: the kit version whose calls it holds
+
+
+def kit_version() -> str:
+    """A digest of the kit's own sources and torch's version: what a kept folder's calls were made with."""
+    digest = hashlib.sha256(torch.__version__.encode())
+    package = Path(__file__).resolve().parents[1]
+    for source in sorted(package.rglob("*.py")):
+        digest.update(str(source.relative_to(package)).encode() + b"\x00" + source.read_bytes())
+    return digest.hexdigest()
+
+
+def open_folder(folder: Path, keep: bool = False) -> int:
+    """Ready ``folder`` for a grading's shared calls; returns how many earlier calls it will load.
+
+    Emptied, unless ``keep`` and its calls were made by this very kit version (:func:`kit_version`): then a grading
+    stopped part way and started again loads what it made (a long full-settings grading loses nothing)."""
+    folder = Path(folder)
+    stamp = folder / VERSION_FILE
+    if not (keep and stamp.is_file() and stamp.read_text().strip() == kit_version()):
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(kit_version() + "\n")
+    return len(list(folder.glob("*.pkl")))

@@ -105,24 +105,32 @@ def _class_table(c: dict) -> list[str]:
 
 def _full_points(full: dict, lab: dict[str, dict], where: str = "") -> list[str]:
     """Each student graded with ``--full`` beside the same student's lab-size grading (``lab``: the class run's
-    per-student rows): total points and the notebooks whose points differ.  A run stopped before its end
-    (``stopped``) lists the students it did not finish."""
-    took = (f"{full['stopped']}{where}; the students it finished have their points" if full.get("stopped")
+    per-student rows): points over the notebooks graded at full settings and the notebooks whose points differ.
+    A run stopped before its end (``stopped``) gives the notebooks it reached; ``earlier_calls``: heavy calls it
+    loaded from an earlier stopped run, so its times are not a grading's from scratch."""
+    took = (f"{full['stopped']}{where}; each student has the points of the notebooks it reached" if full.get("stopped")
             else f"{full['wall_seconds'] / 60:.0f} min in all{where}")
+    if full.get("earlier_calls"):
+        took += (f"; it loaded {full['earlier_calls']} heavy calls made by an earlier stopped run of the same kit "
+                 "version, so its times are not those of a grading from scratch")
     lines = [f"The same students graded with `--full` (full settings, one worker, heavy calls shared): {took}.", "",
-             "| student | points at lab sizes | points at full settings | notebooks whose points differ | time at full |",
-             "|---|---|---|---|---|"]
+             "| student | notebooks graded at full | points at lab sizes (the same notebooks) | points at full settings "
+             "| notebooks whose points differ | time at full |", "|---|---|---|---|---|---|"]
     for name, s in full["per_student"].items():
+        graded = s.get("by_notebook", {})
+        reached = (f"{len(graded)} of {len(graded) + len(s['not_graded'])} (not reached: {', '.join(s['not_graded'])})"
+                   if s.get("not_graded") else "all")
         at_lab = lab.get(name)
         if at_lab is None:
-            lines.append(f"| {name} | not graded | {s['points']:g} | – | {s['seconds'] / 60:.0f} min |")
+            lines.append(f"| {name} | {reached} | not graded | {s['points']:g} | – | {s['seconds'] / 60:.0f} min |")
             continue
-        differ = [nb for nb in sorted(set(s.get("by_notebook", {})) | set(at_lab.get("by_notebook", {})))
-                  if s.get("by_notebook", {}).get(nb) != at_lab.get("by_notebook", {}).get(nb)]
-        lines.append(f"| {name} | {at_lab['points']:g} | {s['points']:g} | {', '.join(differ) or 'none'} | "
+        same = sum(at_lab.get("by_notebook", {}).get(nb, 0.0) for nb in graded) if s.get("not_graded") else at_lab["points"]
+        compared = set(graded) | (set() if s.get("not_graded") else set(at_lab.get("by_notebook", {})))
+        differ = [nb for nb in sorted(compared) if graded.get(nb) != at_lab.get("by_notebook", {}).get(nb)]
+        lines.append(f"| {name} | {reached} | {same:g} | {s['points']:g} | {', '.join(differ) or 'none'} | "
                      f"{s['seconds'] / 60:.0f} min |")
     if full.get("stopped"):
-        lines += [f"| {name} | {at_lab['points']:g} | not finished | – | – |"
+        lines += [f"| {name} | none | {at_lab['points']:g} | not reached | – | – |"
                   for name, at_lab in lab.items() if name not in full["per_student"]]
     return lines
 

@@ -25,13 +25,14 @@ from pathlib import Path
 from idc_lite.foundation.cluster import TaskOutcome, check_cluster_options, run_tasks
 from idc_lite.foundation.errors import AssignmentError
 from idc_lite.foundation.files import atomic_write_bytes
+from idc_lite.foundation.shared_work import open_folder
 from idc_lite.teaching.course import generate, graded_cells, source_notebooks
 from idc_lite.teaching.feedback import FEEDBACK_FILE
 from idc_lite.teaching.grading import GRADES_FILE, GradeRow, grade, totals
 
 CLASS_FILE, CLASS_TABLE = "class_grades.csv", "class_grades.md"
 COURSE_FOLDER = ".course"      # the course generated once for the class, inside the submissions folder
-SHARED_WORK_FOLDER = ".shared-work"    # heavy calls made once for the class (emptied before and after a grading)
+SHARED_WORK_FOLDER = ".shared-work"    # heavy calls made once for the class (emptied before and after, unless kept)
 
 
 @dataclass
@@ -111,13 +112,15 @@ def write_class(submissions: Path, rows: list[ClassRow]) -> tuple[Path, Path]:
 
 def grade_class(submissions: Path, model: Path | None = None, smoke: bool = False, timeout: int = 300,
                 course: Path | None = None, workers: int = 1, scheduler: str | None = None,
-                full: bool = False, share_work: bool = True) -> list[ClassRow]:
+                full: bool = False, share_work: bool = True, keep_shared_work: bool = False) -> list[ClassRow]:
     """Grade every student folder of ``submissions`` (see the module docstring); returns the class rows.
     ``course``: a course generated from these notebooks (else one is generated once, into
     ``submissions/.course``); ``workers`` / ``scheduler``: where the students' tasks run; ``full``: full settings
     instead of lab sizes (the same points, many times the time); ``share_work``: a heavy library call whose inputs
     are the same for every student (the model, the examples, seeds and settings; never a student's own code) runs
-    once for the class (:mod:`idc_lite.foundation.shared_work`), else each student's grading makes all of them."""
+    once for the class (:mod:`idc_lite.foundation.shared_work`), else each student's grading makes all of them;
+    ``keep_shared_work``: those calls stay in ``submissions/.shared-work`` afterwards, and a grading started again
+    with the same kit version loads them (one stopped part way starts again where its heavy calls left off)."""
     check_cluster_options(workers, scheduler)
     sources = source_notebooks()
     names = [p.stem for p in sources]
@@ -129,12 +132,14 @@ def grade_class(submissions: Path, model: Path | None = None, smoke: bool = Fals
         generate(course, sources)
     maxima = {p.stem: sum(c["points"] for c in graded_cells(p)) for p in sources}
     shared = Path(submissions).resolve() / SHARED_WORK_FOLDER if share_work else None
-    if shared:
-        shutil.rmtree(shared, ignore_errors=True)          # never an earlier grading's (another kit version's) results
+    if shared:          # emptied unless kept, and an earlier grading's calls are never another kit version's
+        earlier = open_folder(shared, keep=keep_shared_work)
+        if earlier:
+            print(f"loading {earlier} heavy calls made by an earlier grading (the same kit version) from {shared}", flush=True)
     try:
         outcomes = _grade_students(students, model, smoke, timeout, Path(course), full, shared, workers, scheduler)
     finally:
-        if shared:
+        if shared and not keep_shared_work:
             shutil.rmtree(shared, ignore_errors=True)
     rows = [row for student, outcome in zip(students, outcomes) for row in _rows_for(student, outcome, maxima)]
     write_class(Path(submissions), rows)

@@ -22,6 +22,7 @@ from idc_lite.teaching.course import STUDENT, _api, _tools_path, generate, grade
 from idc_lite.teaching.feedback import write_feedback
 
 GRADES_FILE = "grades.csv"
+NOT_GRADED_YET = "not graded yet"      # the status of a notebook's rows while a grading has not reached it
 
 
 # files beside a given model that later notebooks can reuse when their settings match
@@ -85,6 +86,9 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
           course: Path | None = None, full: bool = False, shared_work: Path | None = None) -> list[GradeRow]:
     """Autograde the notebooks in ``submissions`` and write ``submissions/grades.csv``.
 
+    ``grades.csv`` is written again after each notebook, the ones not reached yet with the status
+    ``"not graded yet"``: a grading stopped part way (hours at full settings) keeps the points it gave.
+
     All of them run in one fresh run folder, in order, so 03 to 05 read what 02 and 04 made.
     ``model``: a trained ``model.pt`` (with its ``.json``) that notebook 02 uses instead of training;
     the baselines beside it are copied too and reused where their settings match.  ``smoke`` (or
@@ -120,7 +124,8 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
         with environment(**env), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             api = _api(course, timeout)
-            for name, source in sources.items():
+            for i, (name, source) in enumerate(sources.items()):
+                write_grades(Path(submissions) / GRADES_FILE, rows + _not_graded_yet(list(sources.values())[i:]))
                 cells = graded_cells(source)
                 if name not in found:
                     rows += [GradeRow(name, c["grade_id"], 0.0, c["points"], "manual" if c["manual"] else "auto",
@@ -156,6 +161,12 @@ def grade(submissions: Path, model: Path | None = None, smoke: bool = False, tim
     write_feedback(Path(submissions), Path(submissions).resolve().name, rows,
                    {name: out / source.name for name, source in sources.items() if name in found})   # this grading's copies
     return rows
+
+
+def _not_graded_yet(sources: list[Path]) -> list[GradeRow]:
+    """Zero-point rows saying that the grading has not reached these notebooks yet."""
+    return [GradeRow(p.stem, c["grade_id"], 0.0, c["points"], "manual" if c["manual"] else "auto", NOT_GRADED_YET)
+            for p in sources for c in graded_cells(p)]
 
 
 def _unreadable(path: Path) -> str | None:

@@ -182,3 +182,23 @@ def test_a_second_process_loads_notebook_04s_calls_as_the_next_student_would(tmp
         files.append(sorted(p.name for p in (tmp_path / "shared").iterdir()))
     assert printed[0] == printed[1] and printed[0][2]                      # the same results, the examples filled in
     assert [f.split("-")[0] for f in files[0]] == ["adaptive_protocol", "paper_protocols"] and files[1] == files[0]
+
+
+def test_a_kept_folder_loads_only_calls_made_by_this_kit_version(shared, monkeypatch):
+    """A grading stopped part way and started again with the folder kept loads the calls it made; another kit
+    version's calls, or a folder not kept, start empty."""
+    from idc_lite.foundation import shared_work
+
+    folder = shared / "kept"
+    assert shared_work.open_folder(folder, keep=True) == 0          # a new folder: nothing to load
+    monkeypatch.setenv(SHARED_WORK_ENV, str(folder))
+    model, x = _model(), torch.ones(2, 4)
+    first, _ = _call(model, x)
+    assert shared_work.open_folder(folder, keep=True) == 1          # started again: the call is there
+    again, _ = _call(model, x)
+    assert torch.equal(first, again) and len(CALLS) == 1            # and loaded, not made again
+    assert shared_work.open_folder(folder, keep=False) == 0         # not kept: emptied
+    _call(model, x)
+    monkeypatch.setattr(shared_work, "kit_version", lambda: "another version")
+    assert shared_work.open_folder(folder, keep=True) == 0          # another kit version's calls never load
+    assert (folder / shared_work.VERSION_FILE).read_text().strip() == "another version"

@@ -40,8 +40,8 @@ def test_the_lab_course_block_shows_each_class_run_and_the_full_points_beside_th
     record |= {"classes": [two, one], "full_points": {"wall_seconds": 3600.0, "per_student": full}}
     block = lab_course({"lab_course": record})
     assert "`--workers 2`" in block and "`--workers 1`" in block and "40.0 min in all (measured)" in block
-    assert "| solved-0 | 33 | 33 | none | 30 min |" in block
-    assert "| untouched-1 | 0 | 2 | 04_attack | 30 min |" in block
+    assert "| solved-0 | all | 33 | 33 | none | 30 min |" in block
+    assert "| untouched-1 | all | 0 | 2 | 04_attack | 30 min |" in block
     assert "60 min in all" in block
     assert "measured again" not in block
     again = {"commit": "d" * 40, "created": "2026-12-07T00:00:00", "machine": {}}
@@ -62,7 +62,7 @@ def test_the_lab_course_block_shows_each_class_run_and_the_full_points_beside_th
     block = lab_course({"lab_course": record})
     assert "`--workers 1` (per-cell timeout 60 s, heavy calls shared): 40.0 min in all (measured) (measured again at " \
            "commit `dddddddddd`" in block
-    assert "| untouched-1 | 2 | 2 | none | 30 min |" in block       # beside the lab points recorded with the full run
+    assert "| untouched-1 | all | 2 | 2 | none | 30 min |" in block       # beside the lab points recorded with the full run
     del record["one_student_seconds"]                # saved half way: no grading of one student yet
     assert "Grading one student" not in lab_course({"lab_course": record})
 

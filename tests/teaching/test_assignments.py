@@ -158,6 +158,43 @@ def test_student_copies_hold_no_solution_and_no_hidden_test(student_copies):
         assert parameters[0] == source_parameters[0].replace("\nlab: bool = False  #", "\nlab: bool = True  #")
 
 
+def test_a_grading_stopped_part_way_keeps_the_points_of_the_notebooks_it_graded(tmp_path, monkeypatch):
+    """grades.csv is written after each notebook: stopped in the second, the first's rows stay and the rest say
+    "not graded yet" (hours of full settings are never lost to a stop)."""
+    from idc_lite.teaching import grading
+
+    class StoppedInTheSecond:
+        calls = []
+
+        def autograde(self, name, student, **_):
+            self.calls.append(name)
+            if len(self.calls) > 1:
+                raise KeyboardInterrupt
+            return {"success": False, "error": "the kernel could not start"}
+
+    monkeypatch.setattr(grading, "_course_for_grading", lambda *_: None)
+    monkeypatch.setattr(grading, "_api", lambda *_: StoppedInTheSecond())
+    for notebook in NOTEBOOKS:
+        (tmp_path / notebook.name).write_bytes(notebook.read_bytes())
+    with pytest.raises(KeyboardInterrupt):
+        grading.grade(tmp_path)
+    with open(tmp_path / grading.GRADES_FILE) as handle:
+        rows = list(csv.DictReader(handle))
+    assert StoppedInTheSecond.calls == [NOTEBOOKS[0].stem, NOTEBOOKS[1].stem]
+    assert [r["cell_id"] for r in rows] == [c["grade_id"] for p in NOTEBOOKS for c in graded_cells(p)]
+    first = [r for r in rows if r["notebook"] == NOTEBOOKS[0].stem]
+    assert first and all(r["status"] == "grading failed: the kernel could not start" for r in first)
+    assert all(r["status"] == grading.NOT_GRADED_YET and float(r["points"]) == 0 for r in rows if r not in first)
+
+
+def test_keeping_the_shared_work_needs_shared_work():
+    from idc_lite.cli.grade import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["somewhere", "--keep-shared-work", "--no-shared-work"])
+    assert stopped.value.code == 2
+
+
 def _grade(folder, *options):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("IDC_LITE_")}, "IDC_LITE_SMOKE": "1"}
     done = subprocess.run([sys.executable, "-m", "idc_lite", "grade", str(folder), *options],
