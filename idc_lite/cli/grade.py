@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from idc_lite.foundation.errors import AssignmentError, InputError
-from idc_lite.teaching.class_grading import CLASS_FILE, class_table, grade_class, student_folders
+from idc_lite.foundation.shared_work import open_folder
+from idc_lite.teaching.class_grading import CLASS_FILE, SHARED_WORK_FOLDER, class_table, grade_class, student_folders
 from idc_lite.teaching.course import source_notebooks
 from idc_lite.teaching.grading import GRADES_FILE, grade, summary_lines
 
@@ -46,9 +47,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                                                           "scheduler to grade the students on (a shared file system)")
     parser.add_argument("--no-shared-work", action="store_true", help="a folder of student folders: every student's "
                         "grading makes every heavy call itself (by default one made with the same inputs is shared)")
-    parser.add_argument("--keep-shared-work", action="store_true", help="a folder of student folders: keep the heavy calls "
-                        "shared between students in SUBMISSIONS/.shared-work, so a grading stopped part way and started "
-                        "again with this option loads them (only those made by the same kit version)")
+    parser.add_argument("--keep-shared-work", action="store_true", help="keep the heavy calls (a class's shared ones, or "
+                        "one student's) in SUBMISSIONS/.shared-work, so a grading stopped part way and started again "
+                        "with this option loads them (only those made by the same kit version)")
     args = parser.parse_args(argv)
     if args.keep_shared_work and args.no_shared_work:
         parser.error("--keep-shared-work keeps the shared heavy calls: not with --no-shared-work")
@@ -65,7 +66,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             print(class_table(students))
             print(f"class grades: {submissions / CLASS_FILE} ({time.perf_counter() - started:.0f} s)")
             return 1 if any(r.status != "graded" for r in students) else 0
-        rows = grade(submissions, model, args.smoke, timeout, course, full=args.full)
+        shared = None
+        if args.keep_shared_work and submissions.is_dir():      # one student at full settings, in several sittings
+            shared = submissions / SHARED_WORK_FOLDER
+            earlier = open_folder(shared, keep=True)
+            if earlier:
+                print(f"loading {earlier} heavy calls made by an earlier grading (the same kit version) from {shared}")
+        rows = grade(submissions, model, args.smoke, timeout, course, full=args.full, shared_work=shared)
     except (AssignmentError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

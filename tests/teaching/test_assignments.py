@@ -195,6 +195,23 @@ def test_keeping_the_shared_work_needs_shared_work():
     assert stopped.value.code == 2
 
 
+def test_one_students_grading_keeps_its_heavy_calls_for_the_next_sitting(tmp_path, monkeypatch, capsys):
+    """``idc-lite grade alice --full --keep-shared-work``: the student's own heavy calls go to alice/.shared-work,
+    and the grading started again says it loads them."""
+    from idc_lite.cli import grade as command
+    from idc_lite.foundation.shared_work import VERSION_FILE
+
+    given = []
+    monkeypatch.setattr(command, "grade", lambda *args, **kwargs: given.append(kwargs["shared_work"]) or [])
+    (tmp_path / NOTEBOOKS[0].name).write_bytes(NOTEBOOKS[0].read_bytes())
+    assert command.main([str(tmp_path), "--full", "--keep-shared-work"]) == 0
+    assert given == [tmp_path / ".shared-work"] and (tmp_path / ".shared-work" / VERSION_FILE).is_file()
+    (tmp_path / ".shared-work" / "call.pkl").write_bytes(b"")         # a call the first sitting made
+    assert command.main([str(tmp_path), "--full", "--keep-shared-work"]) == 0
+    assert "loading 1 heavy calls made by an earlier grading" in capsys.readouterr().out
+    assert command.main([str(tmp_path), "--full"]) == 0 and given[-1] is None     # not kept: nothing shared
+
+
 def _grade(folder, *options):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("IDC_LITE_")}, "IDC_LITE_SMOKE": "1"}
     done = subprocess.run([sys.executable, "-m", "idc_lite", "grade", str(folder), *options],
