@@ -22,7 +22,9 @@
 ``--skip-notebooks --class-workers --update``: one student only; ``--skip-notebooks --class-workers 1 --full-points
 --update``: one student, the class with one worker, then the full points; the class runs recorded with other counts
 of workers stay; ``--skip-notebooks --class-workers --full-points --update``: one student, then the full points
-beside the newest recorded class run).
+beside the newest recorded class run; ``--full-points-only --update``: the full points alone, beside that run).
+To go on with a pair stopped at an older commit, run this file with that commit's package first on the path
+(``PYTHONPATH=<a worktree of that commit>``): the kept calls load only for the kit version that made them.
 With ``--record`` the figures go to a benchmark record (then ``make results`` renders them into the instructors'
 page).  Run it alone: a second CPU-heavy job beside it changes every time it prints.
 """
@@ -189,6 +191,9 @@ def main() -> None:
                         help="also grade a solved and an untouched student at full settings, for their points")
     parser.add_argument("--full-points-minutes", type=float, default=None,
                         help="stop the full-settings grading after this many minutes; the students finished are recorded")
+    parser.add_argument("--full-points-only", action="store_true",
+                        help="with --update: only the full-settings pair, beside the newest recorded class run with it "
+                             "(no notebooks, no lab grading; a pair stopped earlier goes on from its kept heavy calls)")
     parser.add_argument("--collect-full-points", action="store_true",
                         help="record the full-settings students that a run stopped by hand finished in OUT/full")
     parser.add_argument("--no-shared-work", action="store_true", help="grade the class without sharing heavy calls")
@@ -208,6 +213,9 @@ def main() -> None:
         report = json.loads(args.record.read_text()) | {"update": report}
     if args.collect_full_points:
         collect_full_points(args, report)
+        return
+    if args.full_points_only:
+        only_full_points(args, report)
         return
     if not args.skip_notebooks:
         print("| notebook | lab sizes |\n|---|---|")
@@ -287,6 +295,21 @@ def measure_grading(args, report: dict) -> None:
         report["full_points"] = full_points(args.out, course, recorded_lab_points(report), args.full_points_minutes)
         measured(report, "full_points")
         save(args.record, report)
+
+
+def only_full_points(args, report: dict) -> None:
+    """``--full-points-only``: the full-settings pair beside the newest recorded class run that graded it."""
+    if "update" not in report:
+        raise SystemExit("--full-points-only needs --update --record RECORD (a record with a class run to set it beside)")
+    lab = recorded_lab_points(report)
+    course = args.out / "course"
+    shutil.rmtree(course, ignore_errors=True)
+    generate(course)
+    report["full_points"] = full_points(args.out, course, lab, args.full_points_minutes)
+    measured(report, "full_points")
+    report.pop("update")
+    save(args.record, report)
+    print(f"\nrecorded in {args.record}")
 
 
 def full_points(out: Path, course: Path, lab: dict[str, dict], minutes: float | None = None) -> dict:

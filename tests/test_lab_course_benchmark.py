@@ -129,3 +129,24 @@ def test_full_points_without_a_class_run_now_sit_beside_the_newest_recorded_clas
     assert lab_course.recorded_lab_points({"created": "2026-12-07", "classes": [older, newer]}) is older["per_student"]
     with pytest.raises(SystemExit, match="needs --update and a recorded class run with solved-0 and untouched-1"):
         lab_course.recorded_lab_points({"created": "2026-12-05", "classes": [without]})
+
+
+def test_the_full_points_alone_need_a_recorded_class_run_to_set_them_beside(tmp_path, monkeypatch):
+    args = argparse.Namespace(out=tmp_path, full_points_minutes=None, record=tmp_path / "lab_course.json")
+    with pytest.raises(SystemExit, match="needs --update"):
+        lab_course.only_full_points(args, {"classes": []})
+    with pytest.raises(SystemExit, match="a recorded class run with solved-0 and untouched-1"):
+        lab_course.only_full_points(args, {"created": "2026-12-06", "classes": [], "update": STOPPED_RUN})
+    assert not (tmp_path / "course").exists()       # refused before generating anything
+    pair = {"solved-0": _student(5.0, {}), "untouched-1": _student(0.0, {})}
+    given = []
+    monkeypatch.setattr(lab_course, "full_points",
+                        lambda out, course, lab, minutes: given.append((lab, minutes)) or {"per_student": {}})
+    monkeypatch.setattr(lab_course, "generate", lambda course: course.mkdir())
+    args.full_points_minutes = 150
+    lab_course.only_full_points(args, {"created": "2026-12-05", "classes": [{"workers": 1, "per_student": pair}],
+                                       "update": STOPPED_RUN})
+    assert given == [(pair, 150)]
+    record = json.loads(args.record.read_text())
+    assert record["full_points"] == {"per_student": {}} and record["full_points_measured"] == STOPPED_RUN
+    assert "update" not in record
