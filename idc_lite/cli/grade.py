@@ -19,8 +19,14 @@ import time
 from pathlib import Path
 
 from idc_lite.foundation.errors import AssignmentError, InputError
-from idc_lite.foundation.shared_work import open_folder
-from idc_lite.teaching.class_grading import CLASS_FILE, SHARED_WORK_FOLDER, class_table, grade_class, student_folders
+from idc_lite.teaching.class_grading import (
+    CLASS_FILE,
+    SHARED_WORK_FOLDER,
+    class_table,
+    grade_class,
+    open_shared_work,
+    student_folders,
+)
 from idc_lite.teaching.course import source_notebooks
 from idc_lite.teaching.grading import GRADES_FILE, grade, summary_lines
 
@@ -69,9 +75,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         shared = None
         if args.keep_shared_work and submissions.is_dir():      # one student at full settings, in several sittings
             shared = submissions / SHARED_WORK_FOLDER
-            earlier = open_folder(shared, keep=True)
-            if earlier:
-                print(f"loading {earlier} heavy calls made by an earlier grading (the same kit version) from {shared}")
+            open_shared_work(shared, keep=True)
         rows = grade(submissions, model, args.smoke, timeout, course, full=args.full, shared_work=shared)
     except (AssignmentError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -110,6 +110,14 @@ def write_class(submissions: Path, rows: list[ClassRow]) -> tuple[Path, Path]:
             atomic_write_bytes(Path(submissions) / CLASS_TABLE, lambda h: h.write(table.encode())))
 
 
+def open_shared_work(folder: Path, keep: bool) -> None:
+    """Ready a grading's folder of heavy calls (:func:`idc_lite.foundation.shared_work.open_folder`) and say when
+    it loads an earlier grading's."""
+    earlier = open_folder(folder, keep=keep)
+    if earlier:
+        print(f"loading {earlier} heavy calls made by an earlier grading (the same kit version) from {folder}", flush=True)
+
+
 def grade_class(submissions: Path, model: Path | None = None, smoke: bool = False, timeout: int = 300,
                 course: Path | None = None, workers: int = 1, scheduler: str | None = None,
                 full: bool = False, share_work: bool = True, keep_shared_work: bool = False) -> list[ClassRow]:
@@ -133,9 +141,7 @@ def grade_class(submissions: Path, model: Path | None = None, smoke: bool = Fals
     maxima = {p.stem: sum(c["points"] for c in graded_cells(p)) for p in sources}
     shared = Path(submissions).resolve() / SHARED_WORK_FOLDER if share_work else None
     if shared:          # emptied unless kept, and an earlier grading's calls are never another kit version's
-        earlier = open_folder(shared, keep=keep_shared_work)
-        if earlier:
-            print(f"loading {earlier} heavy calls made by an earlier grading (the same kit version) from {shared}", flush=True)
+        open_shared_work(shared, keep=keep_shared_work)
     try:
         outcomes = _grade_students(students, model, smoke, timeout, Path(course), full, shared, workers, scheduler)
     finally:
