@@ -102,11 +102,40 @@ def test_eot_averages_gradients_over_fresh_noise():
     _, g1 = loss_and_grad(model, x, labels, "ce", torch.Generator().manual_seed(0), eot_samples=1)
     _, g2 = loss_and_grad(model, x, labels, "ce", torch.Generator().manual_seed(1), eot_samples=1)
     _, g12 = loss_and_grad(model, x, labels, "ce", torch.Generator().manual_seed(0), eot_samples=2)
-    assert not torch.allclose(g1, g2)
-    gen = torch.Generator().manual_seed(0)
-    _, a = loss_and_grad(model, x, labels, "ce", gen, 1)
-    _, b = loss_and_grad(model, x, labels, "ce", gen, 1)
-    assert torch.allclose(g12, (a + b) / 2, atol=1e-6)
+    assert not torch.allclose(g1, g2) and not torch.allclose(g12, g1)
+
+
+class RecordingNoise(Linear):
+    """Linear(noise_std=1) that remembers the noise of each call (one row of noise per image)."""
+
+    def __init__(self):
+        super().__init__(noise_std=1.0)
+        self.noise = []
+
+    def forward(self, x, generator=None):
+        noise = torch.randn(x.shape[0], 4, generator=generator)
+        self.noise.append(noise)
+        return x.flatten(1) @ self.weight.T + noise
+
+
+@pytest.mark.parametrize("rows_per_call, calls", [(512, [12]), (8, [8, 4]), (3, [4, 4, 4])])
+def test_eot_draws_go_through_the_model_together_and_average_each_copys_own_gradient(rows_per_call, calls, monkeypatch):
+    """Three draws on four images: one call of 12 rows (copy k of image i at row 4k + i), or as many calls as the
+    rows allowed per call need (at least one draw a call); loss and gradient are the mean over the copies, each
+    computed with the noise of its own row."""
+    from idc_lite.evaluation.attacks import core
+
+    monkeypatch.setattr(core, "EOT_BATCH_ROWS", rows_per_call)
+    model, x, labels = RecordingNoise(), torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 3])
+    loss, grad = loss_and_grad(model, x, labels, "ce", torch.Generator().manual_seed(0), eot_samples=3)
+    assert [len(n) for n in model.noise] == calls
+    noise = torch.cat(model.noise).view(3, 4, 4)
+    copies = x.clone().requires_grad_(True)
+    each = [nn.functional.cross_entropy(copies.flatten(1) @ model.weight.T + noise[k], labels, reduction="none")
+            for k in range(3)]
+    expected_loss = torch.stack(each).mean(0)
+    (expected_grad,) = torch.autograd.grad(expected_loss.sum(), copies)
+    assert torch.allclose(loss, expected_loss.detach(), atol=1e-6) and torch.allclose(grad, expected_grad, atol=1e-6)
 
 
 def test_fixed_noise_wrapper_ignores_the_attackers_generator():

@@ -162,15 +162,28 @@ def loss_and_grad(model: LogitModel, x: torch.Tensor, labels: torch.Tensor, loss
     return eot_loss_and_grad(model, x, labels, loss, generator, eot_samples)
 
 
+EOT_BATCH_ROWS = 512     # images per model call when the EOT draws of a step go through the model together
+
+
 def eot_loss_and_grad(model, x, labels, loss, generator, eot_samples):
     """:func:`loss_and_grad` without the input checks: the attacks' inner loops call it with the
-    iterates of inputs they checked once."""
+    iterates of inputs they checked once.
+
+    The draws go through the model together, as APGD's do: copy k of example i is row k B + i of one batch (at
+    most ``EOT_BATCH_ROWS`` rows a call), each row with noise of its own, because a few large calls use the
+    machine far better than many small ones.  One draw is one call on x itself."""
     x = x.detach().requires_grad_(True)
-    total_loss = torch.zeros(x.shape[0], device=x.device)
+    b = x.shape[0]
+    per_call = max(1, min(eot_samples, EOT_BATCH_ROWS // max(b, 1)))
+    total_loss = torch.zeros(b, device=x.device)
     total_grad = torch.zeros_like(x)
-    for _ in range(eot_samples):
-        per_example = attack_loss(model(x, generator=generator), labels, loss)
-        (grad,) = torch.autograd.grad(per_example.sum(), x)
-        total_loss += per_example.detach()
+    done = 0
+    while done < eot_samples:
+        k = min(per_call, eot_samples - done)
+        copies = x if k == 1 else x.repeat(k, *([1] * (x.dim() - 1)))
+        per_draw = attack_loss(model(copies, generator=generator), labels if k == 1 else labels.repeat(k), loss)
+        (grad,) = torch.autograd.grad(per_draw.sum(), x)
+        total_loss += per_draw.detach().view(k, b).sum(0)
         total_grad += grad
+        done += k
     return total_loss / eot_samples, total_grad / eot_samples
