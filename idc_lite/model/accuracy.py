@@ -16,7 +16,8 @@ from idc_lite.model.classifier import IDCClassifier
 @torch.no_grad()
 @shareable
 def predictions_over_draws(model, x: torch.Tensor, generators: list[torch.Generator], batch_size: int = 256) -> torch.Tensor:
-    """Predicted classes (draws, B): one pass over x per generator, each drawing fresh sampler noise."""
+    """Predicted classes (draws, B): one pass over x per generator, each drawing fresh sampler noise; when every
+    draw comes from the same generator and x is small, several draws share a call of at most ``batch_size`` rows."""
     x = check_images(x)
     if not isinstance(generators, (list, tuple)) or not generators:
         raise InputError(f"generators must be a non-empty list of torch.Generator, got {generators!r}")
@@ -24,6 +25,16 @@ def predictions_over_draws(model, x: torch.Tensor, generators: list[torch.Genera
         check_generator(g, "generators[i]")
     check_int(batch_size, "batch_size", 1)
     device = next(iter(model.parameters()), torch.empty(0)).device
+    together = max(1, batch_size // max(x.shape[0], 1))      # draws per call when one generator makes them all
+    if len(generators) > 1 and together > 1 and all(g is generators[0] for g in generators):
+        # a few images, many draws: copy k of image i is row k B + i of one call (a few large calls use the machine
+        # far better than many small ones), each row with noise of its own, drawn in turn from the one generator
+        b, rows = x.shape[0], []
+        for first in range(0, len(generators), together):
+            k = min(together, len(generators) - first)
+            copies = x.to(device).repeat(k, *([1] * (x.dim() - 1)))
+            rows.append(model(copies, generator=generators[0]).argmax(1).cpu().view(k, b))
+        return torch.cat(rows)
     return torch.stack([torch.cat([model(x[i:i + batch_size].to(device), generator=g).argmax(1).cpu()
                                    for i in range(0, x.shape[0], batch_size)]) for g in generators])
 
