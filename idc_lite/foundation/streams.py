@@ -65,3 +65,10 @@ def sampler_noise_generator(generator: torch.Generator) -> torch.Generator:
     return spawn(generator, SAMPLER_NOISE)
 
 
+
+
+def draw_copies(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``k`` copies of a batch x (B, ...) stacked as (k B, ...): copy j of example i is row j B + i.  One call of a
+    random model on it gives each row noise of its own, so it stands for k draws on x (``.view(k, B)`` of a
+    per-row result gives draw j's row j); a few large calls use the machine far better than many small ones."""
+    return x if k == 1 else x.repeat(k, *([1] * (x.dim() - 1)))

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from idc_lite.foundation.errors import InputError
 from idc_lite.foundation.shared_work import shareable
+from idc_lite.foundation.streams import draw_copies
 from idc_lite.foundation.uncertainty import estimate, format_estimate
 from idc_lite.foundation.validation import check_batch, check_generator, check_images, check_int
 from idc_lite.model.classifier import IDCClassifier
@@ -27,13 +28,11 @@ def predictions_over_draws(model, x: torch.Tensor, generators: list[torch.Genera
     device = next(iter(model.parameters()), torch.empty(0)).device
     together = max(1, batch_size // max(x.shape[0], 1))      # draws per call when one generator makes them all
     if len(generators) > 1 and together > 1 and all(g is generators[0] for g in generators):
-        # a few images, many draws: copy k of image i is row k B + i of one call (a few large calls use the machine
-        # far better than many small ones), each row with noise of its own, drawn in turn from the one generator
-        b, rows = x.shape[0], []
+        # a few images, many draws: several draws a call (draw_copies), drawn in turn from the one generator
+        on_device, b, rows = x.to(device), x.shape[0], []
         for first in range(0, len(generators), together):
             k = min(together, len(generators) - first)
-            copies = x.to(device).repeat(k, *([1] * (x.dim() - 1)))
-            rows.append(model(copies, generator=generators[0]).argmax(1).cpu().view(k, b))
+            rows.append(model(draw_copies(on_device, k), generator=generators[0]).argmax(1).cpu().view(k, b))
         return torch.cat(rows)
     return torch.stack([torch.cat([model(x[i:i + batch_size].to(device), generator=g).argmax(1).cpu()
                                    for i in range(0, x.shape[0], batch_size)]) for g in generators])

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from idc_lite.foundation.streams import SAMPLER_NOISE, hashed_seed, sampler_noise_generator, seeded, spawn
+from idc_lite.foundation.streams import SAMPLER_NOISE, draw_copies, hashed_seed, sampler_noise_generator, seeded, spawn
 from idc_lite.model.classifier import IDCClassifier
 from idc_lite.training.presets import get_preset
 
@@ -134,3 +134,15 @@ def test_no_stream_is_an_offset_of_another_seed():
     hits = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in sources for m in pattern.finditer(p.read_text())
             if p.name != "test_streams.py"]
     assert hits == []
+
+
+def test_draw_copies_puts_copy_j_of_example_i_at_row_j_b_plus_i():
+    x = torch.arange(6.0).view(3, 2)                     # 3 examples
+    stacked = draw_copies(x, 4)
+    assert stacked.shape == (12, 2)
+    for j in range(4):
+        for i in range(3):
+            assert torch.equal(stacked[3 * j + i], x[i])
+    assert draw_copies(x, 1) is x                        # one draw: the batch itself, no copy
+    labels = torch.tensor([7, 8, 9])
+    assert draw_copies(labels, 2).tolist() == [7, 8, 9, 7, 8, 9]

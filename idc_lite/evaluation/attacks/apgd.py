@@ -30,6 +30,7 @@ from idc_lite.evaluation.attacks.core import (
     project,
 )
 from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.streams import draw_copies
 from idc_lite.foundation.validation import check_choice, check_eps, check_int, check_number
 
 APGD_LOSSES = ("ce", "dlr", "margin", "targeted_margin", "targeted_dlr")
@@ -102,16 +103,15 @@ def _loss(logits: torch.Tensor, labels: torch.Tensor, kind: str, target: torch.T
 def _draws(model, x_adv, labels, s: APGDSettings, target, generator):
     """Mean loss (B,), mean gradient (B, C, H, W) and error rate (B,) over ``eot_samples`` fresh draws.
 
-    The draws go through the model as one batch of ``eot_samples`` x B images (copy k of example i at row
-    k B + i), each with noise of its own: small batches use the machine far better that way."""
+    The draws go through the model as one batch of ``eot_samples`` x B images
+    (:func:`~idc_lite.foundation.streams.draw_copies`)."""
     b, k = x_adv.shape[0], s.eot_samples
     x_adv = x_adv.detach().requires_grad_(True)
     with torch.enable_grad():
-        copies = x_adv.repeat(k, *([1] * (x_adv.dim() - 1)))
-        logits = model(copies, generator=generator)
-        per_draw = _loss(logits, labels.repeat(k), s.loss, None if target is None else target.repeat(k))
+        logits = model(draw_copies(x_adv, k), generator=generator)
+        per_draw = _loss(logits, draw_copies(labels, k), s.loss, None if target is None else draw_copies(target, k))
         (grad,) = torch.autograd.grad(per_draw.sum() / k, x_adv)
-    wrong = (logits.detach().argmax(1) != labels.repeat(k)).float().view(k, b).mean(0)
+    wrong = (logits.detach().argmax(1) != draw_copies(labels, k)).float().view(k, b).mean(0)
     return per_draw.detach().view(k, b).mean(0), grad.detach(), wrong
 
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from idc_lite.foundation.errors import InputError
+from idc_lite.foundation.streams import draw_copies
 from idc_lite.foundation.validation import check_batch, check_choice, check_generator, check_images, check_int, check_labels
 
 LogitModel = Callable[..., torch.Tensor]
@@ -169,9 +170,8 @@ def eot_loss_and_grad(model, x, labels, loss, generator, eot_samples):
     """:func:`loss_and_grad` without the input checks: the attacks' inner loops call it with the
     iterates of inputs they checked once.
 
-    The draws go through the model together, as APGD's do: copy k of example i is row k B + i of one batch (at
-    most ``EOT_BATCH_ROWS`` rows a call), each row with noise of its own, because a few large calls use the
-    machine far better than many small ones.  One draw is one call on x itself."""
+    The draws go through the model together, as APGD's do (:func:`~idc_lite.foundation.streams.draw_copies`, at
+    most ``EOT_BATCH_ROWS`` rows a call).  One draw is one call on x itself."""
     x = x.detach().requires_grad_(True)
     b = x.shape[0]
     per_call = max(1, min(eot_samples, EOT_BATCH_ROWS // max(b, 1)))
@@ -180,8 +180,7 @@ def eot_loss_and_grad(model, x, labels, loss, generator, eot_samples):
     done = 0
     while done < eot_samples:
         k = min(per_call, eot_samples - done)
-        copies = x if k == 1 else x.repeat(k, *([1] * (x.dim() - 1)))
-        per_draw = attack_loss(model(copies, generator=generator), labels if k == 1 else labels.repeat(k), loss)
+        per_draw = attack_loss(model(draw_copies(x, k), generator=generator), draw_copies(labels, k), loss)
         (grad,) = torch.autograd.grad(per_draw.sum(), x)
         total_loss += per_draw.detach().view(k, b).sum(0)
         total_grad += grad
