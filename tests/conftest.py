@@ -78,18 +78,23 @@ def tiny_images() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class Linear(nn.Module):
-    """A deterministic (or, with noise_std > 0, random) linear classifier on 1x8x8 images."""
+    """A deterministic (or, with noise_std > 0, random) linear classifier on 1x8x8 images; ``record_noise``
+    keeps each call's noise (B, 4) in ``self.noise``, in call order."""
 
-    def __init__(self, noise_std: float = 0.0):
+    def __init__(self, noise_std: float = 0.0, record_noise: bool = False):
         super().__init__()
         g = torch.Generator().manual_seed(0)
         self.weight = nn.Parameter(torch.randn(4, 64, generator=g))
         self.noise_std = noise_std
+        self.noise = [] if record_noise else None
 
     def forward(self, x, generator=None):
         logits = x.flatten(1) @ self.weight.T
         if self.noise_std:
-            logits = logits + self.noise_std * torch.randn(logits.shape, generator=generator)
+            noise = self.noise_std * torch.randn(logits.shape, generator=generator)
+            if self.noise is not None:
+                self.noise.append(noise)
+            logits = logits + noise
         return logits
 
 

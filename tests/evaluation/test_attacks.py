@@ -105,19 +105,6 @@ def test_eot_averages_gradients_over_fresh_noise():
     assert not torch.allclose(g1, g2) and not torch.allclose(g12, g1)
 
 
-class RecordingNoise(Linear):
-    """Linear(noise_std=1) that remembers the noise of each call (one row of noise per image)."""
-
-    def __init__(self):
-        super().__init__(noise_std=1.0)
-        self.noise = []
-
-    def forward(self, x, generator=None):
-        noise = torch.randn(x.shape[0], 4, generator=generator)
-        self.noise.append(noise)
-        return x.flatten(1) @ self.weight.T + noise
-
-
 @pytest.mark.parametrize("rows_per_call, calls", [(512, [12]), (8, [8, 4]), (3, [4, 4, 4])])
 def test_eot_draws_go_through_the_model_together_and_average_each_copys_own_gradient(rows_per_call, calls, monkeypatch):
     """Three draws on four images: one call of 12 rows (copy k of image i at row 4k + i), or as many calls as the
@@ -126,7 +113,7 @@ def test_eot_draws_go_through_the_model_together_and_average_each_copys_own_grad
     from idc_lite.evaluation.attacks import core
 
     monkeypatch.setattr(core, "EOT_BATCH_ROWS", rows_per_call)
-    model, x, labels = RecordingNoise(), torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 3])
+    model, x, labels = Linear(noise_std=1.0, record_noise=True), torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 3])
     loss, grad = loss_and_grad(model, x, labels, "ce", torch.Generator().manual_seed(0), eot_samples=3)
     assert [len(n) for n in model.noise] == calls
     noise = torch.cat(model.noise).view(3, 4, 4)
